@@ -1,0 +1,670 @@
+"""The one babelforce client every leadbot command uses (async, one pooled httpx connection set).
+
+What it guarantees, so callers need not:
+- auth: tokens fetched lazily, refreshed before expiry and single-flight; a 401 refreshes once and retries once;
+- retries in one place: GET/PUT/DELETE on 429/502/503/504 and connection errors, at most `max_retries`, full-jitter
+  exponential backoff, `Retry-After` honoured up to the cap;
+- a deadline per call (retries included) that a trickling server cannot defeat;
+- an add (POST) is never replayed once it may have reached babelforce: a lost answer is settled by looking the
+  uid up, so one add never makes two leads;
+- every failure is one error from `babelforce.errors`, worded for a supervisor, without secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import errors
+from .auth import Credentials, TokenManager, credentials_from_settings
+from .config import BabelforceSettings, RetryPolicy, Timeouts
+from .ids import normalize_id
+from .lookup import IndexCache, LeadIndex, number_key
+from .models import Campaign, HopperEntry, Lead, LeadList, LeadPage, Token
+
+log = logging.getLogger(__name__)
+
+OUTBOUND = "/api/v2/outbound"
+TOKEN_PATH = "/oauth/token"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+#: Failures where not one byte of the request left this machine, so even a POST may be sent again.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+_UNSET: Any = object()
+#: Shorter digit strings are uids, not phone numbers (E.164 numbers have at least 6 digits here).
+MIN_NUMBER_DIGITS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """The created lead; `recovered` is True when babelforce's answer was lost and a lookup confirmed the add."""
+
+    lead: Lead
+    recovered: bool = False
+
+
+class BabelforceClient:
+    """Async client for babelforce's outbound API. Use as `async with BabelforceClient.from_settings() as bf:`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Credentials,
+        http_client: httpx.AsyncClient | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        index_lists: int = 8,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._host = urlsplit(self._base_url).hostname or self._base_url
+        self._timeouts = timeouts or Timeouts()
+        self._retry = retry or RetryPolicy()
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=httpx.Timeout(self._timeouts.read, connect=self._timeouts.connect),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers={"User-Agent": "leadbot/0.1", "Accept": "application/json"},
+        )
+        self._tokens = TokenManager(credentials)
+        self._indexes = IndexCache(index_lists)
+        self._index_locks: dict[str, asyncio.Lock] = {}
+        self._rng = rng or random.Random()
+
+    @classmethod
+    def from_settings(
+        cls, settings: BabelforceSettings | None = None, *, http_client: httpx.AsyncClient | None = None
+    ) -> BabelforceClient:
+        settings = settings or BabelforceSettings()
+        return cls(
+            base_url=settings.resolved_base_url(),
+            credentials=credentials_from_settings(settings),
+            http_client=http_client,
+            timeouts=settings.timeouts(),
+            retry=settings.retry_policy(),
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> BabelforceClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ lists
+
+    async def list_lists(self) -> list[LeadList]:
+        body = await self._json("GET", f"{OUTBOUND}/lists", what="list the lead-lists")
+        return [LeadList.model_validate(item) for item in body.get("items") or []]
+
+    async def get_list(self, list_id: str) -> LeadList:
+        list_id = _require_id(list_id, "list id")
+        body = await self._json(
+            "GET", f"{OUTBOUND}/lists/{list_id}", what=f"get list {list_id}", not_found=f"No list with id {list_id}."
+        )
+        return LeadList.model_validate(body["item"])
+
+    async def find_list(self, name_or_id: str) -> LeadList:
+        """A list by id (either spelling) or by name, case-insensitively."""
+        wanted = name_or_id.strip()
+        if not wanted:
+            raise errors.NotFoundError(**_lookup_failure("A list name or id is needed."))
+        lists = await self.list_lists()
+        list_id = normalize_id(wanted)
+        if list_id is not None:
+            for lead_list in lists:
+                if lead_list.id == list_id:
+                    return lead_list
+        matches = [lead_list for lead_list in lists if lead_list.name.casefold() == wanted.casefold()]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise errors.AmbiguousMatchError(
+                f"{len(matches)} lists are named {wanted!r}; use the list id instead.",
+                candidates=[m.id for m in matches],
+            )
+        known = ", ".join(sorted(lead_list.name for lead_list in lists)[:10]) or "none"
+        raise errors.NotFoundError(**_lookup_failure(f"No list named {wanted!r}. Lists: {known}."))
+
+    # ------------------------------------------------------------------ leads
+
+    async def get_lead(self, list_id: str, lead_id: str) -> Lead:
+        list_id = _require_id(list_id, "list id")
+        lead_id = _require_id(lead_id, "lead id")
+        body = await self._json(
+            "GET",
+            f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
+            what=f"get lead {lead_id}",
+            not_found=f"No lead with id {lead_id} in list {list_id}.",
+        )
+        return Lead.model_validate(body["item"])
+
+    async def add_lead(
+        self, list_id: str, *, uid: str, number: str, rank: int, data: Mapping[str, Any] | None = None
+    ) -> AddResult:
+        """Create a lead. Never sent twice: if the answer is lost after sending, the uid is looked up instead."""
+        list_id = _require_id(list_id, "list id")
+        payload: dict[str, Any] = {"uid": uid, "number": number, "rank": rank}
+        if data:
+            payload["data"] = dict(data)  # not in the spec's request schema, but the API takes it (article)
+        what = f"add lead {uid!r} to list {list_id}"
+        try:
+            body = await self._json(
+                "POST",
+                f"{OUTBOUND}/lists/{list_id}/leads",
+                json_body=payload,
+                what=what,
+                not_found=f"No list with id {list_id}.",
+                conflict=f"uid {uid!r} already exists in list {list_id}.",
+            )
+        except (errors.APIConnectionError, errors.ServerError) as lost:
+            if isinstance(lost, errors.APIConnectionError) and not lost.may_have_reached_server:
+                raise
+            return await self._settle_lost_add(list_id, payload, lost)
+        lead = Lead.model_validate(body["item"])
+        self._remember(list_id, lead)
+        return AddResult(lead)
+
+    async def update_lead(
+        self,
+        list_id: str,
+        lead_id: str,
+        *,
+        uid: str = _UNSET,
+        number: str = _UNSET,
+        rank: int = _UNSET,
+        data: Mapping[str, Any] | None = None,
+    ) -> Lead:
+        """Partial update: only the fields given are sent; `data` keys are set, a key given as None is deleted."""
+        list_id = _require_id(list_id, "list id")
+        lead_id = _require_id(lead_id, "lead id")
+        payload: dict[str, Any] = {}
+        for name, value in (("uid", uid), ("number", number), ("rank", rank)):
+            if value is not _UNSET:
+                payload[name] = value
+        if data:
+            payload["data"] = dict(data)
+        if not payload:
+            raise ValueError("update_lead needs at least one field to change")
+        body = await self._json(
+            "PUT",
+            f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
+            json_body=payload,
+            what=f"update lead {lead_id}",
+            not_found=f"No lead with id {lead_id} in list {list_id}.",
+            conflict=f"uid {uid!r} already exists in list {list_id}." if uid is not _UNSET else None,
+        )
+        lead = Lead.model_validate(body["item"])
+        self._remember(list_id, lead)  # an old uid/number entry may stay: hits are confirmed, so it only misses
+        return lead
+
+    async def delete_lead(self, list_id: str, lead_id: str) -> None:
+        list_id = _require_id(list_id, "list id")
+        lead_id = _require_id(lead_id, "lead id")
+        await self._json(
+            "DELETE",
+            f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
+            what=f"delete lead {lead_id}",
+            not_found=f"No lead with id {lead_id} in list {list_id}.",
+        )
+
+    async def iter_leads(self, list_id: str, *, page_size: int = 100) -> AsyncIterator[Lead]:
+        """Every lead of a list through the paged JSON endpoint (slow on big lists; lookups use the index)."""
+        list_id = _require_id(list_id, "list id")
+        page = 1
+        while True:
+            body = await self._json(
+                "GET",
+                f"{OUTBOUND}/lists/{list_id}/leads",
+                params={"page": page, "max": page_size},
+                what=f"list the leads of list {list_id}",
+                not_found=f"No list with id {list_id}.",
+            )
+            result = LeadPage.model_validate(body)
+            for lead in result.items:
+                yield lead
+            pages = result.pagination.pages if result.pagination else None
+            if not result.items or pages is None or page >= pages:
+                return
+            page += 1
+
+    async def export_leads_csv(self, list_id: str) -> str:
+        list_id = _require_id(list_id, "list id")
+        response = await self._call(
+            "GET",
+            f"{OUTBOUND}/lists/{list_id}/leads",
+            params={"format": "csv"},
+            what=f"export the leads of list {list_id}",
+            not_found=f"No list with id {list_id}.",
+        )
+        return response.text
+
+    async def find_lead_by_id(self, list_id: str, lead_id: str) -> Lead:
+        return await self.get_lead(list_id, lead_id)
+
+    async def find_lead_by_uid(self, list_id: str, uid: str, *, fresh: bool = False) -> Lead:
+        """The lead with this uid. Warm: 1 request (GET by id from the index); cold or stale: export + GET."""
+        list_id = _require_id(list_id, "list id")
+        found = await self._resolve(list_id, lambda index: self._confirmed_uid(list_id, index, uid), fresh=fresh)
+        if not found:
+            raise errors.NotFoundError(**_lookup_failure(f"No lead with uid {uid!r} in list {list_id}."))
+        return found[0]
+
+    async def find_leads_by_number(self, list_id: str, number: str) -> list[Lead]:
+        """Every lead whose number has these digits (a number can repeat in a list)."""
+        list_id = _require_id(list_id, "list id")
+        if not number_key(number):
+            raise errors.NotFoundError(**_lookup_failure(f"{number!r} is not a phone number."))
+        found = await self._resolve(list_id, lambda index: self._confirmed_numbers(list_id, index, number))
+        if not found:
+            raise errors.NotFoundError(**_lookup_failure(f"No lead with number {number} in list {list_id}."))
+        return found
+
+    async def find_lead(self, list_id: str, reference: str) -> Lead:
+        """A lead by id (either spelling), uid, or phone number, tried in that order."""
+        list_id = _require_id(list_id, "list id")
+        reference = reference.strip()
+        lead_id = normalize_id(reference)
+        if lead_id is not None:
+            try:
+                return await self.get_lead(list_id, lead_id)
+            except errors.NotFoundError:
+                pass  # an id-shaped uid is possible; fall through to the index
+
+        async def uid_then_number(index: LeadIndex) -> list[Lead]:
+            by_uid = await self._confirmed_uid(list_id, index, reference)
+            if by_uid or len(number_key(reference)) < MIN_NUMBER_DIGITS:
+                return by_uid
+            return await self._confirmed_numbers(list_id, index, reference)
+
+        found = await self._resolve(list_id, uid_then_number)
+        if not found:
+            raise errors.NotFoundError(
+                **_lookup_failure(f"No lead with id, uid or number {reference!r} in list {list_id}.")
+            )
+        if len(found) > 1:
+            raise errors.AmbiguousMatchError(
+                f"{len(found)} leads in list {list_id} have number {reference}; use a uid or lead id.",
+                candidates=[lead.id for lead in found],
+            )
+        return found[0]
+
+    # ------------------------------------------------------------------ campaigns
+
+    async def list_campaigns(self) -> list[Campaign]:
+        body = await self._json("GET", f"{OUTBOUND}/campaigns", what="list the campaigns")
+        return [Campaign.model_validate(item) for item in body.get("items") or []]
+
+    async def get_campaign(self, campaign_id: str) -> Campaign:
+        campaign_id = _require_id(campaign_id, "campaign id")
+        body = await self._json(
+            "GET",
+            f"{OUTBOUND}/campaigns/{campaign_id}",
+            what=f"get campaign {campaign_id}",
+            not_found=f"No campaign with id {campaign_id}.",
+        )
+        return Campaign.model_validate(body["item"])
+
+    async def find_campaign_for_list(self, list_id: str) -> Campaign | None:
+        """The campaign dialling this list (an active one first), or None when no campaign dials it."""
+        list_id = _require_id(list_id, "list id")
+        dialling = [c for c in await self.list_campaigns() if c.lead_list is not None and c.lead_list.id == list_id]
+        dialling.sort(key=lambda campaign: not campaign.active)
+        return dialling[0] if dialling else None
+
+    async def get_hopper(self, campaign_id: str) -> list[HopperEntry]:
+        """The live hopper, sorted by position (1 = dialled next)."""
+        campaign_id = _require_id(campaign_id, "campaign id")
+        body = await self._json(
+            "GET",
+            f"{OUTBOUND}/campaigns/{campaign_id}/hopper",
+            what=f"get the hopper of campaign {campaign_id}",
+            not_found=f"No campaign with id {campaign_id}.",
+        )
+        entries = [HopperEntry.model_validate(item) for item in body.get("items") or []]
+        return sorted(entries, key=lambda entry: entry.order if entry.order is not None else 1 << 30)
+
+    # ------------------------------------------------------------------ lookup index
+
+    def _remember(self, list_id: str, lead: Lead) -> None:
+        index = self._indexes.get(list_id)
+        if index is not None:
+            index.add(lead.id, lead.uid, lead.number)
+
+    async def _index(self, list_id: str, *, fresher_than: float | None = None) -> LeadIndex:
+        """The list's index, built from one CSV export when missing or older than `fresher_than`.
+
+        Single-flight per list: concurrent lookups that all miss wait for one export, not one each.
+        """
+        index = self._indexes.get(list_id)
+        if index is not None and (fresher_than is None or index.built_at >= fresher_than):
+            return index
+        lock = self._index_locks.setdefault(list_id, asyncio.Lock())
+        async with lock:
+            index = self._indexes.get(list_id)
+            if index is not None and (fresher_than is None or index.built_at >= fresher_than):
+                return index
+            built_at = time.monotonic()
+            text = await self.export_leads_csv(list_id)
+            try:
+                index = await asyncio.to_thread(LeadIndex.from_csv, text, built_at=built_at)
+            except ValueError as bad_export:
+                raise errors.InvalidRequestError(
+                    f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
+                    status_code=200,
+                    method="GET",
+                    path=f"{OUTBOUND}/lists/{list_id}/leads",
+                ) from None
+            self._indexes.put(list_id, index)
+            log.debug("indexed list %s: %d uids", list_id, len(index.by_uid))
+            return index
+
+    async def _resolve(
+        self, list_id: str, confirm: Callable[[LeadIndex], Awaitable[list[Lead]]], *, fresh: bool = False
+    ) -> list[Lead]:
+        """Look in the cached index; when that finds nothing confirmed, rebuild the index once and look again."""
+        started = time.monotonic()
+        index = await self._index(list_id, fresher_than=started if fresh else None)
+        found = await confirm(index)
+        if not found and index.built_at < started:
+            found = await confirm(await self._index(list_id, fresher_than=started))
+        return found
+
+    async def _confirmed_uid(self, list_id: str, index: LeadIndex, uid: str) -> list[Lead]:
+        lead_id = index.by_uid.get(uid)
+        if lead_id is None:
+            return []
+        try:
+            lead = await self.get_lead(list_id, lead_id)
+        except errors.NotFoundError:
+            return []
+        return [lead] if lead.uid == uid else []
+
+    async def _confirmed_numbers(self, list_id: str, index: LeadIndex, number: str) -> list[Lead]:
+        key = number_key(number)
+        found = []
+        for lead_id in index.ids_for_number(key):
+            try:
+                lead = await self.get_lead(list_id, lead_id)
+            except errors.NotFoundError:
+                continue
+            if lead.number is not None and number_key(lead.number) == key:
+                found.append(lead)
+        return found
+
+    async def _settle_lost_add(self, list_id: str, payload: dict[str, Any], lost: errors.BabelforceError) -> AddResult:
+        """The add may or may not have happened: look, rather than send it again."""
+        uid = payload["uid"]
+        log.warning("answer to add of uid %r in list %s was lost (%s); looking it up", uid, list_id, lost.message)
+        try:
+            lead = await self.find_lead_by_uid(list_id, uid, fresh=True)
+        except errors.NotFoundError:
+            raise errors.AddNotCreatedError(
+                f"babelforce's answer to adding uid {uid!r} was lost ({lost.message.rstrip('.')}), and list "
+                f"{list_id} has no lead with that uid: nothing was created. Try again."
+            ) from lost
+        except errors.BabelforceError as lookup_failed:
+            raise errors.AddOutcomeUnknownError(
+                f"babelforce's answer to adding uid {uid!r} was lost, and checking whether it was created failed "
+                f"too ({lookup_failed.message.rstrip('.')}). Look the lead up before adding it again."
+            ) from lost
+        same_number = lead.number is not None and number_key(lead.number) == number_key(payload["number"])
+        if not (same_number and lead.rank == payload["rank"]):
+            raise errors.ConflictError(
+                f"uid {uid!r} already exists in list {list_id} with other values; the add was not applied.",
+                status_code=409,
+                method="POST",
+                path=f"{OUTBOUND}/lists/{list_id}/leads",
+            ) from lost
+        return AddResult(lead, recovered=True)
+
+    # ------------------------------------------------------------------ transport
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self._call(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise errors.ServerError(
+                f"babelforce sent an unreadable answer (not JSON) when asked to {kwargs['what']}.",
+                status_code=response.status_code,
+                method=method,
+                path=path,
+            )
+        return body
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        not_found: str | None = None,
+        conflict: str | None = None,
+    ) -> httpx.Response:
+        """One API call under the deadline: token, retries, 401 refresh, and error mapping."""
+        deadline = self._timeouts.deadline
+        try:
+            async with asyncio.timeout(deadline):
+                response = await self._send(method, path, what=what, params=params, json_body=json_body)
+        except TimeoutError:
+            raise errors.APITimeoutError(
+                f"babelforce did not answer within {deadline:g} s when asked to {what}."
+            ) from None
+        if response.is_success:
+            return response
+        raise _status_error(response, method, path, what, not_found, conflict, self._tokens.can_refresh)
+
+    async def _send(
+        self, method: str, path: str, *, what: str, params: Mapping[str, Any] | None, json_body: Any
+    ) -> httpx.Response:
+        idempotent = method in IDEMPOTENT_METHODS
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + self._timeouts.deadline
+        refreshed = False
+        attempt = 0
+        while True:
+            token = await self._tokens.get(self._fetch_token)
+            try:
+                response = await self._http.request(
+                    method,
+                    self._base_url + path,
+                    params=params,
+                    json=json_body,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except httpx.TransportError as failure:
+                sent = not isinstance(failure, _NOT_SENT)
+                delay = self._backoff(attempt, None)
+                if (idempotent or not sent) and attempt < self._retry.max_retries and loop.time() + delay < ends_at:
+                    attempt += 1
+                    log.warning("%s %s failed (%s); retry %d in %.2f s", method, path, _kind(failure), attempt, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                raise _connection_error(failure, self._host, what, sent, self._timeouts) from None
+            if response.status_code == 401 and not refreshed and self._tokens.invalidate(token):
+                refreshed = True
+                log.info("babelforce answered 401 to %s %s; refreshing the token once", method, path)
+                continue
+            if idempotent and response.status_code in self._retry.statuses and attempt < self._retry.max_retries:
+                delay = self._backoff(attempt, _retry_after(response))
+                if loop.time() + delay < ends_at:
+                    attempt += 1
+                    log.warning(
+                        "%s %s answered %d; retry %d in %.2f s", method, path, response.status_code, attempt, delay
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+            return response
+
+    async def _fetch_token(self, form: dict[str, str]) -> Token:
+        """POST /oauth/token (form-encoded, no bearer). Retried like a GET: a repeated token request is harmless."""
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.post(self._base_url + TOKEN_PATH, data=form)
+            except httpx.TransportError as failure:
+                if attempt < self._retry.max_retries:
+                    attempt += 1
+                    await asyncio.sleep(self._backoff(attempt - 1, None))
+                    continue
+                sent = not isinstance(failure, _NOT_SENT)
+                raise _connection_error(failure, self._host, "log in", sent, self._timeouts) from None
+            if response.status_code in self._retry.statuses and attempt < self._retry.max_retries:
+                attempt += 1
+                await asyncio.sleep(self._backoff(attempt - 1, _retry_after(response)))
+                continue
+            break
+        if response.is_success:
+            try:
+                return Token.model_validate(response.json())
+            except ValueError:
+                raise errors.AuthenticationError("babelforce's token endpoint sent an unreadable answer.") from None
+        if response.status_code in {400, 401, 403}:
+            code = _oauth_error_code(response)
+            grant = form.get("grant_type", "?")
+            raise errors.AuthenticationError(
+                f"babelforce refused to log in ({code}, grant {grant}); check the BABELFORCE_* credentials."
+            )
+        raise _status_error(response, "POST", TOKEN_PATH, "log in", None, None, True)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter: uniform(0, min(cap, base * 2^attempt)); a server's Retry-After wins, up to the cap."""
+        cap = self._retry.backoff_cap
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), cap)
+        return self._rng.uniform(0, min(cap, self._retry.backoff_base * (2**attempt)))
+
+
+def _require_id(value: str, what: str) -> str:
+    normalized = normalize_id(value)
+    if normalized is None:
+        raise errors.NotFoundError(**_lookup_failure(f"{value!r} is not a valid {what}."))
+    return normalized
+
+
+def _lookup_failure(message: str) -> dict[str, Any]:
+    return {"message": message, "status_code": 404, "method": "GET", "path": ""}
+
+
+def _kind(failure: httpx.TransportError) -> str:
+    return type(failure).__name__
+
+
+def _connection_error(
+    failure: httpx.TransportError, host: str, what: str, sent: bool, timeouts: Timeouts
+) -> errors.APIConnectionError:
+    if isinstance(failure, httpx.ConnectTimeout):
+        return errors.APITimeoutError(
+            f"Could not connect to babelforce at {host} within {timeouts.connect:g} s to {what}.",
+            may_have_reached_server=False,
+        )
+    if isinstance(failure, httpx.TimeoutException):
+        return errors.APITimeoutError(
+            f"babelforce went silent for {timeouts.read:g} s when asked to {what}.", may_have_reached_server=sent
+        )
+    if not sent:
+        return errors.APIConnectionError(
+            f"Could not connect to babelforce at {host} to {what}.", may_have_reached_server=False
+        )
+    return errors.APIConnectionError(f"The connection to babelforce dropped when asked to {what}.")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After as seconds: either a number of seconds or an HTTP date."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _server_message(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = None
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error_description") or body.get("error")
+    if not isinstance(message, str):
+        return None
+    one_line = " ".join(message.split())
+    return (one_line[:200] + "…") if len(one_line) > 200 else one_line
+
+
+def _oauth_error_code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) and code.replace("_", "").isalnum() else f"HTTP {response.status_code}"
+
+
+def _status_error(
+    response: httpx.Response,
+    method: str,
+    path: str,
+    what: str,
+    not_found: str | None,
+    conflict: str | None,
+    refreshable: bool,
+) -> errors.APIStatusError:
+    status = response.status_code
+    server = _server_message(response)
+    fields: dict[str, Any] = {"status_code": status, "method": method, "path": path, "server_message": server}
+    detail = f": {server.rstrip('.')}" if server else ""
+    if status in {400, 422}:
+        return errors.InvalidRequestError(f"babelforce rejected the request to {what}{detail}.", **fields)
+    if status == 401:
+        hint = "check the BABELFORCE_* credentials" if refreshable else "BABELFORCE_ACCESS_TOKEN is expired or revoked"
+        return errors.UnauthorizedError(f"babelforce refused our credentials when asked to {what}; {hint}.", **fields)
+    if status == 403:
+        return errors.PermissionDeniedError(f"The babelforce account is not allowed to {what}.", **fields)
+    if status == 404:
+        return errors.NotFoundError(not_found or f"babelforce found nothing to {what}.", **fields)
+    if status == 409:
+        return errors.ConflictError(conflict or f"babelforce refused to {what}: it conflicts{detail}.", **fields)
+    if status == 429:
+        wait = _retry_after(response)
+        when = f"in {wait:.0f} s" if wait is not None else "in a moment"
+        return errors.RateLimitedError(
+            f"babelforce is limiting how fast we call it; try again {when}.", retry_after=wait, **fields
+        )
+    if status >= 500:
+        return errors.ServerError(
+            f"babelforce had a server error (HTTP {status}) when asked to {what}; try again shortly.", **fields
+        )
+    return errors.APIStatusError(f"babelforce answered HTTP {status} when asked to {what}.", **fields)

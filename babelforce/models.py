@@ -1,0 +1,163 @@
+"""Pydantic models of babelforce's outbound objects.
+
+Wire names are the spec's camelCase (`callCount`); attributes are Pythonic (`call_count`). Reads are tolerant:
+unknown fields are ignored, `status: null` is accepted, and ids in either spelling are normalised to 32 hex
+digits, so a model never fails on a harmless change in babelforce's responses.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, field_validator
+from pydantic.alias_generators import to_camel
+
+from .ids import lenient_id
+
+Id = Annotated[str, BeforeValidator(lenient_id)]
+
+
+class ListOrder(StrEnum):
+    """A campaign's dial order. Rank only matters for the two RANK orders."""
+
+    UP = "UP"  # last loaded first
+    DOWN = "DOWN"  # first loaded first
+    UP_RANK = "UP RANK"  # highest rank first
+    DOWN_RANK = "DOWN RANK"  # lowest rank first
+
+
+RANK_ORDERS = frozenset({ListOrder.UP_RANK, ListOrder.DOWN_RANK})
+
+#: Statuses the dialer still loads into the hopper (DOMAIN.md: pending, new, a due callback).
+DIALABLE_STATUSES = frozenset({"pending", "new", "callback"})
+#: Final outcomes: a lead with one of these is never dialled again, so changing it changes nothing.
+FINAL_STATUSES = frozenset({"sale", "do_not_call", "not_interested"})
+
+RANK_MIN = -32768
+RANK_MAX = 32767
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class Lead(WireModel):
+    id: Id
+    uid: str | None = None
+    list_id: Id | None = None
+    campaign_id: Id | None = None
+    number: str | None = None
+    number2: str | None = None
+    number3: str | None = None
+    caller_id: str | None = None
+    status: str | None = None
+    rank: int | None = None
+    call_count: int | None = None
+    duration: int | None = None
+    called_since_reset: bool | None = None
+    date_created: datetime | None = None
+    last_updated: datetime | None = None
+    date_called: datetime | None = None
+    data: dict[str, Any] = {}
+    callback: dict[str, Any] | None = None
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_object(cls, value: object) -> object:
+        """The spec's add/update example sends data as a JSON string ('{}'); accept both."""
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value) if value.strip() else {}
+            except ValueError:
+                return {}
+            return parsed if isinstance(parsed, dict) else {}
+        return value
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class LeadList(WireModel):
+    id: Id
+    name: str
+    campaign_id: Id | None = None
+    count: int | None = None
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _whole_count(cls, value: object) -> object:
+        """OutboundList.count is a JSON number in the spec; it counts leads, so keep it whole."""
+        return int(value) if isinstance(value, float) else value
+
+
+class ListRef(WireModel):
+    id: Id
+    name: str | None = None
+
+
+class Campaign(WireModel):
+    id: Id
+    name: str
+    active: bool | None = None
+    test_mode: bool | None = None
+    display_number: str | None = None
+    lead_list: ListRef | None = None
+    list_order: str | None = None
+    call_ratio: float | None = None
+
+    @property
+    def ranks_matter(self) -> bool:
+        return self.list_order in RANK_ORDERS
+
+
+class HopperEntry(WireModel):
+    """A live hopper entry; the dialer sends every value as a string, `order` is the 1-based position."""
+
+    id: Id
+    uid: str | None = None
+    list_id: Id | None = None
+    number: str | None = None
+    status: str | None = None
+    order: int | None = None
+    count: int | None = None
+    source: str | None = None
+
+    @field_validator("order", "count", mode="before")
+    @classmethod
+    def _int_or_none(cls, value: object) -> object:
+        if isinstance(value, str):
+            return int(value) if value.strip().lstrip("-").isdigit() else None
+        return value
+
+
+class Pagination(WireModel):
+    current: int | None = None
+    pages: int | None = None
+    total: int | None = None
+    max: int | None = None
+    max_results: int | None = None
+    next: str | None = None
+
+
+class LeadPage(WireModel):
+    items: list[Lead]
+    pagination: Pagination | None = None
+
+
+class Token(BaseModel):
+    """OAuth token response (snake_case on the wire already); the secrets are SecretStr so they never print."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    access_token: SecretStr
+    token_type: str = "bearer"
+    expires_in: int | None = None
+    refresh_token: SecretStr | None = None
+    scope: str | None = None
+    client_id: str | None = None

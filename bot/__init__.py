@@ -1,0 +1,1 @@
+"""leadbot's Slack side and its command-line entry point."""

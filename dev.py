@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine: make `.venv`, install leadbot into it, then run the demo or the tests.
+
+Only the standard library is used here, so `python3 dev.py ...` works before anything is installed.
+The install is skipped when pyproject.toml has not changed since the last one (a stamp in .venv).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+USAGE = """usage: python3 dev.py COMMAND [ARGS...]
+
+commands:
+  demo [ARGS]   install, then start the local babelforce sandbox with the demo seed
+                (ARGS go to `leadbot sandbox`, e.g. --port 8765 --leads 100000)
+  test [ARGS]   install with test extras, then ruff check, ruff format --check and pytest (ARGS go to pytest)
+  lint          ruff check and ruff format --check only
+  fmt           ruff format and ruff check --fix (changes files)
+"""
+
+
+def _run(*cmd: str | Path) -> int:
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+
+
+def _ensure_venv(extras: str) -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py itself may be started by an older python3
+        sys.exit(f"leadbot needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        print(f"Creating {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / ".leadbot-install"
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return
+    print(f"Installing leadbot{extras} into .venv (first run takes a minute) ...", flush=True)
+    code = _run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f".{extras}")
+    if code != 0:
+        sys.exit(f"pip install failed (exit {code}); see the lines above.")
+    stamp.write_text(digest)
+
+
+def _lint() -> int:
+    return _run(PYTHON, "-m", "ruff", "check", ".") or _run(PYTHON, "-m", "ruff", "format", "--check", ".")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        _ensure_venv("")
+        return _run(BIN / "leadbot", "sandbox", "--seed", "demo", *rest)
+    if command == "test":
+        _ensure_venv("[test]")
+        return _lint() or _run(PYTHON, "-m", "pytest", *rest)
+    if command == "lint":
+        _ensure_venv("[test]")
+        return _lint()
+    if command == "fmt":
+        _ensure_venv("[test]")
+        return _run(PYTHON, "-m", "ruff", "format", ".") or _run(PYTHON, "-m", "ruff", "check", "--fix", ".")
+    print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,278 @@
+"""Injected faults and request counts, applied by the outermost ASGI layer so they can reach the raw connection.
+
+A fault rule can delay a request, answer it with an error status (optionally with Retry-After), drop the
+connection before or after the app acted, or trickle the response body so slowly that only an overall deadline
+stops the client. The counts (per route template) let tests assert how many requests a client really sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+import socket
+import struct
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+ASGIApp = Callable[[Scope, Receive, Send], Any]
+
+TRICKLE_INTERVAL_S = 0.2
+_RULE_KEYS = {"status", "retry_after", "latency_ms", "stall_s", "reset", "method", "path", "times"}
+
+
+def is_api_path(path: str) -> bool:
+    """Requests that faults apply to and that are counted: the API and the token endpoint, not /sandbox/*."""
+    return path.startswith("/api/v2/") or path == "/api/v2" or path == "/oauth/token"
+
+
+def _number(rule: dict[str, Any], key: str, default: float | None) -> float | None:
+    value = rule.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{key} must be a non-negative number.")
+    return value
+
+
+@dataclass(slots=True)
+class FaultRule:
+    status: int | None = None
+    retry_after: float | None = None
+    latency_ms: float = 0
+    stall_s: float = 0
+    reset: str | None = None
+    method: str | None = None
+    path: str | None = None
+    times: int | None = 1  # None: unlimited
+    pattern: re.Pattern[str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_json(cls, rule: Any) -> FaultRule:
+        """Build a rule from its JSON form; ValueError names the offending key."""
+        if not isinstance(rule, dict):
+            raise ValueError("Each fault rule must be a JSON object.")
+        unknown = sorted(set(rule) - _RULE_KEYS)
+        if unknown:
+            raise ValueError(f"Unknown fault rule key: {unknown[0]}.")
+        status = rule.get("status")
+        if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
+            raise ValueError("status must be an HTTP status code between 100 and 599.")
+        reset = rule.get("reset")
+        if reset not in (None, "before", "after"):
+            raise ValueError('reset must be "before" or "after".')
+        method = rule.get("method")
+        if method is not None and (not isinstance(method, str) or not method):
+            raise ValueError("method must be a non-empty string.")
+        path = rule.get("path")
+        pattern = None
+        if path is not None:
+            if not isinstance(path, str):
+                raise ValueError("path must be a regular expression string.")
+            try:
+                pattern = re.compile(path)
+            except re.error as exc:
+                raise ValueError(f"path is not a valid regular expression: {exc}.") from exc
+        times = rule.get("times", 1)
+        if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+            raise ValueError("times must be a positive integer, or null for unlimited.")
+        return cls(
+            status=status,
+            retry_after=_number(rule, "retry_after", None),
+            latency_ms=_number(rule, "latency_ms", 0) or 0,
+            stall_s=_number(rule, "stall_s", 0) or 0,
+            reset=reset,
+            method=method.upper() if method else None,
+            path=path,
+            times=times,
+            pattern=pattern,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "latency_ms": self.latency_ms,
+            "stall_s": self.stall_s,
+            "reset": self.reset,
+            "method": self.method,
+            "path": self.path,
+            "times": self.times,
+        }
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method != method.upper():
+            return False
+        return self.pattern is None or self.pattern.search(path) is not None
+
+
+class FaultBook:
+    """The active fault rules, in the order they were added; exhausted rules drop out."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+
+    def add(self, rules: Any) -> list[dict[str, Any]]:
+        """Append one rule object or a list of them (all validated before any is added)."""
+        parsed = [FaultRule.from_json(rule) for rule in (rules if isinstance(rules, list) else [rules])]
+        with self._lock:
+            self._rules.extend(parsed)
+        return self.snapshot()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [rule.to_json() for rule in self._rules]
+
+    def take(self, method: str, path: str) -> FaultRule | None:
+        """The first rule matching the request, with one of its `times` used up."""
+        with self._lock:
+            for index, rule in enumerate(self._rules):
+                if rule.matches(method, path):
+                    if rule.times is not None:
+                        rule.times -= 1
+                        if rule.times == 0:
+                            del self._rules[index]
+                    return rule
+        return None
+
+
+class RequestStats:
+    """Counts of API requests received, keyed by "METHOD /route/{template}"."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def record(self, key: str) -> None:
+        with self._lock:
+            self._counts[key] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"total": sum(self._counts.values()), "byRoute": dict(self._counts)}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+async def drop_connection(send: Send) -> None:
+    """Reset the TCP connection under uvicorn (RST, not FIN) without answering.
+
+    uvicorn's `send` is a bound method of its request/response cycle, which holds the asyncio transport.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError("sandbox fault: no transport reachable from send; cannot drop the connection")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # Let uvicorn's connection_lost run now, so it does not try to answer the request with a 500 afterwards.
+    await asyncio.sleep(0)
+
+
+class FaultsMiddleware:
+    """Outermost ASGI layer: counts API requests and applies the first matching fault rule."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: FaultBook,
+        stats: RequestStats,
+        route_template: Callable[[Scope], str | None],
+    ) -> None:
+        self.app = app
+        self.faults = faults
+        self.stats = stats
+        self.route_template = route_template
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_api_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        self.stats.record(f"{method} {self.route_template(scope) or scope['path']}")
+        rule = self.faults.take(method, scope["path"])
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        if rule.latency_ms > 0:
+            await asyncio.sleep(rule.latency_ms / 1000)
+        if rule.reset == "before":
+            await drop_connection(send)
+        elif rule.status is not None:
+            await self._simulated_status(rule, send)
+        elif rule.reset == "after":
+            await self.app(scope, receive, _Captured())
+            await drop_connection(send)
+        elif rule.stall_s > 0:
+            await self._stalled(rule.stall_s, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _simulated_status(rule: FaultRule, send: Send) -> None:
+        status = rule.status or 500
+        body = json.dumps({"success": False, "message": f"Simulated {status}"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if rule.retry_after is not None:
+            seconds = rule.retry_after
+            text = str(int(seconds)) if float(seconds).is_integer() else str(math.ceil(seconds))
+            headers.append((b"retry-after", text.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _stalled(self, stall_s: float, scope: Scope, receive: Receive, send: Send) -> None:
+        """Act, then send status and headers at once and trickle the body: a space every 0.2 s, then the rest."""
+        captured = _Captured()
+        await self.app(scope, receive, captured)
+        start = captured.start or {"type": "http.response.start", "status": 500, "headers": []}
+        headers = [(name, value) for name, value in start.get("headers", []) if name.lower() != b"content-length"]
+        await send({"type": "http.response.start", "status": start["status"], "headers": headers})
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(_wait_for_disconnect(receive, gone))
+        try:
+            for _ in range(max(1, math.ceil(stall_s / TRICKLE_INTERVAL_S))):
+                await send({"type": "http.response.body", "body": b" ", "more_body": True})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(gone.wait(), TRICKLE_INTERVAL_S)
+                if gone.is_set():
+                    return  # the client gave up (its deadline): stop trickling so shutdown is not held up
+            await send({"type": "http.response.body", "body": bytes(captured.body), "more_body": False})
+        finally:
+            watcher.cancel()
+
+
+async def _wait_for_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    gone.set()
+
+
+class _Captured:
+    """An ASGI `send` that keeps the response instead of sending it."""
+
+    def __init__(self) -> None:
+        self.start: Message | None = None
+        self.body = bytearray()
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")

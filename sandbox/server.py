@@ -1,0 +1,187 @@
+"""Running the sandbox: embedded in a background thread (tests, demos) or in the foreground (the CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+import uvicorn
+
+from sandbox import seed as seeds
+from sandbox.app import build_app
+from sandbox.faults import FaultBook, RequestStats
+from sandbox.state import SandboxState
+
+START_TIMEOUT_S = 10.0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind (and listen) ourselves, so port 0 gives a free port we know before uvicorn starts.
+
+    The socket is created with proto=IPPROTO_TCP on purpose: asyncio only sets TCP_NODELAY on accepted sockets
+    whose proto says TCP, and without it every keep-alive response waits ~40 ms for a delayed ACK.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        if hasattr(socket, "SO_REUSEADDR") and port != 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def base_url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if host in {"0.0.0.0", "::"}:
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _PromptServer(uvicorn.Server):
+    """uvicorn.Server that wakes up at once when asked to exit, instead of at its next 0.1 s tick.
+
+    Tests start and stop a sandbox per test, so the tick showed up in the suite's run time. Same loop as
+    uvicorn's `main_loop`, with the sleep replaced by a wait on an event that `request_exit` sets.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    def request_exit(self) -> None:
+        """Thread-safe: ask the server to shut down now."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed: nothing to wake
+                loop.call_soon_threadsafe(wake.set)
+
+
+def _uvicorn_server(state: SandboxState, log_level: str) -> tuple[_PromptServer, FaultBook, RequestStats]:
+    app = build_app(state)
+    config = uvicorn.Config(
+        app,
+        http="h11",  # the faults layer drops connections through h11's transport; keep it deterministic
+        lifespan="off",
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    return _PromptServer(config), app.faults, app.stats
+
+
+class SandboxServer:
+    """A seeded sandbox on a free loopback port, served by uvicorn in a background thread.
+
+    Use as a context manager, or `.start()` / `.stop()`. `.state` is the live SandboxState (hold `state.lock`
+    while changing it from another thread); `.faults` and `.stats` are what /sandbox/faults and /sandbox/stats
+    expose.
+    """
+
+    def __init__(
+        self,
+        seed: str = "demo",
+        leads: int | None = None,
+        hopper_size: int = 20,
+        token_ttl: int = 3600,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+    ) -> None:
+        self.seed = seed
+        self.host = host
+        self.port = port
+        self.log_level = log_level
+        self.state = SandboxState(hopper_size=hopper_size, token_ttl=token_ttl)
+        seeds.seed(self.state, seed, leads)
+        self._server, self.faults, self.stats = _uvicorn_server(self.state, log_level)
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.base_url = ""
+
+    def start(self) -> SandboxServer:
+        """Start serving; returns once the server accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("SandboxServer already started")
+        self._socket = bind_socket(self.host, self.port)
+        self.base_url = base_url_of(self._socket)
+        self._thread = threading.Thread(target=self._run, name=f"sandbox {self.base_url}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"sandbox server failed to start: {self._error!r}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sandbox server did not start within {START_TIMEOUT_S} s")
+            time.sleep(0.005)
+        return self
+
+    def _run(self) -> None:
+        assert self._socket is not None
+        try:
+            asyncio.run(self._server.serve(sockets=[self._socket]))
+        except BaseException as exc:  # reported by start() or stop(); a thread cannot raise to its creator
+            self._error = exc
+            raise
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread (idempotent)."""
+        if self._thread is None:
+            return
+        self._server.request_exit()
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout=5)
+        self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(
+    state: SandboxState,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve `state` in the foreground until Ctrl-C / SIGTERM. `announce(base_url)` runs once bound."""
+    sock = bind_socket(host, port)
+    server, _, _ = _uvicorn_server(state, log_level)
+    try:
+        announce(base_url_of(sock))
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        sock.close()

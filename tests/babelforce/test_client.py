@@ -1,0 +1,226 @@
+"""The client against the running sandbox: every operation the bot needs, both id spellings, all three auths."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pydantic import SecretStr
+
+from babelforce import (
+    AmbiguousMatchError,
+    AuthenticationError,
+    BabelforceClient,
+    ClientCredentials,
+    ConflictError,
+    InvalidRequestError,
+    ListOrder,
+    NotFoundError,
+    PasswordLogin,
+    StaticToken,
+    UnauthorizedError,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def dashed(compact_id: str) -> str:
+    return str(uuid.UUID(compact_id))
+
+
+async def spring(client: BabelforceClient):
+    return await client.find_list("Spring leads")
+
+
+async def test_list_lists_and_find_by_name_case_insensitively(client):
+    lists = await client.list_lists()
+    names = {lead_list.name for lead_list in lists}
+    assert {"Spring leads", "Autumn leads", "Renewals"} <= names
+    found = await client.find_list("  sPrInG LEADS ")
+    assert found.name == "Spring leads"
+    assert found.count == 50
+    assert len(found.id) == 32
+
+
+async def test_find_list_by_id_in_both_spellings(client):
+    spring_list = await spring(client)
+    assert (await client.find_list(spring_list.id)).name == "Spring leads"
+    assert (await client.find_list(dashed(spring_list.id).upper())).name == "Spring leads"
+    assert (await client.get_list(dashed(spring_list.id))).id == spring_list.id
+
+
+async def test_unknown_list_names_the_lists_there_are(client):
+    with pytest.raises(NotFoundError) as caught:
+        await client.find_list("Winter leads")
+    assert "No list named 'Winter leads'" in str(caught.value)
+    assert "Spring leads" in str(caught.value)
+
+
+async def test_get_list_with_unknown_id_is_not_found(client):
+    with pytest.raises(NotFoundError, match="No list with id"):
+        await client.get_list(uuid.uuid4().hex)
+
+
+async def test_add_then_get_lead_with_data(client, control):
+    spring_list = await spring(client)
+    result = await client.add_lead(
+        spring_list.id, uid="uuid_100", number="+4916098119998", rank=500, data={"address": "martin mendalde"}
+    )
+    assert not result.recovered
+    lead = result.lead
+    assert (lead.uid, lead.number, lead.rank, lead.data) == (
+        "uuid_100",
+        "+4916098119998",
+        500,
+        {"address": "martin mendalde"},
+    )
+    fetched = await client.get_lead(dashed(spring_list.id), dashed(lead.id))
+    assert fetched.id == lead.id and fetched.data == {"address": "martin mendalde"}
+    assert fetched.status == "pending"
+
+
+async def test_duplicate_uid_is_a_conflict_and_creates_nothing(client, control):
+    spring_list = await spring(client)
+    with pytest.raises(ConflictError, match="uid 'lead-7' already exists"):
+        await client.add_lead(spring_list.id, uid="lead-7", number="+4915100000999", rank=1)
+    assert (await client.get_list(spring_list.id)).count == 50
+
+
+async def test_rank_out_of_range_is_rejected_with_the_servers_reason(client):
+    spring_list = await spring(client)
+    with pytest.raises(InvalidRequestError) as caught:
+        await client.add_lead(spring_list.id, uid="too-high", number="+4915100000999", rank=40000)
+    assert "rank" in str(caught.value)
+    assert caught.value.status_code == 400
+
+
+async def test_partial_update_changes_only_given_fields_and_null_deletes_a_data_key(client):
+    spring_list = await spring(client)
+    added = (
+        await client.add_lead(
+            spring_list.id, uid="partial", number="+4915100000777", rank=5, data={"old data": "x", "keep": "yes"}
+        )
+    ).lead
+    updated = await client.update_lead(spring_list.id, added.id, rank=200, data={"new data": "new", "old data": None})
+    assert updated.rank == 200
+    assert updated.uid == "partial" and updated.number == "+4915100000777"
+    assert updated.data == {"keep": "yes", "new data": "new"}
+    again = await client.get_lead(spring_list.id, added.id)
+    assert again.data == {"keep": "yes", "new data": "new"}
+
+
+async def test_update_of_unknown_lead_is_not_found(client):
+    spring_list = await spring(client)
+    with pytest.raises(NotFoundError, match="No lead with id"):
+        await client.update_lead(spring_list.id, uuid.uuid4().hex, rank=3)
+
+
+async def test_find_lead_by_uid_number_and_id(client):
+    spring_list = await spring(client)
+    by_uid = await client.find_lead_by_uid(spring_list.id, "lead-40")
+    assert by_uid.rank == 40
+    assert (await client.find_lead(spring_list.id, by_uid.id)).uid == "lead-40"
+    assert (await client.find_lead(spring_list.id, dashed(by_uid.id))).uid == "lead-40"
+    by_number = await client.find_leads_by_number(spring_list.id, by_uid.number)
+    assert [lead.uid for lead in by_number] == ["lead-40"]
+    assert (await client.find_lead(spring_list.id, by_uid.number)).uid == "lead-40"
+    digits_only = by_uid.number.lstrip("+")
+    assert (await client.find_lead(spring_list.id, digits_only)).uid == "lead-40"
+
+
+async def test_find_lead_that_is_not_there(client):
+    spring_list = await spring(client)
+    with pytest.raises(NotFoundError, match="No lead with uid 'nobody'"):
+        await client.find_lead_by_uid(spring_list.id, "nobody")
+    with pytest.raises(NotFoundError):
+        await client.find_lead(spring_list.id, "+4917000000000")
+
+
+async def test_a_repeated_number_is_ambiguous_for_find_lead(client):
+    spring_list = await spring(client)
+    await client.add_lead(spring_list.id, uid="twin-a", number="+4915199999999", rank=1)
+    await client.add_lead(spring_list.id, uid="twin-b", number="4915199999999", rank=1)
+    leads = await client.find_leads_by_number(spring_list.id, "+49 151 99999999")
+    assert sorted(lead.uid for lead in leads) == ["twin-a", "twin-b"]
+    with pytest.raises(AmbiguousMatchError) as caught:
+        await client.find_lead(spring_list.id, "+4915199999999")
+    assert len(caught.value.candidates) == 2
+
+
+async def test_renamed_uid_is_found_under_its_new_name_and_not_the_old(client):
+    spring_list = await spring(client)
+    lead = await client.find_lead_by_uid(spring_list.id, "lead-3")  # builds the index
+    await client.update_lead(spring_list.id, lead.id, uid="lead-3-renamed")
+    assert (await client.find_lead_by_uid(spring_list.id, "lead-3-renamed")).id == lead.id
+    with pytest.raises(NotFoundError):
+        await client.find_lead_by_uid(spring_list.id, "lead-3")
+
+
+async def test_lead_added_by_someone_else_is_found_after_the_index_was_built(client, control):
+    spring_list = await spring(client)
+    await client.find_lead_by_uid(spring_list.id, "lead-1")  # index built now
+    response = control.api(
+        "POST",
+        f"/api/v2/outbound/lists/{spring_list.id}/leads",
+        json={"uid": "late", "number": "+4915100000555", "rank": 9},
+    )
+    assert response.status_code == 200
+    assert (await client.find_lead_by_uid(spring_list.id, "late")).rank == 9
+
+
+async def test_iter_leads_pages_through_the_whole_list(client):
+    spring_list = await spring(client)
+    uids = [lead.uid async for lead in client.iter_leads(spring_list.id, page_size=7)]
+    assert len(uids) == 50
+    assert set(uids) == {f"lead-{n}" for n in range(1, 51)}
+
+
+async def test_campaign_for_list_and_its_hopper(client):
+    spring_list = await spring(client)
+    campaign = await client.find_campaign_for_list(spring_list.id)
+    assert campaign is not None
+    assert campaign.name == "Spring outreach"
+    assert campaign.list_order == ListOrder.UP_RANK and campaign.ranks_matter and campaign.active
+    assert (await client.get_campaign(dashed(campaign.id))).id == campaign.id
+    hopper = await client.get_hopper(campaign.id)
+    assert [entry.uid for entry in hopper] == [f"lead-{n}" for n in range(50, 30, -1)]
+    assert [entry.order for entry in hopper] == list(range(1, 21))
+    assert all(entry.list_id == spring_list.id for entry in hopper)
+
+
+async def test_list_not_dialled_by_any_campaign(client):
+    autumn = await client.find_list("Autumn leads")
+    assert await client.find_campaign_for_list(autumn.id) is None
+
+
+async def test_password_grant(make_client):
+    bf = make_client(credentials=PasswordLogin("demo", SecretStr("demo")))
+    assert len(await bf.list_lists()) >= 3
+
+
+async def test_static_bearer_token(make_client, control):
+    bf = make_client(credentials=StaticToken(SecretStr(control.token())))
+    assert len(await bf.list_lists()) >= 3
+
+
+async def test_wrong_client_secret_is_an_authentication_error(make_client):
+    bf = make_client(credentials=ClientCredentials("sandbox", SecretStr("not-the-secret")))
+    with pytest.raises(AuthenticationError) as caught:
+        await bf.list_lists()
+    assert "not-the-secret" not in str(caught.value)
+    assert "invalid_client" in str(caught.value)
+
+
+async def test_wrong_password_is_an_authentication_error(make_client):
+    bf = make_client(credentials=PasswordLogin("demo", SecretStr("hunter2-wrong")))
+    with pytest.raises(AuthenticationError) as caught:
+        await bf.list_lists()
+    assert "hunter2-wrong" not in str(caught.value)
+
+
+async def test_revoked_static_token_says_so(make_client):
+    bf = make_client(credentials=StaticToken(SecretStr("made-up-token-value")))
+    with pytest.raises(UnauthorizedError) as caught:
+        await bf.list_lists()
+    assert "BABELFORCE_ACCESS_TOKEN" in str(caught.value)
+    assert "made-up-token-value" not in str(caught.value)

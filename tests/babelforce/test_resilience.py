@@ -1,0 +1,228 @@
+"""Faults injected through the sandbox's /sandbox/faults: retries, deadlines, token refresh, and adds that are
+never doubled. Request counts come from /sandbox/stats, so each test proves how many calls really went out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from babelforce import (
+    AddNotCreatedError,
+    APIConnectionError,
+    APITimeoutError,
+    RateLimitedError,
+    RetryPolicy,
+    ServerError,
+    Timeouts,
+    UnauthorizedError,
+)
+from tests.babelforce.conftest import SandboxControl
+
+pytestmark = pytest.mark.anyio
+
+LISTS = "GET /api/v2/outbound/lists"
+ADD = "POST /api/v2/outbound/lists/{id}/leads"
+TOKEN = "POST /oauth/token"
+
+
+async def spring_id(client) -> str:
+    return (await client.find_list("Spring leads")).id
+
+
+async def count_uid(control, list_id: str, uid: str) -> int:
+    csv_text = control.api("GET", f"/api/v2/outbound/lists/{list_id}/leads", params={"format": "csv"}).text
+    return sum(1 for line in csv_text.splitlines()[1:] if line.split(",")[1] == uid)
+
+
+async def test_503_is_retried_then_succeeds(client, control):
+    await client.list_lists()  # token fetched
+    control.reset_stats()
+    control.faults({"status": 503, "method": "GET", "path": r"/outbound/lists$", "times": 2})
+    assert len(await client.list_lists()) >= 3
+    assert control.count(LISTS) == 3
+
+
+async def test_retries_stop_after_two_and_the_error_is_one_sentence(client, control):
+    await client.list_lists()
+    control.reset_stats()
+    control.faults({"status": 502, "method": "GET", "path": r"/outbound/lists$", "times": 5})
+    with pytest.raises(ServerError) as caught:
+        await client.list_lists()
+    assert control.count(LISTS) == 3
+    assert str(caught.value) == (
+        "babelforce had a server error (HTTP 502) when asked to list the lead-lists; try again shortly."
+    )
+
+
+async def test_retry_after_is_honoured(make_client, control):
+    bf = make_client(retry=RetryPolicy(max_retries=2, backoff_base=0.01, backoff_cap=10))
+    await bf.list_lists()
+    control.faults({"status": 429, "retry_after": 1, "method": "GET", "path": r"/outbound/lists$"})
+    started = time.monotonic()
+    await bf.list_lists()
+    assert time.monotonic() - started >= 0.95
+
+
+async def test_retry_after_is_capped(make_client, control):
+    bf = make_client(retry=RetryPolicy(max_retries=2, backoff_base=0.01, backoff_cap=0.2))
+    await bf.list_lists()
+    control.faults({"status": 503, "retry_after": 30, "method": "GET", "path": r"/outbound/lists$"})
+    started = time.monotonic()
+    await bf.list_lists()
+    assert time.monotonic() - started < 5  # 30 s asked, 0.2 s cap
+
+
+async def test_retry_after_longer_than_the_deadline_fails_fast_with_the_wait(make_client, control):
+    bf = make_client(timeouts=Timeouts(connect=1, read=2, deadline=2), retry=RetryPolicy(backoff_cap=10))
+    await bf.list_lists()
+    control.faults({"status": 429, "retry_after": 5, "method": "GET", "path": r"/outbound/lists$"})
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError) as caught:
+        await bf.list_lists()
+    assert time.monotonic() - started < 1.5
+    assert caught.value.retry_after == 5
+    assert "try again in 5 s" in str(caught.value)
+
+
+async def test_connection_reset_on_a_get_is_retried(client, control):
+    await client.list_lists()
+    control.reset_stats()
+    control.faults({"reset": "before", "method": "GET", "path": r"/outbound/lists$"})
+    assert len(await client.list_lists()) >= 3
+    assert control.count(LISTS) == 2
+
+
+async def test_a_post_answered_503_is_not_retried_and_nothing_is_created(client, control):
+    list_id = await spring_id(client)
+    control.reset_stats()
+    control.faults({"status": 503, "method": "POST", "path": r"/leads$"})
+    with pytest.raises(AddNotCreatedError) as caught:
+        await client.add_lead(list_id, uid="not-doubled", number="+4915100000321", rank=7)
+    assert control.count(ADD) == 1
+    assert await count_uid(control, list_id, "not-doubled") == 0
+    assert "nothing was created" in str(caught.value)
+
+
+async def test_lost_answer_to_an_add_is_reconciled_to_exactly_one_lead(client, control):
+    list_id = await spring_id(client)
+    control.reset_stats()
+    control.faults({"reset": "after", "method": "POST", "path": r"/leads$"})
+    result = await client.add_lead(list_id, uid="lost-answer", number="+4915100000322", rank=8, data={"k": "v"})
+    assert result.recovered
+    assert result.lead.uid == "lost-answer" and result.lead.rank == 8
+    assert control.count(ADD) == 1
+    assert await count_uid(control, list_id, "lost-answer") == 1
+
+
+async def test_add_reset_before_it_acted_reports_nothing_created(client, control):
+    list_id = await spring_id(client)
+    control.faults({"reset": "before", "method": "POST", "path": r"/leads$"})
+    with pytest.raises(AddNotCreatedError):
+        await client.add_lead(list_id, uid="never-arrived", number="+4915100000323", rank=9)
+    assert await count_uid(control, list_id, "never-arrived") == 0
+
+
+async def test_stalled_add_times_out_then_is_found(make_client, control):
+    bf = make_client(timeouts=Timeouts(connect=1, read=1, deadline=1.5))
+    list_id = await spring_id(bf)
+    control.faults({"stall_s": 4, "method": "POST", "path": r"/leads$"})
+    result = await bf.add_lead(list_id, uid="slow-add", number="+4915100000324", rank=10)
+    assert result.recovered
+    assert await count_uid(control, list_id, "slow-add") == 1
+
+
+async def test_trickling_server_cannot_outlast_the_deadline(make_client, control):
+    bf = make_client(timeouts=Timeouts(connect=1, read=1, deadline=1.5), retry=RetryPolicy(max_retries=0))
+    await bf.list_lists()
+    control.faults({"stall_s": 6, "method": "GET", "path": r"/outbound/lists$"})
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError) as caught:
+        await bf.list_lists()
+    elapsed = time.monotonic() - started
+    assert 1.4 <= elapsed < 3.0  # bytes every 0.2 s never trip the 1 s read timeout: only the deadline does
+    assert "did not answer within 1.5 s" in str(caught.value)
+
+
+async def test_fifty_concurrent_calls_with_an_expired_token_fetch_one_token(sandbox_factory, make_client):
+    short_lived = sandbox_factory(token_ttl=1)
+    ctl = SandboxControl(short_lived.base_url)
+    bf = make_client(base_url=short_lived.base_url)
+    list_id = await spring_id(bf)
+    await asyncio.sleep(1.2)  # token expired for both sides now
+    ctl.reset_stats()
+    results = await asyncio.gather(*(bf.get_list(list_id) for _ in range(50)))
+    assert {lead_list.name for lead_list in results} == {"Spring leads"}
+    assert ctl.count(TOKEN) == 1
+    assert ctl.count("GET /api/v2/outbound/lists/{id}") == 50
+    ctl.close()
+
+
+async def test_server_side_expiry_refreshes_once_and_retries(client, control):
+    await client.list_lists()
+    control.expire_tokens()  # the client still believes its token is good: the server answers 401
+    control.reset_stats()
+    assert len(await client.list_lists()) >= 3
+    assert control.count(TOKEN) == 1
+    assert control.count(LISTS) == 2
+
+
+async def test_a_second_401_is_an_error_not_a_loop(client, control):
+    await client.list_lists()
+    control.reset_stats()
+    control.faults({"status": 401, "method": "GET", "path": r"/outbound/lists$", "times": None})
+    with pytest.raises(UnauthorizedError):
+        await client.list_lists()
+    assert control.count(LISTS) == 2
+    assert control.count(TOKEN) == 1
+    control.clear_faults()
+
+
+async def test_refresh_token_rotation_is_used_for_password_logins(make_client, control):
+    from pydantic import SecretStr
+
+    from babelforce import PasswordLogin
+
+    bf = make_client(credentials=PasswordLogin("demo", SecretStr("demo")))
+    await bf.list_lists()
+    control.expire_tokens()
+    await bf.list_lists()
+    await bf.list_lists()
+    assert control.count(TOKEN) == 2  # the login, then one refresh_token grant
+    assert control.count(LISTS) == 4
+
+
+async def test_unreachable_babelforce_is_one_clear_sentence(make_client):
+    bf = make_client(base_url="http://127.0.0.1:9", retry=RetryPolicy(max_retries=1, backoff_base=0.01))
+    with pytest.raises(APIConnectionError) as caught:
+        await bf.list_lists()
+    assert str(caught.value) == "Could not connect to babelforce at 127.0.0.1 to log in."
+    assert not caught.value.may_have_reached_server
+
+
+async def test_no_secret_appears_in_errors_or_logs(make_client, control, log_lines):
+    from pydantic import SecretStr
+
+    from babelforce import BabelforceError, PasswordLogin, StaticToken
+
+    token = control.token()
+    scenarios = [
+        (make_client(credentials=StaticToken(SecretStr(token))), {"status": 401, "times": None}),
+        (make_client(credentials=PasswordLogin("demo", SecretStr("demo-wrong-pass"))), None),
+        (make_client(credentials=StaticToken(SecretStr(token))), {"status": 503, "times": None}),
+        (make_client(credentials=StaticToken(SecretStr(token))), {"reset": "before", "times": None}),
+    ]
+    messages = []
+    for bf, rule in scenarios:
+        control.clear_faults()
+        if rule:
+            control.faults({"path": r"/outbound/lists$", **rule})
+        with pytest.raises(BabelforceError) as caught:
+            await bf.list_lists()
+        messages.append(str(caught.value))
+    control.clear_faults()
+    text = "\n".join(messages + log_lines())
+    assert len(messages) == 4
+    for secret in (token, "demo-wrong-pass"):
+        assert secret not in text
