@@ -1,7 +1,8 @@
 """Bearer tokens for babelforce: fetched lazily, reused until shortly before expiry, refreshed single-flight.
 
 Fifty calls that find the token expired at the same moment cause one `POST /oauth/token`: the first takes the
-lock and fetches, the rest wait and reuse its result.
+lock and fetches, the rest wait and reuse its result. If that fetch fails, the waiters share its error instead of
+each trying again: fifty refused logins in a burst could lock the babelforce user out.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from .config import DEFAULT_PASSWORD_CLIENT_ID, BabelforceSettings
-from .errors import AuthenticationError
+from .errors import AuthenticationError, BabelforceError
 from .models import Token
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class TokenManager:
         self._held: _Held | None = None
         self._refresh_token: str | None = None
         self._lock = asyncio.Lock()
+        self._fetches_done = 0  # tells a waiter whether a fetch ended while it waited for the lock
+        self._last_failure: BabelforceError | None = None
 
     @property
     def can_refresh(self) -> bool:
@@ -112,11 +115,21 @@ class TokenManager:
         held = self._held
         if held is not None and self._clock() < held.expires_at:
             return held.access_token
+        done_before = self._fetches_done
         async with self._lock:
             held = self._held
             if held is not None and self._clock() < held.expires_at:
                 return held.access_token
-            token = await self._obtain(fetch)
+            if self._fetches_done != done_before and self._last_failure is not None:
+                raise self._last_failure  # the fetch we waited for failed: its answer is ours too
+            self._last_failure = None  # a cancelled fetch leaves none, so its waiters fetch again
+            try:
+                token = await self._obtain(fetch)
+            except BabelforceError as failure:
+                self._last_failure = failure
+                raise
+            finally:
+                self._fetches_done += 1
             ttl = float(token.expires_in) if token.expires_in else DEFAULT_TOKEN_TTL
             margin = min(REFRESH_MARGIN, ttl / 10)
             refresh = token.refresh_token.get_secret_value() if token.refresh_token else None

@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from . import errors
 from .auth import Credentials, TokenManager, credentials_from_settings
@@ -40,8 +43,16 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 _UNSET: Any = object()
+M = TypeVar("M", bound=BaseModel)
 #: Shorter digit strings are uids, not phone numbers (E.164 numbers have at least 6 digits here).
 MIN_NUMBER_DIGITS = 6
+
+
+@dataclass(slots=True)
+class _Progress:
+    """How far one call got: `dispatched` once its request (not just a token fetch) was handed to httpx."""
+
+    dispatched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,15 +122,17 @@ class BabelforceClient:
     # ------------------------------------------------------------------ lists
 
     async def list_lists(self) -> list[LeadList]:
-        body = await self._json("GET", f"{OUTBOUND}/lists", what="list the lead-lists")
-        return [LeadList.model_validate(item) for item in body.get("items") or []]
+        return await self._items(LeadList, "GET", f"{OUTBOUND}/lists", what="list the lead-lists")
 
     async def get_list(self, list_id: str) -> LeadList:
         list_id = _require_id(list_id, "list id")
-        body = await self._json(
-            "GET", f"{OUTBOUND}/lists/{list_id}", what=f"get list {list_id}", not_found=f"No list with id {list_id}."
+        return await self._item(
+            LeadList,
+            "GET",
+            f"{OUTBOUND}/lists/{list_id}",
+            what=f"get list {list_id}",
+            not_found=f"No list with id {list_id}.",
         )
-        return LeadList.model_validate(body["item"])
 
     async def find_list(self, name_or_id: str) -> LeadList:
         """A list by id (either spelling) or by name, case-insensitively."""
@@ -140,21 +153,22 @@ class BabelforceClient:
                 f"{len(matches)} lists are named {wanted!r}; use the list id instead.",
                 candidates=[m.id for m in matches],
             )
-        known = ", ".join(sorted(lead_list.name for lead_list in lists)[:10]) or "none"
-        raise errors.NotFoundError(**_lookup_failure(f"No list named {wanted!r}. Lists: {known}."))
+        names = sorted(_one_line(lead_list.name) for lead_list in lists)
+        known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "") if names else "there are none"
+        raise errors.NotFoundError(**_lookup_failure(f"No list named {wanted!r}; the lists are: {known}."))
 
     # ------------------------------------------------------------------ leads
 
     async def get_lead(self, list_id: str, lead_id: str) -> Lead:
         list_id = _require_id(list_id, "list id")
         lead_id = _require_id(lead_id, "lead id")
-        body = await self._json(
+        return await self._item(
+            Lead,
             "GET",
             f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
             what=f"get lead {lead_id}",
             not_found=f"No lead with id {lead_id} in list {list_id}.",
         )
-        return Lead.model_validate(body["item"])
 
     async def add_lead(
         self, list_id: str, *, uid: str, number: str, rank: int, data: Mapping[str, Any] | None = None
@@ -166,7 +180,9 @@ class BabelforceClient:
             payload["data"] = dict(data)  # not in the spec's request schema, but the API takes it (article)
         what = f"add lead {uid!r} to list {list_id}"
         try:
-            body = await self._json(
+            # Parsed inside the try: a 2xx whose body cannot be read is a lost answer too (the add probably happened).
+            lead = await self._item(
+                Lead,
                 "POST",
                 f"{OUTBOUND}/lists/{list_id}/leads",
                 json_body=payload,
@@ -178,7 +194,6 @@ class BabelforceClient:
             if isinstance(lost, errors.APIConnectionError) and not lost.may_have_reached_server:
                 raise
             return await self._settle_lost_add(list_id, payload, lost)
-        lead = Lead.model_validate(body["item"])
         self._remember(list_id, lead)
         return AddResult(lead)
 
@@ -203,7 +218,8 @@ class BabelforceClient:
             payload["data"] = dict(data)
         if not payload:
             raise ValueError("update_lead needs at least one field to change")
-        body = await self._json(
+        lead = await self._item(
+            Lead,
             "PUT",
             f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
             json_body=payload,
@@ -211,7 +227,6 @@ class BabelforceClient:
             not_found=f"No lead with id {lead_id} in list {list_id}.",
             conflict=f"uid {uid!r} already exists in list {list_id}." if uid is not _UNSET else None,
         )
-        lead = Lead.model_validate(body["item"])
         self._remember(list_id, lead)  # an old uid/number entry may stay: hits are confirmed, so it only misses
         return lead
 
@@ -229,15 +244,13 @@ class BabelforceClient:
         """Every lead of a list through the paged JSON endpoint (slow on big lists; lookups use the index)."""
         list_id = _require_id(list_id, "list id")
         page = 1
+        path = f"{OUTBOUND}/lists/{list_id}/leads"
+        what = f"list the leads of list {list_id}"
         while True:
-            body = await self._json(
-                "GET",
-                f"{OUTBOUND}/lists/{list_id}/leads",
-                params={"page": page, "max": page_size},
-                what=f"list the leads of list {list_id}",
-                not_found=f"No list with id {list_id}.",
+            response = await self._call(
+                "GET", path, params={"page": page, "max": page_size}, what=what, not_found=f"No list with id {list_id}."
             )
-            result = LeadPage.model_validate(body)
+            result = _read(LeadPage, _body(response, "GET", path, what), response, "GET", path, what)
             for lead in result.items:
                 yield lead
             pages = result.pagination.pages if result.pagination else None
@@ -274,7 +287,7 @@ class BabelforceClient:
             raise errors.NotFoundError(**_lookup_failure(f"{number!r} is not a phone number."))
         found = await self._resolve(list_id, lambda index: self._confirmed_numbers(list_id, index, number))
         if not found:
-            raise errors.NotFoundError(**_lookup_failure(f"No lead with number {number} in list {list_id}."))
+            raise errors.NotFoundError(**_lookup_failure(f"No lead with number {_one_line(number)} in list {list_id}."))
         return found
 
     async def find_lead(self, list_id: str, reference: str) -> Lead:
@@ -301,7 +314,7 @@ class BabelforceClient:
             )
         if len(found) > 1:
             raise errors.AmbiguousMatchError(
-                f"{len(found)} leads in list {list_id} have number {reference}; use a uid or lead id.",
+                f"{len(found)} leads in list {list_id} have number {_one_line(reference)}; use a uid or lead id.",
                 candidates=[lead.id for lead in found],
             )
         return found[0]
@@ -309,18 +322,17 @@ class BabelforceClient:
     # ------------------------------------------------------------------ campaigns
 
     async def list_campaigns(self) -> list[Campaign]:
-        body = await self._json("GET", f"{OUTBOUND}/campaigns", what="list the campaigns")
-        return [Campaign.model_validate(item) for item in body.get("items") or []]
+        return await self._items(Campaign, "GET", f"{OUTBOUND}/campaigns", what="list the campaigns")
 
     async def get_campaign(self, campaign_id: str) -> Campaign:
         campaign_id = _require_id(campaign_id, "campaign id")
-        body = await self._json(
+        return await self._item(
+            Campaign,
             "GET",
             f"{OUTBOUND}/campaigns/{campaign_id}",
             what=f"get campaign {campaign_id}",
             not_found=f"No campaign with id {campaign_id}.",
         )
-        return Campaign.model_validate(body["item"])
 
     async def find_campaign_for_list(self, list_id: str) -> Campaign | None:
         """The campaign dialling this list (an active one first), or None when no campaign dials it."""
@@ -332,13 +344,13 @@ class BabelforceClient:
     async def get_hopper(self, campaign_id: str) -> list[HopperEntry]:
         """The live hopper, sorted by position (1 = dialled next)."""
         campaign_id = _require_id(campaign_id, "campaign id")
-        body = await self._json(
+        entries = await self._items(
+            HopperEntry,
             "GET",
             f"{OUTBOUND}/campaigns/{campaign_id}/hopper",
             what=f"get the hopper of campaign {campaign_id}",
             not_found=f"No campaign with id {campaign_id}.",
         )
-        entries = [HopperEntry.model_validate(item) for item in body.get("items") or []]
         return sorted(entries, key=lambda entry: entry.order if entry.order is not None else 1 << 30)
 
     # ------------------------------------------------------------------ lookup index
@@ -365,8 +377,8 @@ class BabelforceClient:
             text = await self.export_leads_csv(list_id)
             try:
                 index = await asyncio.to_thread(LeadIndex.from_csv, text, built_at=built_at)
-            except ValueError as bad_export:
-                raise errors.InvalidRequestError(
+            except ValueError as bad_export:  # babelforce's answer is at fault, not our request
+                raise errors.ServerError(
                     f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
                     status_code=200,
                     method="GET",
@@ -412,18 +424,20 @@ class BabelforceClient:
     async def _settle_lost_add(self, list_id: str, payload: dict[str, Any], lost: errors.BabelforceError) -> AddResult:
         """The add may or may not have happened: look, rather than send it again."""
         uid = payload["uid"]
-        log.warning("answer to add of uid %r in list %s was lost (%s); looking it up", uid, list_id, lost.message)
+        reason = _loss_reason(lost)
+        log.warning("answer to add of uid %r in list %s was lost (%s); looking it up", uid, list_id, reason)
         try:
             lead = await self.find_lead_by_uid(list_id, uid, fresh=True)
         except errors.NotFoundError:
             raise errors.AddNotCreatedError(
-                f"babelforce's answer to adding uid {uid!r} was lost ({lost.message.rstrip('.')}), and list "
-                f"{list_id} has no lead with that uid: nothing was created. Try again."
+                f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and the list has "
+                "no lead with that uid, so nothing was created; try again."
             ) from lost
         except errors.BabelforceError as lookup_failed:
             raise errors.AddOutcomeUnknownError(
-                f"babelforce's answer to adding uid {uid!r} was lost, and checking whether it was created failed "
-                f"too ({lookup_failed.message.rstrip('.')}). Look the lead up before adding it again."
+                f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and checking "
+                f"whether it was created failed too ({_loss_reason(lookup_failed)}), so look the lead up before "
+                "adding it again."
             ) from lost
         same_number = lead.number is not None and number_key(lead.number) == number_key(payload["number"])
         if not (same_number and lead.rank == payload["rank"]):
@@ -439,18 +453,21 @@ class BabelforceClient:
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._call(method, path, **kwargs)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise errors.ServerError(
-                f"babelforce sent an unreadable answer (not JSON) when asked to {kwargs['what']}.",
-                status_code=response.status_code,
-                method=method,
-                path=path,
-            )
-        return body
+        return _body(response, method, path, kwargs["what"])
+
+    async def _item(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        """The `item` of a `{"item": ...}` answer as `model`; an answer without one is a ServerError."""
+        response = await self._call(method, path, **kwargs)
+        body = _body(response, method, path, kwargs["what"])
+        return _read(model, body.get("item"), response, method, path, kwargs["what"])
+
+    async def _items(self, model: type[M], method: str, path: str, **kwargs: Any) -> list[M]:
+        response = await self._call(method, path, **kwargs)
+        body = _body(response, method, path, kwargs["what"])
+        items = body.get("items") or []
+        if "items" not in body or not isinstance(items, list):  # garbage must not read as "there are none"
+            raise _unreadable(response, method, path, kwargs["what"])
+        return [_read(model, item, response, method, path, kwargs["what"]) for item in items]
 
     async def _call(
         self,
@@ -465,19 +482,30 @@ class BabelforceClient:
     ) -> httpx.Response:
         """One API call under the deadline: token, retries, 401 refresh, and error mapping."""
         deadline = self._timeouts.deadline
+        progress = _Progress()
         try:
             async with asyncio.timeout(deadline):
-                response = await self._send(method, path, what=what, params=params, json_body=json_body)
+                response = await self._send(
+                    method, path, what=what, params=params, json_body=json_body, progress=progress
+                )
         except TimeoutError:
             raise errors.APITimeoutError(
-                f"babelforce did not answer within {deadline:g} s when asked to {what}."
+                f"babelforce did not answer within {deadline:g} s when asked to {what}.",
+                may_have_reached_server=progress.dispatched,  # False when the time went on logging in
             ) from None
         if response.is_success:
             return response
         raise _status_error(response, method, path, what, not_found, conflict, self._tokens.can_refresh)
 
     async def _send(
-        self, method: str, path: str, *, what: str, params: Mapping[str, Any] | None, json_body: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        progress: _Progress,
     ) -> httpx.Response:
         idempotent = method in IDEMPOTENT_METHODS
         loop = asyncio.get_running_loop()
@@ -486,6 +514,7 @@ class BabelforceClient:
         attempt = 0
         while True:
             token = await self._tokens.get(self._fetch_token)
+            progress.dispatched = True
             try:
                 response = await self._http.request(
                     method,
@@ -503,6 +532,10 @@ class BabelforceClient:
                     await asyncio.sleep(delay)
                     continue
                 raise _connection_error(failure, self._host, what, sent, self._timeouts) from None
+            except httpx.DecodingError:
+                raise errors.APIConnectionError(
+                    f"babelforce sent an answer that could not be decoded when asked to {what}."
+                ) from None
             if response.status_code == 401 and not refreshed and self._tokens.invalidate(token):
                 refreshed = True
                 log.info("babelforce answered 401 to %s %s; refreshing the token once", method, path)
@@ -530,7 +563,9 @@ class BabelforceClient:
                     await asyncio.sleep(self._backoff(attempt - 1, None))
                     continue
                 sent = not isinstance(failure, _NOT_SENT)
-                raise _connection_error(failure, self._host, "log in", sent, self._timeouts) from None
+                error = _connection_error(failure, self._host, "log in", sent, self._timeouts)
+                error.may_have_reached_server = False  # the caller's own request never left: even an add is safe
+                raise error from None
             if response.status_code in self._retry.statuses and attempt < self._retry.max_retries:
                 attempt += 1
                 await asyncio.sleep(self._backoff(attempt - 1, _retry_after(response)))
@@ -568,6 +603,50 @@ def _lookup_failure(message: str) -> dict[str, Any]:
     return {"message": message, "status_code": 404, "method": "GET", "path": ""}
 
 
+def _body(response: httpx.Response, method: str, path: str, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _unreadable(response, method, path, what)
+    return body
+
+
+def _read(model: type[M], value: Any, response: httpx.Response, method: str, path: str, what: str) -> M:
+    """Validate `value` as `model`; a shape we cannot read (no item, no id) is babelforce's fault, not a crash."""
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        raise _unreadable(response, method, path, what) from None
+
+
+def _unreadable(response: httpx.Response, method: str, path: str, what: str) -> errors.ServerError:
+    return errors.ServerError(
+        f"babelforce sent an answer that could not be read when asked to {what}.",
+        status_code=response.status_code,
+        method=method,
+        path=path,
+    )
+
+
+def _one_line(text: str, limit: int = 80) -> str:
+    """Text from a server or a user, fit to quote in a one-line message."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _loss_reason(lost: errors.BabelforceError) -> str:
+    """A few words on why an answer was lost, to quote inside another message."""
+    if isinstance(lost, errors.APITimeoutError):
+        return "no answer in time"
+    if isinstance(lost, errors.APIConnectionError):
+        return "the connection dropped"
+    if isinstance(lost, errors.APIStatusError):
+        return f"HTTP {lost.status_code}"
+    return type(lost).__name__
+
+
 def _kind(failure: httpx.TransportError) -> str:
     return type(failure).__name__
 
@@ -598,15 +677,19 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None  # 'nan' and 'inf' parse as floats too
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when is None:
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # HTTP dates are GMT; a '-0000' zone parses naive and would read as local
     return max(when.timestamp() - time.time(), 0.0)
 
 
@@ -659,7 +742,7 @@ def _status_error(
         return errors.ConflictError(conflict or f"babelforce refused to {what}: it conflicts{detail}.", **fields)
     if status == 429:
         wait = _retry_after(response)
-        when = f"in {wait:.0f} s" if wait is not None else "in a moment"
+        when = f"in {math.ceil(wait)} s" if wait else "in a moment"  # 0.4 s is "in 1 s", never "in 0 s"
         return errors.RateLimitedError(
             f"babelforce is limiting how fast we call it; try again {when}.", retry_after=wait, **fields
         )

@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 
 _NOT_DIGITS = re.compile(r"\D")
 
+# The export carries each lead's `data` as JSON in one field; csv's default limit (128 KiB per field) would make one
+# lead with a large payload break every lookup on its list. The limit is process-wide, so only ever raise it.
+_FIELD_LIMIT = 64 * 1024 * 1024
+if csv.field_size_limit() < _FIELD_LIMIT:
+    csv.field_size_limit(_FIELD_LIMIT)
+
 
 def number_key(number: str) -> str:
     """Digits only: '+49 160 98119998', '+4916098119998' and '4916098119998' are one number to babelforce."""
@@ -33,7 +39,17 @@ class LeadIndex:
 
     @classmethod
     def from_csv(cls, text: str, *, built_at: float) -> LeadIndex:
-        """Parse a babelforce CSV export; columns are found by header name (id, uid, number), in any order."""
+        """Parse a babelforce CSV export; columns are found by header name (id, uid, number), in any order.
+
+        ValueError (csv.Error included) when the export cannot be read, so callers have one thing to catch.
+        """
+        try:
+            return cls._parse(text, built_at)
+        except csv.Error as bad:
+            raise ValueError(f"lead export is not valid CSV: {bad}") from None
+
+    @classmethod
+    def _parse(cls, text: str, built_at: float) -> LeadIndex:
         index = cls(built_at=built_at)
         rows = csv.reader(io.StringIO(text))
         header = next(rows, None)

@@ -12,12 +12,24 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError, WrapValidator, field_validator
 from pydantic.alias_generators import to_camel
 
 from .ids import lenient_id
 
 Id = Annotated[str, BeforeValidator(lenient_id)]
+
+
+def _none_if_unreadable(value: object, handler: Any) -> object:
+    """Optional fields babelforce fills loosely ('' or '0000-00-00 00:00:00' for a date never set): unreadable is
+    unknown, not a reason to refuse the whole lead."""
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+Lenient = WrapValidator(_none_if_unreadable)
 
 
 class ListOrder(StrEnum):
@@ -41,7 +53,10 @@ RANK_MAX = 32767
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    # coerce_numbers_to_str: a numeric uid or number may arrive as a JSON number; it is still the same text.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, coerce_numbers_to_str=True
+    )
 
 
 class Lead(WireModel):
@@ -58,11 +73,11 @@ class Lead(WireModel):
     call_count: int | None = None
     duration: int | None = None
     called_since_reset: bool | None = None
-    date_created: datetime | None = None
-    last_updated: datetime | None = None
-    date_called: datetime | None = None
+    date_created: Annotated[datetime | None, Lenient] = None
+    last_updated: Annotated[datetime | None, Lenient] = None
+    date_called: Annotated[datetime | None, Lenient] = None
     data: dict[str, Any] = {}
-    callback: dict[str, Any] | None = None
+    callback: Annotated[dict[str, Any] | None, Lenient] = None
 
     @field_validator("data", mode="before")
     @classmethod
@@ -76,7 +91,7 @@ class Lead(WireModel):
             except ValueError:
                 return {}
             return parsed if isinstance(parsed, dict) else {}
-        return value
+        return value if isinstance(value, dict) else {}  # e.g. [] : an empty object serialised as a list
 
     @property
     def is_final(self) -> bool:
@@ -107,7 +122,7 @@ class Campaign(WireModel):
     active: bool | None = None
     test_mode: bool | None = None
     display_number: str | None = None
-    lead_list: ListRef | None = None
+    lead_list: Annotated[ListRef | None, Lenient] = None  # {} or [] when no list is set reads as none
     list_order: str | None = None
     call_ratio: float | None = None
 
@@ -132,7 +147,10 @@ class HopperEntry(WireModel):
     @classmethod
     def _int_or_none(cls, value: object) -> object:
         if isinstance(value, str):
-            return int(value) if value.strip().lstrip("-").isdigit() else None
+            try:
+                return int(value)
+            except ValueError:
+                return None
         return value
 
 
@@ -157,7 +175,7 @@ class Token(BaseModel):
 
     access_token: SecretStr
     token_type: str = "bearer"
-    expires_in: int | None = None
+    expires_in: float | None = None
     refresh_token: SecretStr | None = None
     scope: str | None = None
     client_id: str | None = None

@@ -47,6 +47,7 @@ MAX_RESULTS = 1000
 DEFAULT_PAGE_SIZE = 10
 RANK_MIN, RANK_MAX = -32768, 32767
 NUMBER_PATTERN = re.compile(r"\+?[0-9]{6,15}")
+DIGITS = re.compile(r"[0-9]+")
 CSV_COLUMNS = ("id", "uid", "number", "rank", "status", "callCount", "dateCreated", "lastUpdated", "data")
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -157,16 +158,25 @@ def _campaign_id(request: Request) -> str:
     return _path_id(request, "id", "Campaign")
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(raw: bytes) -> Any:
+    """Parse standard JSON only: Python's NaN/Infinity extension would be stored and then fail every response."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("The request body is not valid JSON.") from exc
+
+
 async def _json_object(request: Request, required: bool = True) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         if required:
             raise Invalid("The request body must be a JSON object.")
         return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("The request body is not valid JSON.") from exc
+    body = strict_json(raw)
     if not isinstance(body, dict):
         raise Invalid("The request body must be a JSON object.")
     return body
@@ -176,10 +186,9 @@ def _positive_int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"{name} must be a positive integer.") from None
+    if not DIGITS.fullmatch(raw):  # int() would also take " 5", "+5", "1_0" and non-ASCII digits
+        raise Invalid(f"{name} must be a positive integer.")
+    value = int(raw)
     if value < 1:
         raise Invalid(f"{name} must be a positive integer.")
     return value
@@ -330,9 +339,13 @@ async def token(request: Request) -> Response:
     if content_type != "application/x-www-form-urlencoded":
         return oauth_error("invalid_request", "Send the token request form-encoded (x-www-form-urlencoded).")
     try:
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        pairs = parse_qsl((await request.body()).decode(), keep_blank_values=True)
     except UnicodeDecodeError:
         return oauth_error("invalid_request", "The token request is not valid UTF-8.")
+    form = dict(pairs)
+    if len(form) != len(pairs):  # RFC 6749 3.2: a parameter must not be sent twice (which one would count?)
+        repeated = next(name for name, _ in pairs if sum(1 for other, _ in pairs if other == name) > 1)
+        return oauth_error("invalid_request", f"{repeated} is given more than once.")
     grant_type = form.get("grant_type")
     tokens = _state(request).tokens
     if not grant_type:
@@ -365,9 +378,17 @@ async def token(request: Request) -> Response:
         if not refresh_token:
             return oauth_error("invalid_request", "refresh_token is required.")
         with _state(request).lock:
-            client_id = tokens.redeem_refresh(refresh_token)
+            client_id = tokens.refresh.get(refresh_token)
             if client_id is None:
                 return oauth_error("invalid_grant", "The refresh token is unknown, revoked or already used.")
+            # RFC 6749 6: the token is bound to its client, and a confidential client must authenticate.
+            # Checked before the token is used up, so a bad request does not burn it.
+            if form.get("client_id", client_id) != client_id:
+                return oauth_error("invalid_grant", "The refresh token was issued to another client.")
+            secret = CLIENT_SECRETS[client_id]
+            if secret is not None and form.get("client_secret") != secret:
+                return oauth_error("invalid_client", "Wrong or missing client_secret for this refresh token.")
+            tokens.redeem_refresh(refresh_token)
             grant = tokens.issue(client_id, with_refresh=True)
     else:
         return oauth_error("unsupported_grant_type", f"grant_type {grant_type} is not supported.")
@@ -435,9 +456,9 @@ def _paged_leads(request: Request, base_path: str, list_id: str | None) -> Respo
             total = sum(1 for _ in state.iter_leads(list_id, status))
             leads = state.iter_leads(list_id, status)
         start = (page - 1) * page_size
-        items = [
-            lead_json(lead, state.campaign_id_of_list(lead.list_id)) for lead in islice(leads, start, start + page_size)
-        ]
+        # A page past the end is empty; checking first also keeps a huge page number out of islice (ValueError).
+        window = islice(leads, start, start + page_size) if start < total else ()
+        items = [lead_json(lead, state.campaign_id_of_list(lead.list_id)) for lead in window]
     pages = max(1, math.ceil(total / page_size))
     pagination: dict[str, Any] = {
         "current": page,
@@ -739,11 +760,7 @@ async def dial(request: Request) -> Response:
 async def faults(request: Request) -> Response:
     book: FaultBook = request.app.state.faults
     if request.method == "POST":
-        raw = await request.body()
-        try:
-            rules = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Invalid("The request body is not valid JSON.") from exc
+        rules = strict_json(await request.body())
         try:
             book.add(rules)
         except ValueError as exc:

@@ -65,8 +65,9 @@ class FaultRule:
         if unknown:
             raise ValueError(f"Unknown fault rule key: {unknown[0]}.")
         status = rule.get("status")
-        if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
-            raise ValueError("status must be an HTTP status code between 100 and 599.")
+        # Error statuses only: the answer carries an error body, which 1xx/204/304 cannot (h11 refuses them).
+        if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599):
+            raise ValueError("status must be an HTTP error status between 400 and 599.")
         reset = rule.get("reset")
         if reset not in (None, "before", "after"):
             raise ValueError('reset must be "before" or "after".')
@@ -205,6 +206,7 @@ class FaultsMiddleware:
         if scope["type"] != "http" or not is_api_path(scope["path"]):
             await self.app(scope, receive, send)
             return
+        scope = _without_trailing_slash(scope)
         method = scope["method"]
         self.stats.record(f"{method} {self.route_template(scope) or scope['path']}")
         rule = self.faults.take(method, scope["path"])
@@ -256,6 +258,20 @@ class FaultsMiddleware:
             await send({"type": "http.response.body", "body": bytes(captured.body), "more_body": False})
         finally:
             watcher.cancel()
+
+
+def _without_trailing_slash(scope: Scope) -> Scope:
+    """`/leads/` as `/leads`: the help article posts to `.../lists/:listId/leads/`, which must not be a redirect.
+
+    Done here, before routing, stats and fault matching, so all three see the route as the spec writes it.
+    """
+    path = scope["path"]
+    if len(path) <= 1 or not path.endswith("/"):
+        return scope
+    scope = {**scope, "path": path.rstrip("/")}
+    if isinstance(scope.get("raw_path"), bytes):
+        scope["raw_path"] = scope["raw_path"].rstrip(b"/")
+    return scope
 
 
 async def _wait_for_disconnect(receive: Receive, gone: asyncio.Event) -> None:

@@ -224,3 +224,57 @@ async def test_revoked_static_token_says_so(make_client):
         await bf.list_lists()
     assert "BABELFORCE_ACCESS_TOKEN" in str(caught.value)
     assert "made-up-token-value" not in str(caught.value)
+
+
+async def test_a_deleted_lead_is_not_found_through_the_stale_index(client):
+    spring_list = await spring(client)
+    lead = await client.find_lead_by_uid(spring_list.id, "lead-5")  # index built with lead-5 in it
+    await client.delete_lead(spring_list.id, lead.id)
+    with pytest.raises(NotFoundError, match="No lead with uid 'lead-5'"):
+        await client.find_lead_by_uid(spring_list.id, "lead-5")
+    with pytest.raises(NotFoundError):
+        await client.find_lead(spring_list.id, lead.number)
+
+
+async def test_a_number_repeated_after_the_index_was_built_is_ambiguous(client):
+    spring_list = await spring(client)
+    first = await client.find_lead_by_uid(spring_list.id, "lead-6")  # index built: lead-6's number is unique
+    twin = (await client.add_lead(spring_list.id, uid="twin-of-6", number=first.number, rank=1)).lead
+    with pytest.raises(AmbiguousMatchError) as caught:
+        await client.find_lead(spring_list.id, first.number)
+    assert set(caught.value.candidates) == {first.id, twin.id}
+
+
+async def test_a_lead_moved_to_another_number_is_found_only_under_the_new_one(client):
+    spring_list = await spring(client)
+    lead = await client.find_lead_by_uid(spring_list.id, "lead-8")
+    old_number = lead.number
+    await client.update_lead(spring_list.id, lead.id, number="+4915100000888")
+    assert (await client.find_lead(spring_list.id, "+4915100000888")).id == lead.id
+    with pytest.raises(NotFoundError):
+        await client.find_leads_by_number(spring_list.id, old_number)
+
+
+async def test_a_lead_with_a_large_data_payload_does_not_break_lookups(client):
+    """The CSV export carries `data`; one field over csv's default 128 KiB limit must not sink the index."""
+    spring_list = await spring(client)
+    await client.add_lead(
+        spring_list.id, uid="big-notes", number="+4915100000889", rank=2, data={"notes": "x" * 200_000}
+    )
+    assert (await client.find_lead_by_uid(spring_list.id, "lead-9")).rank == 9
+    assert (await client.find_lead_by_uid(spring_list.id, "big-notes")).data["notes"] == "x" * 200_000
+
+
+async def test_not_found_messages_stay_on_one_line(client, control):
+    """List names come from the server and references from users: neither may break the one-line message."""
+    created = control.api("POST", "/api/v2/outbound/lists", json={"name": "Night\nshift"})
+    assert created.status_code == 200
+    with pytest.raises(NotFoundError) as caught:
+        await client.find_list("Winter leads")
+    message = str(caught.value)
+    assert "\n" not in message and "Night shift" in message
+    assert message.startswith("No list named 'Winter leads'; the lists are: ") and message.count(". ") == 0
+    spring_list = await spring(client)
+    with pytest.raises(NotFoundError) as caught:
+        await client.find_leads_by_number(spring_list.id, "+49 170\n0000000")
+    assert "\n" not in str(caught.value)

@@ -45,6 +45,12 @@ def test_export_without_a_uid_column_is_refused():
         LeadIndex.from_csv("id,number\nabc,123\n", built_at=0)
 
 
+def test_csv_the_parser_cannot_read_is_a_value_error():
+    """csv.Error is not a ValueError: without the translation it escaped the client's error tree."""
+    with pytest.raises(ValueError, match="not valid CSV"):
+        LeadIndex.from_csv("id,uid,number\na,x\rb,1\n", built_at=0)
+
+
 def test_repeated_numbers_keep_every_lead_and_removal_collapses_back():
     index = LeadIndex(built_at=0)
     index.add("1", "u1", "+4915100000001")

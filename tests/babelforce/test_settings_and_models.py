@@ -7,10 +7,20 @@ import random
 import httpx
 import pytest
 
-from babelforce import BabelforceSettings, ConfigurationError, HopperEntry, Lead, LeadList, RetryPolicy
+from babelforce import (
+    BabelforceSettings,
+    Campaign,
+    ConfigurationError,
+    HopperEntry,
+    Lead,
+    LeadList,
+    RateLimitedError,
+    RetryPolicy,
+)
 from babelforce.auth import ClientCredentials, PasswordLogin, StaticToken, credentials_from_settings
-from babelforce.client import BabelforceClient, _retry_after
+from babelforce.client import BabelforceClient, _retry_after, _status_error
 from babelforce.ids import normalize_id
+from babelforce.models import Token
 
 BLANK_ENV = {
     name: ""
@@ -113,9 +123,40 @@ def test_lead_tolerates_null_status_unknown_fields_dashed_ids_and_string_data():
     assert lead.last_updated is not None and lead.last_updated.year == 2020
 
 
-def test_hopper_entry_strings_become_numbers():
-    entry = HopperEntry.model_validate({"id": "a" * 32, "order": "3", "count": "", "uid": "lead-48"})
-    assert entry.order == 3 and entry.count is None
+def test_lead_tolerates_loosely_filled_optional_fields():
+    """Shapes a PHP-style API sends: {} serialised as [], numeric uids as numbers, dates never set as ''."""
+    lead = Lead.model_validate(
+        {
+            "id": "a" * 32,
+            "uid": 48213,
+            "number": 4916098119998,
+            "data": [],
+            "dateCreated": "",
+            "lastUpdated": "0000-00-00 00:00:00",
+            "dateCalled": None,
+            "callback": [],
+        }
+    )
+    assert (lead.uid, lead.number, lead.data) == ("48213", "4916098119998", {})
+    assert lead.date_created is None and lead.last_updated is None and lead.callback is None
+
+
+def test_campaign_without_a_list_reads_as_none_in_any_spelling():
+    base = {"id": "a" * 32, "name": "c", "listOrder": None}
+    for empty in ({}, [], None, {"id": None}):
+        assert Campaign.model_validate({**base, "leadList": empty}).lead_list is None
+    dialling = Campaign.model_validate({**base, "leadList": {"id": "B" * 32, "name": "l"}})
+    assert dialling.lead_list is not None and dialling.lead_list.id == "b" * 32
+
+
+def test_token_lifetime_may_be_fractional():
+    assert Token.model_validate({"access_token": "t", "expires_in": 3599.5}).expires_in == 3599.5
+
+
+@pytest.mark.parametrize(("order", "expected"), [("3", 3), (" 3 ", 3), ("", None), ("--3", None), ("²", None)])
+def test_hopper_entry_strings_become_numbers(order, expected):
+    entry = HopperEntry.model_validate({"id": "a" * 32, "order": order, "count": "", "uid": "lead-48"})
+    assert entry.order == expected and entry.count is None
 
 
 def test_list_count_sent_as_a_float_is_whole():
@@ -124,7 +165,7 @@ def test_list_count_sent_as_a_float_is_whole():
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None)],
+    [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None), ("nan", None), ("inf", None), ("1e999", None)],
 )
 def test_retry_after_in_seconds(header, expected):
     assert _retry_after(httpx.Response(429, headers={"Retry-After": header})) == expected
@@ -137,6 +178,31 @@ def test_retry_after_as_an_http_date():
     header = formatdate(time.time() + 30, usegmt=True)
     wait = _retry_after(httpx.Response(503, headers={"Retry-After": header}))
     assert wait is not None and 25 <= wait <= 31
+
+
+def test_retry_after_as_a_date_without_a_zone_is_read_as_gmt(monkeypatch):
+    import time
+    from email.utils import formatdate
+
+    monkeypatch.setenv("TZ", "America/New_York")  # a naive date read as local time would be hours off here
+    time.tzset()
+
+    header = formatdate(time.time() + 30, usegmt=True).replace("GMT", "-0000")  # parses to a naive datetime
+    try:
+        wait = _retry_after(httpx.Response(503, headers={"Retry-After": header}))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert wait is not None and 25 <= wait <= 31
+
+
+@pytest.mark.parametrize(
+    ("header", "said"), [("0.4", "try again in 1 s."), ("0", "try again in a moment."), ("5", "in 5 s.")]
+)
+def test_rate_limit_message_never_says_zero_seconds(header, said):
+    response = httpx.Response(429, headers={"Retry-After": header})
+    error = _status_error(response, "GET", "/x", "list the lead-lists", None, None, True)
+    assert isinstance(error, RateLimitedError) and str(error).endswith(said)
 
 
 def test_backoff_is_full_jitter_within_the_exponential_bound_and_the_cap():

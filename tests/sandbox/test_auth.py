@@ -65,6 +65,37 @@ def test_token_errors_are_oauth2_errors(shared_raw: httpx.Client, form: dict[str
     assert response.json()["error_description"]
 
 
+def test_a_token_parameter_sent_twice_is_invalid_request(shared_raw: httpx.Client) -> None:
+    """RFC 6749 3.2: parameters must not repeat; last-one-wins hid a wrong secret behind a right one."""
+    body = "grant_type=client_credentials&client_id=sandbox&client_secret=wrong&client_secret=sandbox"
+    response = shared_raw.post(
+        "/oauth/token", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "client_secret" in response.json()["error_description"]
+
+
+def test_a_refresh_token_is_bound_to_its_client(shared_raw: httpx.Client) -> None:
+    """RFC 6749 6: another client cannot redeem it, and a confidential client must send its secret.
+
+    A refused attempt does not use the token up: its owner can still refresh with it.
+    """
+    confidential = shared_raw.post(
+        "/oauth/token", data={**PASSWORD, "client_id": "sandbox", "client_secret": "sandbox"}
+    )
+    refresh = {"grant_type": "refresh_token", "refresh_token": confidential.json()["refresh_token"]}
+    without_secret = shared_raw.post("/oauth/token", data={**refresh, "client_id": "sandbox"})
+    assert without_secret.status_code == 400
+    assert without_secret.json()["error"] == "invalid_client"
+    by_other_client = shared_raw.post("/oauth/token", data={**refresh, "client_id": "manager"})
+    assert by_other_client.status_code == 400
+    assert by_other_client.json()["error"] == "invalid_grant"
+    owner = shared_raw.post("/oauth/token", data={**refresh, "client_id": "sandbox", "client_secret": "sandbox"})
+    assert owner.status_code == 200
+    assert owner.json()["client_id"] == "sandbox"
+
+
 def test_token_request_must_be_form_encoded(shared_raw: httpx.Client) -> None:
     response = shared_raw.post("/oauth/token", json=CLIENT_CREDENTIALS)
     assert response.status_code == 400

@@ -124,6 +124,8 @@ def test_token_endpoint_is_subject_to_faults_but_sandbox_controls_are_not(raw) -
     [
         {"status": "503"},
         {"status": 42},
+        {"status": 101},  # no error body possible: h11 refused to send it and broke the connection
+        {"status": 204},
         {"reset": "sometimes"},
         {"path": "("},
         {"times": 0},
@@ -136,6 +138,13 @@ def test_bad_fault_rules_are_400(shared_raw, rule: object) -> None:
     response = shared_raw.post("/sandbox/faults", json=rule)
     assert response.status_code == 400
     assert response.json()["success"] is False
+
+
+def test_a_fault_rule_with_nan_is_refused_and_not_stored(shared_raw) -> None:
+    """A NaN latency was stored, after which every GET /sandbox/faults failed to render (500)."""
+    response = shared_raw.post("/sandbox/faults", content=b'{"latency_ms": NaN}')
+    assert response.status_code == 400
+    assert shared_raw.get("/sandbox/faults").json()["items"] == []
 
 
 def test_stats_count_api_requests_by_route_template(sandbox, api, raw) -> None:

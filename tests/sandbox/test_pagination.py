@@ -60,7 +60,19 @@ def test_page_past_the_end_is_empty_with_at_least_one_page(api_factory) -> None:
     assert body["pagination"] == {"current": 3, "pages": 1, "total": 0, "max": 10, "maxResults": 1000}
 
 
-@pytest.mark.parametrize(("param", "value"), [("page", "0"), ("page", "x"), ("max", "-1"), ("max", "1.5")])
+def test_a_huge_page_number_is_an_empty_page_not_a_server_error(shared_api: httpx.Client) -> None:
+    """A page far past the end once reached islice's size limit and crashed the handler (500)."""
+    for path in (DEMO_LEADS, ALL_LEADS):
+        response = shared_api.get(path, params={"page": str(10**20)})
+        assert response.status_code == 200
+        assert response.json()["items"] == []
+        assert "next" not in response.json()["pagination"]
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("page", "0"), ("page", "x"), ("max", "-1"), ("max", "1.5"), ("page", " 2"), ("page", "+2"), ("max", "1_0")],
+)
 def test_bad_page_or_max_is_400_naming_it(shared_api: httpx.Client, param: str, value: str) -> None:
     for path in (DEMO_LEADS, ALL_LEADS):
         response = shared_api.get(path, params={param: value})
