@@ -231,9 +231,10 @@ class BabelforceClient:
         return lead
 
     async def delete_lead(self, list_id: str, lead_id: str) -> None:
+        """Delete one lead. The answer's body is not read: the spec gives it no shape (`{}`), the status says it all."""
         list_id = _require_id(list_id, "list id")
         lead_id = _require_id(lead_id, "lead id")
-        await self._json(
+        await self._call(
             "DELETE",
             f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
             what=f"delete lead {lead_id}",
@@ -450,10 +451,6 @@ class BabelforceClient:
         return AddResult(lead, recovered=True)
 
     # ------------------------------------------------------------------ transport
-
-    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._call(method, path, **kwargs)
-        return _body(response, method, path, kwargs["what"])
 
     async def _item(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         """The `item` of a `{"item": ...}` answer as `model`; an answer without one is a ServerError."""

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from itertools import islice
 from typing import Any
@@ -344,7 +345,7 @@ async def token(request: Request) -> Response:
         return oauth_error("invalid_request", "The token request is not valid UTF-8.")
     form = dict(pairs)
     if len(form) != len(pairs):  # RFC 6749 3.2: a parameter must not be sent twice (which one would count?)
-        repeated = next(name for name, _ in pairs if sum(1 for other, _ in pairs if other == name) > 1)
+        repeated = next(name for name, seen in Counter(name for name, _ in pairs).items() if seen > 1)
         return oauth_error("invalid_request", f"{repeated} is given more than once.")
     grant_type = form.get("grant_type")
     tokens = _state(request).tokens

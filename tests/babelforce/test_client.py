@@ -278,3 +278,28 @@ async def test_not_found_messages_stay_on_one_line(client, control):
     with pytest.raises(NotFoundError) as caught:
         await client.find_leads_by_number(spring_list.id, "+49 170\n0000000")
     assert "\n" not in str(caught.value)
+
+
+async def test_delete_lead_removes_it_and_it_is_then_not_found(client):
+    spring_list = await spring(client)
+    lead = await client.find_lead_by_uid(spring_list.id, "lead-5")
+    await client.delete_lead(spring_list.id, dashed(lead.id))
+    with pytest.raises(NotFoundError):
+        await client.find_lead_by_uid(spring_list.id, "lead-5")
+    assert (await client.get_list(spring_list.id)).count == 49
+
+
+async def test_delete_answered_with_an_empty_body_still_succeeds(make_client):
+    """The spec gives a delete's answer no shape; a bare 200 must not read as an error (unit test, mock transport)."""
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "token_type": "bearer", "expires_in": 60})
+        assert request.method == "DELETE"
+        return httpx.Response(200)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    bf = make_client(base_url="http://babelforce.invalid", http_client=http)
+    await bf.delete_lead("a" * 32, "b" * 32)
+    await http.aclose()
