@@ -22,8 +22,8 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 USAGE = """usage: python3 dev.py COMMAND [ARGS...]
 
 commands:
-  demo [ARGS]   install, then start the local babelforce sandbox with the demo seed
-                (ARGS go to `leadbot sandbox`, e.g. --port 8765 --leads 100000)
+  demo [ARGS]   install, then start the local console: the bot, a Slack stand-in and the babelforce
+                sandbox (demo seed); type /lead commands (ARGS go to `leadbot console`, e.g. --script FILE)
   test [ARGS]   install with test extras, then ruff check, ruff format --check and pytest (ARGS go to pytest)
   lint          ruff check and ruff format --check only
   fmt           ruff format and ruff check --fix (changes files)
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "demo":
         _ensure_venv("")
-        return _run(BIN / "leadbot", "sandbox", "--seed", "demo", *rest)
+        return _run(BIN / "leadbot", "console", *rest)
     if command == "test":
         _ensure_venv("[test]")
         return _lint() or _run(PYTHON, "-m", "pytest", *rest)

@@ -7,6 +7,8 @@ import sys
 
 from sandbox import cli as sandbox_cli
 
+from . import console, run
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -14,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Slack chat-ops bot for babelforce's outbound dialer.",
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    console.add_parser(subcommands)
+    run.add_parser(subcommands)
     sandbox_cli.add_parser(subcommands)
     return parser
 

@@ -1,4 +1,7 @@
-"""Running the sandbox: embedded in a background thread (tests, demos) or in the foreground (the CLI)."""
+"""Running the sandbox: embedded in a background thread (tests, demos) or in the foreground (the CLI).
+
+`BackgroundServer` is the generic part: any ASGI app on uvicorn in a background thread on loopback.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Self
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from sandbox import seed as seeds
 from sandbox.app import build_app
@@ -78,64 +83,59 @@ class _PromptServer(uvicorn.Server):
                 loop.call_soon_threadsafe(wake.set)
 
 
-def _uvicorn_server(state: SandboxState, log_level: str) -> tuple[_PromptServer, FaultBook, RequestStats]:
-    app = build_app(state)
-    config = uvicorn.Config(
+def _uvicorn_config(app: ASGIApp, log_level: str, http: str = "h11") -> uvicorn.Config:
+    return uvicorn.Config(
         app,
-        http="h11",  # the faults layer drops connections through h11's transport; keep it deterministic
+        http=http,
         lifespan="off",
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=2,
     )
-    return _PromptServer(config), app.faults, app.stats
 
 
-class SandboxServer:
-    """A seeded sandbox on a free loopback port, served by uvicorn in a background thread.
+class BackgroundServer:
+    """Any ASGI app on a loopback port (free by default), served by uvicorn in a background thread.
 
-    Use as a context manager, or `.start()` / `.stop()`. `.state` is the live SandboxState (hold `state.lock`
-    while changing it from another thread); `.faults` and `.stats` are what /sandbox/faults and /sandbox/stats
-    expose.
+    Use as a context manager, or `.start()` / `.stop()`. `.base_url` is known once started.
     """
 
     def __init__(
         self,
-        seed: str = "demo",
-        leads: int | None = None,
-        hopper_size: int = 20,
-        token_ttl: int = 3600,
+        app: ASGIApp,
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
+        http: str = "h11",
+        name: str = "server",
     ) -> None:
-        self.seed = seed
+        self.app = app
         self.host = host
         self.port = port
         self.log_level = log_level
-        self.state = SandboxState(hopper_size=hopper_size, token_ttl=token_ttl)
-        seeds.seed(self.state, seed, leads)
-        self._server, self.faults, self.stats = _uvicorn_server(self.state, log_level)
+        self.http = http
+        self.name = name
+        self._server = _PromptServer(_uvicorn_config(app, log_level, http))
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.base_url = ""
 
-    def start(self) -> SandboxServer:
+    def start(self) -> Self:
         """Start serving; returns once the server accepts connections."""
         if self._thread is not None:
-            raise RuntimeError("SandboxServer already started")
+            raise RuntimeError(f"{type(self).__name__} already started")
         self._socket = bind_socket(self.host, self.port)
         self.base_url = base_url_of(self._socket)
-        self._thread = threading.Thread(target=self._run, name=f"sandbox {self.base_url}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.name} {self.base_url}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._server.started:
             if not self._thread.is_alive():
-                raise RuntimeError(f"sandbox server failed to start: {self._error!r}")
+                raise RuntimeError(f"{self.name} server failed to start: {self._error!r}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"sandbox server did not start within {START_TIMEOUT_S} s")
+                raise RuntimeError(f"{self.name} server did not start within {START_TIMEOUT_S} s")
             time.sleep(0.005)
         return self
 
@@ -161,13 +161,44 @@ class SandboxServer:
             self._socket.close()
             self._socket = None
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _sandbox_app(state: SandboxState) -> tuple[ASGIApp, FaultBook, RequestStats]:
+    app = build_app(state)
+    return app, app.faults, app.stats
+
+
+class SandboxServer(BackgroundServer):
+    """A seeded sandbox on a free loopback port, served by uvicorn in a background thread.
+
+    Use as a context manager, or `.start()` / `.stop()`. `.state` is the live SandboxState (hold `state.lock`
+    while changing it from another thread); `.faults` and `.stats` are what /sandbox/faults and /sandbox/stats
+    expose.
+    """
+
+    def __init__(
+        self,
+        seed: str = "demo",
+        leads: int | None = None,
+        hopper_size: int = 20,
+        token_ttl: int = 3600,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+    ) -> None:
+        self.seed = seed
+        self.state = SandboxState(hopper_size=hopper_size, token_ttl=token_ttl)
+        seeds.seed(self.state, seed, leads)
+        app, self.faults, self.stats = _sandbox_app(self.state)
+        # h11: the faults layer drops connections through h11's transport; keep it deterministic
+        super().__init__(app, host=host, port=port, log_level=log_level, http="h11", name="sandbox")
 
 
 def serve_forever(
@@ -179,7 +210,8 @@ def serve_forever(
 ) -> None:
     """Serve `state` in the foreground until Ctrl-C / SIGTERM. `announce(base_url)` runs once bound."""
     sock = bind_socket(host, port)
-    server, _, _ = _uvicorn_server(state, log_level)
+    app, _, _ = _sandbox_app(state)
+    server = _PromptServer(_uvicorn_config(app, log_level, http="h11"))
     try:
         announce(base_url_of(sock))
         asyncio.run(server.serve(sockets=[sock]))

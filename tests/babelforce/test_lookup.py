@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from babelforce.lookup import IndexCache, LeadIndex, number_key
-from tests.babelforce.conftest import SandboxControl
+from tests.support import SandboxControl
 
 
 def export(rows: list[tuple[str, str, str]], header=("id", "uid", "number", "rank")) -> str:

@@ -23,7 +23,7 @@ from babelforce import (
     Timeouts,
     UnauthorizedError,
 )
-from tests.babelforce.conftest import SandboxControl
+from tests.support import SandboxControl
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,78 @@
+"""Building the Bolt app and serving it: HTTP (an ASGI app on uvicorn) or Socket Mode. Nothing runs at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import listeners
+from .core import CONTEXT_KEY, Leadbot
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+SLACK_API_URL = "https://slack.com/api/"
+
+
+def build_app(
+    leadbot: Leadbot,
+    *,
+    bot_token: str,
+    signing_secret: str | None,
+    slack_api_url: str | None = None,
+) -> AsyncApp:
+    """The one Bolt app every mode serves. `signing_secret` None turns request signing off (Socket Mode only)."""
+    client = AsyncWebClient(token=bot_token, base_url=slack_api_url or SLACK_API_URL)
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "",
+        request_verification_enabled=signing_secret is not None,
+        process_before_response=False,  # ack first: Bolt answers Slack as soon as ack() is called
+        logger=logging.getLogger("bot.bolt"),
+    )
+
+    async def attach_leadbot(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        context[CONTEXT_KEY] = leadbot
+        await next()
+
+    app.middleware(attach_leadbot)
+    app.error(_log_listener_error)
+    listeners.register(app)
+    return app
+
+
+async def _log_listener_error(error: Exception, body: dict) -> None:
+    """Bolt's last resort; listeners already turn failures into replies, so this only logs (no body: it has PII)."""
+    log.error("unhandled error in a listener for a %s request: %s", body.get("type", "command"), type(error).__name__)
+
+
+def http_app(app: AsyncApp, *, on_shutdown: Callable[[], Awaitable[None]] | None = None) -> Starlette:
+    """Slack's requests (commands, interactivity, select options) at /slack/events; GET /healthz for probes."""
+    handler = AsyncSlackRequestHandler(app)
+
+    async def events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    return Starlette(
+        routes=[Route(EVENTS_PATH, events, methods=["POST"]), Route(HEALTH_PATH, health, methods=["GET"])],
+        lifespan=lifespan,
+    )

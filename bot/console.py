@@ -1,0 +1,330 @@
+"""`leadbot console`: the real Bolt app, a local stand-in for Slack and (by default) the local sandbox, in a terminal.
+
+Each `/lead ...` line goes to the bot exactly as Slack would send it (a signed HTTP request to /slack/events); the
+bot's answers (its ack, replies at the response_url, forms it opens) are captured by the Slack stand-in and shown
+as text. A form becomes a series of prompts. Nothing here reaches the internet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+from pydantic import SecretStr
+
+from babelforce.auth import ClientCredentials
+from babelforce.client import BabelforceClient
+from commands.blocks import BLOCK_PROGRESS
+from sandbox import SandboxServer
+from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST
+from sandbox.server import BackgroundServer
+from slackstub import SlackDriver, SlackStub, render_message, render_view
+
+from .app import EVENTS_PATH, build_app, http_app
+from .core import Leadbot
+from .service import LeadService
+from .settings import StartupError, load_babelforce_settings, load_settings
+
+REPLY_TIMEOUT_S = 60.0
+FORM_TIMEOUT_S = 10.0
+POLL_S = 0.02
+PROMPT = "leadbot> "
+
+BANNER = """\
+leadbot console: type /lead commands as in Slack (help: /lead help, quit: Ctrl-D or :quit).
+{babelforce}
+Try the babelforce article's two examples:
+  /lead show "{demo}" lead-40
+  /lead rank "{demo}" lead-40 45        (lead-40 is already in the hopper: the change waits)
+  /lead rank "{demo}" lead-10 100       (not in the current batch: first of the next one)
+  /lead add                              (no arguments: opens the form)
+Console extras: :dial [N] dials N leads of the demo campaign, :hopper shows it, :quit leaves.
+"""
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "console",
+        help="try the bot locally: /lead commands in the terminal, against the sandbox (or BABELFORCE_* settings)",
+        description=(
+            "Drive the real Bolt app from the terminal through a local stand-in for Slack. Without BABELFORCE_* "
+            "settings it starts the local babelforce sandbox with the demo seed."
+        ),
+    )
+    parser.add_argument(
+        "--script", type=Path, help="run the lines of FILE (answers to form prompts included), then exit"
+    )
+    parser.add_argument("--leads", type=int, help="sandbox only: size of the demo list (default 50)")
+    parser.add_argument("--verbose", action="store_true", help="show the bot's log lines")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="  [log] %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+        babelforce_settings = load_babelforce_settings(required=False)
+    except StartupError as problems:
+        print("leadbot console cannot start:", file=sys.stderr)
+        for problem in problems.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    lines: Iterator[str] | None = None
+    if args.script is not None:
+        try:
+            lines = iter(args.script.read_text(encoding="utf-8").splitlines())
+        except OSError as unreadable:
+            print(f"Cannot read {args.script}: {unreadable.strerror}", file=sys.stderr)
+            return 2
+    with ExitStack() as stack:
+        sandbox: SandboxServer | None = None
+        if babelforce_settings is None:
+            sandbox = stack.enter_context(SandboxServer(seed="demo", leads=args.leads))
+            client = BabelforceClient(
+                base_url=sandbox.base_url, credentials=ClientCredentials("sandbox", SecretStr("sandbox"))
+            )
+            where = f"babelforce: the local sandbox at {sandbox.base_url} (demo seed)."
+        else:
+            client = BabelforceClient.from_settings(babelforce_settings)
+            where = f"babelforce: {client.base_url} (from BABELFORCE_* settings)."
+        console = stack.enter_context(
+            Console.start(client, default_region=settings.leadbot_default_region, sandbox=sandbox, out=sys.stdout)
+        )
+        print(BANNER.format(babelforce=where, demo=DEMO_LIST), flush=True)
+        return console.loop(lines)
+    return 0
+
+
+class Console:
+    """The bot served on loopback, the Slack stand-in it talks to, and a reader of lines that drives both."""
+
+    def __init__(
+        self,
+        stub: SlackStub,
+        bot_server: BackgroundServer,
+        driver: SlackDriver,
+        sandbox: SandboxServer | None,
+        out: TextIO,
+    ) -> None:
+        self.stub = stub
+        self.bot_server = bot_server
+        self.driver = driver
+        self.sandbox = sandbox
+        self.out = out
+        self._stack: ExitStack | None = None
+
+    @classmethod
+    def start(
+        cls,
+        client: BabelforceClient,
+        *,
+        default_region: str | None = None,
+        sandbox: SandboxServer | None = None,
+        out: TextIO = sys.stdout,
+    ) -> Console:
+        """Start the Slack stand-in and the bot (writes allowed: the console is one person's own session)."""
+        stack = ExitStack()
+        stub = stack.enter_context(SlackStub())
+        signing_secret = secrets.token_hex(16)
+        leadbot = Leadbot(LeadService(client), default_region=default_region, allow_writes=True)
+        bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
+        bot_server = stack.enter_context(BackgroundServer(http_app(bolt)))
+        driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))
+        console = cls(stub, bot_server, driver, sandbox, out)
+        console._stack = stack
+        return console
+
+    def __enter__(self) -> Console:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._stack is not None:
+            self._stack.close()
+
+    # ------------------------------------------------------------------ the loop
+
+    def loop(self, lines: Iterator[str] | None = None) -> int:
+        """Read lines (from `lines`, a script, or the terminal) until the end or :quit."""
+        ask = _script_reader(lines, self.out) if lines is not None else _terminal_reader
+        while True:
+            line = ask(PROMPT)
+            if line is None:
+                return 0
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line in {":quit", ":q", "quit", "exit"}:
+                return 0
+            self.handle(line, ask)
+
+    def handle(self, line: str, ask: Callable[[str], str | None]) -> None:
+        if line.startswith(":"):
+            self._extra(line)
+            return
+        if line.startswith("/") and not line.startswith("/lead"):
+            self._say(f"Only /lead is handled here (got {line.split()[0]}).")
+            return
+        text = line.removeprefix("/lead").strip() if line.startswith("/lead") else line
+        interaction = self.driver.command(text)
+        if interaction.status != 200:
+            self._say(f"The bot answered HTTP {interaction.status}.")
+            return
+        if interaction.json:
+            self._show(interaction.json)
+            if not _is_progress(interaction.json):
+                return
+        elif interaction.body.strip():
+            self._say(interaction.body)
+            return
+        self._follow(interaction, ask)
+
+    def _follow(self, interaction: Any, ask: Callable[[str], str | None]) -> None:
+        """After the ack: show the reply at the response_url, or walk through the form the bot opened."""
+        seen = 0  # the response_url is this command's own: anything posted to it is the answer
+        deadline = time.monotonic() + REPLY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            replies = self.stub.responses(interaction.response_url)
+            if len(replies) > seen:
+                for reply in replies[seen:]:
+                    self._show(reply)
+                return
+            opened = [
+                call
+                for call in self.stub.calls("views.open")
+                if call.payload.get("trigger_id") == interaction.trigger_id
+            ]
+            if opened:
+                self._fill_form(self.driver.opened_view(interaction), interaction, ask)
+                return
+            time.sleep(POLL_S)
+        self._say(f"No answer from the bot within {REPLY_TIMEOUT_S:.0f} s.")
+
+    def _fill_form(self, view: dict, interaction: Any, ask: Callable[[str], str | None]) -> None:
+        self._say(render_view(view))
+        inputs = [block for block in view.get("blocks", []) if block.get("type") == "input"]
+        answers: dict[str, str] = {}
+        todo = inputs
+        while True:
+            for block in todo:
+                answer = self._ask_field(view, block, ask)
+                if answer is None:
+                    self._say("Form cancelled.")
+                    return
+                answers[block["block_id"]] = answer
+            seen = len(self.stub.responses(interaction.response_url))
+            submitted = self.driver.submit(view, answers, interaction=interaction)
+            body = submitted.json or {}
+            if body.get("response_action") == "errors":
+                errors = body.get("errors", {})
+                for block in inputs:
+                    if block["block_id"] in errors:
+                        self._say(f"  ✗ {_label(block)}: {errors[block['block_id']]}")
+                todo = [block for block in inputs if block["block_id"] in errors]
+                continue
+            break
+        try:
+            replies = self.stub.wait_responses(interaction.response_url, count=seen + 1, timeout=REPLY_TIMEOUT_S)
+        except AssertionError:
+            self._say(f"No answer from the bot within {REPLY_TIMEOUT_S:.0f} s.")
+            return
+        for reply in replies[seen:]:
+            self._show(reply)
+
+    def _ask_field(self, view: dict, block: dict, ask: Callable[[str], str | None]) -> str | None:
+        element = block.get("element", {})
+        label = _label(block)
+        hint = (block.get("hint") or {}).get("text")
+        optional = " (optional, Enter to skip)" if block.get("optional") else ""
+        if hint:
+            self._say(f"  {hint}")
+        if element.get("type") in {"external_select", "static_select"}:
+            options = self.driver.suggest(view, element["action_id"], "", block_id=block["block_id"])
+            for number, option in enumerate(options, 1):
+                self._say(f"  {number}. {option['text']['text']}")
+            answer = ask(f"{label}{optional} [number or name]: ")
+            return None if answer is None else _pick(answer.strip(), options)
+        if element.get("multiline"):
+            self._say(f"{label}{optional}: one per line, an empty line ends")
+            lines = []
+            while True:
+                line = ask("  | ")
+                if line is None or not line.strip():
+                    return "\n".join(lines)
+                lines.append(line)
+        return ask(f"{label}{optional}: ")
+
+    # ------------------------------------------------------------------ extras
+
+    def _extra(self, line: str) -> None:
+        words = line.split()
+        if self.sandbox is None:
+            self._say("Console extras work only with the local sandbox.")
+            return
+        base = self.sandbox.base_url
+        if words[0] == ":dial":
+            count = int(words[1]) if len(words) > 1 and words[1].isdigit() else 1
+            response = httpx.post(f"{base}/sandbox/campaigns/{DEMO_CAMPAIGN_ID}/dial", json={"count": count})
+            dialled = [lead.get("uid") for lead in response.json().get("items", [])]
+            self._say(f"Dialled {len(dialled)}: {', '.join(dialled) or 'nobody (the hopper is empty)'}.")
+            self._hopper()
+        elif words[0] == ":hopper":
+            self._hopper()
+        else:
+            self._say("Console extras: :dial [N], :hopper, :quit.")
+
+    def _hopper(self) -> None:
+        assert self.sandbox is not None
+        uids = [entry.uid for entry in self.sandbox.state.hopper(DEMO_CAMPAIGN_ID)]
+        self._say(f"Hopper of the demo campaign ({len(uids)}): {', '.join(map(str, uids))}")
+
+    # ------------------------------------------------------------------ output
+
+    def _show(self, message: dict) -> None:
+        self._say(render_message(message))
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def _is_progress(message: dict) -> bool:
+    return any(block.get("block_id") == BLOCK_PROGRESS for block in message.get("blocks", []))
+
+
+def _label(block: dict) -> str:
+    return (block.get("label") or {}).get("text", block.get("block_id", "?"))
+
+
+def _pick(answer: str, options: list[dict]) -> str:
+    """An option's value from its number or (part of) its name; anything else is sent as typed."""
+    if answer.isdigit() and 1 <= int(answer) <= len(options):
+        return options[int(answer) - 1]["value"]
+    matches = [option for option in options if answer.casefold() in option["text"]["text"].casefold()]
+    return matches[0]["value"] if len(matches) == 1 else answer
+
+
+def _terminal_reader(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except EOFError:
+        print()
+        return None
+
+
+def _script_reader(lines: Iterator[str], out: TextIO) -> Callable[[str], str | None]:
+    def ask(prompt: str) -> str | None:
+        line = next(lines, None)
+        if line is not None:
+            print(f"{prompt}{line}", file=out, flush=True)
+        return line
+
+    return ask

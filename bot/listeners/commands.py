@@ -1,0 +1,89 @@
+"""The `/lead` slash command: parse, ack within Slack's 3 s with an answer or a progress line, then do the work."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from commands.blocks import error_message, help_message, progress_message
+from commands.grammar import USAGE, AddLead, Command, Help, Invalid, OpenModal, RankLead, SetLead, parse
+from commands.modals import FormOrigin, form_view
+
+from ..core import CONTEXT_KEY, Leadbot, after_ack, deliver, subcommand_of
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/lead"
+
+
+def register(app: AsyncApp) -> None:
+    app.command(COMMAND)(handle_lead_command)
+
+
+async def handle_lead_command(
+    ack: AsyncAck, command: dict, respond: AsyncRespond, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    leadbot: Leadbot = context[CONTEXT_KEY]
+    parsed = parse(command.get("text") or "", default_region=leadbot.default_region)
+    if isinstance(parsed, Help):
+        await ack(help_message(parsed.topic))
+        return
+    if isinstance(parsed, Invalid):
+        await ack(error_message(parsed.message, parsed.usage))
+        return
+    subcommand = parsed.subcommand if isinstance(parsed, OpenModal) else subcommand_of(parsed)
+    refusal = leadbot.refusal(subcommand)
+    if refusal:
+        await ack(error_message(refusal))
+        return
+    if isinstance(parsed, OpenModal):
+        await ack()
+        await after_ack(open_form(client, command, parsed.subcommand), f"/lead {subcommand} (form)")
+        return
+    await ack(progress_message(progress_text(parsed)))
+    await after_ack(run_command(leadbot, parsed, command, client), f"/lead {subcommand}")
+
+
+async def run_command(leadbot: Leadbot, parsed: Command, command: dict, client: AsyncWebClient) -> None:
+    reply = await leadbot.execute(parsed, user_id=command.get("user_id"), replace_original=True)
+    await deliver(
+        reply,
+        response_url=command.get("response_url"),
+        client=client,
+        channel_id=command.get("channel_id"),
+        user_id=command.get("user_id", ""),
+    )
+
+
+async def open_form(client: AsyncWebClient, command: dict, subcommand: str) -> None:
+    """Open the subcommand's form at once (the trigger_id dies 3 s after the user pressed enter)."""
+    origin = FormOrigin(command.get("response_url"), command.get("channel_id"))
+    try:
+        await client.views_open(trigger_id=command["trigger_id"], view=form_view(subcommand, origin))
+    except SlackApiError as failure:
+        reason = failure.response.get("error", "unknown error") if failure.response is not None else "unknown error"
+        log.warning("views.open for /lead %s failed: %s", subcommand, reason)
+        await deliver(
+            error_message(
+                f"Slack did not open the form ({reason}); type the command with its arguments instead.",
+                USAGE[subcommand],
+            ),
+            response_url=origin.response_url,
+            client=None,
+            channel_id=None,
+            user_id=command.get("user_id", ""),
+        )
+
+
+def progress_text(command: Command) -> str:
+    """What the bot is doing, said in the ack so the user sees something at once."""
+    if isinstance(command, AddLead):
+        return f"Adding lead {command.uid} to {command.list_ref}…"
+    if isinstance(command, RankLead):
+        return f"Changing the rank of {command.lead_ref} in {command.list_ref} to {command.rank}…"
+    if isinstance(command, SetLead):
+        return f"Updating {command.lead_ref} in {command.list_ref}…"
+    return f"Looking up {command.lead_ref} in {command.list_ref}…"

@@ -1,0 +1,41 @@
+"""Options for the forms' list select, answered from the cached list directory within Slack's 3 s."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from commands.modals import ACTION_LIST
+
+from ..core import CONTEXT_KEY, Leadbot
+from ..service import UserFacingError
+
+log = logging.getLogger(__name__)
+
+OPTIONS_BUDGET_S = 2.5
+OPTION_TEXT_MAX = 75  # Slack's limit for an option's text
+
+
+def register(app: AsyncApp) -> None:
+    app.options(ACTION_LIST)(handle_list_options)
+
+
+async def handle_list_options(ack: AsyncAck, body: dict, context: AsyncBoltContext) -> None:
+    leadbot: Leadbot = context[CONTEXT_KEY]
+    try:
+        async with asyncio.timeout(OPTIONS_BUDGET_S):
+            lists = await leadbot.service.list_options(body.get("value") or "")
+    except (TimeoutError, UserFacingError) as failure:
+        log.warning("list options unavailable: %s", getattr(failure, "message", "babelforce too slow"))
+        await ack(options=[])
+        return
+    await ack(options=[_option(lead_list.name, lead_list.count, lead_list.id) for lead_list in lists])
+
+
+def _option(name: str, count: int | None, value: str) -> dict:
+    label = f"{name} ({count} leads)" if count is not None else name
+    if len(label) > OPTION_TEXT_MAX:
+        label = label[: OPTION_TEXT_MAX - 1] + "…"
+    return {"text": {"type": "plain_text", "text": label}, "value": value}

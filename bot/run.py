@@ -1,0 +1,105 @@
+"""`leadbot run`: serve the bot to a real Slack workspace, in Socket Mode or over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import uvicorn
+
+from babelforce.client import BabelforceClient
+
+from .app import EVENTS_PATH, HEALTH_PATH, build_app, http_app
+from .core import Leadbot
+from .service import LeadService
+from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "run",
+        help="serve the bot to Slack (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)",
+        description=(
+            "Serve leadbot to a Slack workspace. With SLACK_APP_TOKEN set it connects in Socket Mode (no public URL "
+            f"needed); otherwise, or with --http, it serves Slack's requests at {EVENTS_PATH} and a health check at "
+            f"{HEALTH_PATH}. Settings come from the environment and .env (see .env.example)."
+        ),
+    )
+    parser.add_argument("--http", action="store_true", help="serve HTTP even when SLACK_APP_TOKEN is set")
+    parser.add_argument("--host", help="HTTP mode: address to listen on (default LEADBOT_HOST or 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="HTTP mode: port (default LEADBOT_PORT or 3000; 0 picks a free one)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        mode = "http" if args.http or settings.slack_app_token is None else "socket"
+        settings.check(mode)
+        babelforce_settings = load_babelforce_settings(required=True)
+    except StartupError as problems:
+        print("leadbot cannot start:", file=sys.stderr)
+        for problem in problems.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print("See .env.example for every setting.", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not settings.leadbot_allow_all_writers:
+        log.warning("LEADBOT_ALLOW_ALL_WRITERS is not true: /lead add, rank and set are refused; show and help work")
+    if mode == "socket":
+        return asyncio.run(_serve_socket_mode(settings, babelforce_settings))
+    host = args.host or settings.leadbot_host
+    port = settings.leadbot_port if args.port is None else args.port
+    return _serve_http(settings, babelforce_settings, host, port)
+
+
+def _leadbot(settings: BotSettings, client: BabelforceClient) -> Leadbot:
+    return Leadbot(
+        LeadService(client),
+        default_region=settings.leadbot_default_region,
+        allow_writes=settings.leadbot_allow_all_writers,
+    )
+
+
+def _serve_http(settings: BotSettings, babelforce_settings, host: str, port: int) -> int:
+    client = BabelforceClient.from_settings(babelforce_settings)
+    assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None  # checked above
+    bolt = build_app(
+        _leadbot(settings, client),
+        bot_token=settings.slack_bot_token.get_secret_value(),
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        slack_api_url=settings.slack_api_url,
+    )
+    log.info("leadbot serving Slack requests at http://%s:%s%s", host, port, EVENTS_PATH)
+    uvicorn.run(
+        http_app(bolt, on_shutdown=client.aclose),
+        host=host,
+        port=port,
+        log_level=settings.leadbot_log_level.lower(),
+        access_log=False,  # access lines carry no value here and query strings could
+    )
+    return 0
+
+
+async def _serve_socket_mode(settings: BotSettings, babelforce_settings) -> int:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    assert settings.slack_bot_token is not None and settings.slack_app_token is not None  # checked above
+    async with BabelforceClient.from_settings(babelforce_settings) as client:
+        bolt = build_app(
+            _leadbot(settings, client),
+            bot_token=settings.slack_bot_token.get_secret_value(),
+            signing_secret=None,  # Socket Mode messages arrive over an authenticated websocket, unsigned
+            slack_api_url=settings.slack_api_url,
+        )
+        handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+        log.info("leadbot connecting to Slack in Socket Mode")
+        try:
+            await handler.start_async()
+        finally:
+            await handler.close_async()
+    return 0

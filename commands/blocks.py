@@ -1,0 +1,280 @@
+"""Block Kit replies: the lead card, errors and help. Pure: data in, Slack message dicts out.
+
+Built with slack_sdk's block models, whose `to_dict()` checks Slack's limits; every text that comes from a user or
+from babelforce is escaped for mrkdwn and trimmed to the limit of the place it goes, so a reply is never refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from babelforce.models import Lead, LeadList
+
+from .caveats import Action, Caveat, DialContext, campaign_line, describe, escape
+from .grammar import EXAMPLES, SUBCOMMANDS, USAGE
+
+# Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): kept a little under where it is cheap.
+HEADER_MAX = 150
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+FALLBACK_TEXT_MAX = 3000
+DATA_SHOWN_MAX = 40  # data variables listed on a card; the rest are counted
+
+BLOCK_LEAD_HEADER = "lead_header"
+BLOCK_LEAD_FIELDS = "lead_fields"
+BLOCK_LEAD_DATA = "lead_data"
+BLOCK_CAVEAT = "lead_caveat"
+BLOCK_CAMPAIGN = "lead_campaign"
+BLOCK_ERROR = "error"
+BLOCK_USAGE = "usage"
+BLOCK_PROGRESS = "progress"
+
+ICON_WARNING = ":warning:"
+ICON_OK = ":white_check_mark:"
+ICON_INFO = ":information_source:"
+ICON_ERROR = ":x:"
+ICON_WAIT = ":hourglass_flowing_sand:"
+
+
+@dataclass(frozen=True, slots=True)
+class LeadReport:
+    """The outcome of one command on one lead: what it was, what it is now, and what the dialer will do."""
+
+    action: Action
+    lead_list: LeadList
+    lead: Lead  # as babelforce returned it after the change (or as read, for show)
+    context: DialContext
+    caveats: tuple[Caveat, ...]
+    before: Lead | None = None  # None for add and show
+    recovered: bool = False  # an add whose answer was lost, confirmed by a lookup
+    unchanged: bool = False  # the lead already had these values: nothing was sent
+    notes: tuple[str, ...] = field(default=())  # extra plain sentences (mrkdwn-escaped by the renderer)
+
+
+def ephemeral(blocks: Sequence[Block | Mapping[str, Any]], text: str, *, replace_original: bool = False) -> dict:
+    """A message for a response_url (or an ack body): visible only to the caller."""
+    message: dict[str, Any] = {
+        "response_type": "ephemeral",
+        "text": _trim(text, FALLBACK_TEXT_MAX),
+        "blocks": [block.to_dict() if isinstance(block, Block) else dict(block) for block in blocks],
+    }
+    if replace_original:
+        message["replace_original"] = True
+    return message
+
+
+def lead_message(report: LeadReport, *, replace_original: bool = False) -> dict:
+    return ephemeral(lead_blocks(report), lead_text(report), replace_original=replace_original)
+
+
+def lead_blocks(report: LeadReport) -> list[Block]:
+    lead, before = report.lead, report.before
+    blocks: list[Block] = [
+        HeaderBlock(block_id=BLOCK_LEAD_HEADER, text=PlainTextObject(text=_trim(_title(report), HEADER_MAX))),
+        SectionBlock(
+            block_id=BLOCK_LEAD_FIELDS,
+            text=MarkdownTextObject(
+                text=_trim(f"List *{escape(report.lead_list.name)}* · lead id `{lead.id}`", SECTION_TEXT_MAX)
+            ),
+            fields=[
+                MarkdownTextObject(text=_trim(f"*{label}*\n{value}", FIELD_TEXT_MAX))
+                for label, value in _fields(lead, before)
+            ],
+        ),
+    ]
+    data_text = _data_text(lead, before)
+    if data_text:
+        blocks.append(SectionBlock(block_id=BLOCK_LEAD_DATA, text=MarkdownTextObject(text=data_text)))
+    notes = list(report.notes)
+    if report.unchanged:
+        notes.insert(0, "The lead already had these values, so nothing was sent to babelforce.")
+    if report.recovered:
+        notes.insert(0, "babelforce's answer was lost on the way, so leadbot looked the lead up: it was created once.")
+    blocks.append(DividerBlock())
+    caveat_elements = [
+        MarkdownTextObject(text=_trim(f"{_icon(report, caveat)} {caveat.text}", SECTION_TEXT_MAX))
+        for caveat in report.caveats
+    ]
+    caveat_elements += [
+        MarkdownTextObject(text=_trim(f"{ICON_INFO} {escape(note)}", SECTION_TEXT_MAX)) for note in notes
+    ]
+    if caveat_elements:
+        blocks.append(ContextBlock(block_id=BLOCK_CAVEAT, elements=caveat_elements[:10]))
+    blocks.append(
+        ContextBlock(
+            block_id=BLOCK_CAMPAIGN,
+            elements=[MarkdownTextObject(text=_trim(campaign_line(report.context), SECTION_TEXT_MAX))],
+        )
+    )
+    return blocks
+
+
+def lead_text(report: LeadReport) -> str:
+    """The notification / screen-reader text of a lead card: the title and the caveats in plain words."""
+    return _trim(f"{_title(report)}. {describe(report.caveats)}", FALLBACK_TEXT_MAX)
+
+
+def error_message(message: str, usage: str | None = None, *, replace_original: bool = False) -> dict:
+    """One sentence saying what went wrong (and, for input errors, the command's usage line)."""
+    blocks: list[Block] = [
+        SectionBlock(
+            block_id=BLOCK_ERROR,
+            text=MarkdownTextObject(text=_trim(f"{ICON_ERROR} {escape(message)}", SECTION_TEXT_MAX)),
+        )
+    ]
+    if usage:
+        lines = "\n".join(f"`{escape(line)}`" for line in usage.splitlines())
+        blocks.append(
+            ContextBlock(
+                block_id=BLOCK_USAGE, elements=[MarkdownTextObject(text=_trim(f"Usage: {lines}", SECTION_TEXT_MAX))]
+            )
+        )
+    text = message + (f" Usage: {usage}" if usage else "")
+    return ephemeral(blocks, text, replace_original=replace_original)
+
+
+def progress_message(text: str) -> dict:
+    """The immediate ack: says what is being done while babelforce is asked."""
+    block = ContextBlock(
+        block_id=BLOCK_PROGRESS,
+        elements=[MarkdownTextObject(text=_trim(f"{ICON_WAIT} {escape(text)}", SECTION_TEXT_MAX))],
+    )
+    return ephemeral([block], text)
+
+
+def help_message(topic: str | None = None) -> dict:
+    """Usage with one example per command; a topic narrows it to one command."""
+    names = [topic] if topic in USAGE and topic != "help" else [name for name in SUBCOMMANDS if name != "help"]
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text="leadbot: /lead"))]
+    for name in names:
+        blocks.append(
+            SectionBlock(
+                block_id=f"help_{name}",
+                text=MarkdownTextObject(
+                    text=f"*{name}* — {_PURPOSE[name]}\n`{escape(USAGE[name])}`\nExample: `{escape(EXAMPLES[name])}`"
+                ),
+            )
+        )
+    blocks.append(
+        ContextBlock(
+            block_id="help_notes",
+            elements=[
+                MarkdownTextObject(
+                    text=(
+                        "`&lt;list&gt;` is a list name (in double quotes when it has spaces) or a list id. "
+                        "`&lt;lead&gt;` is a uid or a lead id (`show` also takes a phone number). "
+                        "Values with spaces go in double quotes; `key=null` deletes a data variable. "
+                        "A command without its arguments (e.g. `/lead add`) opens a form. "
+                        "Replies are visible only to you."
+                    )
+                )
+            ],
+        )
+    )
+    text = "leadbot: " + " · ".join(USAGE[name] for name in names)
+    return ephemeral(blocks, text)
+
+
+_PURPOSE = {
+    "add": "add a new lead to a list",
+    "rank": "change a lead's rank (its dial priority under UP RANK / DOWN RANK)",
+    "show": "show a lead and where it stands in the hopper",
+    "set": "change a lead's uid, number, rank or data variables",
+}
+
+
+def _title(report: LeadReport) -> str:
+    name = report.lead.uid or report.lead.id
+    before = report.before
+    if report.action == "add":
+        return f"Lead {name} added"
+    if report.action == "show":
+        return f"Lead {name}"
+    if report.unchanged:
+        return f"Lead {name}: nothing to change"
+    if report.action == "rank" and before is not None:
+        return f"Rank of {name}: {_value(before.rank)} → {_value(report.lead.rank)}"
+    return f"Lead {name} updated"
+
+
+def _fields(lead: Lead, before: Lead | None) -> list[tuple[str, str]]:
+    def changed(label: str, old: Any, new: Any) -> tuple[str, str]:
+        if before is not None and old != new:
+            return label, f"{escape(_value(old))} → *{escape(_value(new))}*"
+        return label, escape(_value(new))
+
+    return [
+        changed("uid", before.uid if before else None, lead.uid),
+        changed("number", before.number if before else None, lead.number),
+        changed("rank", before.rank if before else None, lead.rank),
+        ("status", escape(_value(lead.status))),
+        ("calls", _value(lead.call_count)),
+        ("last updated", _when(lead.last_updated)),
+    ]
+
+
+def _data_text(lead: Lead, before: Lead | None) -> str:
+    old = before.data if before is not None else {}
+    new = lead.data
+    lines: list[str] = []
+    for key in sorted(set(old) | set(new), key=str.casefold):
+        if key in new and key in old and old[key] != new[key]:
+            lines.append(f"{escape(key)}: {escape(_value(old[key]))} → *{escape(_value(new[key]))}*")
+        elif key in new and key not in old and before is not None:
+            lines.append(f"{escape(key)}: *{escape(_value(new[key]))}* (new)")
+        elif key in new:
+            lines.append(f"{escape(key)}: {escape(_value(new[key]))}")
+        else:
+            lines.append(f"~{escape(key)}: {escape(_value(old[key]))}~ (deleted)")
+    if not lines:
+        return ""
+    shown = [_trim(line, 300) for line in lines[:DATA_SHOWN_MAX]]
+    hidden = len(lines) - len(shown)
+    text = "*data*\n" + "\n".join(shown)
+    if hidden:
+        text += f"\n… and {hidden} more"
+    return _trim(text, SECTION_TEXT_MAX)
+
+
+def _icon(report: LeadReport, caveat: Caveat) -> str:
+    if caveat.is_warning:
+        return ICON_WARNING
+    return ICON_INFO if report.action == "show" else ICON_OK
+
+
+def _value(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    return str(value)
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "–"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _trim(text: str, limit: int) -> str:
+    """Cut to Slack's limit with an ellipsis, never through an escaped `&lt;` / `&gt;` / `&amp;`."""
+    if len(text) <= limit:
+        return text
+    return _PARTIAL_ENTITY.sub("", text[: limit - 1]) + "…"
+
+
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")

@@ -1,0 +1,239 @@
+"""Field validators shared by the /lead text parser and the modal parser.
+
+Each returns the cleaned value or raises FieldError with one sentence a supervisor can act on, so the text
+command and the modal refuse the same things with the same words. Pure: no I/O, no logging.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+
+from babelforce.models import RANK_MAX, RANK_MIN
+
+FIELD_LIST, FIELD_UID, FIELD_LEAD, FIELD_NUMBER, FIELD_RANK, FIELD_DATA = (
+    "list",
+    "uid",
+    "lead",
+    "number",
+    "rank",
+    "data",
+)
+
+UID_MAX_LENGTH = 255
+SHOWN_MAX = 40
+REGION_SETTING = "LEADBOT_DEFAULT_REGION"
+
+# Longest E.164 number is 15 digits; a little slack for a "(0)" or an IDD prefix. Longer is never a number, and
+# checking first keeps huge inputs away from the phonenumbers library.
+_NUMBER_MAX_DIGITS = 20
+_RANK_RE = re.compile(r"[+-]?[0-9]+")  # [0-9] is ASCII only: no "١٢" or fullwidth digits
+_NUMBER_SEPARATORS = frozenset("-.()/")
+# Categories that must not appear in a uid or a data key: they break lines, CSV exports and Slack messages.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+_QUOTE_CHARS = '"“”„″'  # Slack clients turn " into curly quotes as you type
+
+
+class FieldError(ValueError):
+    """One bad field: `field` is one of the FIELD_* names, `message` one sentence naming it, for a supervisor."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def shorten(text: str, limit: int = SHOWN_MAX) -> str:
+    """User input fit to quote in a message: invisible characters shown as �, whitespace as spaces, at most
+    `limit` characters (then …), so a pasted essay or a stray control character cannot wreck the reply."""
+    chars = []
+    for ch in text[: limit + 1]:
+        category = unicodedata.category(ch)
+        if ch.isspace():
+            chars.append(" ")
+        elif category in _INVISIBLE_CATEGORIES:
+            chars.append("�")
+        else:
+            chars.append(ch)
+    shown = "".join(chars)
+    return shown if len(text) <= limit else shown[: limit - 1] + "…"
+
+
+def quote_input(text: str) -> str:
+    """`text` shortened and in single quotes, the way every message quotes what the user typed."""
+    return f"'{shorten(text)}'"
+
+
+def _has_forbidden(text: str) -> bool:
+    return any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in text)
+
+
+def parse_rank(text: str) -> int:
+    """A rank as babelforce stores it (a small integer); decimals, exponents and non-ASCII digits are refused
+    rather than guessed at."""
+    stripped = text.strip()
+    allowed = f"a whole number from {RANK_MIN} to {RANK_MAX}"
+    if not stripped:
+        raise FieldError(FIELD_RANK, f"rank must not be empty; give {allowed}.")
+    if not _RANK_RE.fullmatch(stripped):
+        raise FieldError(FIELD_RANK, f"rank must be {allowed}; got {quote_input(stripped)}.")
+    # Count digits before int(): Python refuses to convert very long digit strings, and they are out of range.
+    if len(stripped.lstrip("+-").lstrip("0")) > 6 or not RANK_MIN <= (rank := int(stripped)) <= RANK_MAX:
+        raise FieldError(
+            FIELD_RANK, f"rank {shorten(stripped)} is out of range: it must be from {RANK_MIN} to {RANK_MAX}."
+        )
+    return rank
+
+
+def parse_uid(text: str) -> str:
+    """A lead's uid (the customer's own id): surrounding spaces dropped, one line, at most 255 characters."""
+    uid = text.strip()
+    if not uid:
+        raise FieldError(FIELD_UID, "uid must not be empty.")
+    if _has_forbidden(uid):
+        raise FieldError(FIELD_UID, f"uid {quote_input(uid)} must not contain line breaks or control characters.")
+    if len(uid) > UID_MAX_LENGTH:
+        raise FieldError(
+            FIELD_UID, f"uid is too long: it has {len(uid)} characters, at most {UID_MAX_LENGTH} are allowed."
+        )
+    return uid
+
+
+def _region(default_region: str | None) -> str | None:
+    """The region as phonenumbers knows it, or None: an unknown code is a configuration error reported
+    elsewhere, and must not turn into a crash while parsing a command."""
+    if not isinstance(default_region, str):
+        return None
+    region = default_region.strip().upper()
+    return region if region in phonenumbers.SUPPORTED_REGIONS else None
+
+
+def _valid_e164(candidate: str, region: str | None) -> str | None:
+    try:
+        parsed = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_number(text: str, default_region: str | None) -> str:
+    """A phone number in E.164. Digits without '+' are tried as international first (babelforce's own example
+    is 4916098119998), then as a national number of `default_region`; only numbers phonenumbers calls valid
+    pass, so a typo is caught here and not by the dialer."""
+    raw = text.strip()
+    if not raw:
+        raise FieldError(FIELD_NUMBER, "number must not be empty.")
+    shown = quote_input(raw)
+    body = raw[1:] if raw.startswith("+") else raw
+    if any(not (ch in "0123456789" or ch in _NUMBER_SEPARATORS or ch.isspace()) for ch in body):
+        raise FieldError(
+            FIELD_NUMBER,
+            f"number {shown} is not a phone number: use only digits, a leading + and spaces, dashes, dots or "
+            "parentheses.",
+        )
+    digits = "".join(ch for ch in body if ch in "0123456789")
+    if not digits:
+        raise FieldError(FIELD_NUMBER, f"number {shown} is not a phone number: it has no digits.")
+    if len(digits) > _NUMBER_MAX_DIGITS:
+        raise FieldError(FIELD_NUMBER, f"number {shown} is too long to be a phone number.")
+    region = _region(default_region)
+
+    if raw.startswith("+") or digits.startswith("00"):
+        international = "+" + (digits if raw.startswith("+") else digits[2:])
+        if number := _valid_e164(international, None):
+            return number
+        raise FieldError(FIELD_NUMBER, f"number {shown} is not a valid phone number{_why(international)}.")
+    if digits.startswith("0"):
+        if region is None:
+            raise FieldError(
+                FIELD_NUMBER,
+                f"number {shown} is a national number; write it with its country code (+49…) or set {REGION_SETTING}.",
+            )
+        if number := _valid_e164(digits, region):
+            return number
+        raise FieldError(FIELD_NUMBER, f"number {shown} is not a valid number for region {region}.")
+    if number := _valid_e164("+" + digits, None):
+        return number
+    if region is not None:
+        if number := _valid_e164(digits, region):
+            return number
+        raise FieldError(
+            FIELD_NUMBER,
+            f"number {shown} is not a valid phone number, neither with a country code nor for region {region}.",
+        )
+    raise FieldError(FIELD_NUMBER, f"number {shown} is not a valid phone number{_why('+' + digits)}.")
+
+
+def _why(international: str) -> str:
+    """A short reason for an invalid international number, when phonenumbers can tell one."""
+    try:
+        parsed = phonenumbers.parse(international, None)
+    except phonenumbers.NumberParseException as error:
+        if error.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            return ": it does not start with a known country code"
+        return ""
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    code = parsed.country_code
+    if reason == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
+        return ": it does not start with a known country code"
+    if reason == phonenumbers.ValidationResult.TOO_SHORT:
+        return f": it is too short for country code +{code}"
+    if reason == phonenumbers.ValidationResult.TOO_LONG:
+        return f": it is too long for country code +{code}"
+    if reason == phonenumbers.ValidationResult.INVALID_LENGTH:
+        return f": it has the wrong length for country code +{code}"
+    return ""
+
+
+def parse_data_pair(key: str, value: str | None, *, allow_delete: bool) -> tuple[str, str | None]:
+    """One custom variable; `value` None deletes it, which only an update can do."""
+    name = key.strip()
+    if not name:
+        raise FieldError(FIELD_DATA, "data keys must not be empty; write key=value.")
+    if _has_forbidden(name):
+        raise FieldError(
+            FIELD_DATA, f"data key {quote_input(name)} must not contain line breaks or control characters."
+        )
+    if value is None and not allow_delete:
+        raise FieldError(
+            FIELD_DATA,
+            f"data key {quote_input(name)} cannot be null: null deletes a variable; a new lead has none to delete "
+            '(write "null" in double quotes to store the word).',
+        )
+    return name, value
+
+
+def _unquote(text: str) -> tuple[str, bool]:
+    """`text` without one pair of surrounding double quotes (straight or curly), and whether it had them."""
+    if len(text) >= 2 and text[0] in _QUOTE_CHARS and text[-1] in _QUOTE_CHARS:
+        return text[1:-1], True
+    return text, False
+
+
+def parse_data_lines(text: str, *, allow_delete: bool) -> dict[str, str | None]:
+    """The modal's multi-line data field: one key=value per line, split at the first '='. `null` deletes; a
+    value (or key) in double quotes is taken literally, so "null" stores the word."""
+    data: dict[str, str | None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise FieldError(
+                FIELD_DATA,
+                f"data line {number} ({quote_input(line.strip())}) has no '=': write one key=value per line.",
+            )
+        key, _ = _unquote(key.strip())
+        value, quoted = _unquote(value.strip())
+        name, parsed = parse_data_pair(
+            key, None if value == "null" and not quoted else value, allow_delete=allow_delete
+        )
+        if name in data:
+            raise FieldError(FIELD_DATA, f"data key {quote_input(name)} is given twice.")
+        data[name] = parsed
+    return data

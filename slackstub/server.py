@@ -1,0 +1,632 @@
+"""`SlackStub`: the parts of Slack the bot talks to (Web API, response_url), on a loopback port.
+
+Everything the bot sends is recorded as a `Recorded` event; tests and the console read them from another thread
+(`wait_for`, `calls`, `responses`, `wait_responses`), so all state sits behind one `threading.Condition`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import string
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from sandbox.server import BackgroundServer
+
+logger = logging.getLogger(__name__)
+
+BOT_ID = "B0LEADBOT"
+APP_ID = "A0LEADBOT"
+TEAM_DOMAIN = "leadbot-local"
+
+TRIGGER_TTL_S = 3.0
+RESPONSE_URL_TTL_S = 30 * 60.0
+RESPONSE_URL_USES = 5
+
+# Form-encoded Web API calls carry these arguments as JSON text (slack_sdk does so for form-posted methods).
+JSON_FIELDS = frozenset(
+    {"view", "blocks", "attachments", "metadata", "user_auth_blocks", "options", "option_groups", "unfurls"}
+)
+# Slack's own limits on a modal view, checked by views.open / views.update / views.push.
+VIEW_TEXT_LIMITS = {"title": 24, "submit": 24, "close": 24}
+VIEW_MAX_BLOCKS = 100
+VIEW_MAX_PRIVATE_METADATA = 3000
+VIEW_MAX_CALLBACK_ID = 255
+MESSAGE_MAX_BLOCKS = 50
+
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+_BLOCK_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+@dataclass
+class Recorded:
+    """One thing the bot sent to Slack: a Web API call (`kind="api"`, `name` = method) or a response_url post
+    (`kind="response"`, `name` = rid). `payload` is the parsed arguments / JSON body (token left out), `at` is
+    `time.monotonic()`; `status` and `response` are what the stub answered (`response` is None for response_url
+    posts, whose answer is plain text)."""
+
+    kind: str
+    name: str
+    payload: dict[str, Any]
+    at: float
+    status: int = 200
+    response: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        if self.status != 200:
+            return False
+        return self.response is None or bool(self.response.get("ok"))
+
+    def summary(self) -> str:
+        if self.kind == "response":
+            outcome = "200" if self.status == 200 else str(self.status)
+        else:
+            outcome = "ok" if self.ok else f"{self.status} {(self.response or {}).get('error', '')}".strip()
+        keys = ",".join(sorted(self.payload))
+        return f"{self.kind} {self.name} -> {outcome} ({keys})"
+
+
+@dataclass
+class _Fault:
+    status: int
+    error: str | None
+    remaining: int
+    retry_after: float | None
+
+
+@dataclass
+class _Trigger:
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class _ResponseUrl:
+    expires_at: float
+    uses_left: int
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ApiError(Exception):
+    """Raised inside a method handler: answers HTTP 200 `{"ok": false, "error": ...}` plus any extras."""
+
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+def _random_id(prefix: str, length: int = 10) -> str:
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def _text_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        text = value.get("text")
+        return text if isinstance(text, str) else None
+    return value if isinstance(value, str) else None
+
+
+class SlackStub(BackgroundServer):
+    """A local stand-in for Slack's side of a Slack app: the Web API under `/api/{method}` and response_urls under
+    `/response/{rid}`, served on a free loopback port in a background thread.
+
+    Point `slack_sdk.web.async_client.AsyncWebClient(token, base_url=stub.api_url)` at it; hand out
+    `stub.new_trigger()` and `stub.new_response_url()` in the requests you send to the bot (`SlackDriver` does).
+    """
+
+    def __init__(
+        self,
+        bot_token: str = "xoxb-leadbot-local",
+        team_id: str = "T0LEADBOT",
+        bot_user_id: str = "U0LEADBOT",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+    ) -> None:
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = BOT_ID
+        self.app_id = APP_ID
+        self.events: list[Recorded] = []
+        self.channels: dict[str, str] = {"C0CAMPAIGN": "spring-campaign"}
+        self._cond = threading.Condition(threading.RLock())
+        self._faults: dict[str, list[_Fault]] = {}
+        self._triggers: dict[str, _Trigger] = {}
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._views: dict[str, dict[str, Any]] = {}
+        self._listeners: list[Callable[[Recorded], None]] = []
+        self._counter = 0
+        self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
+            "views.push": self._views_push,
+            "chat.postMessage": self._chat_post_message,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "conversations.info": self._conversations_info,
+        }
+        app = Starlette(
+            routes=[
+                Route("/api/{method}", self._api_endpoint, methods=["GET", "POST"]),
+                Route("/response/{rid}", self._response_endpoint, methods=["POST"]),
+            ]
+        )
+        super().__init__(app, host=host, port=port, log_level=log_level, name="slackstub")
+
+    # ------------------------------------------------------------------ URLs, triggers, faults
+
+    @property
+    def api_url(self) -> str:
+        """What `AsyncWebClient(base_url=...)` expects: slack_sdk joins it with the method name via urljoin, so
+        it must end with a slash."""
+        return self._require_base_url() + "/api/"
+
+    def _require_base_url(self) -> str:
+        if not self.base_url:
+            raise RuntimeError("SlackStub is not started: call .start() or use it as a context manager first")
+        return self.base_url
+
+    def _next(self) -> int:
+        with self._cond:
+            self._counter += 1
+            return self._counter
+
+    def new_trigger(self, ttl: float = TRIGGER_TTL_S) -> str:
+        """A fresh trigger_id, usable once by views.open / views.push within `ttl` seconds."""
+        trigger_id = f"{self._next()}.{int(time.time())}.{secrets.token_hex(16)}"
+        with self._cond:
+            self._triggers[trigger_id] = _Trigger(expires_at=time.monotonic() + ttl)
+        return trigger_id
+
+    def new_response_url(self, ttl: float = RESPONSE_URL_TTL_S, uses: int = RESPONSE_URL_USES) -> str:
+        """A fresh response_url (full URL): accepts `uses` posts within `ttl` seconds, like Slack's."""
+        base = self._require_base_url()
+        rid = f"{self._next()}-{secrets.token_hex(8)}"
+        with self._cond:
+            self._response_urls[rid] = _ResponseUrl(expires_at=time.monotonic() + ttl, uses_left=uses)
+        return f"{base}/response/{rid}"
+
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 500,
+        error: str | None = None,
+        times: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
+        """Make the next `times` calls of Web API `method` fail: HTTP `status` (with a Retry-After header when
+        `retry_after` is given, as Slack does on 429), or with `status=200`, `{"ok": false, "error": error}`.
+        Several `fail` calls for one method queue up in order."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._cond:
+            self._faults.setdefault(method, []).append(_Fault(status, error, times, retry_after))
+
+    def add_channel(self, channel_id: str, name: str) -> None:
+        """Make `conversations.info` know a channel (C0CAMPAIGN / spring-campaign is known from the start)."""
+        with self._cond:
+            self.channels[channel_id] = name
+
+    def on_record(self, listener: Callable[[Recorded], None]) -> None:
+        """Call `listener(recorded)` for every new event. It runs on the server thread: keep it quick."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    # ------------------------------------------------------------------ reading what was recorded
+
+    def _record(self, recorded: Recorded) -> None:
+        with self._cond:
+            self.events.append(recorded)
+            listeners = list(self._listeners)
+            self._cond.notify_all()
+        for listener in listeners:
+            try:
+                listener(recorded)
+            except Exception:  # a console's printing bug must not turn into errors for the bot
+                logger.exception("SlackStub on_record listener failed")
+
+    def _summary(self) -> str:
+        with self._cond:
+            events = list(self.events)
+        if not events:
+            return "nothing was recorded"
+        lines = [f"  {i}. {event.summary()}" for i, event in enumerate(events, 1)]
+        return f"{len(events)} recorded event(s):\n" + "\n".join(lines)
+
+    def wait_for(self, predicate: Callable[[Recorded], bool], timeout: float = 5.0) -> Recorded:
+        """The first recorded event (already there or arriving within `timeout` s) for which `predicate` holds.
+
+        Raises AssertionError listing what was recorded when none does in time."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for event in self.events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self.events)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        raise AssertionError(f"no matching Slack event within {timeout} s; {self._summary()}")
+
+    def calls(self, method: str) -> list[Recorded]:
+        """Every recorded call of Web API `method`, in order (failed ones included: see `Recorded.ok`)."""
+        with self._cond:
+            return [event for event in self.events if event.kind == "api" and event.name == method]
+
+    @staticmethod
+    def _rid(rid_or_url: str) -> str:
+        marker = "/response/"
+        return rid_or_url.rsplit(marker, 1)[1] if marker in rid_or_url else rid_or_url
+
+    def responses(self, rid_or_url: str) -> list[dict[str, Any]]:
+        """The payloads a response_url accepted (rejected posts are only in `events`)."""
+        rid = self._rid(rid_or_url)
+        with self._cond:
+            entry = self._response_urls.get(rid)
+            return list(entry.payloads) if entry else []
+
+    def wait_responses(self, rid_or_url: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """All payloads of a response_url once it has at least `count` (AssertionError after `timeout` s)."""
+        rid = self._rid(rid_or_url)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if rid not in self._response_urls:
+                raise AssertionError(f"unknown response_url {rid_or_url!r}")
+            while True:
+                payloads = self._response_urls[rid].payloads
+                if len(payloads) >= count:
+                    return list(payloads)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            got = len(payloads)
+        raise AssertionError(
+            f"response_url {rid} got {got} of {count} expected post(s) within {timeout} s; {self._summary()}"
+        )
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        """The current version of a view the bot opened, pushed or updated (None if unknown)."""
+        with self._cond:
+            view = self._views.get(view_id)
+            return json.loads(json.dumps(view)) if view is not None else None
+
+    def clear(self) -> None:
+        """Forget recorded events and the payloads received so far (URLs, triggers, views and faults stay)."""
+        with self._cond:
+            self.events.clear()
+            for entry in self._response_urls.values():
+                entry.payloads.clear()
+
+    # ------------------------------------------------------------------ HTTP endpoints
+
+    async def _api_endpoint(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        raw = await request.body()
+        args, parse_error = _parse_api_args(request, raw)
+        token = _bearer(request.headers.get("authorization"))
+        if token is None and isinstance(args.get("token"), str):
+            token = args["token"]  # Slack still accepts the token as an argument
+        args.pop("token", None)
+
+        status, body, headers = self._answer_api(method, args, token, parse_error)
+        self._record(Recorded("api", method, args, time.monotonic(), status=status, response=body))
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def _answer_api(
+        self, method: str, args: dict[str, Any], token: str | None, parse_error: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._cond:
+            queue = self._faults.get(method)
+            fault = queue[0] if queue else None
+            if fault is not None and queue is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    queue.pop(0)
+        if fault is not None:
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(max(0, round(fault.retry_after)))
+            default = "ratelimited" if fault.status == 429 else "internal_error"
+            return fault.status, {"ok": False, "error": fault.error or default}, headers
+        if token is None:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if not secrets.compare_digest(token.encode(), self.bot_token.encode()):
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if parse_error is not None:
+            return 200, {"ok": False, "error": parse_error}, {}
+        handler = self._methods.get(method)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        try:
+            result = handler(args)
+        except ApiError as exc:
+            return 200, {"ok": False, "error": exc.error, **exc.extra}, {}
+        return 200, {"ok": True, **result}, {}
+
+    async def _response_endpoint(self, request: Request) -> Response:
+        rid = request.path_params["rid"]
+        raw = await request.body()
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = None
+        now = time.monotonic()
+        recorded_payload = payload if isinstance(payload, dict) else {"_raw": raw.decode("utf-8", "replace")}
+        with self._cond:
+            entry = self._response_urls.get(rid)
+            if entry is None:
+                status, text = 404, "invalid_url"
+            elif now > entry.expires_at:
+                status, text = 404, "expired_url"
+            elif entry.uses_left <= 0:
+                status, text = 404, "used_url"
+            elif not isinstance(payload, dict):
+                status, text = 400, "invalid_payload"
+            elif not (payload.get("text") or payload.get("blocks") or payload.get("delete_original")):
+                status, text = 400, "no_text"
+            else:
+                status, text = 200, "ok"
+                entry.uses_left -= 1
+                entry.payloads.append(payload)
+        self._record(Recorded("response", rid, recorded_payload, now, status=status))
+        return PlainTextResponse(text, status_code=status)
+
+    # ------------------------------------------------------------------ Web API methods
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": f"https://{TEAM_DOMAIN}.slack.com/",
+            "team": "leadbot local",
+            "user": "leadbot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _exchange_trigger(self, trigger_id: Any) -> None:
+        if not isinstance(trigger_id, str) or not trigger_id:
+            raise ApiError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]}
+            )
+        with self._cond:
+            trigger = self._triggers.get(trigger_id)
+            if trigger is None:
+                raise ApiError("invalid_trigger_id")
+            if trigger.used:
+                raise ApiError("exchanged_trigger_id")
+            if time.monotonic() > trigger.expires_at:
+                raise ApiError("expired_trigger_id")
+            trigger.used = True
+
+    def _store_view(
+        self, view: dict[str, Any], *, view_id: str | None = None, root_view_id: str | None = None
+    ) -> dict[str, Any]:
+        with self._cond:
+            previous = self._views.get(view_id) if view_id else None
+        stored = json.loads(json.dumps(view))
+        _fill_block_ids(stored.get("blocks") or [])
+        new_id = view_id or _random_id("V")
+        stored.update(
+            {
+                "id": new_id,
+                "team_id": self.team_id,
+                "type": stored.get("type", "modal"),
+                "blocks": stored.get("blocks") or [],
+                "private_metadata": stored.get("private_metadata", ""),
+                "callback_id": stored.get("callback_id", ""),
+                "external_id": stored.get("external_id", ""),
+                "state": {"values": {}},
+                "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+                "clear_on_close": bool(stored.get("clear_on_close", False)),
+                "notify_on_close": bool(stored.get("notify_on_close", False)),
+                "close": stored.get("close"),
+                "submit": stored.get("submit"),
+                "previous_view_id": previous.get("previous_view_id") if previous else None,
+                "root_view_id": (previous or {}).get("root_view_id") or root_view_id or new_id,
+                "app_id": self.app_id,
+                "app_installed_team_id": self.team_id,
+                "bot_id": self.bot_id,
+            }
+        )
+        with self._cond:
+            self._views[new_id] = stored
+        return json.loads(json.dumps(stored))
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _validated_view(args.get("view"))
+        self._exchange_trigger(args.get("trigger_id"))
+        return {"view": self._store_view(view)}
+
+    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _validated_view(args.get("view"))
+        self._exchange_trigger(args.get("trigger_id"))
+        return {"view": self._store_view(view)}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _validated_view(args.get("view"))
+        view_id = args.get("view_id")
+        with self._cond:
+            if not view_id and args.get("external_id"):
+                view_id = next(
+                    (vid for vid, v in self._views.items() if v.get("external_id") == args["external_id"]), None
+                )
+            current = self._views.get(view_id) if view_id else None
+        if current is None:
+            raise ApiError("not_found")
+        expected_hash = args.get("hash")
+        if expected_hash and expected_hash != current.get("hash"):
+            raise ApiError("hash_conflict")
+        return {"view": self._store_view(view, view_id=view_id)}
+
+    def _message_checks(self, args: dict[str, Any]) -> str:
+        channel = args.get("channel")
+        if not isinstance(channel, str) or not channel:
+            raise ApiError("channel_not_found")
+        blocks = args.get("blocks")
+        if not (args.get("text") or blocks or args.get("attachments")):
+            raise ApiError("no_text")
+        if blocks is not None and (not isinstance(blocks, list) or len(blocks) > MESSAGE_MAX_BLOCKS):
+            raise ApiError("invalid_blocks")
+        return channel
+
+    def _ts(self) -> str:
+        return f"{time.time():.6f}"
+
+    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._message_checks(args)
+        ts = self._ts()
+        message = {
+            "type": "message",
+            "subtype": "bot_message",
+            "text": args.get("text", ""),
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "ts": ts,
+        }
+        for key in ("blocks", "attachments", "thread_ts", "metadata"):
+            if key in args:
+                message[key] = args[key]
+        return {"channel": channel, "ts": ts, "message": message}
+
+    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._message_checks(args)
+        if not args.get("user"):
+            raise ApiError("user_not_found")
+        return {"message_ts": self._ts()}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id = args.get("channel")
+        with self._cond:
+            name = self.channels.get(channel_id) if isinstance(channel_id, str) else None
+        if name is None:
+            raise ApiError("channel_not_found")
+        return {
+            "channel": {
+                "id": channel_id,
+                "name": name,
+                "is_channel": True,
+                "is_group": False,
+                "is_im": False,
+                "is_private": False,
+                "is_archived": False,
+                "is_member": True,
+                "context_team_id": self.team_id,
+            }
+        }
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _parse_api_args(request: Request, raw: bytes) -> tuple[dict[str, Any], str | None]:
+    """Arguments from the query string plus a JSON or form body; JSON-valued form fields decoded."""
+    args: dict[str, Any] = dict(request.query_params)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not raw:
+        pass
+    elif content_type == "application/json":
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return args, "invalid_json"
+        if not isinstance(body, dict):
+            return args, "invalid_json"
+        args.update(body)
+    elif content_type in ("application/x-www-form-urlencoded", ""):
+        args.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    else:
+        return args, "invalid_form_data"
+    for key in JSON_FIELDS & args.keys():
+        value = args[key]
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            try:
+                args[key] = json.loads(value)
+            except ValueError:
+                return args, "invalid_arguments" if key != "blocks" else "invalid_blocks_format"
+    return args, None
+
+
+def _validated_view(view: Any) -> dict[str, Any]:
+    """Slack's main checks on a view (only the ones a bot realistically trips over)."""
+    if not isinstance(view, dict):
+        raise ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: view"]})
+    messages: list[str] = []
+    view_type = view.get("type")
+    if view_type not in ("modal", "home"):
+        messages.append("[ERROR] must be one of modal, home [json-pointer:/view/type]")
+    if view_type == "modal" and not _text_of(view.get("title")):
+        messages.append("[ERROR] missing required field: title [json-pointer:/view/title]")
+    for key, limit in VIEW_TEXT_LIMITS.items():
+        text = _text_of(view.get(key))
+        if text is not None and len(text) > limit:
+            messages.append(f"[ERROR] must be less than {limit + 1} characters [json-pointer:/view/{key}/text]")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list):
+        messages.append("[ERROR] missing required field: blocks [json-pointer:/view/blocks]")
+    elif len(blocks) > VIEW_MAX_BLOCKS:
+        messages.append(f"[ERROR] no more than {VIEW_MAX_BLOCKS} items allowed [json-pointer:/view/blocks]")
+    elif any(block.get("type") == "input" for block in blocks if isinstance(block, dict)) and not view.get("submit"):
+        messages.append("[ERROR] must provide a submit property when using input blocks [json-pointer:/view]")
+    if len(str(view.get("private_metadata", ""))) > VIEW_MAX_PRIVATE_METADATA:
+        messages.append(
+            f"[ERROR] must be less than {VIEW_MAX_PRIVATE_METADATA + 1} characters"
+            " [json-pointer:/view/private_metadata]"
+        )
+    if len(str(view.get("callback_id", ""))) > VIEW_MAX_CALLBACK_ID:
+        messages.append(
+            f"[ERROR] must be less than {VIEW_MAX_CALLBACK_ID + 1} characters [json-pointer:/view/callback_id]"
+        )
+    if messages:
+        raise ApiError("invalid_arguments", response_metadata={"messages": messages})
+    return view
+
+
+def _fill_block_ids(blocks: list[Any]) -> None:
+    """Slack gives blocks without a block_id (and interactive elements without an action_id) generated ones."""
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if not block.get("block_id"):
+            block["block_id"] = "".join(secrets.choice(_BLOCK_ID_ALPHABET) for _ in range(5))
+        elements = []
+        if block.get("type") == "input" and isinstance(block.get("element"), dict):
+            elements.append(block["element"])
+        if block.get("type") == "actions":
+            elements.extend(e for e in block.get("elements") or [] if isinstance(e, dict))
+        if isinstance(block.get("accessory"), dict) and block["accessory"].get("type") != "image":
+            elements.append(block["accessory"])
+        for element in elements:
+            if not element.get("action_id"):
+                element["action_id"] = "".join(secrets.choice(_BLOCK_ID_ALPHABET) for _ in range(5))

@@ -1,0 +1,152 @@
+"""`leadbot run` as a real process: fail-fast start-up checks, and HTTP mode serving signed Slack requests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox import SandboxServer
+from slackstub import SlackDriver, SlackStub
+from tests.bot.conftest import is_progress, texts
+
+SECRET_VALUES = ("xoxp-do-not-print-me", "sig-do-not-print-me", "bf-do-not-print-me")
+
+
+def _env(**values: str) -> dict[str, str]:
+    """A clean environment: no SLACK_/BABELFORCE_/LEADBOT_ variables leak in from the developer's shell."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "BABELFORCE_", "LEADBOT_"))}
+    env.update(values)
+    return env
+
+
+def _leadbot(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_run_without_settings_names_every_missing_variable(tmp_path: Path) -> None:
+    result = _leadbot(["run", "--http"], _env(), tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_reports_babelforce_settings_missing_once_slack_is_set(tmp_path: Path) -> None:
+    env = _env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
+    result = _leadbot(["run", "--http"], env, tmp_path)
+    assert result.returncode == 2
+    assert "BABELFORCE_BASE_URL" in result.stderr
+
+
+def test_invalid_values_are_named_but_never_printed(tmp_path: Path) -> None:
+    env = _env(
+        SLACK_BOT_TOKEN=SECRET_VALUES[0],
+        SLACK_SIGNING_SECRET=SECRET_VALUES[1],
+        SLACK_APP_TOKEN="xoxb-not-an-app-token",
+        LEADBOT_DEFAULT_REGION="XX",
+        BABELFORCE_BASE_URL="http://127.0.0.1:9",
+        BABELFORCE_CLIENT_ID="x",
+        BABELFORCE_CLIENT_SECRET=SECRET_VALUES[2],
+    )
+    result = _leadbot(["run"], env, tmp_path)
+    assert result.returncode == 2
+    assert "LEADBOT_DEFAULT_REGION is invalid" in result.stderr
+    for secret in (*SECRET_VALUES, "xoxb-not-an-app-token"):
+        assert secret not in result.stderr + result.stdout
+
+
+def test_socket_mode_needs_an_app_token_starting_with_xapp(tmp_path: Path) -> None:
+    env = _env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_APP_TOKEN="xoxb-wrong-kind",
+        BABELFORCE_BASE_URL="http://127.0.0.1:9",
+        BABELFORCE_ACCESS_TOKEN="t",
+    )
+    result = _leadbot(["run"], env, tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_APP_TOKEN must be an app-level token starting with xapp-" in result.stderr
+    assert "SLACK_SIGNING_SECRET" not in result.stderr  # Socket Mode does not sign requests
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def http_bot(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[SlackDriver, str, SlackStub]]:
+    """`leadbot run --http` in its own process, configured only through the environment."""
+    port = _free_port()
+    secret = "http-mode-test-secret"
+    with SlackStub() as stub:
+        env = _env(
+            SLACK_BOT_TOKEN=stub.bot_token,
+            SLACK_SIGNING_SECRET=secret,
+            SLACK_API_URL=stub.api_url,
+            BABELFORCE_BASE_URL=sandbox.base_url,
+            BABELFORCE_CLIENT_ID="sandbox",
+            BABELFORCE_CLIENT_SECRET="sandbox",
+            LEADBOT_ALLOW_ALL_WRITERS="true",
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--http", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.stdout.read() if process.stdout else ""
+                    pytest.fail(f"leadbot run --http did not come up:\n{output}")
+                time.sleep(0.05)
+            with SlackDriver(stub, f"{base}/slack/events", secret) as driver:
+                yield driver, base, stub
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_http_mode_answers_health_checks_and_serves_a_signed_command(
+    http_bot: tuple[SlackDriver, str, SlackStub],
+) -> None:
+    driver, base, _ = http_bot
+    health = httpx.get(f"{base}/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"ok": True}
+    interaction = driver.command('rank "Spring leads" lead-10 100')
+    assert interaction.status == 200
+    assert interaction.json is not None and is_progress(interaction.json)
+    reply = driver.replies(interaction)[0]
+    assert "first of the next batch" in texts(reply)
+
+
+def test_http_mode_rejects_an_unsigned_request(http_bot: tuple[SlackDriver, str, SlackStub]) -> None:
+    driver, _, stub = http_bot
+    response = driver.post_raw(b"command=%2Flead&text=help", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 401
+    assert stub.events == []

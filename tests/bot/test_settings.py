@@ -1,0 +1,116 @@
+"""The bot's settings: every variable documented, blanks ignored, bad values named without their value."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from babelforce.config import BabelforceSettings
+from bot.settings import BotSettings, StartupError, load_babelforce_settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_PREFIXES = ("SLACK_", "LEADBOT_", "BABELFORCE_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No variable from the developer's shell or .env file may decide these tests."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def _all_variables() -> set[str]:
+    bot = {name.upper() for name in BotSettings.model_fields}
+    babelforce = {"BABELFORCE_" + name.upper() for name in BabelforceSettings.model_fields}
+    return bot | babelforce
+
+
+def test_env_example_lists_every_variable_with_a_comment() -> None:
+    text = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^([A-Z_]+)=", text, flags=re.MULTILINE))
+    assert listed == _all_variables()
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if re.match(r"^[A-Z_]+=", line):
+            previous = lines[index - 1]
+            assert previous.startswith("#") or re.match(r"^[A-Z_]+=", previous), f"{line} has no comment"
+
+
+def test_readme_configuration_table_names_every_variable() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :]
+    for name in _all_variables():
+        assert f"`{name}`" in table, name
+
+
+def test_blank_values_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LEADBOT_ALLOW_ALL_WRITERS", "LEADBOT_PORT", "LEADBOT_DEFAULT_REGION", "SLACK_API_URL"):
+        monkeypatch.setenv(name, "")
+    settings = load_settings()
+    assert settings.leadbot_allow_all_writers is False
+    assert settings.leadbot_port == 3000
+    assert settings.leadbot_default_region is None
+    assert settings.slack_api_url is None
+
+
+def test_env_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LEADBOT_ALLOW_ALL_WRITERS=true\nLEADBOT_DEFAULT_REGION=de\n")
+    settings = load_settings()
+    assert settings.leadbot_allow_all_writers is True
+    assert settings.leadbot_default_region == "DE"
+
+
+def test_invalid_values_name_the_variable_not_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADBOT_DEFAULT_REGION", "Atlantis-secret")
+    monkeypatch.setenv("LEADBOT_PORT", "99999999")
+    monkeypatch.setenv("SLACK_API_URL", "ftp://secret-host")
+    with pytest.raises(StartupError) as failure:
+        load_settings()
+    message = str(failure.value)
+    assert "LEADBOT_DEFAULT_REGION is invalid" in message
+    assert "LEADBOT_PORT is invalid" in message
+    assert "SLACK_API_URL is invalid" in message
+    assert "secret" not in message.casefold()
+
+
+def test_slack_api_url_gets_the_trailing_slash_slack_sdk_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
+    assert load_settings().slack_api_url == "http://127.0.0.1:9/api/"
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("http", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]),
+        ("socket", ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"]),
+        ("console", []),
+    ],
+)
+def test_each_mode_names_what_it_lacks(mode: str, expected: list[str]) -> None:
+    settings = load_settings()
+    if not expected:
+        settings.check(mode)  # the console needs nothing
+        return
+    with pytest.raises(StartupError) as failure:
+        settings.check(mode)
+    assert [problem.split()[0] for problem in failure.value.problems] == expected
+
+
+def test_babelforce_settings_are_optional_only_for_the_console() -> None:
+    assert load_babelforce_settings(required=False) is None
+    with pytest.raises(StartupError) as failure:
+        load_babelforce_settings(required=True)
+    assert any("BABELFORCE_BASE_URL" in problem for problem in failure.value.problems)
+
+
+def test_babelforce_settings_half_set_are_reported_even_for_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BABELFORCE_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("BABELFORCE_USERNAME", "someone")
+    with pytest.raises(StartupError) as failure:
+        load_babelforce_settings(required=False)
+    assert any("BABELFORCE_PASSWORD" in problem for problem in failure.value.problems)

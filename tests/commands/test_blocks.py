@@ -1,0 +1,392 @@
+"""Block Kit replies: every block is one slack_sdk accepts, within Slack's limits, whatever the input; the lead card
+shows what changed; help and error replies carry the usage and examples."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+
+from babelforce.models import Campaign, HopperEntry, Lead, LeadList
+from commands import grammar
+from commands.blocks import (
+    BLOCK_CAMPAIGN,
+    BLOCK_CAVEAT,
+    BLOCK_ERROR,
+    BLOCK_LEAD_DATA,
+    BLOCK_LEAD_FIELDS,
+    BLOCK_LEAD_HEADER,
+    BLOCK_PROGRESS,
+    BLOCK_USAGE,
+    DATA_SHOWN_MAX,
+    ICON_INFO,
+    ICON_OK,
+    ICON_WARNING,
+    LeadReport,
+    error_message,
+    help_message,
+    lead_message,
+    progress_message,
+)
+from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, escape, lead_state
+
+LEAD_ID = "ee369f62c0c04c8993e4b3921c506c45"
+LIST = LeadList(id="cfd395e2301b45f78a0f6abddbe15a4e", name="Spring leads", count=50)
+CAMPAIGN = Campaign(id="3d468d1a3f184c51abad810f65bfca4b", name="Spring calls", active=True, list_order="UP RANK")
+HOPPER = tuple(
+    HopperEntry(id=f"{rank:032x}", order=str(position)) for position, rank in enumerate(range(50, 30, -1), 1)
+)
+CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
+NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
+SUBCOMMANDS = ("add", "rank", "show", "set")
+ENTITY = re.compile(r"&(amp|lt|gt);")
+
+
+def make_lead(**fields: Any) -> Lead:
+    values: dict[str, Any] = {
+        "id": LEAD_ID,
+        "uid": "lead-10",
+        "number": "+4916098119998",
+        "rank": 10,
+        "status": "pending",
+        "call_count": 2,
+        "last_updated": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
+        "data": {"address": "martin mendalde", "old data": "gone soon"},
+    }
+    values.update(fields)
+    return Lead(**values)
+
+
+def report(action: str, before: Lead | None, after: Lead, **extra: Any) -> LeadReport:
+    context = extra.pop("context", CONTEXT)
+    caveats = extra.pop("caveats", None)
+    if caveats is None:
+        caveats = (lead_state(after, context),) if action == "show" else change_caveats(action, before, after, context)  # type: ignore[arg-type]
+    lead_list = extra.pop("lead_list", LIST)
+    return LeadReport(action, lead_list, after, context, caveats, before=before, **extra)  # type: ignore[arg-type]
+
+
+def hostile_lead(char: str, **fields: Any) -> Lead:
+    data = {f"key{i}{NASTY}": ((char + NASTY) * 20)[:1000] for i in range(500)}  # 500 keys, 1000-char values
+    return make_lead(uid=char * 5000, number=NASTY, status=NASTY, data=data, **fields)
+
+
+def hostile_report(char: str) -> LeadReport:
+    before = hostile_lead(char, rank=-32768)
+    after = hostile_lead(">" if char == "<" else "<", rank=32767)
+    after = after.model_copy(update={"data": {k: v for i, (k, v) in enumerate(after.data.items()) if i % 2}})
+    lead_list = LeadList(id=LIST.id, name=NASTY * 200)
+    campaign = Campaign(id=CAMPAIGN.id, name=NASTY * 200, active=True, list_order="UP RANK")
+    context = DialContext(lead_list.name, campaign, HOPPER, "HTTP 503", 31)
+    notes = tuple(f"note {i} {NASTY * 300}" for i in range(12))
+    return report("set", before, after, context=context, lead_list=lead_list, notes=notes, recovered=True)
+
+
+# Every kind of message the bot sends, ordinary and hostile, by name.
+MESSAGES: dict[str, Callable[[], dict]] = {
+    "card-add": lambda: lead_message(report("add", None, make_lead(rank=500, data={"new data": "new"}))),
+    "card-rank": lambda: lead_message(report("rank", make_lead(), make_lead(rank=100))),
+    "card-show": lambda: lead_message(report("show", None, make_lead())),
+    "card-set": lambda: lead_message(
+        report("set", make_lead(), make_lead(uid="lead-11", data={"address": "x", "new data": "new"}))
+    ),
+    "card-unchanged": lambda: lead_message(report("set", make_lead(), make_lead(), unchanged=True)),
+    "card-recovered": lambda: lead_message(report("add", None, make_lead(), recovered=True), replace_original=True),
+    "card-no-campaign": lambda: lead_message(report("rank", make_lead(), make_lead(rank=1), context=DialContext("x"))),
+    "card-hostile-lt": lambda: lead_message(hostile_report("<")),
+    "card-hostile-amp": lambda: lead_message(hostile_report("&")),
+    "card-hostile-gt": lambda: lead_message(hostile_report(">")),
+    "card-empty-lead": lambda: lead_message(report("show", None, Lead(id=LEAD_ID))),
+    "error": lambda: error_message("lead 'lead-99' is not in list Spring leads."),
+    "error-usage": lambda: error_message("rank must be a whole number.", grammar.USAGE["rank"]),
+    "error-all-usage": lambda: error_message("/lead has no command 'ad'.", grammar.ALL_USAGE),
+    "error-hostile": lambda: error_message(NASTY * 1000, NASTY * 100),
+    "help": lambda: help_message(),
+    **{f"help-{name}": (lambda name=name: help_message(name)) for name in (*grammar.SUBCOMMANDS, "nonsense")},
+    "progress": lambda: progress_message("Changing the rank of lead-10 in Spring leads…"),
+    "progress-hostile": lambda: progress_message(NASTY * 1000),
+}
+HOSTILE = [name for name in MESSAGES if "hostile" in name]
+
+
+def mrkdwn_texts(block: dict) -> Iterator[str]:
+    """Every mrkdwn text in a block: section text and fields, context elements."""
+    for obj in [block.get("text"), *block.get("fields", []), *block.get("elements", [])]:
+        if isinstance(obj, dict) and obj.get("type") == "mrkdwn":
+            yield obj["text"]
+
+
+def all_mrkdwn(message: dict) -> list[str]:
+    return [text for block in message["blocks"] for text in mrkdwn_texts(block)]
+
+
+def block(message: dict, block_id: str) -> dict:
+    (found,) = [b for b in message["blocks"] if b.get("block_id") == block_id]
+    return found
+
+
+def field_values(message: dict) -> dict[str, str]:
+    """The lead card's fields as {label: value}."""
+    fields = {}
+    for field in block(message, BLOCK_LEAD_FIELDS)["fields"]:
+        label, _, value = field["text"].partition("\n")
+        fields[label.strip("*")] = value
+    return fields
+
+
+@pytest.mark.parametrize("name", list(MESSAGES))
+def test_every_block_parses_and_validates(name: str) -> None:
+    message = MESSAGES[name]()
+    assert message["blocks"]
+    for raw in message["blocks"]:
+        parsed = Block.parse(raw)
+        assert parsed is not None, raw
+        parsed.validate_json()
+        assert parsed.to_dict() == raw
+
+
+@pytest.mark.parametrize("name", list(MESSAGES))
+def test_message_is_within_slack_limits(name: str) -> None:
+    message = MESSAGES[name]()
+    assert message["text"].strip()
+    assert len(message["text"]) <= 3000
+    assert message["response_type"] == "ephemeral"
+    assert 1 <= len(message["blocks"]) <= 50
+    block_ids = [b["block_id"] for b in message["blocks"] if "block_id" in b]
+    assert len(block_ids) == len(set(block_ids))
+    for raw in message["blocks"]:
+        if raw["type"] == "header":
+            assert 1 <= len(raw["text"]["text"]) <= 150
+        elif raw["type"] == "section":
+            assert 1 <= len(raw["text"]["text"]) <= 3000
+            assert len(raw.get("fields", [])) <= 10
+            assert all(1 <= len(field["text"]) <= 2000 for field in raw.get("fields", []))
+        elif raw["type"] == "context":
+            assert 1 <= len(raw["elements"]) <= 10
+            assert all(1 <= len(element["text"]) <= 3000 for element in raw["elements"])
+        else:
+            assert raw["type"] == "divider"
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_input_has_no_raw_angle_brackets(name: str) -> None:
+    texts = all_mrkdwn(MESSAGES[name]())
+    assert any("&lt;" in text for text in texts)
+    assert any("&amp;" in text for text in texts)
+    for text in texts:
+        assert "<" not in text
+        assert ">" not in text
+
+
+@pytest.mark.parametrize("name", ["card-hostile-lt", "card-hostile-amp"])
+def test_hostile_input_every_ampersand_is_an_entity(name: str) -> None:
+    for text in all_mrkdwn(MESSAGES[name]()):
+        assert "&" not in ENTITY.sub("", text), text[-20:]
+
+
+def test_ordinary_names_are_escaped_on_the_card() -> None:
+    lead_list = LeadList(id=LIST.id, name="R&D <west>")
+    context = DialContext(lead_list.name, CAMPAIGN, HOPPER, None, 31)
+    after = make_lead(uid="a<b", data={"k&": "<v>"})
+    message = lead_message(report("show", None, after, context=context, lead_list=lead_list))
+    assert "List *R&amp;D &lt;west&gt;*" in block(message, BLOCK_LEAD_FIELDS)["text"]["text"]
+    assert field_values(message)["uid"] == "a&lt;b"
+    assert "k&amp;: &lt;v&gt;" in block(message, BLOCK_LEAD_DATA)["text"]["text"]
+    assert block(message, BLOCK_LEAD_HEADER)["text"]["text"] == "Lead a<b"  # plain text: not escaped
+
+
+# --- the lead card ---------------------------------------------------------------------------------------------------
+
+
+def test_rank_change_shows_old_and_new_rank() -> None:
+    message = lead_message(report("rank", make_lead(), make_lead(rank=100)))
+    assert block(message, BLOCK_LEAD_HEADER)["text"]["text"] == "Rank of lead-10: 10 → 100"
+    assert field_values(message)["rank"] == "10 → *100*"
+    assert field_values(message)["uid"] == "lead-10"  # unchanged: no arrow
+    assert message["text"].startswith("Rank of lead-10: 10 → 100. ")
+
+
+def test_set_shows_old_and_new_uid_and_number() -> None:
+    before = make_lead()
+    after = make_lead(uid="lead-11", number="+4915100000040")
+    message = lead_message(report("set", before, after))
+    fields = field_values(message)
+    assert fields["uid"] == "lead-10 → *lead-11*"
+    assert fields["number"] == "+4916098119998 → *+4915100000040*"
+    assert fields["rank"] == "10"
+    assert block(message, BLOCK_LEAD_HEADER)["text"]["text"] == "Lead lead-11 updated"
+
+
+def test_set_marks_changed_new_and_deleted_data() -> None:
+    before = make_lead(data={"address": "old street", "old data": "x", "kept": "same"})
+    after = make_lead(data={"address": "martin mendalde", "new data": "new", "kept": "same"})
+    text = block(lead_message(report("set", before, after)), BLOCK_LEAD_DATA)["text"]["text"]
+    assert text.splitlines() == [
+        "*data*",
+        "address: old street → *martin mendalde*",
+        "kept: same",
+        "new data: *new* (new)",
+        "~old data: x~ (deleted)",
+    ]
+
+
+def test_show_lists_data_without_change_marks() -> None:
+    text = block(lead_message(report("show", None, make_lead())), BLOCK_LEAD_DATA)["text"]["text"]
+    assert text == "*data*\naddress: martin mendalde\nold data: gone soon"
+
+
+def test_lead_without_data_has_no_data_block() -> None:
+    message = lead_message(report("show", None, make_lead(data={})))
+    assert BLOCK_LEAD_DATA not in [b.get("block_id") for b in message["blocks"]]
+
+
+def test_many_data_keys_are_counted_beyond_the_shown_ones() -> None:
+    data = {f"k{i:03}": "v" for i in range(DATA_SHOWN_MAX + 7)}
+    text = block(lead_message(report("show", None, make_lead(data=data))), BLOCK_LEAD_DATA)["text"]["text"]
+    assert len(text.splitlines()) == 1 + DATA_SHOWN_MAX + 1
+    assert text.endswith("\n… and 7 more")
+
+
+def test_missing_values_show_a_dash_and_time_is_utc() -> None:
+    lead = make_lead(
+        uid=None,
+        status=None,
+        call_count=None,
+        last_updated=datetime(2024, 5, 1, 14, 30, tzinfo=timezone(timedelta(hours=2))),
+    )
+    message = lead_message(report("show", None, lead))
+    fields = field_values(message)
+    assert fields["status"] == "–"
+    assert fields["calls"] == "–"
+    assert fields["last updated"] == "2024-05-01 12:30 UTC"
+    assert block(message, BLOCK_LEAD_HEADER)["text"]["text"] == f"Lead {LEAD_ID}"  # no uid: the id
+
+
+@pytest.mark.parametrize(
+    ("action", "before", "after", "icon"),
+    [
+        ("rank", make_lead(rank=10), make_lead(rank=100), ICON_WARNING),  # NEXT_BATCH
+        ("rank", make_lead(rank=10), make_lead(rank=20), ICON_OK),  # NEXT_REFILL
+        ("show", None, make_lead(rank=10), ICON_INFO),  # NOT_IN_HOPPER
+    ],
+)
+def test_caveat_icon_says_warning_or_good_news(action: str, before: Lead | None, after: Lead, icon: str) -> None:
+    message = lead_message(report(action, before, after))
+    (element,) = block(message, BLOCK_CAVEAT)["elements"]
+    assert element["text"].startswith(f"{icon} *")
+
+
+def test_caveats_then_notes_are_shown_and_capped_at_ten() -> None:
+    caveats = (Caveat(CaveatKind.IN_HOPPER, "one"), Caveat(CaveatKind.ORDER_IGNORES_RANK, "two"))
+    notes = tuple(f"note {i}" for i in range(12))
+    message = lead_message(report("set", make_lead(), make_lead(rank=1), caveats=caveats, notes=notes, unchanged=True))
+    texts = [element["text"] for element in block(message, BLOCK_CAVEAT)["elements"]]
+    assert len(texts) == 10
+    assert texts[:3] == [
+        f"{ICON_WARNING} one",
+        f"{ICON_WARNING} two",
+        f"{ICON_INFO} The lead already had these values, so nothing was sent to babelforce.",
+    ]
+    assert texts[3:] == [f"{ICON_INFO} note {i}" for i in range(7)]
+
+
+def test_recovered_add_says_so() -> None:
+    message = lead_message(report("add", None, make_lead(), recovered=True))
+    assert "looked the lead up: it was created once" in block(message, BLOCK_CAVEAT)["elements"][-1]["text"]
+
+
+def test_card_ends_with_the_campaign_line() -> None:
+    message = lead_message(report("show", None, make_lead()))
+    assert message["blocks"][-1]["block_id"] == BLOCK_CAMPAIGN
+    (element,) = message["blocks"][-1]["elements"]
+    assert (
+        element["text"]
+        == "Campaign *Spring calls* (active) · list order UP RANK (highest rank first) · hopper 20 leads"
+    )
+
+
+def test_replace_original_is_set_only_when_asked() -> None:
+    card = report("show", None, make_lead())
+    assert lead_message(card, replace_original=True)["replace_original"] is True
+    assert "replace_original" not in lead_message(card)
+
+
+# --- help, error, progress -------------------------------------------------------------------------------------------
+
+
+def unescape(text: str) -> str:
+    return ENTITY.sub(lambda match: {"amp": "&", "lt": "<", "gt": ">"}[match.group(1)], text)
+
+
+def help_examples(message: dict) -> dict[str, str]:
+    examples = {}
+    for raw in message["blocks"]:
+        if raw.get("block_id", "").startswith("help_") and raw["block_id"] != "help_notes":
+            (example,) = re.findall(r"^Example: `(.*)`$", raw["text"]["text"], flags=re.MULTILINE)
+            examples[raw["block_id"].removeprefix("help_")] = unescape(example)
+    return examples
+
+
+def test_help_has_one_example_per_command_equal_to_grammar_examples() -> None:
+    assert help_examples(help_message()) == {name: grammar.EXAMPLES[name] for name in SUBCOMMANDS}
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_help_example_parses_to_its_command(name: str) -> None:
+    expected = {"add": grammar.AddLead, "rank": grammar.RankLead, "show": grammar.ShowLead, "set": grammar.SetLead}
+    (example,) = help_examples(help_message(name)).values()
+    result = grammar.parse(example)
+    assert not isinstance(result, grammar.Invalid), result
+    assert isinstance(result, expected[name])
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_help_on_a_topic_shows_only_that_command(name: str) -> None:
+    message = help_message(name)
+    assert list(help_examples(message)) == [name]
+    assert f"`{escape(grammar.USAGE[name])}`" in block(message, f"help_{name}")["text"]["text"]
+    assert message["text"] == f"leadbot: {grammar.USAGE[name]}"
+
+
+@pytest.mark.parametrize("topic", [None, "help", "nonsense"])
+def test_help_without_a_command_topic_shows_all_commands(topic: str | None) -> None:
+    assert list(help_examples(help_message(topic))) == list(SUBCOMMANDS)
+
+
+def test_help_texts_have_no_raw_angle_brackets() -> None:
+    for text in all_mrkdwn(help_message()):
+        assert "<" not in text and ">" not in text, text
+
+
+@pytest.mark.parametrize("usage", [grammar.USAGE["add"], grammar.USAGE["set"], grammar.ALL_USAGE])
+def test_error_message_contains_the_usage_line(usage: str) -> None:
+    message = error_message("rank must be a whole number.", usage)
+    assert block(message, BLOCK_ERROR)["text"]["text"] == ":x: rank must be a whole number."
+    (element,) = block(message, BLOCK_USAGE)["elements"]
+    for line in usage.splitlines():
+        assert f"`{escape(line)}`" in element["text"]
+    assert element["text"].startswith("Usage: `/lead ")
+    assert message["text"] == f"rank must be a whole number. Usage: {usage}"
+
+
+def test_error_message_without_usage_is_one_block() -> None:
+    message = error_message("babelforce is limiting requests right now.")
+    assert [raw["block_id"] for raw in message["blocks"]] == [BLOCK_ERROR]
+    assert message["text"] == "babelforce is limiting requests right now."
+
+
+def test_error_message_escapes_the_message() -> None:
+    message = error_message("list '<b>&' not found")
+    assert block(message, BLOCK_ERROR)["text"]["text"] == ":x: list '&lt;b&gt;&amp;' not found"
+
+
+def test_progress_message_is_one_escaped_context_line() -> None:
+    message = progress_message("Looking up <lead> & co")
+    assert [raw["block_id"] for raw in message["blocks"]] == [BLOCK_PROGRESS]
+    (element,) = message["blocks"][0]["elements"]
+    assert element["text"] == ":hourglass_flowing_sand: Looking up &lt;lead&gt; &amp; co"
+    assert message["text"] == "Looking up <lead> & co"

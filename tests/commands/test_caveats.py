@@ -1,0 +1,566 @@
+"""Hopper caveats: the article's scenarios, one test per rule, asserting the kind and the numbers in the text.
+
+The article's example: a list of 50 leads ranked 50..1, a hopper of 20 loaded under UP RANK, so the hopper holds the
+leads ranked 50..31 (the lead ranked 40 sits at position 11) and the hopper's last rank is 31.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from babelforce.models import Campaign, HopperEntry, Lead
+from commands.caveats import (
+    NO_EFFECT_NOW,
+    WARNINGS,
+    CaveatKind,
+    DialContext,
+    campaign_line,
+    change_caveats,
+    lead_state,
+    needs_last_hopper_rank,
+)
+
+LIST_NAME = "Spring leads"
+CAMPAIGN_NAME = "Spring calls"
+CAMPAIGN_ID = "3d468d1a3f184c51abad810f65bfca4b"
+LIST_ID = "cfd395e2301b45f78a0f6abddbe15a4e"
+
+
+def lead_id(n: int) -> str:
+    """The id of the lead loaded with rank n (32 hex digits, as babelforce sends them)."""
+    return f"{n:032x}"
+
+
+def make_lead(n: int, rank: int | None, status: str | None = "pending", **data: str) -> Lead:
+    return Lead(
+        id=lead_id(n), uid=f"lead-{n}", list_id=LIST_ID, number="4916098119998", rank=rank, status=status, data=data
+    )
+
+
+def make_campaign(order: str | None = "UP RANK", active: bool | None = True, name: str = CAMPAIGN_NAME) -> Campaign:
+    return Campaign(id=CAMPAIGN_ID, name=name, active=active, list_order=order)
+
+
+def make_hopper(ranks: range | list[int]) -> tuple[HopperEntry, ...]:
+    """Hopper entries for the leads of these ranks, in dial order; `order` as a string, as the dialer sends it."""
+    return tuple(
+        HopperEntry(id=lead_id(rank), uid=f"lead-{rank}", list_id=LIST_ID, status="pending", order=str(position))
+        for position, rank in enumerate(ranks, start=1)
+    )
+
+
+#: UP RANK over leads ranked 50..1: the hopper holds 50..31.
+ARTICLE_HOPPER = make_hopper(range(50, 30, -1))
+#: DOWN RANK over leads ranked 1..50: the hopper holds 1..20 (the article's example mirrored).
+DOWN_HOPPER = make_hopper(range(1, 21))
+
+
+def article_context(
+    order: str | None = "UP RANK",
+    *,
+    hopper: tuple[HopperEntry, ...] | None = ARTICLE_HOPPER,
+    last_hopper_rank: int | None = 31,
+    active: bool | None = True,
+    hopper_error: str | None = None,
+) -> DialContext:
+    return DialContext(LIST_NAME, make_campaign(order, active), hopper, hopper_error, last_hopper_rank)
+
+
+def kinds(caveats: tuple) -> tuple[CaveatKind, ...]:
+    return tuple(caveat.kind for caveat in caveats)
+
+
+# --- caveat 1: already in the hopper ------------------------------------------------------------------------------
+
+
+def test_rank_change_of_lead_in_hopper_is_ignored_at_its_position() -> None:
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), article_context())
+    assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
+    assert "position 11 of 20" in caveats[0].text
+    assert "not taken into account" in caveats[0].text
+
+
+def test_data_change_of_lead_in_hopper_is_ignored_at_its_position() -> None:
+    before = make_lead(40, 40, address="old street")
+    after = make_lead(40, 40, address="martin mendalde")
+    caveats = change_caveats("set", before, after, article_context())
+    assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
+    assert "position 11 of 20" in caveats[0].text
+
+
+def test_in_hopper_position_falls_back_to_index_when_order_is_missing() -> None:
+    hopper = tuple(HopperEntry(id=entry.id) for entry in ARTICLE_HOPPER)  # no `order` sent
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), article_context(hopper=hopper))
+    assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
+    assert "position 11 of 20" in caveats[0].text
+
+
+def test_in_hopper_position_is_the_entry_order_not_the_index() -> None:
+    hopper = (HopperEntry(id=lead_id(1), order="2"), HopperEntry(id=lead_id(2), order="1"))  # listed out of order
+    caveats = change_caveats("rank", make_lead(1, 5), make_lead(1, 6), article_context(hopper=hopper))
+    assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
+    assert "position 2 of 2" in caveats[0].text
+
+
+# --- caveat 2: moved ahead of the hopper, heads the next batch -----------------------------------------------------
+
+
+def test_rank_moved_ahead_under_up_rank_heads_the_next_batch() -> None:
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context())
+    assert kinds(caveats) == (CaveatKind.NEXT_BATCH,)
+    text = caveats[0].text
+    assert "rank 100" in text
+    assert "first of the next batch" in text
+    assert "20 leads" in text
+
+
+def test_rank_moved_ahead_under_down_rank_heads_the_next_batch() -> None:
+    context = article_context("DOWN RANK", hopper=DOWN_HOPPER, last_hopper_rank=20)
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, -5), context)
+    assert kinds(caveats) == (CaveatKind.NEXT_BATCH,)
+    text = caveats[0].text
+    assert "rank -5" in text
+    assert "first of the next batch" in text
+    assert "20 leads" in text
+
+
+def test_rank_raised_under_down_rank_is_not_ahead() -> None:
+    context = article_context("DOWN RANK", hopper=DOWN_HOPPER, last_hopper_rank=20)
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 100), context)
+    assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
+    assert "20 leads loaded" in caveats[0].text
+
+
+@pytest.mark.parametrize(
+    ("order", "hopper", "lead", "last"),
+    [("UP RANK", ARTICLE_HOPPER, 10, 31), ("DOWN RANK", DOWN_HOPPER, 40, 20)],
+)
+def test_rank_equal_to_the_hopper_last_rank_is_not_ahead(
+    order: str, hopper: tuple[HopperEntry, ...], lead: int, last: int
+) -> None:
+    context = article_context(order, hopper=hopper, last_hopper_rank=last)
+    caveats = change_caveats("rank", make_lead(lead, lead), make_lead(lead, last), context)
+    assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
+
+
+def test_moved_ahead_without_a_known_last_rank_is_not_next_batch() -> None:
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context(last_hopper_rank=None))
+    assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
+
+
+# --- caveat 3: the list order ignores rank --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("order", "shown"),
+    [("UP", "list order UP (last loaded first)"), ("DOWN", "list order DOWN (first loaded first)")],
+)
+def test_rank_change_under_up_or_down_order_changes_nothing(order: str, shown: str) -> None:
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context(order))
+    assert kinds(caveats) == (CaveatKind.ORDER_IGNORES_RANK,)
+    assert shown in caveats[0].text
+    assert f"*{CAMPAIGN_NAME}*" in caveats[0].text
+
+
+def test_missing_list_order_behaves_as_up() -> None:
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context(None))
+    assert kinds(caveats) == (CaveatKind.ORDER_IGNORES_RANK,)
+    assert "list order UP (last loaded first)" in caveats[0].text
+
+
+def test_unknown_list_order_ignores_rank_and_names_the_order() -> None:
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context("RANDOM"))
+    assert kinds(caveats) == (CaveatKind.ORDER_IGNORES_RANK,)
+    assert "list order RANDOM," in caveats[0].text
+
+
+def test_rank_change_in_hopper_under_up_order_gives_both_caveats() -> None:
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), article_context("UP"))
+    assert kinds(caveats) == (CaveatKind.IN_HOPPER, CaveatKind.ORDER_IGNORES_RANK)
+    assert "position 11 of 20" in caveats[0].text
+    assert "list order UP" in caveats[1].text
+
+
+def test_data_change_in_hopper_under_up_order_is_only_in_hopper() -> None:
+    before, after = make_lead(40, 40, a="1"), make_lead(40, 40, a="2")
+    caveats = change_caveats("set", before, after, article_context("UP"))
+    assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
+
+
+# --- caveat 4: no active campaign dials the list ---------------------------------------------------------------------
+
+
+def test_list_without_campaign_is_not_dialled() -> None:
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), DialContext(LIST_NAME))
+    assert kinds(caveats) == (CaveatKind.NOT_DIALLED,)
+    assert f"no campaign dials list *{LIST_NAME}*" in caveats[0].text
+    assert "The change applies when a campaign dials this list." in caveats[0].text
+
+
+@pytest.mark.parametrize("active", [False, None])
+def test_list_of_inactive_campaign_is_not_dialled(active: bool | None) -> None:
+    context = article_context(active=active)
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), context)
+    assert kinds(caveats) == (CaveatKind.NOT_DIALLED,)
+    assert f"campaign *{CAMPAIGN_NAME}* that dials *{LIST_NAME}* is not active" in caveats[0].text
+
+
+def test_add_to_undialled_list_says_the_rank_applies_later() -> None:
+    caveats = change_caveats("add", None, make_lead(100, 100), DialContext(LIST_NAME))
+    assert kinds(caveats) == (CaveatKind.NOT_DIALLED,)
+    assert "The rank applies when a campaign dials this list." in caveats[0].text
+
+
+def test_not_dialled_text_escapes_list_and_campaign_names() -> None:
+    context = DialContext("A<b>&c", make_campaign(active=False, name="<!channel>"))
+    caveats = change_caveats("rank", make_lead(1, 1), make_lead(1, 2), context)
+    assert kinds(caveats) == (CaveatKind.NOT_DIALLED,)
+    assert "*A&lt;b&gt;&amp;c*" in caveats[0].text
+    assert "*&lt;!channel&gt;*" in caveats[0].text
+    assert "<" not in caveats[0].text
+
+
+# --- caveat 5: final outcome ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["sale", "do_not_call", "not_interested"])
+def test_final_status_is_never_dialled_again(status: str) -> None:
+    caveats = change_caveats("rank", make_lead(10, 10, status), make_lead(10, 100, status), article_context())
+    assert kinds(caveats) == (CaveatKind.FINAL_STATUS,)
+    assert f"`{status}`" in caveats[0].text
+
+
+def test_final_status_wins_over_being_in_the_hopper() -> None:
+    caveats = change_caveats("rank", make_lead(40, 40, "sale"), make_lead(40, 200, "sale"), article_context())
+    assert kinds(caveats) == (CaveatKind.FINAL_STATUS,)
+
+
+def test_final_status_on_undialled_list_gives_both() -> None:
+    before, after = make_lead(10, 10, "do_not_call"), make_lead(10, 100, "do_not_call")
+    caveats = change_caveats("rank", before, after, DialContext(LIST_NAME))
+    assert kinds(caveats) == (CaveatKind.NOT_DIALLED, CaveatKind.FINAL_STATUS)
+    assert f"*{LIST_NAME}*" in caveats[0].text
+    assert "`do_not_call`" in caveats[1].text
+
+
+def test_final_status_text_names_the_final_status_that_triggered_it() -> None:
+    caveats = change_caveats("set", make_lead(10, 10, "pending"), make_lead(10, 10, "sale"), article_context())
+    assert kinds(caveats) == (CaveatKind.FINAL_STATUS,)
+    assert "`sale`" in caveats[0].text
+
+
+# --- caveat 6: a new lead is not compared with the hopper -----------------------------------------------------------
+
+
+def test_new_lead_ranked_ahead_is_called_after_the_batch() -> None:
+    caveats = change_caveats("add", None, make_lead(100, 500), article_context())
+    assert kinds(caveats) == (CaveatKind.NEW_LEAD_AFTER_BATCH,)
+    assert "rank 500" in caveats[0].text
+    assert "20 leads" in caveats[0].text
+
+
+def test_new_lead_ranked_ahead_under_down_rank_is_called_after_the_batch() -> None:
+    context = article_context("DOWN RANK", hopper=DOWN_HOPPER, last_hopper_rank=20)
+    caveats = change_caveats("add", None, make_lead(100, -100), context)
+    assert kinds(caveats) == (CaveatKind.NEW_LEAD_AFTER_BATCH,)
+    assert "rank -100" in caveats[0].text
+
+
+def test_add_ignores_a_hopper_entry_with_the_same_id() -> None:
+    caveats = change_caveats("add", None, make_lead(40, 500), article_context())
+    assert kinds(caveats) == (CaveatKind.NEW_LEAD_AFTER_BATCH,)
+
+
+def test_add_under_up_order_says_rank_is_not_used() -> None:
+    caveats = change_caveats("add", None, make_lead(100, 500), article_context("UP"))
+    assert kinds(caveats) == (CaveatKind.ORDER_IGNORES_RANK,)
+
+
+# --- no caveat: the change counts from the next refill --------------------------------------------------------------
+
+
+def test_rank_raised_but_not_ahead_takes_effect_at_next_refill() -> None:
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 20), article_context())
+    assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
+    assert "20 leads loaded" in caveats[0].text
+    assert "The dialer uses the new values" in caveats[0].text
+
+
+def test_data_only_set_under_up_order_takes_effect_at_next_refill() -> None:
+    before, after = make_lead(10, 10, a="1"), make_lead(10, 10, a="2")
+    caveats = change_caveats("set", before, after, article_context("UP"))
+    assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
+    assert "20 leads loaded" in caveats[0].text
+
+
+def test_add_not_ahead_takes_effect_at_next_refill() -> None:
+    caveats = change_caveats("add", None, make_lead(100, 5), article_context())
+    assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
+    assert "The new lead is loaded" in caveats[0].text
+    assert "20 leads loaded" in caveats[0].text
+
+
+def test_refill_text_counts_one_lead_in_the_singular() -> None:
+    context = article_context(hopper=make_hopper([50]), last_hopper_rank=50)
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 20), context)
+    assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
+    assert "(1 lead loaded)" in caveats[0].text
+
+
+# --- hopper unknown / empty -----------------------------------------------------------------------------------------
+
+
+def test_unreadable_hopper_gives_hopper_unknown_with_the_reason() -> None:
+    context = article_context(hopper=None, hopper_error="HTTP 503", last_hopper_rank=None)
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), context)
+    assert kinds(caveats) == (CaveatKind.HOPPER_UNKNOWN,)
+    assert "(HTTP 503)" in caveats[0].text
+    assert f"*{CAMPAIGN_NAME}*" in caveats[0].text
+
+
+def test_unreadable_hopper_without_reason_has_no_empty_parentheses() -> None:
+    context = article_context(hopper=None, last_hopper_rank=None)
+    caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), context)
+    assert kinds(caveats) == (CaveatKind.HOPPER_UNKNOWN,)
+    assert "()" not in caveats[0].text
+
+
+@pytest.mark.parametrize(("order", "rank"), [("UP RANK", 32767), ("DOWN RANK", -32768)])
+@pytest.mark.parametrize("action", ["add", "rank"])
+def test_empty_hopper_is_never_next_batch(order: str, rank: int, action: str) -> None:
+    context = article_context(order, hopper=(), last_hopper_rank=31)  # a stale last rank must not count
+    before = None if action == "add" else make_lead(10, 10)
+    caveats = change_caveats(action, before, make_lead(10, rank), context)  # type: ignore[arg-type]
+    assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
+    assert "0 leads loaded" in caveats[0].text
+
+
+# --- lead_state (show) ----------------------------------------------------------------------------------------------
+
+
+def test_state_of_lead_in_hopper() -> None:
+    state = lead_state(make_lead(40, 40), article_context())
+    assert state.kind == CaveatKind.IN_HOPPER
+    assert "position 11 of 20" in state.text
+
+
+def test_state_of_lead_not_in_hopper() -> None:
+    state = lead_state(make_lead(10, 10), article_context())
+    assert state.kind == CaveatKind.NOT_IN_HOPPER
+    assert "20 leads loaded" in state.text
+
+
+def test_state_of_lead_on_undialled_list() -> None:
+    state = lead_state(make_lead(10, 10), DialContext(LIST_NAME))
+    assert state.kind == CaveatKind.NOT_DIALLED
+    assert f"*{LIST_NAME}*" in state.text
+    assert "It is called once a campaign dials this list." in state.text
+
+
+def test_state_of_lead_with_final_status() -> None:
+    state = lead_state(make_lead(40, 40, "not_interested"), article_context())
+    assert state.kind == CaveatKind.FINAL_STATUS
+    assert "`not_interested`" in state.text
+
+
+def test_state_with_unreadable_hopper() -> None:
+    state = lead_state(make_lead(40, 40), article_context(hopper=None, hopper_error="no answer in time"))
+    assert state.kind == CaveatKind.HOPPER_UNKNOWN
+    assert "(no answer in time)" in state.text
+    assert "It may already be loaded." in state.text
+
+
+# --- kinds, warnings ------------------------------------------------------------------------------------------------
+
+
+def test_no_effect_now_is_exactly_caveats_1_3_4_5() -> None:
+    assert {
+        CaveatKind.IN_HOPPER,
+        CaveatKind.ORDER_IGNORES_RANK,
+        CaveatKind.NOT_DIALLED,
+        CaveatKind.FINAL_STATUS,
+    } == NO_EFFECT_NOW
+
+
+def test_warnings_are_no_effect_now_plus_delays_and_unknowns() -> None:
+    assert {
+        CaveatKind.NEXT_BATCH,
+        CaveatKind.NEW_LEAD_AFTER_BATCH,
+        CaveatKind.HOPPER_UNKNOWN,
+    } == WARNINGS - NO_EFFECT_NOW
+    assert CaveatKind.NEXT_REFILL not in WARNINGS
+    assert CaveatKind.NOT_IN_HOPPER not in WARNINGS
+
+
+def test_next_refill_is_not_a_warning_and_next_batch_is() -> None:
+    refill = change_caveats("rank", make_lead(10, 10), make_lead(10, 20), article_context())[0]
+    batch = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context())[0]
+    assert (refill.kind, refill.is_warning) == (CaveatKind.NEXT_REFILL, False)
+    assert (batch.kind, batch.is_warning) == (CaveatKind.NEXT_BATCH, True)
+
+
+# --- DialContext helpers --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("campaign", "dialling"),
+    [
+        (None, False),
+        (make_campaign(active=None), False),
+        (make_campaign(active=False), False),
+        (make_campaign(active=True), True),
+    ],
+)
+def test_dialling_needs_an_active_campaign(campaign: Campaign | None, dialling: bool) -> None:
+    assert DialContext(LIST_NAME, campaign).dialling is dialling
+
+
+@pytest.mark.parametrize(
+    ("order", "list_order", "ranks_matter"),
+    [
+        (None, "UP", False),
+        ("", "UP", False),
+        ("UP", "UP", False),
+        ("DOWN", "DOWN", False),
+        ("UP RANK", "UP RANK", True),
+        ("DOWN RANK", "DOWN RANK", True),
+        ("RANDOM", "RANDOM", False),
+    ],
+)
+def test_list_order_and_whether_ranks_matter(order: str | None, list_order: str, ranks_matter: bool) -> None:
+    context = DialContext(LIST_NAME, make_campaign(order))
+    assert context.list_order == list_order
+    assert context.ranks_matter is ranks_matter
+
+
+def test_list_order_without_campaign_is_up() -> None:
+    assert DialContext(LIST_NAME).list_order == "UP"
+
+
+@pytest.mark.parametrize(("hopper", "size"), [(None, None), ((), 0), (ARTICLE_HOPPER, 20)])
+def test_hopper_size(hopper: tuple[HopperEntry, ...] | None, size: int | None) -> None:
+    assert DialContext(LIST_NAME, make_campaign(), hopper).hopper_size == size
+
+
+@pytest.mark.parametrize(
+    ("hopper", "lead", "position"),
+    [
+        (ARTICLE_HOPPER, lead_id(50), 1),
+        (ARTICLE_HOPPER, lead_id(40), 11),
+        (ARTICLE_HOPPER, lead_id(31), 20),
+        (ARTICLE_HOPPER, lead_id(30), None),
+        (None, lead_id(40), None),
+        ((), lead_id(40), None),
+    ],
+)
+def test_hopper_position(hopper: tuple[HopperEntry, ...] | None, lead: str, position: int | None) -> None:
+    assert DialContext(LIST_NAME, make_campaign(), hopper).hopper_position(lead) == position
+
+
+def test_hopper_position_matches_a_dashed_uuid_spelling() -> None:
+    hopper = (HopperEntry(id="ee369f62-c0c0-4c89-93e4-b3921c506c45", order="4"),)
+    assert DialContext(LIST_NAME, make_campaign(), hopper).hopper_position("ee369f62c0c04c8993e4b3921c506c45") == 4
+
+
+@pytest.mark.parametrize(
+    ("order", "hopper", "last", "rank", "ahead"),
+    [
+        ("UP RANK", ARTICLE_HOPPER, 31, 100, True),
+        ("UP RANK", ARTICLE_HOPPER, 31, 32, True),
+        ("UP RANK", ARTICLE_HOPPER, 31, 31, False),
+        ("UP RANK", ARTICLE_HOPPER, 31, 10, False),
+        ("DOWN RANK", DOWN_HOPPER, 20, 19, True),
+        ("DOWN RANK", DOWN_HOPPER, 20, 20, False),
+        ("DOWN RANK", DOWN_HOPPER, 20, 100, False),
+        ("UP RANK", ARTICLE_HOPPER, 31, None, False),
+        ("UP RANK", ARTICLE_HOPPER, None, 100, False),
+        ("UP RANK", None, 31, 100, False),
+        ("UP RANK", (), 31, 100, False),
+        ("UP", ARTICLE_HOPPER, 31, 100, False),
+        ("DOWN", ARTICLE_HOPPER, 31, -100, False),
+        (None, ARTICLE_HOPPER, 31, 100, False),
+    ],
+)
+def test_is_ahead_of_hopper(
+    order: str | None, hopper: tuple[HopperEntry, ...] | None, last: int | None, rank: int | None, ahead: bool
+) -> None:
+    context = DialContext(LIST_NAME, make_campaign(order), hopper, None, last)
+    assert context.is_ahead_of_hopper(rank) is ahead
+
+
+@pytest.mark.parametrize(
+    ("action", "context", "lead", "new_rank", "needed"),
+    [
+        ("rank", article_context(last_hopper_rank=None), lead_id(10), 100, True),
+        ("set", article_context("DOWN RANK", last_hopper_rank=None), lead_id(10), 100, True),
+        ("add", article_context(last_hopper_rank=None), None, 100, True),
+        ("rank", article_context(last_hopper_rank=None), lead_id(40), 100, False),  # in the hopper: not needed
+        ("show", article_context(last_hopper_rank=None), lead_id(10), 100, False),
+        ("rank", article_context(last_hopper_rank=None), lead_id(10), None, False),
+        ("rank", article_context("UP", last_hopper_rank=None), lead_id(10), 100, False),
+        ("rank", article_context(None, last_hopper_rank=None), lead_id(10), 100, False),
+        ("rank", article_context(active=False, last_hopper_rank=None), lead_id(10), 100, False),
+        ("rank", DialContext(LIST_NAME), lead_id(10), 100, False),
+        ("rank", article_context(hopper=None, last_hopper_rank=None), lead_id(10), 100, False),
+        ("rank", article_context(hopper=(), last_hopper_rank=None), lead_id(10), 100, False),
+    ],
+    ids=[
+        "rank-up-rank",
+        "set-down-rank",
+        "add",
+        "in-hopper",
+        "show",
+        "no-new-rank",
+        "up-order",
+        "no-order",
+        "inactive",
+        "no-campaign",
+        "hopper-unknown",
+        "hopper-empty",
+    ],
+)
+def test_needs_last_hopper_rank(
+    action: str, context: DialContext, lead: str | None, new_rank: int | None, needed: bool
+) -> None:
+    assert needs_last_hopper_rank(action, context, lead, new_rank) is needed  # type: ignore[arg-type]
+
+
+# --- campaign_line --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("context", "line"),
+    [
+        (DialContext(LIST_NAME), f"List *{LIST_NAME}* · no campaign dials it"),
+        (
+            article_context(),
+            f"Campaign *{CAMPAIGN_NAME}* (active) · list order UP RANK (highest rank first) · hopper 20 leads",
+        ),
+        (
+            article_context("DOWN RANK", hopper=make_hopper([1])),
+            f"Campaign *{CAMPAIGN_NAME}* (active) · list order DOWN RANK (lowest rank first) · hopper 1 lead",
+        ),
+        (
+            article_context(None, hopper=()),
+            f"Campaign *{CAMPAIGN_NAME}* (active) · list order UP (last loaded first) · hopper 0 leads",
+        ),
+        (
+            article_context("DOWN", active=False),
+            f"Campaign *{CAMPAIGN_NAME}* (not active) · list order DOWN (first loaded first)",
+        ),
+        (
+            article_context("UP", hopper=None, hopper_error="HTTP 503"),
+            f"Campaign *{CAMPAIGN_NAME}* (active) · list order UP (last loaded first)",
+        ),
+        (article_context("RANDOM", hopper=None), f"Campaign *{CAMPAIGN_NAME}* (active) · list order RANDOM"),
+    ],
+    ids=["no-campaign", "up-rank", "down-rank-one", "default-order", "inactive", "hopper-unknown", "unknown-order"],
+)
+def test_campaign_line(context: DialContext, line: str) -> None:
+    assert campaign_line(context) == line
+
+
+def test_campaign_line_escapes_names() -> None:
+    assert campaign_line(DialContext("<b>&")) == "List *&lt;b&gt;&amp;* · no campaign dials it"
+    line = campaign_line(DialContext(LIST_NAME, make_campaign(name="<@U123>")))
+    assert line.startswith("Campaign *&lt;@U123&gt;* (active)")

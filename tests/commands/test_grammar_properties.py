@@ -1,0 +1,167 @@
+"""Properties of the /lead parser: it never raises, always answers with a known result, and reads back any
+command written with every token quoted (what a careful user, or a generated example, would type)."""
+
+from __future__ import annotations
+
+import phonenumbers
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from babelforce.models import RANK_MAX, RANK_MIN
+from commands.grammar import AddLead, Help, Invalid, OpenModal, RankLead, SetLead, ShowLead, parse
+
+RESULT_TYPES = (AddLead, RankLead, ShowLead, SetLead, Help, OpenModal, Invalid)
+SETTINGS = settings(max_examples=200, deadline=None)
+REGIONS = st.sampled_from([None, "DE", "us", "GB", "", "XX", "001"])
+
+# Pieces that exercise the grammar's corners: subcommands, quotes (straight, curly, escaped), '=', null, field
+# names, Slack's escapes, phone numbers and ranks at and beyond their limits, exotic whitespace and digits.
+PIECES = st.sampled_from(
+    [
+        "add", "rank", "show", "set", "help", "?", "/lead", "ADD", "Set",
+        '"', "“", "”", "„", "″", "\\", '\\"', "\\\\", "'", "=", "==", '"="', "null", '"null"', "Null",
+        "uid=", "rank=", "number=", '"uid"=', "x=", "=x", '""',
+        "&amp;", "&lt;", "&gt;", "&", "&quot;",
+        " ", "  ", "\u00a0", "\u3000", "\n", "\t", "\u2028", "\x00",
+        "Spring leads", '"Spring leads"', "lead-40", "O'Brien", "uuid_100",
+        "+49", "0151", "00000040", "4916098119998", "+4915100000040", "0049", "(0)", "-", ".",
+        "-32768", "32767", "32768", "1.5", "1e3", "١٢", "１２", "9" * 30,
+    ]
+)  # fmt: skip
+COMMANDISH = st.lists(st.one_of(PIECES, st.text(max_size=6)), max_size=14).map("".join)
+
+
+def check_result(result: object) -> None:
+    assert isinstance(result, RESULT_TYPES)
+    if isinstance(result, Invalid):
+        assert result.message and result.usage
+        assert result.message.endswith(".")
+        assert isinstance(result.field, str | None) and isinstance(result.subcommand, str | None)
+
+
+@SETTINGS
+@given(st.text(), REGIONS)
+def test_parse_never_raises_on_any_text(text: str, region: str | None) -> None:
+    check_result(parse(text, default_region=region))
+
+
+@SETTINGS
+@given(COMMANDISH, REGIONS)
+def test_parse_never_raises_on_command_like_text(text: str, region: str | None) -> None:
+    check_result(parse(text, default_region=region))
+
+
+@SETTINGS
+@given(st.sampled_from(["add", "rank", "show", "set", "help"]), COMMANDISH, REGIONS)
+def test_parse_never_raises_after_a_subcommand(subcommand: str, rest: str, region: str | None) -> None:
+    check_result(parse(f"{subcommand} {rest}", default_region=region))
+
+
+# ---- round trip -------------------------------------------------------------------------------------------------
+
+# No control characters or surrogates, and none of the curly double quotes: Slack turns typed quotes into those,
+# so the grammar reads them as quotes and they cannot appear literally in a value.
+_LITERAL = st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="“”„″")
+_ONE_LINE = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="“”„″")
+REFS = st.text(_LITERAL, min_size=1, max_size=20).map(str.strip).filter(bool)  # list and lead refs are stripped
+UIDS = st.text(_ONE_LINE, min_size=1, max_size=30).map(str.strip).filter(bool)
+KEYS = st.text(_ONE_LINE, min_size=1, max_size=15).map(str.strip).filter(bool)
+VALUES = st.text(_LITERAL, max_size=20)  # values are kept exactly, spaces and all
+RANKS = st.integers(RANK_MIN, RANK_MAX)
+NUMBERS = st.sampled_from(
+    sorted(
+        {"+4916098119998", "+4915100000040"}
+        | {
+            phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            for region in ("DE", "US", "GB", "FR", "IT", "BR", "IN", "JP", "AU", "ZA")
+            if (example := phonenumbers.example_number(region)) is not None
+        }
+    )
+)
+SUBCOMMAND_SPELLINGS = {name: st.sampled_from([name, name.upper(), name.title()]) for name in ("add", "rank", "set")}
+
+
+def quote(text: str) -> str:
+    """One token in double quotes, escaping exactly what the grammar unescapes."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def slack_escape(text: str) -> str:
+    """What Slack does to command text before sending it."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def number_spellings(number: str) -> st.SearchStrategy[str]:
+    """Ways to write one E.164 number that must all read back as it."""
+    parsed = phonenumbers.parse(number)
+    return st.sampled_from(
+        [
+            number,
+            "00" + number[1:],
+            number[1:],
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+        ]
+    )
+
+
+def pair(key: str, value: str | None) -> str:
+    return f"{quote(key)}={'null' if value is None else quote(value)}"
+
+
+@SETTINGS
+@given(st.data(), REFS, UIDS, NUMBERS, RANKS, st.dictionaries(KEYS, VALUES, max_size=4))
+def test_add_round_trip(
+    data: st.DataObject, list_ref: str, uid: str, number: str, rank: int, variables: dict[str, str]
+) -> None:
+    expected = AddLead(list_ref, uid, number, rank, variables)
+    words = [
+        data.draw(SUBCOMMAND_SPELLINGS["add"]),
+        quote(list_ref),
+        quote(uid),
+        quote(data.draw(number_spellings(number))),
+        data.draw(st.sampled_from([str(rank), quote(str(rank))])),
+        *(pair(key, value) for key, value in variables.items()),
+    ]
+    assert parse(slack_escape(" ".join(words))) == expected
+
+
+@SETTINGS
+@given(st.data(), REFS, REFS, RANKS)
+def test_rank_round_trip(data: st.DataObject, list_ref: str, lead_ref: str, rank: int) -> None:
+    text = " ".join([data.draw(SUBCOMMAND_SPELLINGS["rank"]), quote(list_ref), quote(lead_ref), quote(str(rank))])
+    assert parse(slack_escape(text)) == RankLead(list_ref, lead_ref, rank)
+
+
+@SETTINGS
+@given(
+    st.data(),
+    REFS,
+    REFS,
+    st.none() | UIDS,
+    st.none() | NUMBERS,
+    st.none() | RANKS,
+    st.dictionaries(KEYS, st.none() | VALUES, max_size=4),
+)
+def test_set_round_trip(
+    data: st.DataObject,
+    list_ref: str,
+    lead_ref: str,
+    uid: str | None,
+    number: str | None,
+    rank: int | None,
+    variables: dict[str, str | None],
+) -> None:
+    changes = [pair(key, value) for key, value in variables.items()]
+    if uid is not None:
+        changes.append(f"{data.draw(st.sampled_from(['uid', 'UID']))}={quote(uid)}")
+    if number is not None:
+        changes.append(f"number={quote(data.draw(number_spellings(number)))}")
+    if rank is not None:
+        changes.append(f"rank={quote(str(rank))}")
+    if not changes:
+        changes.append(pair("note", ""))
+        variables = {"note": ""}
+    changes = data.draw(st.permutations(changes))
+    text = " ".join([data.draw(SUBCOMMAND_SPELLINGS["set"]), quote(list_ref), quote(lead_ref), *changes])
+    expected = SetLead(list_ref, lead_ref, uid=uid, number=number, rank=rank, data=variables)
+    assert parse(slack_escape(text)) == expected
