@@ -8,10 +8,9 @@ from contextlib import asynccontextmanager
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from . import listeners
@@ -32,14 +31,16 @@ def build_app(
     slack_api_url: str | None = None,
 ) -> AsyncApp:
     """The one Bolt app every mode serves. `signing_secret` None turns request signing off (Socket Mode only)."""
-    client = AsyncWebClient(token=bot_token, base_url=slack_api_url or SLACK_API_URL)
     app = AsyncApp(
-        client=client,
+        token=bot_token,
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
         process_before_response=False,  # ack first: Bolt answers Slack as soon as ack() is called
         logger=logging.getLogger("bot.bolt"),
     )
+
+    # Bolt builds its own client from the token (and warns when given both); only the address differs here.
+    app.client.base_url = slack_api_url or SLACK_API_URL
 
     async def attach_leadbot(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
         context[CONTEXT_KEY] = leadbot
@@ -61,6 +62,8 @@ def http_app(app: AsyncApp, *, on_shutdown: Callable[[], Awaitable[None]] | None
     handler = AsyncSlackRequestHandler(app)
 
     async def events(request: Request) -> Response:
+        if not _plausible_signature_headers(request):
+            return PlainTextResponse("invalid request", status_code=401)
         return await handler.handle(request)
 
     async def health(_: Request) -> Response:
@@ -75,4 +78,25 @@ def http_app(app: AsyncApp, *, on_shutdown: Callable[[], Awaitable[None]] | None
     return Starlette(
         routes=[Route(EVENTS_PATH, events, methods=["POST"]), Route(HEALTH_PATH, health, methods=["GET"])],
         lifespan=lifespan,
+    )
+
+
+#: A Slack timestamp is whole seconds since 1970 (10 digits until the year 2286); longer is never genuine.
+_TIMESTAMP_MAX_DIGITS = 12
+
+
+def _plausible_signature_headers(request: Request) -> bool:
+    """Headers Bolt's verifier can check without crashing: an ASCII-digit timestamp and an ASCII signature.
+
+    slack_sdk's verifier raises (a 500) on a non-numeric timestamp or a non-ASCII signature; such a request is
+    forged or broken, so it gets the 401 any unverifiable request gets. Nothing of the request is logged.
+    """
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    return (
+        timestamp.isascii()
+        and timestamp.isdigit()
+        and len(timestamp) <= _TIMESTAMP_MAX_DIGITS
+        and signature.isascii()
+        and bool(signature)
     )

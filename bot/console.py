@@ -138,7 +138,7 @@ class Console:
         signing_secret = secrets.token_hex(16)
         leadbot = Leadbot(LeadService(client), default_region=default_region, allow_writes=True)
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
-        bot_server = stack.enter_context(BackgroundServer(http_app(bolt)))
+        bot_server = stack.enter_context(BackgroundServer(http_app(bolt, on_shutdown=client.aclose), lifespan="on"))
         driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))
         console = cls(stub, bot_server, driver, sandbox, out)
         console._stack = stack

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 
+import aiohttp
 import uvicorn
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from babelforce.client import BabelforceClient
+from babelforce.config import BabelforceSettings
 
 from .app import EVENTS_PATH, HEALTH_PATH, build_app, http_app
 from .core import Leadbot
@@ -42,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
         settings.check(mode)
         babelforce_settings = load_babelforce_settings(required=True)
     except StartupError as problems:
-        print("leadbot cannot start:", file=sys.stderr)
-        for problem in problems.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        print("See .env.example for every setting.", file=sys.stderr)
-        return 2
+        return _refuse(problems.problems)
     logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not settings.leadbot_allow_all_writers:
         log.warning("LEADBOT_ALLOW_ALL_WRITERS is not true: /lead add, rank and set are refused; show and help work")
@@ -65,7 +67,7 @@ def _leadbot(settings: BotSettings, client: BabelforceClient) -> Leadbot:
     )
 
 
-def _serve_http(settings: BotSettings, babelforce_settings, host: str, port: int) -> int:
+def _serve_http(settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int) -> int:
     client = BabelforceClient.from_settings(babelforce_settings)
     assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None  # checked above
     bolt = build_app(
@@ -74,6 +76,9 @@ def _serve_http(settings: BotSettings, babelforce_settings, host: str, port: int
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         slack_api_url=settings.slack_api_url,
     )
+    problem = asyncio.run(_check_slack(bolt, app_token=None))
+    if problem:
+        return _refuse([problem])
     log.info("leadbot serving Slack requests at http://%s:%s%s", host, port, EVENTS_PATH)
     uvicorn.run(
         http_app(bolt, on_shutdown=client.aclose),
@@ -85,10 +90,11 @@ def _serve_http(settings: BotSettings, babelforce_settings, host: str, port: int
     return 0
 
 
-async def _serve_socket_mode(settings: BotSettings, babelforce_settings) -> int:
+async def _serve_socket_mode(settings: BotSettings, babelforce_settings: BabelforceSettings) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     assert settings.slack_bot_token is not None and settings.slack_app_token is not None  # checked above
+    app_token = settings.slack_app_token.get_secret_value()
     async with BabelforceClient.from_settings(babelforce_settings) as client:
         bolt = build_app(
             _leadbot(settings, client),
@@ -96,10 +102,51 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings) -> int:
             signing_secret=None,  # Socket Mode messages arrive over an authenticated websocket, unsigned
             slack_api_url=settings.slack_api_url,
         )
-        handler = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
-        log.info("leadbot connecting to Slack in Socket Mode")
+        problem = await _check_slack(bolt, app_token=app_token)
+        if problem:
+            return _refuse([problem])
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows event loops
+                loop.add_signal_handler(signum, stop.set)
+        handler = AsyncSocketModeHandler(bolt, app_token)
         try:
-            await handler.start_async()
+            await handler.connect_async()
+            log.info("leadbot connected to Slack in Socket Mode")
+            await stop.wait()
+            log.info("leadbot stopping")
         finally:
             await handler.close_async()
     return 0
+
+
+async def _check_slack(bolt: AsyncApp, *, app_token: str | None) -> str | None:
+    """Fail fast on tokens Slack refuses (a wrong token would otherwise mean silent retries forever)."""
+    try:
+        await bolt.client.auth_test()
+    except SlackApiError as refused:
+        return f"SLACK_BOT_TOKEN was refused by Slack ({_slack_error(refused)})."
+    except (aiohttp.ClientError, TimeoutError, OSError) as unreachable:
+        return f"Could not reach Slack at {bolt.client.base_url} ({type(unreachable).__name__}); check SLACK_API_URL."
+    if app_token is not None:
+        try:
+            await bolt.client.apps_connections_open(app_token=app_token)
+        except SlackApiError as refused:
+            return f"SLACK_APP_TOKEN was refused by Slack ({_slack_error(refused)})."
+        except (aiohttp.ClientError, TimeoutError, OSError) as unreachable:
+            return f"Could not reach Slack at {bolt.client.base_url} ({type(unreachable).__name__})."
+    return None
+
+
+def _slack_error(failure: SlackApiError) -> str:
+    response = failure.response
+    return str(response.get("error", "refused")) if response is not None else "refused"
+
+
+def _refuse(problems: list[str]) -> int:
+    print("leadbot cannot start:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    print("See .env.example for every setting.", file=sys.stderr)
+    return 2

@@ -77,18 +77,12 @@ class LeadService:
 
     async def show(self, command: ShowLead) -> LeadReport:
         lead_list = await self.resolve_list(command.list_ref)
-        campaign = await self._campaign_for(lead_list)
-        lead, context = await asyncio.gather(
-            self._find_lead(lead_list, command.lead_ref), self._dial_context(lead_list, campaign)
-        )
+        lead, context = await self._lead_and_context(lead_list, command.lead_ref)
         return LeadReport("show", lead_list, lead, context, (lead_state(lead, context),))
 
     async def rank(self, command: RankLead) -> LeadReport:
         lead_list = await self.resolve_list(command.list_ref)
-        campaign = await self._campaign_for(lead_list)
-        before, context = await asyncio.gather(
-            self._find_lead(lead_list, command.lead_ref), self._dial_context(lead_list, campaign)
-        )
+        before, context = await self._lead_and_context(lead_list, command.lead_ref)
         if before.rank == command.rank:
             return LeadReport(
                 "rank", lead_list, before, context, (lead_state(before, context),), before, unchanged=True
@@ -104,10 +98,7 @@ class LeadService:
 
     async def set(self, command: SetLead) -> LeadReport:
         lead_list = await self.resolve_list(command.list_ref)
-        campaign = await self._campaign_for(lead_list)
-        before, context = await asyncio.gather(
-            self._find_lead(lead_list, command.lead_ref), self._dial_context(lead_list, campaign)
-        )
+        before, context = await self._lead_and_context(lead_list, command.lead_ref)
         changes: dict[str, Any] = {}
         if command.uid is not None and command.uid != before.uid:
             changes["uid"] = command.uid
@@ -140,8 +131,7 @@ class LeadService:
 
     async def add(self, command: AddLead) -> LeadReport:
         lead_list = await self.resolve_list(command.list_ref)
-        campaign = await self._campaign_for(lead_list)
-        context = await self._dial_context(lead_list, campaign)
+        context = await self._dial_context(lead_list)
         write = self.client.add_lead(
             lead_list.id, uid=command.uid, number=command.number, rank=command.rank, data=command.data or None
         )
@@ -216,18 +206,31 @@ class LeadService:
         except errors.BabelforceError as failure:
             raise UserFacingError(explain(failure, lead_list)) from None
 
-    async def _campaign_for(self, lead_list: LeadList) -> Campaign | None:
-        """The campaign dialling the list (an active one first); a failure to read campaigns leaves it unknown."""
-        try:
-            campaigns = await self._cached("campaigns", self.client.list_campaigns)
-        except errors.BabelforceError as failure:
-            log.warning("could not read campaigns for list %s: %s", lead_list.id, failure)
-            return None
-        dialling = [c for c in campaigns if c.lead_list is not None and c.lead_list.id == lead_list.id]
-        dialling.sort(key=lambda campaign: not campaign.active)
-        return dialling[0] if dialling else None
+    async def _lead_and_context(self, lead_list: LeadList, reference: str) -> tuple[Lead, DialContext]:
+        """The lead and the dialer's context, read side by side; the lead's own campaignId double-checks which
+        campaign dials the list (the directory is cached, a campaign can take over a list)."""
+        lead, context = await asyncio.gather(self._find_lead(lead_list, reference), self._dial_context(lead_list))
+        dialling_id = context.campaign.id if context.campaign else None
+        if lead.campaign_id and dialling_id and lead.campaign_id != dialling_id:
+            log.info("list %s moved from campaign %s to %s; reading again", lead_list.id, dialling_id, lead.campaign_id)
+            self._cache.pop("campaigns", None)
+            context = await self._dial_context(lead_list)
+        return lead, context
 
-    async def _dial_context(self, lead_list: LeadList, campaign: Campaign | None) -> DialContext:
+    async def _dial_context(self, lead_list: LeadList) -> DialContext:
+        """The campaign dialling the list and its hopper, both read live.
+
+        Only *which* campaign dials the list comes from the cached directory; the campaign itself (active?
+        list order?) and its hopper are fetched now, side by side. When the directory looks stale (the campaign
+        no longer dials the list, is gone or not active, or none was known), it is read again once.
+        """
+        campaign = await self._campaign_from_directory(lead_list)
+        if campaign is not None:
+            context = await self._live_context(lead_list, campaign.id)
+            if context is not None:
+                return context
+        self._cache.pop("campaigns", None)
+        campaign = await self._campaign_from_directory(lead_list)  # fresh: list_campaigns is itself a live read
         if campaign is None or not campaign.active:
             return DialContext(lead_list.name, campaign)
         try:
@@ -236,6 +239,39 @@ class LeadService:
             log.warning("could not read the hopper of campaign %s: %s", campaign.id, failure)
             return DialContext(lead_list.name, campaign, hopper_error=_short_reason(failure))
         return DialContext(lead_list.name, campaign, tuple(hopper))
+
+    async def _live_context(self, lead_list: LeadList, campaign_id: str) -> DialContext | None:
+        """The live campaign and hopper, or None when the campaign no longer actively dials this list."""
+        campaign, hopper = await asyncio.gather(
+            self.client.get_campaign(campaign_id), self.client.get_hopper(campaign_id), return_exceptions=True
+        )
+        if isinstance(campaign, errors.NotFoundError):
+            return None
+        if isinstance(campaign, BaseException):
+            if not isinstance(campaign, errors.BabelforceError):
+                raise campaign
+            log.warning("could not read campaign %s: %s", campaign_id, campaign)
+            return DialContext(lead_list.name, hopper_error=_short_reason(campaign))
+        if campaign.lead_list is None or campaign.lead_list.id != lead_list.id or not campaign.active:
+            return None
+        if isinstance(hopper, BaseException):
+            if not isinstance(hopper, errors.BabelforceError):
+                raise hopper
+            log.warning("could not read the hopper of campaign %s: %s", campaign_id, hopper)
+            return DialContext(lead_list.name, campaign, hopper_error=_short_reason(hopper))
+        return DialContext(lead_list.name, campaign, tuple(hopper))
+
+    async def _campaign_from_directory(self, lead_list: LeadList) -> Campaign | None:
+        """The campaign dialling the list (an active one first) per the campaign directory; None when none does
+        or the campaigns cannot be read."""
+        try:
+            campaigns = await self._cached("campaigns", self.client.list_campaigns)
+        except errors.BabelforceError as failure:
+            log.warning("could not read campaigns for list %s: %s", lead_list.id, failure)
+            return None
+        dialling = [c for c in campaigns if c.lead_list is not None and c.lead_list.id == lead_list.id]
+        dialling.sort(key=lambda campaign: not campaign.active)
+        return dialling[0] if dialling else None
 
     async def _write_with_context(
         self,

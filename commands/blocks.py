@@ -33,6 +33,7 @@ SECTION_TEXT_MAX = 3000
 FIELD_TEXT_MAX = 2000
 FALLBACK_TEXT_MAX = 3000
 DATA_SHOWN_MAX = 40  # data variables listed on a card; the rest are counted
+DATA_LINE_MAX = 300  # one variable's line; longer values end in …
 
 BLOCK_LEAD_HEADER = "lead_header"
 BLOCK_LEAD_FIELDS = "lead_fields"
@@ -242,12 +243,18 @@ def _data_text(lead: Lead, before: Lead | None) -> str:
             lines.append(f"~{escape(key)}: {escape(_value(old[key]))}~ (deleted)")
     if not lines:
         return ""
-    shown = [_trim(line, 300) for line in lines[:DATA_SHOWN_MAX]]
-    hidden = len(lines) - len(shown)
-    text = "*data*\n" + "\n".join(shown)
-    if hidden:
-        text += f"\n… and {hidden} more"
-    return _trim(text, SECTION_TEXT_MAX)
+    text = "*data*"
+    budget = SECTION_TEXT_MAX - len("\n… and 99999 more")  # room for the count, so it is never cut off
+    shown = 0
+    for line in lines[:DATA_SHOWN_MAX]:
+        line = _trim(line, DATA_LINE_MAX)
+        if len(text) + 1 + len(line) > budget:
+            break
+        text += "\n" + line
+        shown += 1
+    if shown < len(lines):
+        text += f"\n… and {len(lines) - shown} more"
+    return text
 
 
 def _icon(report: LeadReport, caveat: Caveat) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from babelforce.models import Campaign, HopperEntry, Lead, ListOrder
+from babelforce.models import DIALABLE_STATUSES, Campaign, HopperEntry, Lead, ListOrder
 
 Action = Literal["add", "rank", "set", "show"]
 
@@ -41,6 +41,7 @@ class CaveatKind(StrEnum):
     HOPPER_UNKNOWN = "hopper_unknown"  # the hopper could not be read
     NEXT_REFILL = "next_refill"  # none of the above: the change counts from the next refill
     NOT_IN_HOPPER = "not_in_hopper"  # show only: waiting to be loaded
+    AWAITS_RECYCLING = "awaits_recycling"  # already called (e.g. no_answer): back only if recycling rules say so
 
 
 #: Caveats after which the change does nothing for dialling now (the ones worth an "apply anyway?").
@@ -48,7 +49,12 @@ NO_EFFECT_NOW = frozenset(
     {CaveatKind.IN_HOPPER, CaveatKind.ORDER_IGNORES_RANK, CaveatKind.NOT_DIALLED, CaveatKind.FINAL_STATUS}
 )
 #: Caveats that tell of a delay or an unknown; the rest are plain good news.
-WARNINGS = NO_EFFECT_NOW | {CaveatKind.NEXT_BATCH, CaveatKind.NEW_LEAD_AFTER_BATCH, CaveatKind.HOPPER_UNKNOWN}
+WARNINGS = NO_EFFECT_NOW | {
+    CaveatKind.NEXT_BATCH,
+    CaveatKind.NEW_LEAD_AFTER_BATCH,
+    CaveatKind.HOPPER_UNKNOWN,
+    CaveatKind.AWAITS_RECYCLING,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +150,8 @@ def change_caveats(action: Action, before: Lead | None, after: Lead, context: Di
         if rank_changed and not context.ranks_matter:
             caveats.append(_order_ignores_rank(context))
         return tuple(caveats)
+    if awaits_recycling(after):
+        return (_awaits_recycling(after.status),)
     if rank_changed and not context.ranks_matter:
         return (_order_ignores_rank(context),)
     if rank_changed and context.is_ahead_of_hopper(after.rank):
@@ -190,6 +198,8 @@ def lead_state(lead: Lead, context: DialContext) -> Caveat:
             f"*In the hopper* at position {position} of {size}: it is dialled in this batch, and changes to it "
             "are ignored until then.",
         )
+    if awaits_recycling(lead):
+        return _awaits_recycling(lead.status)
     return Caveat(
         CaveatKind.NOT_IN_HOPPER,
         f"*Not in the hopper* ({_leads(size)} loaded): changes to it take effect when the dialer next loads leads.",
@@ -232,8 +242,22 @@ def _not_dialled(context: DialContext, *, new_lead: bool, show: bool = False) ->
 def _final(status: str | None) -> Caveat:
     return Caveat(
         CaveatKind.FINAL_STATUS,
-        f"*Will not be dialled again*: its status is `{status}`, a final outcome, so the dialer never loads it "
-        "again whatever its rank.",
+        f"*Will not be dialled again*: its status is `{escape(str(status))}`, a final outcome, so the dialer "
+        "never loads it again whatever its rank.",
+    )
+
+
+def awaits_recycling(lead: Lead) -> bool:
+    """Called already with an outcome that is neither final nor dialable (e.g. no_answer, busy): the dialer loads
+    it again only when the campaign's recycling rules call it back, which the API does not expose."""
+    return lead.status is not None and lead.status not in DIALABLE_STATUSES and not lead.is_final
+
+
+def _awaits_recycling(status: str | None) -> Caveat:
+    return Caveat(
+        CaveatKind.AWAITS_RECYCLING,
+        f"*Waits for recycling*: its last outcome is `{escape(str(status))}`, so the dialer loads it again only if the "
+        "campaign's recycling rules call it back; the change counts from then.",
     )
 
 

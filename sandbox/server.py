@@ -83,11 +83,11 @@ class _PromptServer(uvicorn.Server):
                 loop.call_soon_threadsafe(wake.set)
 
 
-def _uvicorn_config(app: ASGIApp, log_level: str, http: str = "h11") -> uvicorn.Config:
+def _uvicorn_config(app: ASGIApp, log_level: str, http: str = "h11", lifespan: str = "off") -> uvicorn.Config:
     return uvicorn.Config(
         app,
         http=http,
-        lifespan="off",
+        lifespan=lifespan,
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=2,
@@ -108,6 +108,7 @@ class BackgroundServer:
         log_level: str = "warning",
         http: str = "h11",
         name: str = "server",
+        lifespan: str = "off",
     ) -> None:
         self.app = app
         self.host = host
@@ -115,7 +116,7 @@ class BackgroundServer:
         self.log_level = log_level
         self.http = http
         self.name = name
-        self._server = _PromptServer(_uvicorn_config(app, log_level, http))
+        self._server = _PromptServer(_uvicorn_config(app, log_level, http, lifespan))
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None

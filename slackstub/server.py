@@ -1,17 +1,21 @@
-"""`SlackStub`: the parts of Slack the bot talks to (Web API, response_url), on a loopback port.
+"""`SlackStub`: the parts of Slack the bot talks to (Web API, response_url, Socket Mode), on a loopback port.
 
 Everything the bot sends is recorded as a `Recorded` event; tests and the console read them from another thread
-(`wait_for`, `calls`, `responses`, `wait_responses`), so all state sits behind one `threading.Condition`.
+(`wait_for`, `calls`, `responses`, `wait_responses`, `wait_socket_ack`), so all state sits behind one
+`threading.Condition`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import string
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +24,8 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from sandbox.server import BackgroundServer
 
@@ -33,6 +38,12 @@ TEAM_DOMAIN = "leadbot-local"
 TRIGGER_TTL_S = 3.0
 RESPONSE_URL_TTL_S = 30 * 60.0
 RESPONSE_URL_USES = 5
+
+# Socket Mode: apps.connections.open hands out a single-use websocket URL; Slack's expire quickly too.
+SOCKET_URL_TTL_S = 60.0
+SOCKET_SEND_TIMEOUT_S = 5.0
+SOCKET_PATH = "/socket-mode/"
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})  # methods that take the app-level token (xapp-...)
 
 # Form-encoded Web API calls carry these arguments as JSON text (slack_sdk does so for form-posted methods).
 JSON_FIELDS = frozenset(
@@ -51,10 +62,12 @@ _BLOCK_ID_ALPHABET = string.ascii_letters + string.digits
 
 @dataclass
 class Recorded:
-    """One thing the bot sent to Slack: a Web API call (`kind="api"`, `name` = method) or a response_url post
-    (`kind="response"`, `name` = rid). `payload` is the parsed arguments / JSON body (token left out), `at` is
-    `time.monotonic()`; `status` and `response` are what the stub answered (`response` is None for response_url
-    posts, whose answer is plain text)."""
+    """One thing the bot sent to Slack: a Web API call (`kind="api"`, `name` = method), a response_url post
+    (`kind="response"`, `name` = rid) or a Socket Mode acknowledgement (`kind="socket_ack"`, `name` = envelope_id,
+    `payload` = the ack's payload, `{}` when it had none; `status` 404 when no envelope with that id was sent).
+    `payload` is the parsed arguments / JSON body (token left out), `at` is `time.monotonic()`; `status` and
+    `response` are what the stub answered (`response` is None for response_url posts, whose answer is plain
+    text, and for acks, which get no answer)."""
 
     kind: str
     name: str
@@ -99,6 +112,47 @@ class _ResponseUrl:
     payloads: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class _SentEnvelope:
+    envelope: dict[str, Any]
+    connection_id: str
+    sent_at: float
+
+
+class _SocketConnection:
+    """One accepted Socket Mode websocket. Lives on the server's event loop; other threads reach it through
+    `run` (a coroutine run on that loop)."""
+
+    def __init__(self, connection_id: str, websocket: WebSocket, loop: asyncio.AbstractEventLoop) -> None:
+        self.id = connection_id
+        self.websocket = websocket
+        self.loop = loop
+        self.opened_at = time.monotonic()
+        self.closed = False
+        self._send_lock = asyncio.Lock()
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self.websocket.send_text(json.dumps(message))
+
+    async def close(self, code: int, reason: str = "") -> None:
+        async with self._send_lock:
+            if not self.closed:
+                self.closed = True
+                await self.websocket.close(code=code, reason=reason)
+
+    def run(self, coroutine: Any, timeout: float) -> Any:
+        """Run `coroutine` on the connection's loop from another thread and wait for its result."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            coroutine.close()
+            raise RuntimeError("SlackStub socket methods block: call them from another thread than the server's")
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+
 class ApiError(Exception):
     """Raised inside a method handler: answers HTTP 200 `{"ok": false, "error": ...}` plus any extras."""
 
@@ -125,6 +179,10 @@ class SlackStub(BackgroundServer):
 
     Point `slack_sdk.web.async_client.AsyncWebClient(token, base_url=stub.api_url)` at it; hand out
     `stub.new_trigger()` and `stub.new_response_url()` in the requests you send to the bot (`SlackDriver` does).
+
+    Socket Mode: `apps.connections.open`, called with `app_token`, answers a single-use `ws://` URL on this
+    server. A client that connects gets Slack's `hello`; then `socket_send` / `socket_send_command` push envelopes
+    to it, and its acks are recorded (`wait_socket_ack`). Stopping the stub closes every socket (code 1001).
     """
 
     def __init__(
@@ -133,6 +191,7 @@ class SlackStub(BackgroundServer):
         team_id: str = "T0LEADBOT",
         bot_user_id: str = "U0LEADBOT",
         *,
+        app_token: str | None = "xapp-leadbot-local",
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
@@ -140,6 +199,7 @@ class SlackStub(BackgroundServer):
         self.bot_token = bot_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
+        self.app_token = app_token
         self.bot_id = BOT_ID
         self.app_id = APP_ID
         self.events: list[Recorded] = []
@@ -151,6 +211,10 @@ class SlackStub(BackgroundServer):
         self._views: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[Recorded], None]] = []
         self._counter = 0
+        self._socket_urls: dict[str, float] = {}  # connection id -> when its URL expires
+        self._sockets: dict[str, _SocketConnection] = {}  # live connections, oldest first
+        self._socket_envelopes: dict[str, _SentEnvelope] = {}
+        self._sockets_refused = False  # set while stopping: no new connections
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "views.open": self._views_open,
@@ -159,11 +223,13 @@ class SlackStub(BackgroundServer):
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.info": self._conversations_info,
+            "apps.connections.open": self._apps_connections_open,
         }
         app = Starlette(
             routes=[
                 Route("/api/{method}", self._api_endpoint, methods=["GET", "POST"]),
                 Route("/response/{rid}", self._response_endpoint, methods=["POST"]),
+                WebSocketRoute(SOCKET_PATH + "{connection_id}", self._socket_endpoint),
             ]
         )
         super().__init__(app, host=host, port=port, log_level=log_level, name="slackstub")
@@ -317,6 +383,206 @@ class SlackStub(BackgroundServer):
             for entry in self._response_urls.values():
                 entry.payloads.clear()
 
+    # ------------------------------------------------------------------ Socket Mode
+
+    @property
+    def socket_connections(self) -> list[str]:
+        """The ids of the open Socket Mode connections (those that got their hello), oldest first."""
+        with self._cond:
+            return list(self._sockets)
+
+    def wait_socket_connected(self, timeout: float = 5.0, *, other_than: str | None = None) -> str:
+        """The id of the newest open Socket Mode connection (already open or opening within `timeout` s);
+        `other_than` skips that one, e.g. to wait for the client to reconnect. AssertionError when none."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                candidates = [cid for cid in self._sockets if cid != other_than]
+                if candidates:
+                    return candidates[-1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        opened = self.calls("apps.connections.open")
+        raise AssertionError(
+            f"no Socket Mode client connected within {timeout} s (apps.connections.open was called "
+            f"{len(opened)} time(s): {[(e.response or {}).get('error', 'ok') for e in opened]}); {self._summary()}"
+        )
+
+    def _socket_connection(self, connection: str | None, timeout: float) -> _SocketConnection:
+        cid = connection or self.wait_socket_connected(timeout)
+        with self._cond:
+            conn = self._sockets.get(cid)
+        if conn is None:
+            raise AssertionError(f"Socket Mode connection {cid!r} is not open (open: {self.socket_connections})")
+        return conn
+
+    def socket_send(
+        self, envelope: dict[str, Any], *, connection: str | None = None, timeout: float = SOCKET_SEND_TIMEOUT_S
+    ) -> str:
+        """Push `envelope` (a Socket Mode message: `type`, `payload`, `accepts_response_payload`, ...) to a
+        connected client and return its `envelope_id` (a fresh one is added when it has none).
+
+        It goes to `connection`, else to the newest open connection, waiting up to `timeout` s for one (as Slack
+        sends each envelope to one of an app's connections). Wait for the client's answer with `wait_socket_ack`."""
+        envelope = json.loads(json.dumps(envelope))
+        envelope.setdefault("envelope_id", str(uuid.uuid4()))
+        envelope_id = str(envelope["envelope_id"])
+        conn = self._socket_connection(connection, timeout)
+        with self._cond:
+            self._socket_envelopes[envelope_id] = _SentEnvelope(envelope, conn.id, time.monotonic())
+        try:
+            conn.run(conn.send_json(envelope), timeout)
+        except Exception as exc:
+            raise AssertionError(f"could not send envelope {envelope_id} on connection {conn.id}: {exc!r}") from exc
+        return envelope_id
+
+    def socket_send_command(
+        self,
+        text: str,
+        *,
+        command: str = "/lead",
+        user_id: str = "U0SUPERVISOR",
+        user_name: str = "supervisor",
+        channel_id: str = "C0CAMPAIGN",
+        channel_name: str = "spring-campaign",
+        connection: str | None = None,
+        timeout: float = SOCKET_SEND_TIMEOUT_S,
+    ) -> str:
+        """The user types `{command} {text}`, delivered in Socket Mode: a `slash_commands` envelope whose payload
+        is what `SlackDriver.command` posts over HTTP, with a fresh response_url and trigger_id from this stub.
+        Returns the envelope_id; `socket_sent(envelope_id)["payload"]["response_url"]` is where replies go."""
+        from slackstub.driver import VERIFICATION_TOKEN  # the driver imports this module
+
+        payload = {
+            "token": VERIFICATION_TOKEN,
+            "team_id": self.team_id,
+            "team_domain": TEAM_DOMAIN,
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user_id,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": self.app_id,
+            "is_enterprise_install": "false",
+            "response_url": self.new_response_url(),
+            "trigger_id": self.new_trigger(),
+        }
+        envelope = {"type": "slash_commands", "payload": payload, "accepts_response_payload": True}
+        return self.socket_send(envelope, connection=connection, timeout=timeout)
+
+    def socket_sent(self, envelope_id: str) -> dict[str, Any]:
+        """The envelope pushed with that id (a copy). KeyError if none was."""
+        with self._cond:
+            sent = self._socket_envelopes[envelope_id]
+            return json.loads(json.dumps(sent.envelope))
+
+    def wait_socket_ack(self, envelope_id: str, timeout: float = 3.0) -> Recorded:
+        """The client's acknowledgement of an envelope (`Recorded`, kind "socket_ack"; `.payload` is what the
+        ack carried, e.g. a slash command's immediate reply). AssertionError when none arrives within `timeout` s
+        (Slack gives an app 3 s)."""
+        try:
+            return self.wait_for(lambda e: e.kind == "socket_ack" and e.name == envelope_id, timeout=timeout)
+        except AssertionError as exc:
+            with self._cond:
+                sent = self._socket_envelopes.get(envelope_id)
+                still_open = sent is not None and sent.connection_id in self._sockets
+            where = "never sent" if sent is None else "connection still open" if still_open else "connection closed"
+            raise AssertionError(f"no ack for envelope {envelope_id} ({where}): {exc}") from None
+
+    def socket_disconnect(self, reason: str = "refresh_requested", *, connection: str | None = None) -> None:
+        """Send Slack's `disconnect` message (reason "warning", "refresh_requested" or "link_disabled"): a
+        well-behaved client opens a new connection and then closes this one."""
+        conn = self._socket_connection(connection, SOCKET_SEND_TIMEOUT_S)
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "slackstub"}}
+        conn.run(conn.send_json(message), SOCKET_SEND_TIMEOUT_S)
+
+    def socket_close(self, connection: str | None = None, *, code: int = 1001, reason: str = "") -> None:
+        """Close a Socket Mode connection from the server's side (all of them when `connection` is None)."""
+        with self._cond:
+            if connection is not None and connection not in self._sockets:
+                raise AssertionError(f"Socket Mode connection {connection!r} is not open (open: {list(self._sockets)})")
+            targets = list(self._sockets.values()) if connection is None else [self._sockets[connection]]
+        for conn in targets:
+            with contextlib.suppress(Exception):  # already gone, or the loop is shutting down
+                conn.run(conn.close(code, reason), SOCKET_SEND_TIMEOUT_S)
+
+    def stop(self) -> None:
+        """Close every Socket Mode connection (1001, going away), then stop serving."""
+        with self._cond:
+            self._sockets_refused = True
+        self.socket_close()
+        super().stop()
+        with self._cond:
+            self._sockets_refused = False
+
+    async def _socket_endpoint(self, websocket: WebSocket) -> None:
+        connection_id = websocket.path_params["connection_id"]
+        with self._cond:
+            expires_at = self._socket_urls.pop(connection_id, None)
+            refused = self._sockets_refused
+        if refused or expires_at is None or time.monotonic() > expires_at:
+            await websocket.close(code=1008)  # before accept: the handshake is refused with HTTP 403
+            return
+        await websocket.accept()
+        conn = _SocketConnection(connection_id, websocket, asyncio.get_running_loop())
+        with self._cond:
+            num_connections = len(self._sockets) + 1
+        hello = {
+            "type": "hello",
+            "num_connections": num_connections,
+            "debug_info": {"host": "slackstub", "build_number": 1, "approximate_connection_time": 18060},
+            "connection_info": {"app_id": self.app_id},
+        }
+        try:
+            await conn.send_json(hello)
+        except Exception:  # the client went away during the handshake
+            logger.debug("Socket Mode client %s left before its hello", connection_id, exc_info=True)
+            return
+        with self._cond:
+            self._sockets[connection_id] = conn
+            self._cond.notify_all()
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None and message.get("bytes") is not None:
+                    text = message["bytes"].decode("utf-8", "replace")
+                if text:
+                    self._socket_message(connection_id, text)
+        except Exception:  # a broken connection: treat it as a disconnect
+            logger.debug("Socket Mode connection %s broke", connection_id, exc_info=True)
+        finally:
+            conn.closed = True
+            with self._cond:
+                self._sockets.pop(connection_id, None)
+                self._cond.notify_all()
+
+    def _socket_message(self, connection_id: str, text: str) -> None:
+        """A message from a Socket Mode client: an ack (`{"envelope_id": ..., "payload": ...}`) is recorded;
+        anything else is only logged, as Slack ignores it."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
+        envelope_id = message.get("envelope_id") if isinstance(message, dict) else None
+        if not isinstance(envelope_id, str) or not envelope_id:
+            logger.warning("Socket Mode client %s sent something that is no ack: %.200s", connection_id, text)
+            return
+        payload = message.get("payload")
+        if payload is None:
+            payload = {}
+        elif not isinstance(payload, dict):
+            payload = {"_raw": payload}
+        with self._cond:
+            known = envelope_id in self._socket_envelopes
+        status = 200 if known else 404
+        self._record(Recorded("socket_ack", envelope_id, payload, time.monotonic(), status=status))
+
     # ------------------------------------------------------------------ HTTP endpoints
 
     async def _api_endpoint(self, request: Request) -> Response:
@@ -350,8 +616,9 @@ class SlackStub(BackgroundServer):
             return fault.status, {"ok": False, "error": fault.error or default}, headers
         if token is None:
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if not secrets.compare_digest(token.encode(), self.bot_token.encode()):
-            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        auth_error = self._auth_error(method, token)
+        if auth_error is not None:
+            return 200, {"ok": False, "error": auth_error}, {}
         if parse_error is not None:
             return 200, {"ok": False, "error": parse_error}, {}
         handler = self._methods.get(method)
@@ -362,6 +629,14 @@ class SlackStub(BackgroundServer):
         except ApiError as exc:
             return 200, {"ok": False, "error": exc.error, **exc.extra}, {}
         return 200, {"ok": True, **result}, {}
+
+    def _auth_error(self, method: str, token: str) -> str | None:
+        """None when `token` may call `method`: the app-level token for apps.connections.open, else the bot's."""
+        is_bot = secrets.compare_digest(token.encode(), self.bot_token.encode())
+        is_app = self.app_token is not None and secrets.compare_digest(token.encode(), self.app_token.encode())
+        if method in APP_TOKEN_METHODS:
+            return None if is_app else "not_allowed_token_type" if is_bot else "invalid_auth"
+        return None if is_bot else "not_allowed_token_type" if is_app else "invalid_auth"
 
     async def _response_endpoint(self, request: Request) -> Response:
         rid = request.path_params["rid"]
@@ -516,6 +791,13 @@ class SlackStub(BackgroundServer):
         if not args.get("user"):
             raise ApiError("user_not_found")
         return {"message_ts": self._ts()}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        connection_id = secrets.token_urlsafe(12)
+        with self._cond:
+            self._socket_urls[connection_id] = time.monotonic() + SOCKET_URL_TTL_S
+        ws_base = "ws" + self._require_base_url().removeprefix("http")
+        return {"url": f"{ws_base}{SOCKET_PATH}{connection_id}"}
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel_id = args.get("channel")

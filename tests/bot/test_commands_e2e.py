@@ -68,10 +68,12 @@ def test_rank_finds_a_lead_by_uid_and_by_every_id_spelling(bot: Bot) -> None:
     lead_id = bot.lead("lead-12").id
     references = {"uid": "lead-12", **id_spellings(lead_id)}
 
+    previous = 12
     for rank, (form, reference) in enumerate(references.items(), start=101):
         reply = bot.ask(f'rank "Spring leads" {reference} {rank}')
-        assert header(reply) == f"Rank of lead-12: {rank - 1 if rank > 101 else 12} → {rank}", form
+        assert header(reply) == f"Rank of lead-12: {previous} → {rank}", form
         assert bot.lead("lead-12").rank == rank, form
+        previous = rank
     assert bot.lead("lead-12").id == lead_id
 
 
@@ -141,8 +143,9 @@ def test_set_changes_uid_number_and_rank_together(bot: Bot) -> None:
 def test_set_a_national_number_with_spaces_in_quotes_under_a_default_region(bot_factory: Callable[..., Bot]) -> None:
     bot = bot_factory(default_region="DE")
 
-    bot.ask('set "Spring leads" lead-12 number="0151 9999 0013"')
+    reply = bot.ask('set "Spring leads" lead-12 number="0151 9999 0013"')
 
+    assert "+4915100000012 → *+4915199990013*" in texts(reply)
     assert bot.lead("lead-12").number == "+4915199990013"
 
 
@@ -244,7 +247,8 @@ def test_rank_unchanged_says_nothing_to_change_and_sends_no_put(bot: Bot) -> Non
 
 
 @pytest.mark.parametrize("text", ["help", "", "  "])
-def test_help_and_bare_lead_answer_usage_with_one_example_per_command(bot: Bot, text: str) -> None:
+def test_help_and_bare_lead_answer_usage_with_one_example_per_command(quiet_bot: Bot, text: str) -> None:
+    bot = quiet_bot
     bot.control.reset_stats()
 
     interaction = bot.command(text)
@@ -291,7 +295,7 @@ VALIDATION_ERRORS = [
 
 @pytest.fixture(scope="module")
 def quiet_bot() -> Iterator[Bot]:
-    """One bot for the validation errors: none of them may change anything, and each checks that."""
+    """One bot for help and the validation errors: none of them may change anything, and each checks that."""
     yield from shared_bot()
 
 
@@ -315,9 +319,7 @@ def test_validation_error_is_the_ack_names_the_field_shows_usage_and_calls_nothi
     assert message is not None and not is_progress(message), interaction.body
     assert names_field in unescape(error_text(message))
     usage = USAGE[subcommand] if subcommand else ALL_USAGE
-    assert unescape(usage_text(message)) == "Usage: " + "\n".join(
-        f"`{line}`" for line in usage.splitlines()
-    )
+    assert unescape(usage_text(message)) == "Usage: " + "\n".join(f"`{line}`" for line in usage.splitlines())
     assert bot.control.stats()["total"] == 0
     assert len(all_leads(bot)) == count
     if watched:
@@ -410,3 +412,26 @@ def test_slow_babelforce_ack_in_time_with_progress_then_the_reply(bot: Bot) -> N
     (event,) = [e for e in bot.stub.events if e.kind == "response" and e.name == rid and e.status == 200]
     assert event.at - started >= 4.0  # the reply really waited for the slowed sandbox
     bot.control.clear_faults()
+
+
+def test_add_whose_answer_is_lost_creates_exactly_one_lead_and_says_so(bot: Bot) -> None:
+    count = len(all_leads(bot))
+    # babelforce creates the lead, then the connection drops before its answer arrives.
+    bot.control.faults({"method": "POST", "path": r"/leads$", "reset": "after", "times": 1})
+    bot.control.reset_stats()
+
+    reply = bot.ask('add "Spring leads" lost-1 +4915199990111 5')
+
+    assert header(reply) == "Lead lost-1 added"
+    assert "answer was lost on the way" in caveat(reply)
+    assert len(all_leads(bot)) == count + 1
+    assert bot.lead("lost-1").number == "+4915199990111"
+    assert bot.control.count(ADD_ROUTE) == 1  # looked it up instead of posting again
+
+
+def test_text_escaped_the_way_slack_sends_it_is_stored_as_typed(bot: Bot) -> None:
+    """Slack sends `&`, `<` and `>` in a command's text as `&amp;`, `&lt;` and `&gt;` (the driver does not)."""
+    reply = bot.ask('set "Spring leads" lead-13 nickname="&lt;Ben &amp; Co&gt;"')
+
+    assert bot.lead("lead-13").data["nickname"] == "<Ben & Co>"
+    assert "nickname: *&lt;Ben &amp; Co&gt;* (new)" in texts(reply)

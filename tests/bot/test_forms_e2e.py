@@ -5,6 +5,7 @@ command and replies where the command was typed (or, when that response_url is u
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from commands.modals import (
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_LIST_ID, RENEWALS_LIST_ID
 from slackstub.server import RESPONSE_URL_USES
 from tests.bot.conftest import Bot, texts
-from tests.bot.helpers import ADD_ROUTE, all_leads, caveat, header, snapshot, writes
+from tests.bot.helpers import ADD_ROUTE, all_leads, caveat, header, shared_bot, snapshot, writes
 
 FORM_BLOCKS = {
     "add": [BLOCK_LIST, BLOCK_UID, BLOCK_NUMBER, BLOCK_RANK, BLOCK_DATA],
@@ -40,18 +41,27 @@ def open_form(bot: Bot, subcommand: str) -> tuple[dict, object]:
     return bot.driver.opened_view(interaction), interaction
 
 
+@pytest.fixture(scope="module")
+def quiet_bot() -> Iterator[Bot]:
+    """One bot for the tests that change nothing (opening forms, refused submissions); each checks that."""
+    yield from shared_bot()
+
+
 @pytest.mark.parametrize("subcommand", ["add", "rank", "show", "set"])
-def test_bare_subcommand_opens_its_form_with_the_trigger_before_any_babelforce_call(bot: Bot, subcommand: str) -> None:
+def test_bare_subcommand_opens_its_form_with_the_trigger_before_any_babelforce_call(
+    quiet_bot: Bot, subcommand: str
+) -> None:
+    bot = quiet_bot
     bot.control.reset_stats()
+    opened_before = len(bot.stub.calls("views.open"))
 
     interaction = bot.command(subcommand)
 
     assert interaction.status == 200 and interaction.acked_in_time
     assert interaction.body == ""  # a plain ack: the form is the answer
-    (call,) = bot.stub.calls("views.open")
-    assert call.ok, call.response
-    assert call.payload["trigger_id"] == interaction.trigger_id
-    view = bot.driver.opened_view(interaction)
+    view = bot.driver.opened_view(interaction)  # waits for the bot's views.open with this trigger
+    calls = bot.stub.calls("views.open")[opened_before:]
+    assert [(call.ok, call.payload["trigger_id"]) for call in calls] == [(True, interaction.trigger_id)]
     assert view["callback_id"] == CALLBACK_IDS[subcommand]
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == FORM_BLOCKS[subcommand]
     assert bot.control.stats()["total"] == 0
@@ -94,7 +104,13 @@ FIELD_ERRORS = [
         "number '12345'",
     ),
     ("rank out of range", "rank", {BLOCK_LEAD: "lead-10", BLOCK_RANK: "40000"}, BLOCK_RANK, "out of range"),
-    ("empty uid", "add", {BLOCK_UID: "  ", BLOCK_NUMBER: "+4915199990001", BLOCK_RANK: "5"}, BLOCK_UID, "uid"),
+    (
+        "empty uid",
+        "add",
+        {BLOCK_UID: "  ", BLOCK_NUMBER: "+4915199990001", BLOCK_RANK: "5"},
+        BLOCK_UID,
+        "uid must not be empty",
+    ),
     (
         "duplicate uid",
         "add",
@@ -112,8 +128,9 @@ FIELD_ERRORS = [
     ids=[case[0] for case in FIELD_ERRORS],
 )
 def test_submission_with_a_field_error_answers_errors_in_place_and_changes_nothing(
-    bot: Bot, subcommand: str, answers: dict[str, str], block_id: str, words: str
+    quiet_bot: Bot, subcommand: str, answers: dict[str, str], block_id: str, words: str
 ) -> None:
+    bot = quiet_bot
     view, opened_by = open_form(bot, subcommand)
     before = all_leads(bot)
     bot.control.reset_stats()
@@ -198,3 +215,42 @@ def test_reply_falls_back_to_an_ephemeral_message_when_the_response_url_is_used_
     rid = opened_by.response_url.rsplit("/", 1)[-1]
     refused = [e for e in bot.stub.events if e.kind == "response" and e.name == rid and e.status != 200]
     assert len(refused) == 2  # our extra post, then the bot's attempt before it fell back
+
+
+def test_show_form_submission_replies_with_the_card(bot: Bot) -> None:
+    view, opened_by = open_form(bot, "show")
+
+    submitted = bot.driver.submit(view, {BLOCK_LIST: DEMO_LIST_ID, BLOCK_LEAD: "+4915100000040"})
+
+    assert submitted.body == ""
+    reply = bot.driver.replies(opened_by)[0]
+    assert header(reply) == "Lead lead-40"
+    assert "position 11 of 20" in caveat(reply)
+
+
+def test_form_slack_refuses_to_open_is_reported_at_the_response_url(bot: Bot) -> None:
+    bot.stub.fail("views.open", status=200, error="expired_trigger_id")
+
+    interaction = bot.command("rank")
+
+    assert interaction.status == 200 and interaction.acked_in_time
+    reply = bot.driver.replies(interaction)[0]
+    shown = texts(reply)
+    assert "Slack did not open the form (expired_trigger_id)" in shown
+    assert "/lead rank &lt;list&gt; &lt;lead&gt; &lt;rank&gt;" in shown
+
+
+def test_submission_is_acked_in_time_when_the_pre_check_is_slow_and_the_command_still_runs(bot: Bot) -> None:
+    view, opened_by = open_form(bot, "rank")
+    lead_id = bot.lead("lead-10").id
+    # The pre-check's lead lookup hangs for 4 s (once); Slack drops a submission not acked within 3 s.
+    bot.control.faults({"method": "GET", "path": f"/leads/{lead_id}$", "latency_ms": 4000, "times": 1})
+
+    submitted = bot.driver.submit(view, {BLOCK_LIST: DEMO_LIST_ID, BLOCK_LEAD: "lead-10", BLOCK_RANK: "100"})
+
+    assert submitted.status == 200 and submitted.elapsed < TRIGGER_WINDOW_S, submitted.elapsed
+    assert submitted.body == ""
+    reply = bot.driver.replies(opened_by)[0]
+    assert "first of the next batch" in caveat(reply)
+    assert bot.lead("lead-10").rank == 100
+    assert bot.control.count("GET /api/v2/outbound/lists/{id}/leads/{leadId}") >= 2  # the slow one, then the real

@@ -41,6 +41,21 @@ def test_run_without_settings_names_every_missing_variable(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
+def test_run_stops_when_slack_refuses_the_bot_token(sandbox: SandboxServer, tmp_path: Path) -> None:
+    with SlackStub() as stub:
+        env = _env(
+            SLACK_BOT_TOKEN="xoxb-not-the-right-one",
+            SLACK_SIGNING_SECRET="s",
+            SLACK_API_URL=stub.api_url,
+            BABELFORCE_BASE_URL=sandbox.base_url,
+            BABELFORCE_ACCESS_TOKEN="t",
+        )
+        result = _leadbot(["run", "--http", "--port", "0"], env, tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN was refused by Slack (invalid_auth)." in result.stderr
+    assert "xoxb-not-the-right-one" not in result.stderr + result.stdout
+
+
 def test_run_reports_babelforce_settings_missing_once_slack_is_set(tmp_path: Path) -> None:
     env = _env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
     result = _leadbot(["run", "--http"], env, tmp_path)
@@ -147,6 +162,12 @@ def test_http_mode_answers_health_checks_and_serves_a_signed_command(
 
 def test_http_mode_rejects_an_unsigned_request(http_bot: tuple[SlackDriver, str, SlackStub]) -> None:
     driver, _, stub = http_bot
+    seen = len(stub.events)  # the start-up token check (auth.test)
     response = driver.post_raw(b"command=%2Flead&text=help", {"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 401
-    assert stub.events == []
+    assert stub.events[seen:] == []
+
+
+def test_http_mode_checks_the_bot_token_at_start_up(http_bot: tuple[SlackDriver, str, SlackStub]) -> None:
+    _, _, stub = http_bot
+    assert [call.response["ok"] for call in stub.calls("auth.test")][:1] == [True]

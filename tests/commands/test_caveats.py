@@ -387,6 +387,7 @@ def test_warnings_are_no_effect_now_plus_delays_and_unknowns() -> None:
         CaveatKind.NEXT_BATCH,
         CaveatKind.NEW_LEAD_AFTER_BATCH,
         CaveatKind.HOPPER_UNKNOWN,
+        CaveatKind.AWAITS_RECYCLING,
     } == WARNINGS - NO_EFFECT_NOW
     assert CaveatKind.NEXT_REFILL not in WARNINGS
     assert CaveatKind.NOT_IN_HOPPER not in WARNINGS
@@ -564,3 +565,17 @@ def test_campaign_line_escapes_names() -> None:
     assert campaign_line(DialContext("<b>&")) == "List *&lt;b&gt;&amp;* · no campaign dials it"
     line = campaign_line(DialContext(LIST_NAME, make_campaign(name="<@U123>")))
     assert line.startswith("Campaign *&lt;@U123&gt;* (active)")
+
+
+@pytest.mark.parametrize("status", ["no_answer", "busy", "answering_machine"])
+def test_a_lead_already_called_is_not_promised_the_next_batch(status: str) -> None:
+    """Neither final nor dialable: whether it comes back is up to the campaign's recycling rules."""
+    hopper = tuple(HopperEntry(id=f"{n:032x}", order=str(n)) for n in range(1, 21))
+    context = DialContext("Spring leads", make_campaign(), hopper, last_hopper_rank=31)
+    before = Lead(id="a" * 32, uid="lead-50", rank=50, status=status)
+    after = before.model_copy(update={"rank": 100})
+    caveats = change_caveats("rank", before, after, context)
+    assert [caveat.kind for caveat in caveats] == [CaveatKind.AWAITS_RECYCLING]
+    assert f"`{status}`" in caveats[0].text
+    assert "recycling rules" in caveats[0].text
+    assert lead_state(after, context).kind == CaveatKind.AWAITS_RECYCLING

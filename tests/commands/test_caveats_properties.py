@@ -16,6 +16,7 @@ SETTINGS = settings(max_examples=200, deadline=None)
 
 DIALABLE = ["pending", "new", "callback"]
 FINAL = ["sale", "do_not_call", "not_interested"]
+CALLED = ["no_answer", "busy", "voicemail"]  # called already, neither dialable nor final: recycling decides
 ORDERS = [None, "UP", "DOWN", "UP RANK", "DOWN RANK"]
 WEIGHTED_ORDERS = [*ORDERS, "UP RANK", "DOWN RANK"]  # the RANK orders have the most rules
 RANK_ORDERS = ("UP RANK", "DOWN RANK")
@@ -23,7 +24,7 @@ RANK_ORDERS = ("UP RANK", "DOWN RANK")
 ids = st.integers(min_value=0, max_value=16**32 - 1).map(lambda n: f"{n:032x}")
 ranks = st.integers(min_value=RANK_MIN, max_value=RANK_MAX)
 ranks_or_none = st.one_of(ranks, ranks, ranks, st.none())  # a rank is rarely missing
-statuses = st.sampled_from([*DIALABLE, *DIALABLE, *FINAL, None])  # mostly dialable
+statuses = st.sampled_from([*DIALABLE, *DIALABLE, *FINAL, *CALLED, None])  # mostly dialable
 # Names as babelforce or a user may spell them, markup characters included.
 names = st.text(alphabet=st.sampled_from(list("Spring leads<>&*`_~\n")), min_size=1, max_size=20)
 campaigns = st.builds(
@@ -261,6 +262,8 @@ def test_caveats_follow_the_article_rules_exactly(scenario: Scenario) -> None:
         expected = [CaveatKind.IN_HOPPER]
         if scenario.rank_changed and not rank_order:
             expected.append(CaveatKind.ORDER_IGNORES_RANK)
+    elif scenario.after.status in CALLED:
+        expected = [CaveatKind.AWAITS_RECYCLING]
     elif scenario.rank_changed and not rank_order:
         expected = [CaveatKind.ORDER_IGNORES_RANK]
     elif scenario.rank_changed and scenario.ahead:

@@ -1,0 +1,94 @@
+"""`leadbot console --script`: the demo a newcomer runs, as a real process against the in-process sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from commands.grammar import EXAMPLES
+
+
+def _console(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "script.txt"
+    path.write_text(script, encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "BABELFORCE_", "LEADBOT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", "--script", str(path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+@pytest.fixture(scope="module")
+def article_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    script = "\n".join(
+        [
+            '/lead show "Spring leads" lead-40',
+            '/lead rank "Spring leads" lead-40 45',
+            '/lead rank "Spring leads" lead-10 100',
+            ":dial 20",
+            '/lead show "Spring leads" lead-10',
+            EXAMPLES["add"],
+            '/lead rank "Spring leads" lead-10 ten',
+            "/lead help",
+        ]
+    )
+    return _console(script, tmp_path_factory.mktemp("console"))
+
+
+def test_console_shows_the_articles_two_examples(article_run: subprocess.CompletedProcess[str]) -> None:
+    assert article_run.returncode == 0, article_run.stderr
+    out = article_run.stdout
+    assert "In the hopper at position 11 of 20" in out
+    assert "Already in the hopper (position 11 of 20)" in out
+    assert "It will be first of the next batch, after the 20 leads in the hopper" in out
+
+
+def test_console_dialling_the_batch_brings_the_moved_lead_in_first(
+    article_run: subprocess.CompletedProcess[str],
+) -> None:
+    after_dial = article_run.stdout.split(":dial 20", 1)[1]
+    assert "Hopper of the demo campaign (20): lead-10," in after_dial
+    assert "In the hopper at position 1 of 20" in after_dial
+
+
+def test_console_renders_cards_errors_and_help_as_text(article_run: subprocess.CompletedProcess[str]) -> None:
+    out = article_run.stdout
+    assert "Lead uuid_100 added" in out
+    assert "number        +4916098119998" in out  # fields rendered as aligned label/value pairs
+    assert "rank must be a whole number" in out
+    assert "Usage: /lead rank <list> <lead> <rank>" in out
+    assert "Example: /lead show" in out
+    assert "Traceback" not in out + article_run.stderr
+
+
+def test_console_walks_through_a_form_and_shows_field_errors(tmp_path: Path) -> None:
+    script = "\n".join(
+        [
+            "/lead add",
+            "Spring",  # the list picker: part of a name
+            "uuid_200",
+            "12",  # not a phone number
+            "40000",  # rank out of range
+            "note=from the form",
+            "",
+            "+4916098119999",  # the two fields in error are asked again
+            "250",
+        ]
+    )
+    result = _console(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Add a lead" in out
+    assert "Spring leads (50 leads)" in out
+    assert "✗ Number:" in out
+    assert "✗ Rank: rank 40000 is out of range" in out
+    assert "Lead uuid_200 added" in out
+    assert "note: from the form" in out

@@ -1,0 +1,59 @@
+"""manifest.yml: a Slack app manifest that matches what the code does, and asks for nothing more."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot.app import EVENTS_PATH
+from bot.listeners.commands import COMMAND
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
+
+#: Bot scope each Slack Web API method needs (api.slack.com method pages); None: the method needs no scope.
+SCOPE_OF_METHOD = {"views_open": None, "views_update": None, "views_push": None, "chat_postEphemeral": "chat:write"}
+
+
+def _web_api_methods_used() -> set[str]:
+    """Every `client.<method>(` call in the bot's code, i.e. every Slack Web API method it can call."""
+    used: set[str] = set()
+    for path in (ROOT / "bot").rglob("*.py"):
+        used |= set(
+            re.findall(r"\bclient\.(views_\w+|chat_\w+|users_\w+|conversations_\w+|usergroups_\w+)\(", path.read_text())
+        )
+    return used
+
+
+def test_the_lead_command_is_declared_with_description_and_usage_hint() -> None:
+    commands = MANIFEST["features"]["slash_commands"]
+    assert [command["command"] for command in commands] == [COMMAND]
+    lead = commands[0]
+    assert lead["description"] and len(lead["description"]) <= 100
+    assert "add|rank|show|set" in lead["usage_hint"]
+    assert lead["url"].endswith(EVENTS_PATH)
+
+
+def test_bot_scopes_are_exactly_the_ones_the_code_uses() -> None:
+    used_methods = _web_api_methods_used()
+    assert used_methods, "no Slack Web API call found: the scan is broken"
+    unknown = used_methods - SCOPE_OF_METHOD.keys()
+    assert not unknown, f"add the scope of {unknown} to SCOPE_OF_METHOD and the manifest"
+    needed = {"commands"} | {SCOPE_OF_METHOD[method] for method in used_methods if SCOPE_OF_METHOD[method]}
+    assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed
+
+
+def test_interactivity_and_options_reach_the_events_path_and_socket_mode_is_on() -> None:
+    settings = MANIFEST["settings"]
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["interactivity"]["request_url"].endswith(EVENTS_PATH)
+    assert settings["interactivity"]["message_menu_options_url"].endswith(EVENTS_PATH)
+    assert settings["socket_mode_enabled"] is True
+
+
+def test_display_information_and_bot_user_are_present() -> None:
+    assert MANIFEST["display_information"]["name"] == "leadbot"
+    assert len(MANIFEST["display_information"]["description"]) <= 140
+    assert MANIFEST["features"]["bot_user"]["display_name"] == "leadbot"

@@ -1,0 +1,186 @@
+"""`leadbot run` in Socket Mode as a real process: it opens a websocket to the Slack stand-in, takes slash commands
+from it, acks them over the socket within Slack's 3 s and answers at the response_url; babelforce is the sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import SandboxServer
+from sandbox.seed import DEMO_LIST_ID
+from slackstub import SlackStub
+from tests.bot.conftest import is_progress, texts
+
+APP_TOKEN = "xapp-leadbot-socket-test"
+ACK_DEADLINE_S = 3.0
+CONNECT_TIMEOUT_S = 20.0  # the process imports Bolt and slack_sdk before it connects
+
+
+def _env(**values: str) -> dict[str, str]:
+    """A clean environment: no SLACK_/BABELFORCE_/LEADBOT_ variables leak in from the developer's shell."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "BABELFORCE_", "LEADBOT_"))}
+    env.update(values)
+    return env
+
+
+class BotProcess:
+    """`python -m bot.cli run` in its own process; its output (stdout and stderr) is collected by a thread so
+    that reading it can never block the test."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self._lines: list[str] = []
+        self._cond = threading.Condition()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="leadbot output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._cond:
+            return "".join(self._lines)
+
+    def wait_output(self, text: str, timeout: float) -> bool:
+        """True once `text` appears in the output within `timeout` s; False when it does not, or the process
+        ended without printing it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while text not in "".join(self._lines):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
+                    return False
+                self._cond.wait(min(remaining, 0.1))
+            return True
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _bot_env(stub: SlackStub, sandbox: SandboxServer, app_token: str) -> dict[str, str]:
+    return _env(
+        SLACK_BOT_TOKEN=stub.bot_token,
+        SLACK_APP_TOKEN=app_token,
+        SLACK_API_URL=stub.api_url,
+        BABELFORCE_BASE_URL=sandbox.base_url,
+        BABELFORCE_CLIENT_ID="sandbox",
+        BABELFORCE_CLIENT_SECRET="sandbox",
+        LEADBOT_ALLOW_ALL_WRITERS="true",
+    )  # no SLACK_SIGNING_SECRET: Socket Mode must not need one
+
+
+@pytest.fixture
+def socket_bot(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[SlackStub, BotProcess]]:
+    """A connected `leadbot run` in Socket Mode, in front of the sandbox, behind the Slack stand-in."""
+    with SlackStub(app_token=APP_TOKEN) as stub:
+        bot = BotProcess(_bot_env(stub, sandbox, APP_TOKEN), tmp_path)
+        try:
+            try:
+                stub.wait_socket_connected(CONNECT_TIMEOUT_S)
+            except AssertionError as exc:
+                pytest.fail(f"leadbot run did not connect in Socket Mode: {exc}\n--- its output:\n{bot.output}")
+            yield stub, bot
+        finally:
+            bot.stop()
+
+
+def _rank_of(sandbox: SandboxServer, uid: str) -> int | None:
+    with sandbox.state.lock:
+        for lead in sandbox.state.iter_leads(DEMO_LIST_ID):
+            if lead.uid == uid:
+                return lead.rank
+    return None
+
+
+def test_socket_mode_acks_a_command_in_time_and_answers_at_the_response_url(
+    socket_bot: tuple[SlackStub, BotProcess], sandbox: SandboxServer
+) -> None:
+    stub, bot = socket_bot
+    assert _rank_of(sandbox, "lead-10") != 100
+
+    started = time.monotonic()
+    envelope_id = stub.socket_send_command('rank "Spring leads" lead-10 100')
+    ack = stub.wait_socket_ack(envelope_id, timeout=ACK_DEADLINE_S)
+    assert ack.at - started <= ACK_DEADLINE_S
+    assert ack.status == 200
+    assert is_progress(ack.payload), ack.payload  # the ack already says what is being done
+
+    response_url = stub.socket_sent(envelope_id)["payload"]["response_url"]
+    reply = stub.wait_responses(response_url, count=1, timeout=15)[0]
+    assert "first of the next batch" in texts(reply), reply
+    assert _rank_of(sandbox, "lead-10") == 100
+    assert bot.process.poll() is None, bot.output
+
+
+def test_socket_mode_help_is_acked_with_the_usage(socket_bot: tuple[SlackStub, BotProcess]) -> None:
+    stub, _ = socket_bot
+    envelope_id = stub.socket_send_command("help")
+    ack = stub.wait_socket_ack(envelope_id, timeout=ACK_DEADLINE_S)
+    assert "/lead add" in texts(ack.payload) + str(ack.payload.get("text", "")), ack.payload
+
+
+def test_socket_mode_with_a_wrong_app_token_stops_at_start_up(sandbox: SandboxServer, tmp_path: Path) -> None:
+    wrong = "xapp-not-the-right-one"
+    with SlackStub(app_token=APP_TOKEN) as stub:
+        bot = BotProcess(_bot_env(stub, sandbox, wrong), tmp_path)
+        try:
+            assert bot.process.wait(timeout=CONNECT_TIMEOUT_S) == 2
+            assert bot.wait_output("SLACK_APP_TOKEN was refused by Slack (invalid_auth).", timeout=5), bot.output
+            assert "Traceback" not in bot.output
+            assert stub.socket_connections == []
+            first_open = stub.calls("apps.connections.open")[0]
+            assert first_open.response == {"ok": False, "error": "invalid_auth"}
+        finally:
+            bot.stop()
+        assert wrong not in bot.output  # the failure is reported without printing the token
+
+
+def test_socket_mode_reconnects_when_slack_asks_for_a_refresh(socket_bot: tuple[SlackStub, BotProcess]) -> None:
+    stub, bot = socket_bot
+    first = stub.wait_socket_connected(0)
+    stub.socket_disconnect("refresh_requested")  # Slack does this every few hours
+    second = stub.wait_socket_connected(10, other_than=first)
+    envelope_id = stub.socket_send_command("help", connection=second)
+    ack = stub.wait_socket_ack(envelope_id, timeout=ACK_DEADLINE_S)
+    assert "/lead add" in str(ack.payload.get("text", "")), ack.payload
+    # one call by the start-up token check, one per connection
+    assert len(stub.calls("apps.connections.open")) == 3
+    assert bot.process.poll() is None, bot.output
+
+
+def test_socket_mode_stops_cleanly_on_sigterm(socket_bot: tuple[SlackStub, BotProcess]) -> None:
+    _, bot = socket_bot
+    bot.process.terminate()
+    assert bot.process.wait(timeout=10) == 0, bot.output
+    assert bot.wait_output("leadbot stopping", timeout=5), bot.output
+    assert "Traceback" not in bot.output
