@@ -136,7 +136,7 @@ class Console:
         stack = ExitStack()
         stub = stack.enter_context(SlackStub())
         signing_secret = secrets.token_hex(16)
-        leadbot = Leadbot(LeadService(client), default_region=default_region, allow_writes=True)
+        leadbot = Leadbot(LeadService(client, default_region=default_region), allow_writes=True)
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         bot_server = stack.enter_context(BackgroundServer(http_app(bolt, on_shutdown=client.aclose), lifespan="on"))
         driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))
@@ -251,8 +251,14 @@ class Console:
             options = self.driver.suggest(view, element["action_id"], "", block_id=block["block_id"])
             for number, option in enumerate(options, 1):
                 self._say(f"  {number}. {option['text']['text']}")
-            answer = ask(f"{label}{optional} [number or name]: ")
-            return None if answer is None else _pick(answer.strip(), options)
+            while True:
+                answer = ask(f"{label}{optional} [number or name]: ")
+                if answer is None:
+                    return None
+                picked = _pick(answer.strip(), options)
+                if picked is not None or (block.get("optional") and not answer.strip()):
+                    return picked or ""
+                self._say(f"  ✗ {answer.strip()!r} is not one of the {len(options)} choices; type its number or name.")
         if element.get("multiline"):
             self._say(f"{label}{optional}: one per line, an empty line ends")
             lines = []
@@ -272,7 +278,10 @@ class Console:
             return
         base = self.sandbox.base_url
         if words[0] == ":dial":
-            count = int(words[1]) if len(words) > 1 and words[1].isdigit() else 1
+            if len(words) > 2 or (len(words) == 2 and not (words[1].isdigit() and int(words[1]) >= 1)):
+                self._say("Usage: :dial [N] dials the first N leads of the hopper (N a whole number, 1 or more).")
+                return
+            count = int(words[1]) if len(words) == 2 else 1
             response = httpx.post(f"{base}/sandbox/campaigns/{DEMO_CAMPAIGN_ID}/dial", json={"count": count})
             dialled = [lead.get("uid") for lead in response.json().get("items", [])]
             self._say(f"Dialled {len(dialled)}: {', '.join(dialled) or 'nobody (the hopper is empty)'}.")
@@ -285,12 +294,14 @@ class Console:
     def _hopper(self) -> None:
         assert self.sandbox is not None
         uids = [entry.uid for entry in self.sandbox.state.hopper(DEMO_CAMPAIGN_ID)]
-        self._say(f"Hopper of the demo campaign ({len(uids)}): {', '.join(map(str, uids))}")
+        listed = ", ".join(map(str, uids)) if uids else "empty (no dialable lead left)"
+        self._say(f"Hopper of the demo campaign ({len(uids)}): {listed}")
 
     # ------------------------------------------------------------------ output
 
     def _show(self, message: dict) -> None:
-        self._say(render_message(message))
+        """A reply as text. A reply replacing the progress line is simply printed after it, as a terminal does."""
+        self._say(render_message({key: value for key, value in message.items() if key != "replace_original"}))
 
     def _say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -304,12 +315,16 @@ def _label(block: dict) -> str:
     return (block.get("label") or {}).get("text", block.get("block_id", "?"))
 
 
-def _pick(answer: str, options: list[dict]) -> str:
-    """An option's value from its number or (part of) its name; anything else is sent as typed."""
-    if answer.isdigit() and 1 <= int(answer) <= len(options):
-        return options[int(answer) - 1]["value"]
+def _pick(answer: str, options: list[dict]) -> str | None:
+    """An option's value from its number or (part of) its name; None when that picks no single option."""
+    if not answer:
+        return None
+    if answer.isdigit():
+        return options[int(answer) - 1]["value"] if 1 <= int(answer) <= len(options) else None
     matches = [option for option in options if answer.casefold() in option["text"]["text"].casefold()]
-    return matches[0]["value"] if len(matches) == 1 else answer
+    exact = [option for option in matches if option["text"]["text"].casefold().startswith(answer.casefold())]
+    chosen = matches if len(matches) == 1 else exact
+    return chosen[0]["value"] if len(chosen) == 1 else None
 
 
 def _terminal_reader(prompt: str) -> str | None:

@@ -20,7 +20,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from commands.blocks import error_message, lead_message
-from commands.fields import FIELD_LIST
 from commands.grammar import WRITE_SUBCOMMANDS, AddLead, Command, RankLead, SetLead, ShowLead
 from commands.modals import FormOrigin
 
@@ -45,9 +44,13 @@ def subcommand_of(command: Command) -> str:
 @dataclass(slots=True)
 class Leadbot:
     service: LeadService
-    default_region: str | None = None
     allow_writes: bool = False
     form_check_budget: float = FORM_CHECK_BUDGET_S
+
+    @property
+    def default_region(self) -> str | None:
+        """The country national phone numbers belong to (LEADBOT_DEFAULT_REGION), shared with the service."""
+        return self.service.default_region
 
     def refusal(self, subcommand: str) -> str | None:
         """Why this subcommand may not run here, or None when it may."""
@@ -87,24 +90,27 @@ class Leadbot:
             )
 
     async def precheck(self, command: Command) -> dict[str, str]:
-        """Field errors a form can show in place (unknown lead, duplicate uid), found within the time budget.
+        """Field errors a form can show in place (unknown lead, duplicate uid, unknown list), within the budget.
 
-        A check that takes longer is dropped: the command runs anyway and reports the problem as a message.
+        Only answers about a field become field errors. A check that takes longer, or a babelforce failure, is
+        dropped: the form closes and the command itself runs and reports whatever happens.
         """
         try:
             async with asyncio.timeout(self.form_check_budget):
                 if isinstance(command, AddLead):
                     await self.service.check_uid_free(command.list_ref, command.uid)
-                else:
-                    await self.service.check_lead_exists(command.list_ref, command.lead_ref)
+                    return {}
+                lead = await self.service.check_lead_exists(command.list_ref, command.lead_ref)
+                if isinstance(command, SetLead) and command.uid is not None and command.uid != lead.uid:
+                    await self.service.check_uid_free(command.list_ref, command.uid, for_set=True)
         except TimeoutError:
             log.info("form pre-check took over %.1f s; the command will report instead", self.form_check_budget)
-            return {}
         except UserFacingError as failure:
-            return {failure.field or FIELD_LIST: failure.message}
+            if failure.field:
+                return {failure.field: failure.message}
+            log.info("form pre-check could not ask babelforce (%s); the command will report", failure.message)
         except Exception:  # a bug in a check must not block the form: the command itself will report
             log.exception("form pre-check failed unexpectedly")
-            return {}
         return {}
 
 
@@ -151,11 +157,19 @@ def origin_of(view: dict) -> FormOrigin:
     return FormOrigin.decode(view.get("private_metadata"))
 
 
-# A run of 6+ digits (with an optional +) that is not part of a hex id: a phone number, as far as logs care.
-_LONG_DIGITS = re.compile(r"(?<![0-9a-fA-F])\+?\d{6,}(?![0-9a-fA-F])")
+# Digits with the separators people type in phone numbers (+49 151-000 (0)40), not inside a hex id.
+_PHONE_LIKE = re.compile(r"(?<![0-9a-fA-F])\+?\d[\d\s\-./()]*\d(?![0-9a-fA-F])")
+MASK_MIN_DIGITS = 6
 
 
 def mask(text: str) -> str:
-    """For logs: keep references readable but hide phone numbers (digit runs of 6+ keep only their last 2)."""
+    """For logs: keep references readable but hide phone numbers (6+ digits, separators allowed: last 2 kept)."""
     text = " ".join(str(text).split())[:60]
-    return _LONG_DIGITS.sub(lambda match: "•" * (len(match.group()) - 2) + match.group()[-2:], text)
+
+    def hide(match: re.Match[str]) -> str:
+        digits = [char for char in match.group() if char.isdigit()]
+        if len(digits) < MASK_MIN_DIGITS:
+            return match.group()
+        return "•" * (len(digits) - 2) + "".join(digits[-2:])
+
+    return _PHONE_LIKE.sub(hide, text)

@@ -41,15 +41,29 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+#: Libraries whose DEBUG lines carry message bodies, response_urls or headers: never below INFO.
+CHATTY_LOGGERS = ("slack_sdk", "slack_bolt", "bot.bolt", "httpcore", "aiohttp", "websockets")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
-        mode = "http" if args.http or settings.slack_app_token is None else "socket"
-        settings.check(mode)
-        babelforce_settings = load_babelforce_settings(required=True)
     except StartupError as problems:
         return _refuse(problems.problems)
-    logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mode = "http" if args.http or settings.slack_app_token is None else "socket"
+    problems: list[str] = []
+    babelforce_settings = None
+    try:
+        settings.check(mode)
+    except StartupError as slack_problems:
+        problems += slack_problems.problems
+    try:
+        babelforce_settings = load_babelforce_settings(required=True)
+    except StartupError as babelforce_problems:
+        problems += babelforce_problems.problems
+    if problems or babelforce_settings is None:
+        return _refuse(problems)
+    configure_logging(settings.leadbot_log_level)
     if not settings.leadbot_allow_all_writers:
         log.warning("LEADBOT_ALLOW_ALL_WRITERS is not true: /lead add, rank and set are refused; show and help work")
     if mode == "socket":
@@ -59,10 +73,17 @@ def run(args: argparse.Namespace) -> int:
     return _serve_http(settings, babelforce_settings, host, port)
 
 
+def configure_logging(level: str) -> None:
+    """leadbot's own lines at `level`; the Slack and HTTP libraries no lower than INFO (their DEBUG has bodies)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    floor = max(logging.getLevelName(level), logging.INFO)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
+
+
 def _leadbot(settings: BotSettings, client: BabelforceClient) -> Leadbot:
     return Leadbot(
-        LeadService(client),
-        default_region=settings.leadbot_default_region,
+        LeadService(client, default_region=settings.leadbot_default_region),
         allow_writes=settings.leadbot_allow_all_writers,
     )
 

@@ -1,17 +1,19 @@
 """What each /lead command does against babelforce, and the dialer context its caveat needs. No Slack here.
 
 Every failure leaves as a `UserFacingError` holding one sentence for a supervisor (and, for form pre-checks, the
-field at fault). Lists and campaigns change rarely, so they are cached for `directory_ttl` seconds; leads and the
-hopper are always read live, just before a change, because the caveat must describe the dialer as it is now.
+field at fault). Lists, and which campaign dials which list, change rarely, so that directory is cached for
+`directory_ttl` seconds; the lead, the campaign itself and its hopper are read live for every command, because the
+caveat must describe the dialer as it is at the time of the change.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from babelforce import errors
@@ -19,8 +21,8 @@ from babelforce.client import BabelforceClient
 from babelforce.ids import normalize_id
 from babelforce.models import Campaign, Lead, LeadList
 from commands.blocks import LeadReport
-from commands.caveats import DialContext, change_caveats, lead_state, needs_last_hopper_rank
-from commands.fields import FIELD_LEAD, FIELD_LIST, FIELD_UID
+from commands.caveats import Action, DialContext, change_caveats, lead_state, needs_last_hopper_rank
+from commands.fields import FIELD_LEAD, FIELD_LIST, FIELD_UID, FieldError, parse_number
 from commands.grammar import AddLead, Command, RankLead, SetLead, ShowLead
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DIRECTORY_TTL_S = 30.0
 LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
+AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
+SUGGEST_CUTOFF = 0.85  # difflib similarity for "did you mean" on list names
 
 
 class UserFacingError(Exception):
@@ -45,6 +49,14 @@ class _Cached:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Dialling:
+    """The directory's answer for one list: which campaign dials it, or why that is unknown."""
+
+    campaign: Campaign | None
+    error: str | None = None
+
+
 class LeadService:
     """The bot's use of the babelforce client: resolve, read the dialer's state, write, and report."""
 
@@ -52,14 +64,16 @@ class LeadService:
         self,
         client: BabelforceClient,
         *,
+        default_region: str | None = None,
         directory_ttl: float = DIRECTORY_TTL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.default_region = default_region
         self._ttl = directory_ttl
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
-        self._cache_locks: dict[str, asyncio.Lock] = {}
+        self._loading: dict[str, asyncio.Future[Any]] = {}
 
     # ------------------------------------------------------------------ the commands
 
@@ -87,12 +101,9 @@ class LeadService:
             return LeadReport(
                 "rank", lead_list, before, context, (lead_state(before, context),), before, unchanged=True
             )
+        write = self.client.update_lead(lead_list.id, before.id, rank=command.rank)
         after, context = await self._write_with_context(
-            lead_list,
-            context,
-            before.id,
-            command.rank,
-            self._guard(lead_list, self.client.update_lead(lead_list.id, before.id, rank=command.rank), write=True),
+            lead_list, context, "rank", before, command.rank, self._guard(lead_list, write, write=True, lead=before)
         )
         return LeadReport("rank", lead_list, after, context, change_caveats("rank", before, after, context), before)
 
@@ -106,7 +117,7 @@ class LeadService:
             changes["number"] = command.number
         if command.rank is not None and command.rank != before.rank:
             changes["rank"] = command.rank
-        data = {
+        data = {  # only what differs is sent: a set never rewrites values it does not change
             key: value
             for key, value in command.data.items()
             if (value is None and key in before.data) or (value is not None and before.data.get(key) != value)
@@ -118,33 +129,32 @@ class LeadService:
                 "set", lead_list, before, context, (lead_state(before, context),), before, unchanged=True, notes=notes
             )
         write = self.client.update_lead(lead_list.id, before.id, data=data or None, **changes)
-        after, context = await self._write_with_context(
-            lead_list,
-            context,
-            before.id,
-            changes.get("rank"),
-            self._guard(lead_list, write, write=True, uid=changes.get("uid")),
-        )
+        guarded = self._guard(lead_list, write, write=True, lead=before, uid=changes.get("uid"), taken_hint="set")
+        after, context = await self._write_with_context(lead_list, context, "set", before, changes.get("rank"), guarded)
         return LeadReport(
             "set", lead_list, after, context, change_caveats("set", before, after, context), before, notes=notes
         )
 
     async def add(self, command: AddLead) -> LeadReport:
         lead_list = await self.resolve_list(command.list_ref)
-        context = await self._dial_context(lead_list)
+        dialling = await self._dialling(lead_list)
         write = self.client.add_lead(
             lead_list.id, uid=command.uid, number=command.number, rank=command.rank, data=command.data or None
         )
-        result, context = await self._write_with_context(
-            lead_list, context, None, command.rank, self._guard(lead_list, write, write=True, uid=command.uid)
-        )
+        result = await self._guard(lead_list, write, write=True, uid=command.uid, taken_hint="add")
+        # Read after the add: a hopper below its minimum takes a new lead at once, and the caveat must say so.
+        context = await self._context_for(lead_list, dialling)
+        if result.lead.campaign_id and (context.campaign is None or context.campaign.id != result.lead.campaign_id):
+            context = await self._context_for(lead_list, await self._dialling(lead_list, fresh=True))
+        if needs_last_hopper_rank("add", context, result.lead.id, command.rank) and context.hopper:
+            context = replace(context, last_hopper_rank=await self._rank_of(lead_list, context.hopper[-1].id))
         caveats = change_caveats("add", None, result.lead, context)
         return LeadReport("add", lead_list, result.lead, context, caveats, recovered=result.recovered)
 
     # ------------------------------------------------------------------ form pre-checks
 
-    async def check_uid_free(self, list_ref: str, uid: str) -> None:
-        """Raise UserFacingError(field=uid) when the list already has this uid (for the add form)."""
+    async def check_uid_free(self, list_ref: str, uid: str, *, for_set: bool = False) -> None:
+        """Raise UserFacingError(field=uid) when the list already has this uid (add and set forms)."""
         lead_list = await self.resolve_list(list_ref)
         try:
             existing = await self.client.find_lead_by_uid(lead_list.id, uid)
@@ -152,24 +162,34 @@ class LeadService:
             return
         except errors.BabelforceError as failure:
             raise UserFacingError(explain(failure, lead_list)) from None
-        raise UserFacingError(_duplicate_uid(uid, lead_list, existing.rank, short=True), field=FIELD_UID)
+        raise UserFacingError(_uid_taken(uid, None, existing.rank, hint="set" if for_set else "add"), field=FIELD_UID)
 
-    async def check_lead_exists(self, list_ref: str, lead_ref: str) -> None:
-        """Raise UserFacingError(field=lead) when the lead cannot be found (for the rank/show/set forms)."""
+    async def check_lead_exists(self, list_ref: str, lead_ref: str) -> Lead:
+        """The lead, or UserFacingError(field=lead) when it cannot be found (rank/show/set forms)."""
         lead_list = await self.resolve_list(list_ref)
-        await self._find_lead(lead_list, lead_ref)
+        return await self._find_lead(lead_list, lead_ref)
 
     # ------------------------------------------------------------------ lists
 
     async def lists(self) -> list[LeadList]:
         return await self._cached("lists", self.client.list_lists)
 
-    async def list_options(self, query: str) -> list[LeadList]:
-        """Lists whose name contains the query (case-insensitive), by name, for the form's select."""
+    async def list_options(self, query: str, *, budget: float) -> list[LeadList]:
+        """Lists whose name contains the query (case-insensitive), by name, for the form's select.
+
+        Answers within `budget` seconds: a slow directory load goes on in the background (and fills the cache for
+        the next request) while this one is answered from the previous, expired directory when there is one.
+        """
+        try:
+            async with asyncio.timeout(budget):
+                lists = await self._guard(None, self.lists())
+        except TimeoutError:
+            stale = self._cache.get("lists")
+            if stale is None:
+                raise
+            lists = stale.value
         wanted = query.strip().casefold()
-        found = [
-            lead_list for lead_list in await self._guard(None, self.lists()) if wanted in lead_list.name.casefold()
-        ]
+        found = [lead_list for lead_list in lists if wanted in lead_list.name.casefold()]
         return sorted(found, key=lambda lead_list: lead_list.name.casefold())[:LIST_OPTIONS_MAX]
 
     async def resolve_list(self, list_ref: str) -> LeadList:
@@ -183,54 +203,141 @@ class LeadService:
             if found is not None:
                 return found
             if attempt == 0:
-                self._cache.pop("lists", None)
-        names = sorted(lead_list.name for lead_list in lists)
-        known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "") if names else "there are none"
-        raise UserFacingError(f"No list named {_quote(list_ref)}; the lists are: {known}.", field=FIELD_LIST)
+                self._forget("lists")
+        raise UserFacingError(await self._unknown_list(list_ref, lists), field=FIELD_LIST)
 
-    # ------------------------------------------------------------------ internals
+    async def _unknown_list(self, list_ref: str, lists: list[LeadList]) -> str:
+        """No such list: suggest a close name, and notice a campaign's name typed instead of its list's."""
+        try:
+            campaigns = await self._cached("campaigns", self.client.list_campaigns)
+        except errors.BabelforceError:
+            campaigns = []
+        for campaign in campaigns:
+            if campaign.name.casefold() == list_ref.strip().casefold() and campaign.lead_list is not None:
+                dialled = next((lead_list for lead_list in lists if lead_list.id == campaign.lead_list.id), None)
+                if dialled is not None:
+                    return f"{_quote(list_ref)} is a campaign; it dials list {dialled.name!r}: use that list's name."
+        names = sorted(lead_list.name for lead_list in lists)
+        # a typo (Sprng leads), not merely another "... leads": only close matches are suggested
+        close = difflib.get_close_matches(
+            list_ref.strip().casefold(), [name.casefold() for name in names], n=1, cutoff=SUGGEST_CUTOFF
+        )
+        if close:
+            suggestion = next(name for name in names if name.casefold() == close[0])
+            return f"No list named {_quote(list_ref)}; did you mean {suggestion!r}?"
+        known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "") if names else "there are none"
+        return f"No list named {_quote(list_ref)}; the lists are: {known}."
+
+    # ------------------------------------------------------------------ leads
 
     async def _find_lead(self, lead_list: LeadList, reference: str) -> Lead:
+        """A lead by id, uid or number; a number typed as 00…, national or with separators is tried in E.164 too."""
+        try:
+            return await self._find_exactly(lead_list, reference)
+        except UserFacingError as not_found:
+            e164 = self._as_e164(reference)
+            if e164 is None or e164 == reference.strip() or not_found.field != FIELD_LEAD:
+                raise
+            try:
+                return await self._find_exactly(lead_list, e164)
+            except UserFacingError:
+                raise not_found from None
+
+    async def _find_exactly(self, lead_list: LeadList, reference: str) -> Lead:
         try:
             return await self.client.find_lead(lead_list.id, reference)
-        except errors.NotFoundError:
+        except errors.NotFoundError as failure:
+            if _list_is_gone(failure, lead_list):
+                raise UserFacingError(self._list_gone(lead_list), field=FIELD_LIST) from None
             raise UserFacingError(
                 f"No lead with uid, id or number {_quote(reference)} in list {lead_list.name}.", field=FIELD_LEAD
             ) from None
         except errors.AmbiguousMatchError as ambiguous:
-            raise UserFacingError(
-                f"{len(ambiguous.candidates)} leads in list {lead_list.name} have number {_quote(reference)}; "
-                "use the uid or the lead id instead.",
-                field=FIELD_LEAD,
-            ) from None
+            raise UserFacingError(await self._ambiguous(lead_list, reference, ambiguous), field=FIELD_LEAD) from None
         except errors.BabelforceError as failure:
             raise UserFacingError(explain(failure, lead_list)) from None
 
+    async def _ambiguous(self, lead_list: LeadList, reference: str, ambiguous: errors.AmbiguousMatchError) -> str:
+        """Name the leads that share the number, so the user can pick one by uid."""
+        shown = ambiguous.candidates[:AMBIGUOUS_SHOWN]
+        found = await asyncio.gather(*(self.client.get_lead(lead_list.id, c) for c in shown), return_exceptions=True)
+        uids = [lead.uid or lead.id for lead in found if isinstance(lead, Lead)]
+        more = len(ambiguous.candidates) - len(uids)
+        named = ", ".join(uids) + (f" and {more} more" if more > 0 else "") if uids else ""
+        which = f" ({named})" if named else ""
+        return (
+            f"{len(ambiguous.candidates)} leads in list {lead_list.name} have number {_quote(reference)}{which}; "
+            "use the uid or the lead id instead."
+        )
+
+    def _as_e164(self, reference: str) -> str | None:
+        try:
+            return parse_number(reference, self.default_region)
+        except FieldError:
+            return None
+
+    # ------------------------------------------------------------------ the dialer's context
+
     async def _lead_and_context(self, lead_list: LeadList, reference: str) -> tuple[Lead, DialContext]:
         """The lead and the dialer's context, read side by side; the lead's own campaignId double-checks which
-        campaign dials the list (the directory is cached, a campaign can take over a list)."""
-        lead, context = await asyncio.gather(self._find_lead(lead_list, reference), self._dial_context(lead_list))
-        dialling_id = context.campaign.id if context.campaign else None
-        if lead.campaign_id and dialling_id and lead.campaign_id != dialling_id:
-            log.info("list %s moved from campaign %s to %s; reading again", lead_list.id, dialling_id, lead.campaign_id)
-            self._cache.pop("campaigns", None)
-            context = await self._dial_context(lead_list)
+        campaign dials the list (the directory is cached, and a campaign can take a list over)."""
+        dialling = await self._dialling(lead_list)
+        lead, context = await asyncio.gather(
+            self._find_lead(lead_list, reference), self._context_for(lead_list, dialling)
+        )
+        known_id = context.campaign.id if context.campaign else None
+        if lead.campaign_id and lead.campaign_id != known_id and dialling.error is None:
+            log.info("list %s is dialled by campaign %s now; reading again", lead_list.id, lead.campaign_id)
+            context = await self._context_for(lead_list, await self._dialling(lead_list, fresh=True))
         return lead, context
 
-    async def _dial_context(self, lead_list: LeadList) -> DialContext:
-        """The campaign dialling the list and its hopper, both read live.
+    async def _dialling(self, lead_list: LeadList, *, fresh: bool = False) -> _Dialling:
+        """Which campaign dials the list (an active one first), per the cached campaign directory."""
+        if fresh:
+            self._forget("campaigns")
+        try:
+            campaigns = await self._cached("campaigns", self.client.list_campaigns)
+        except errors.BabelforceError as failure:
+            log.warning("could not read campaigns for list %s: %s", lead_list.id, failure)
+            return _Dialling(None, _short_reason(failure))
+        dialling = [c for c in campaigns if c.lead_list is not None and c.lead_list.id == lead_list.id]
+        dialling.sort(key=lambda campaign: not campaign.active)
+        return _Dialling(dialling[0] if dialling else None)
 
-        Only *which* campaign dials the list comes from the cached directory; the campaign itself (active?
-        list order?) and its hopper are fetched now, side by side. When the directory looks stale (the campaign
-        no longer dials the list, is gone or not active, or none was known), it is read again once.
-        """
-        campaign = await self._campaign_from_directory(lead_list)
-        if campaign is not None:
-            context = await self._live_context(lead_list, campaign.id)
-            if context is not None:
-                return context
-        self._cache.pop("campaigns", None)
-        campaign = await self._campaign_from_directory(lead_list)  # fresh: list_campaigns is itself a live read
+    async def _context_for(self, lead_list: LeadList, dialling: _Dialling) -> DialContext:
+        """The campaign (read live) and its hopper, side by side. A campaign that no longer actively dials the
+        list sends us back to a fresh directory once; a failure to read it makes the context unknown."""
+        if dialling.error is not None:
+            return DialContext(lead_list.name, campaign_error=dialling.error)
+        if dialling.campaign is None:
+            return DialContext(lead_list.name)
+        campaign_id = dialling.campaign.id
+        campaign, hopper = await asyncio.gather(
+            self.client.get_campaign(campaign_id), self.client.get_hopper(campaign_id), return_exceptions=True
+        )
+        if isinstance(campaign, errors.NotFoundError) or (
+            isinstance(campaign, Campaign)
+            and (campaign.lead_list is None or campaign.lead_list.id != lead_list.id or not campaign.active)
+        ):
+            return await self._fresh_context(lead_list)
+        if isinstance(campaign, errors.BabelforceError):
+            log.warning("could not read campaign %s: %s", campaign_id, campaign)
+            return DialContext(lead_list.name, campaign_error=_short_reason(campaign))
+        if isinstance(campaign, BaseException):
+            raise campaign
+        if isinstance(hopper, errors.BabelforceError):
+            log.warning("could not read the hopper of campaign %s: %s", campaign_id, hopper)
+            return DialContext(lead_list.name, campaign, hopper_error=_short_reason(hopper))
+        if isinstance(hopper, BaseException):
+            raise hopper
+        return DialContext(lead_list.name, campaign, tuple(hopper))
+
+    async def _fresh_context(self, lead_list: LeadList) -> DialContext:
+        """The directory read again (it is itself a live read of every campaign), then that campaign's hopper."""
+        dialling = await self._dialling(lead_list, fresh=True)
+        if dialling.error is not None:
+            return DialContext(lead_list.name, campaign_error=dialling.error)
+        campaign = dialling.campaign
         if campaign is None or not campaign.active:
             return DialContext(lead_list.name, campaign)
         try:
@@ -240,56 +347,20 @@ class LeadService:
             return DialContext(lead_list.name, campaign, hopper_error=_short_reason(failure))
         return DialContext(lead_list.name, campaign, tuple(hopper))
 
-    async def _live_context(self, lead_list: LeadList, campaign_id: str) -> DialContext | None:
-        """The live campaign and hopper, or None when the campaign no longer actively dials this list."""
-        campaign, hopper = await asyncio.gather(
-            self.client.get_campaign(campaign_id), self.client.get_hopper(campaign_id), return_exceptions=True
-        )
-        if isinstance(campaign, errors.NotFoundError):
-            return None
-        if isinstance(campaign, BaseException):
-            if not isinstance(campaign, errors.BabelforceError):
-                raise campaign
-            log.warning("could not read campaign %s: %s", campaign_id, campaign)
-            return DialContext(lead_list.name, hopper_error=_short_reason(campaign))
-        if campaign.lead_list is None or campaign.lead_list.id != lead_list.id or not campaign.active:
-            return None
-        if isinstance(hopper, BaseException):
-            if not isinstance(hopper, errors.BabelforceError):
-                raise hopper
-            log.warning("could not read the hopper of campaign %s: %s", campaign_id, hopper)
-            return DialContext(lead_list.name, campaign, hopper_error=_short_reason(hopper))
-        return DialContext(lead_list.name, campaign, tuple(hopper))
-
-    async def _campaign_from_directory(self, lead_list: LeadList) -> Campaign | None:
-        """The campaign dialling the list (an active one first) per the campaign directory; None when none does
-        or the campaigns cannot be read."""
-        try:
-            campaigns = await self._cached("campaigns", self.client.list_campaigns)
-        except errors.BabelforceError as failure:
-            log.warning("could not read campaigns for list %s: %s", lead_list.id, failure)
-            return None
-        dialling = [c for c in campaigns if c.lead_list is not None and c.lead_list.id == lead_list.id]
-        dialling.sort(key=lambda campaign: not campaign.active)
-        return dialling[0] if dialling else None
-
     async def _write_with_context(
         self,
         lead_list: LeadList,
         context: DialContext,
-        lead_id: str | None,
+        action: Action,
+        before: Lead,
         new_rank: int | None,
         write: Awaitable[T],
     ) -> tuple[T, DialContext]:
         """Run the write; meanwhile, when the caveat needs it, read the rank of the hopper's last lead."""
-        action = "add" if lead_id is None else "rank"
-        if not needs_last_hopper_rank(action, context, lead_id, new_rank) or not context.hopper:
+        if not needs_last_hopper_rank(action, context, before.id, new_rank) or not context.hopper:
             return await write, context
-        last = context.hopper[-1]
-        written, last_rank = await asyncio.gather(write, self._rank_of(lead_list, last.id))
-        return written, DialContext(
-            context.list_name, context.campaign, context.hopper, context.hopper_error, last_rank
-        )
+        written, last_rank = await asyncio.gather(write, self._rank_of(lead_list, context.hopper[-1].id))
+        return written, replace(context, last_hopper_rank=last_rank)
 
     async def _rank_of(self, lead_list: LeadList, lead_id: str) -> int | None:
         try:
@@ -298,19 +369,37 @@ class LeadService:
             log.warning("could not read the hopper's last lead %s: %s", lead_id, failure)
             return None
 
+    # ------------------------------------------------------------------ errors
+
     async def _guard(
-        self, lead_list: LeadList | None, call: Awaitable[T], *, write: bool = False, uid: str | None = None
+        self,
+        lead_list: LeadList | None,
+        call: Awaitable[T],
+        *,
+        write: bool = False,
+        lead: Lead | None = None,
+        uid: str | None = None,
+        taken_hint: str = "add",
     ) -> T:
         """Await an API call, turning its failure into a UserFacingError (a duplicate uid names the holder)."""
         try:
             return await call
         except errors.ConflictError as conflict:
             if uid is None or lead_list is None:
-                raise UserFacingError(explain(conflict, lead_list, write=write)) from None
+                raise UserFacingError(explain(conflict, lead_list, write=write, lead=lead)) from None
             rank = await self._rank_of_uid(lead_list, uid)
-            raise UserFacingError(_duplicate_uid(uid, lead_list, rank), field=FIELD_UID) from None
+            raise UserFacingError(_uid_taken(uid, lead_list, rank, hint=taken_hint), field=FIELD_UID) from None
+        except errors.NotFoundError as failure:
+            if lead_list is not None and _list_is_gone(failure, lead_list):
+                raise UserFacingError(self._list_gone(lead_list), field=FIELD_LIST) from None
+            raise UserFacingError(explain(failure, lead_list, write=write, lead=lead)) from None
         except errors.BabelforceError as failure:
-            raise UserFacingError(explain(failure, lead_list, write=write)) from None
+            raise UserFacingError(explain(failure, lead_list, write=write, lead=lead)) from None
+
+    def _list_gone(self, lead_list: LeadList) -> str:
+        self._forget("lists")
+        self._forget("campaigns")
+        return f"List {lead_list.name} no longer exists in babelforce."
 
     async def _rank_of_uid(self, lead_list: LeadList, uid: str) -> int | None:
         try:
@@ -318,27 +407,48 @@ class LeadService:
         except errors.BabelforceError:
             return None
 
+    # ------------------------------------------------------------------ the directory cache
+
     async def _cached(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
-        """A directory read (lists, campaigns) shared for `directory_ttl` s; concurrent misses load once."""
+        """A directory read (lists, campaigns) shared for `directory_ttl` s.
+
+        Concurrent misses share one load and its outcome, success or failure, so a slow babelforce is asked once,
+        not once per waiting command. The load is shielded: a caller that gives up (a Slack time budget) does
+        not cancel it, so it still fills the cache for the next request.
+        """
         entry = self._cache.get(key)
         if entry is not None and self._clock() - entry.at < self._ttl:
             return entry.value
-        lock = self._cache_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            entry = self._cache.get(key)
-            if entry is not None and self._clock() - entry.at < self._ttl:
-                return entry.value
-            value = await load()
-            self._cache[key] = _Cached(value, self._clock())
-            return value
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(key, load))
+            self._loading[key] = loading
+            loading.add_done_callback(lambda done: self._loaded(key, done))
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+        value = await load()
+        self._cache[key] = _Cached(value, self._clock())
+        return value
+
+    def _loaded(self, key: str, done: asyncio.Future[Any]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+        if not done.cancelled() and done.exception() is not None:
+            log.debug("directory load %s failed: %s", key, type(done.exception()).__name__)  # retrieved: no warning
+
+    def _forget(self, key: str) -> None:
+        self._cache.pop(key, None)
 
     def forget_directory(self) -> None:
         """Drop cached lists and campaigns (e.g. after the sandbox was reseeded)."""
         self._cache.clear()
 
 
-def explain(failure: errors.BabelforceError, lead_list: LeadList | None, *, write: bool = False) -> str:
-    """One sentence for a supervisor: babelforce's error, with list ids replaced by list names."""
+def explain(
+    failure: errors.BabelforceError, lead_list: LeadList | None, *, write: bool = False, lead: Lead | None = None
+) -> str:
+    """One sentence for a supervisor: babelforce's error, naming the list and lead as the user knows them."""
     if isinstance(failure, errors.APITimeoutError):
         message = "babelforce did not answer in time"
         if write:
@@ -361,14 +471,24 @@ def explain(failure: errors.BabelforceError, lead_list: LeadList | None, *, writ
     message = failure.message
     if lead_list is not None:
         message = message.replace(f"list {lead_list.id}", f"list {lead_list.name}")
+    if lead is not None and lead.uid:
+        message = message.replace(f"lead {lead.id}", f"lead {lead.uid}")
     return message
 
 
-def _duplicate_uid(uid: str, lead_list: LeadList, rank: int | None, *, short: bool = False) -> str:
+def _uid_taken(uid: str, lead_list: LeadList | None, rank: int | None, *, hint: str) -> str:
+    """A duplicate uid, said so that the next step is clear: change that lead (add) or pick another uid (set)."""
     held = f" (rank {rank})" if rank is not None else ""
-    if short:
-        return f"uid {_quote(uid)} already exists in this list{held}; use /lead rank or /lead set to change it."
-    return f"uid {_quote(uid)} already exists in list {lead_list.name}{held} — use /lead rank or /lead set."
+    where = f"list {lead_list.name}" if lead_list is not None else "this list"
+    if hint == "set":
+        return f"uid {_quote(uid)} already belongs to another lead in {where}{held}; choose another uid."
+    return f"uid {_quote(uid)} already exists in {where}{held} — use /lead rank or /lead set to change that lead."
+
+
+def _list_is_gone(failure: errors.NotFoundError, lead_list: LeadList) -> bool:
+    """babelforce's 404 for a list (not for a lead): its path ends at the list or at its leads collection."""
+    path = failure.path.rstrip("/")
+    return path.endswith((f"/lists/{lead_list.id}", f"/lists/{lead_list.id}/leads"))
 
 
 def _match_list(lists: list[LeadList], list_ref: str) -> LeadList | None:

@@ -101,8 +101,6 @@ def lead_blocks(report: LeadReport) -> list[Block]:
     if data_text:
         blocks.append(SectionBlock(block_id=BLOCK_LEAD_DATA, text=MarkdownTextObject(text=data_text)))
     notes = list(report.notes)
-    if report.unchanged:
-        notes.insert(0, "The lead already had these values, so nothing was sent to babelforce.")
     if report.recovered:
         notes.insert(0, "babelforce's answer was lost on the way, so leadbot looked the lead up: it was created once.")
     blocks.append(DividerBlock())
@@ -177,7 +175,7 @@ def help_message(topic: str | None = None) -> dict:
                 MarkdownTextObject(
                     text=(
                         "`&lt;list&gt;` is a list name (in double quotes when it has spaces) or a list id. "
-                        "`&lt;lead&gt;` is a uid or a lead id (`show` also takes a phone number). "
+                        "`&lt;lead&gt;` is a uid, a lead id or the lead's phone number. "
                         "Values with spaces go in double quotes; `key=null` deletes a data variable. "
                         "A command without its arguments (e.g. `/lead add`) opens a form. "
                         "Replies are visible only to you."
@@ -192,7 +190,7 @@ def help_message(topic: str | None = None) -> dict:
 
 _PURPOSE = {
     "add": "add a new lead to a list",
-    "rank": "change a lead's rank (its dial priority under UP RANK / DOWN RANK)",
+    "rank": "change a lead's rank: who is called first when the campaign dials by rank",
     "show": "show a lead and where it stands in the hopper",
     "set": "change a lead's uid, number, rank or data variables",
 }
@@ -205,8 +203,10 @@ def _title(report: LeadReport) -> str:
         return f"Lead {name} added"
     if report.action == "show":
         return f"Lead {name}"
+    if report.unchanged and report.action == "rank":
+        return f"No change: {name} already has rank {_value(report.lead.rank)}"
     if report.unchanged:
-        return f"Lead {name}: nothing to change"
+        return f"No change: {name} already has these values"
     if report.action == "rank" and before is not None:
         return f"Rank of {name}: {_value(before.rank)} → {_value(report.lead.rank)}"
     return f"Lead {name} updated"
@@ -234,13 +234,13 @@ def _data_text(lead: Lead, before: Lead | None) -> str:
     lines: list[str] = []
     for key in sorted(set(old) | set(new), key=str.casefold):
         if key in new and key in old and old[key] != new[key]:
-            lines.append(f"{escape(key)}: {escape(_value(old[key]))} → *{escape(_value(new[key]))}*")
+            lines.append(f"{escape(key)}: {escape(_data_value(old[key]))} → *{escape(_data_value(new[key]))}*")
         elif key in new and key not in old and before is not None:
-            lines.append(f"{escape(key)}: *{escape(_value(new[key]))}* (new)")
+            lines.append(f"{escape(key)}: *{escape(_data_value(new[key]))}* (added)")
         elif key in new:
-            lines.append(f"{escape(key)}: {escape(_value(new[key]))}")
+            lines.append(f"{escape(key)}: {escape(_data_value(new[key]))}")
         else:
-            lines.append(f"~{escape(key)}: {escape(_value(old[key]))}~ (deleted)")
+            lines.append(f"~{escape(key)}: {escape(_data_value(old[key]))}~ (deleted)")
     if not lines:
         return ""
     text = "*data*"
@@ -260,12 +260,21 @@ def _data_text(lead: Lead, before: Lead | None) -> str:
 def _icon(report: LeadReport, caveat: Caveat) -> str:
     if caveat.is_warning:
         return ICON_WARNING
-    return ICON_INFO if report.action == "show" else ICON_OK
+    return ICON_INFO if report.action == "show" or report.unchanged else ICON_OK
 
 
 def _value(value: Any) -> str:
     if value is None or value == "":
         return "–"
+    return str(value)
+
+
+def _data_value(value: Any) -> str:
+    """A data variable's value as the user should read it: empty and the text "null" made unmistakable."""
+    if value is None or value == "":
+        return "(empty)"
+    if value == "null":
+        return '"null" (text)'
     return str(value)
 
 

@@ -42,6 +42,8 @@ class CaveatKind(StrEnum):
     NEXT_REFILL = "next_refill"  # none of the above: the change counts from the next refill
     NOT_IN_HOPPER = "not_in_hopper"  # show only: waiting to be loaded
     AWAITS_RECYCLING = "awaits_recycling"  # already called (e.g. no_answer): back only if recycling rules say so
+    LOADED_NOW = "loaded_now"  # add: the hopper was short, the new lead went straight in
+    CAMPAIGN_UNKNOWN = "campaign_unknown"  # the campaign dialling the list could not be read
 
 
 #: Caveats after which the change does nothing for dialling now (the ones worth an "apply anyway?").
@@ -54,6 +56,7 @@ WARNINGS = NO_EFFECT_NOW | {
     CaveatKind.NEW_LEAD_AFTER_BATCH,
     CaveatKind.HOPPER_UNKNOWN,
     CaveatKind.AWAITS_RECYCLING,
+    CaveatKind.CAMPAIGN_UNKNOWN,
 }
 
 
@@ -69,11 +72,12 @@ class Caveat:
 
 @dataclass(frozen=True, slots=True)
 class DialContext:
-    """What the dialer is doing with a list, read just before a change.
+    """What the dialer is doing with a list, read just before a change (for an add: just after it).
 
     `hopper` is None when it could not be read (`hopper_error` says why) or when no active campaign dials the
-    list. `last_hopper_rank` is the current rank of the lead at the hopper's last position (None when not
-    read): under a RANK order that lead bounds the batch, so a rank beyond it is "ahead of the hopper".
+    list; `campaign_error` says why the campaign itself could not be read (then nothing is known).
+    `last_hopper_rank` is the current rank of the lead at the hopper's last position (None when not read):
+    under a RANK order that lead bounds the batch, so a rank beyond it is "ahead of the hopper".
     """
 
     list_name: str
@@ -81,6 +85,7 @@ class DialContext:
     hopper: tuple[HopperEntry, ...] | None = None
     hopper_error: str | None = None
     last_hopper_rank: int | None = None
+    campaign_error: str | None = None
 
     @property
     def dialling(self) -> bool:
@@ -117,6 +122,8 @@ class DialContext:
 
 def needs_last_hopper_rank(action: Action, context: DialContext, lead_id: str | None, new_rank: int | None) -> bool:
     """Whether the caveat depends on the hopper's last rank, so the caller fetches that lead only when it matters."""
+    if context.campaign_error is not None:
+        return False
     if action == "show" or new_rank is None or not context.dialling or not context.ranks_matter:
         return False
     if not context.hopper:
@@ -127,33 +134,32 @@ def needs_last_hopper_rank(action: Action, context: DialContext, lead_id: str | 
 def change_caveats(action: Action, before: Lead | None, after: Lead, context: DialContext) -> tuple[Caveat, ...]:
     """The caveats for a change (`add` has no `before`), most important first; never empty."""
     rank_changed = before is None or before.rank != after.rank
-    status = after.status
+    final = (_final(after.status),) if after.is_final else ()
+    if context.campaign_error is not None:
+        return (_campaign_unknown(context), *final)
     if not context.dialling:
-        caveats = [_not_dialled(context, new_lead=action == "add")]
-        if after.is_final:
-            caveats.append(_final(status))
-        return tuple(caveats)
-    if after.is_final:
-        return (_final(status),)
+        return (_not_dialled(context, new_lead=action == "add"), *final)
+    if final:
+        return final
+    order = (_order_ignores_rank(context),) if rank_changed and not context.ranks_matter else ()
     if context.hopper is None:
-        return (_hopper_unknown(context),)
+        return (*order, _hopper_unknown(context, new_lead=action == "add"))
     size = len(context.hopper)
-    position = None if action == "add" else context.hopper_position(after.id)
-    if position is not None:
-        caveats = [
+    position = context.hopper_position(after.id)
+    if position is not None and action == "add":
+        return (
             Caveat(
-                CaveatKind.IN_HOPPER,
-                f"*Already in the hopper* (position {position} of {size}): this change is not taken into account "
-                "for this dial; the lead keeps its place.",
-            )
-        ]
-        if rank_changed and not context.ranks_matter:
-            caveats.append(_order_ignores_rank(context))
-        return tuple(caveats)
+                CaveatKind.LOADED_NOW,
+                f"*Loaded at once*: the hopper was below its minimum, so the new lead went straight in at position "
+                f"{position} of {size}; it is dialled in this batch.",
+            ),
+        )
+    if position is not None:
+        return (_in_hopper(position, size, before, after), *order)
     if awaits_recycling(after):
-        return (_awaits_recycling(after.status),)
-    if rank_changed and not context.ranks_matter:
-        return (_order_ignores_rank(context),)
+        return (_awaits_recycling(after.status, show=False),)
+    if order:
+        return order
     if rank_changed and context.is_ahead_of_hopper(after.rank):
         if action == "add":
             return (
@@ -169,21 +175,26 @@ def change_caveats(action: Action, before: Lead | None, after: Lead, context: Di
                 CaveatKind.NEXT_BATCH,
                 f"*Not in the current batch*: rank {after.rank} puts it ahead of leads in the hopper, but the "
                 f"dialer does not reload them. It will be first of the next batch, after the {_leads(size)} in "
-                "the hopper.",
+                "the hopper (unless another waiting lead ranks higher).",
             ),
         )
-    what = "The new lead is loaded" if action == "add" else "The dialer uses the new values"
+    then = (
+        "The dialer loads the new lead at a later refill."
+        if action == "add"
+        else "The dialer uses the new values when it next loads this lead."
+    )
     return (
         Caveat(
             CaveatKind.NEXT_REFILL,
-            f"*Takes effect at the next hopper refill*: the lead is not in the hopper ({_leads(size)} loaded). "
-            f"{what} when it next loads leads.",
+            f"*Takes effect at the next hopper refill*: the lead is not in the hopper ({_leads(size)} loaded). {then}",
         ),
     )
 
 
 def lead_state(lead: Lead, context: DialContext) -> Caveat:
     """Where a lead stands with the dialer, for `/lead show`."""
+    if context.campaign_error is not None:
+        return _campaign_unknown(context)
     if not context.dialling:
         return _not_dialled(context, new_lead=False, show=True)
     if lead.is_final:
@@ -199,10 +210,29 @@ def lead_state(lead: Lead, context: DialContext) -> Caveat:
             "are ignored until then.",
         )
     if awaits_recycling(lead):
-        return _awaits_recycling(lead.status)
+        return _awaits_recycling(lead.status, show=True)
     return Caveat(
         CaveatKind.NOT_IN_HOPPER,
         f"*Not in the hopper* ({_leads(size)} loaded): changes to it take effect when the dialer next loads leads.",
+    )
+
+
+def _in_hopper(position: int, size: int, before: Lead | None, after: Lead) -> Caveat:
+    """Already loaded: say what this dial still uses, field by field."""
+    still: list[str] = []
+    if before is not None and before.rank != after.rank:
+        still.append("the lead keeps its place")
+    if before is not None and before.number != after.number:
+        still.append(f"it is still called on the old number {escape(str(before.number))}")
+    if before is not None and before.uid != after.uid:
+        still.append(f"it still carries the old uid {escape(str(before.uid))}")
+    if before is not None and before.data != after.data:
+        still.append("the agent still sees the old data")
+    detail = "; ".join(still) if still else "it is dialled with the values it was loaded with"
+    return Caveat(
+        CaveatKind.IN_HOPPER,
+        f"*Already in the hopper* (position {position} of {size}): this change is not taken into account for this "
+        f"dial; {detail}.",
     )
 
 
@@ -253,11 +283,20 @@ def awaits_recycling(lead: Lead) -> bool:
     return lead.status is not None and lead.status not in DIALABLE_STATUSES and not lead.is_final
 
 
-def _awaits_recycling(status: str | None) -> Caveat:
+def _awaits_recycling(status: str | None, *, show: bool) -> Caveat:
+    then = "" if show else " The change counts from then."
     return Caveat(
         CaveatKind.AWAITS_RECYCLING,
-        f"*Waits for recycling*: its last outcome is `{escape(str(status))}`, so the dialer loads it again only if the "
-        "campaign's recycling rules call it back; the change counts from then.",
+        f"*Waits for recycling*: its last outcome is `{escape(str(status))}`, so the dialer loads it again only if "
+        f"the campaign's recycling rules call it back.{then}",
+    )
+
+
+def _campaign_unknown(context: DialContext) -> Caveat:
+    return Caveat(
+        CaveatKind.CAMPAIGN_UNKNOWN,
+        f"*Dialer state unknown*: could not read the campaign that dials list *{escape(context.list_name)}* "
+        f"({context.campaign_error}), so leadbot cannot say when this takes effect.",
     )
 
 
@@ -273,12 +312,15 @@ def _order_ignores_rank(context: DialContext) -> Caveat:
     )
 
 
-def _hopper_unknown(context: DialContext, *, show: bool = False) -> Caveat:
+def _hopper_unknown(context: DialContext, *, show: bool = False, new_lead: bool = False) -> Caveat:
     name = escape(context.campaign.name) if context.campaign else "the campaign"
     reason = f" ({context.hopper_error})" if context.hopper_error else ""
-    then = (
-        "It may already be loaded." if show else "If the lead is already loaded, this change waits for the next batch."
-    )
+    if show:
+        then = "It may already be loaded."
+    elif new_lead:
+        then = "leadbot cannot say when the new lead is loaded."
+    else:
+        then = "If the lead is already loaded, this change waits for the next batch."
     return Caveat(CaveatKind.HOPPER_UNKNOWN, f"*Hopper unknown*: could not read the hopper of *{name}*{reason}. {then}")
 
 

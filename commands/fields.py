@@ -35,6 +35,29 @@ _NUMBER_SEPARATORS = frozenset("-.()/")
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 _QUOTE_CHARS = '"“”„″'  # Slack clients turn " into curly quotes as you type
+# A lead's own fields that babelforce sets and its API cannot change (lower case; both spellings supervisors see).
+READ_ONLY_FIELDS = frozenset(
+    {
+        "status",
+        "id",
+        "callcount",
+        "call_count",
+        "listid",
+        "list_id",
+        "campaignid",
+        "campaign_id",
+        "datecreated",
+        "date_created",
+        "lastupdated",
+        "last_updated",
+        "datecalled",
+        "date_called",
+        "duration",
+    }
+)
+# What an international number looks like, for messages; the one babelforce's own article uses.
+NUMBER_EXAMPLE = "+4916098119998"
+_NATIONAL_HEAD = re.compile(r"[^0-9]*0([0-9]*)")
 
 
 class FieldError(ValueError):
@@ -152,7 +175,8 @@ def parse_number(text: str, default_region: str | None) -> str:
         if region is None:
             raise FieldError(
                 FIELD_NUMBER,
-                f"number {shown} is a national number; write it with its country code (+49…) or set {REGION_SETTING}.",
+                f"number {shown} is a national number; write it with its country code ({_national_example(raw)} for "
+                f"a German number). Whoever runs leadbot can set a default country ({REGION_SETTING}).",
             )
         if number := _valid_e164(digits, region):
             return number
@@ -166,7 +190,22 @@ def parse_number(text: str, default_region: str | None) -> str:
             FIELD_NUMBER,
             f"number {shown} is not a valid phone number, neither with a country code nor for region {region}.",
         )
-    raise FieldError(FIELD_NUMBER, f"number {shown} is not a valid phone number{_why('+' + digits)}.")
+    # No + or 00 was typed, so no country code either: naming the one phonenumbers guessed from the first digits
+    # ("too short for country code +1" for 12345) would only confuse.
+    raise FieldError(
+        FIELD_NUMBER,
+        f"number {shown} is not a valid phone number; write it with its country code, e.g. {NUMBER_EXAMPLE}.",
+    )
+
+
+def _national_example(raw: str) -> str:
+    """How the start of a national number reads with a country code: 0151 2345678 -> +49 151 …. Germany is only
+    the example (babelforce's home); the digits are the user's own, without the trunk 0."""
+    match = _NATIONAL_HEAD.match(raw)
+    area = match.group(1) if match else ""
+    if len(area) > 4:  # typed without spaces: show an area code's worth
+        area = area[:3]
+    return f"+49 {area} …" if area else "+49 …"
 
 
 def _why(international: str) -> str:
@@ -188,6 +227,25 @@ def _why(international: str) -> str:
     if reason == phonenumbers.ValidationResult.INVALID_LENGTH:
         return f": it has the wrong length for country code +{code}"
     return ""
+
+
+def is_read_only_field(key: str) -> bool:
+    """Whether `key`, typed as an unquoted key, names one of the lead's own fields that only babelforce sets."""
+    return key.strip().lower() in READ_ONLY_FIELDS
+
+
+def read_only_error(key: str, example: str) -> FieldError:
+    """The refusal for a read-only lead field typed as a key; `example` is the pair with the key in double quotes,
+    the way to store a data variable of that name instead."""
+    name = key.strip()
+    if name.lower() == "status":
+        message = (
+            f"{name} is set by the dialer from call outcomes and cannot be changed from leadbot; to store a data "
+            f"variable named {name}, put the key in double quotes: {example}."
+        )
+    else:
+        message = f"{name} is read-only: babelforce sets it; to store a data variable named {name}, write {example}."
+    return FieldError(FIELD_DATA, message)
 
 
 def parse_data_pair(key: str, value: str | None, *, allow_delete: bool) -> tuple[str, str | None]:
@@ -228,8 +286,10 @@ def parse_data_lines(text: str, *, allow_delete: bool) -> dict[str, str | None]:
                 FIELD_DATA,
                 f"data line {number} ({quote_input(line.strip())}) has no '=': write one key=value per line.",
             )
-        key, _ = _unquote(key.strip())
+        key, key_quoted = _unquote(key.strip())
         value, quoted = _unquote(value.strip())
+        if not key_quoted and is_read_only_field(key):
+            raise read_only_error(key, f'"{key.strip()}"={value}')
         name, parsed = parse_data_pair(
             key, None if value == "null" and not quoted else value, allow_delete=allow_delete
         )

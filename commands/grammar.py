@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .fields import (
@@ -18,11 +19,14 @@ from .fields import (
     FIELD_RANK,
     FIELD_UID,
     FieldError,
+    is_read_only_field,
     parse_data_pair,
     parse_number,
     parse_rank,
     parse_uid,
     quote_input,
+    read_only_error,
+    shorten,
 )
 
 USAGE = {
@@ -66,6 +70,11 @@ _NUMBER_PIECE = re.compile(r"[0-9().\-/]*[0-9][0-9().\-/]*")
 _SLACK_ENTITIES = re.compile(r"&(amp|lt|gt);")
 _ENTITY_CHARS = {"amp": "&", "lt": "<", "gt": ">"}
 _SMART_QUOTES = str.maketrans(dict.fromkeys("“”„″", '"'))
+# Single quotes as typed and as Slack clients curl them: 'Spring leads' is two tokens, the quotes part of them.
+_SINGLE_OPEN = "'‘"
+_SINGLE_CLOSE = "'’"
+_WORD = re.compile(r"[^\W\d]\w*")  # a plain word, as data keys usually are (lead refs tend to have - or digits first)
+_MAX_NUMBER_PIECES = 20  # a phone number typed with spaces never has more groups than digits (at most 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +159,14 @@ class TokenizeError(ValueError):
 
 
 class _Refusal(Exception):
-    """Internal: a grammar error on the way to an Invalid."""
+    """Internal: a grammar error on the way to an Invalid. `before_advice` is the message without its closing
+    advice on double quotes, for when advice on the single quotes the user typed replaces it."""
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, *, before_advice: str | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.before_advice = before_advice
 
 
 def _normalize(text: str) -> str:
@@ -233,15 +244,38 @@ def parse(text: str, *, default_region: str | None = None) -> ParseResult:
     head, args = tokens[0], tokens[1:]
     word = head.text.strip().lower()
     if word in _HELP_WORDS:
-        return _parse_help(args)
+        result = _parse_help(args)
+        return result if isinstance(result, Help) else _with_single_quote_hint(result, args)
     if word not in _POSITIONALS:
-        return Invalid(_unknown_command(head.text), ALL_USAGE)
+        message, suggestion = _unknown_command(head.text)
+        return _with_single_quote_hint(Invalid(message, USAGE[suggestion] if suggestion else ALL_USAGE), args)
     if not args:
         return OpenModal(word)
+    if len(args) == 1 and _is_help_word(args[0]):
+        return Help(word)
     try:
         return _PARSERS[word](args, default_region)
     except (FieldError, _Refusal) as error:
-        return _invalid(error.message, word, error.field)
+        before_advice = error.before_advice if isinstance(error, _Refusal) else None
+        return _with_single_quote_hint(_invalid(error.message, word, error.field), args, before_advice)
+
+
+def _with_single_quote_hint(result: Invalid, args: list[Token], before_advice: str | None = None) -> Invalid:
+    """`result`, told to use double quotes when the text has a span in single quotes (which group nothing here):
+    in place of the message's own advice on quotes when it has one, else as one more sentence."""
+    hint = _single_quote_hint(args)
+    if hint is None:
+        return result
+    if before_advice:
+        message = f"{before_advice}; use double quotes, not single: {hint}."
+    else:
+        message = f"{result.message} Use double quotes, not single: {hint}."
+    return Invalid(message, result.usage, result.field, result.subcommand)
+
+
+def _is_help_word(token: Token) -> bool:
+    """`help` or `?` typed as a word (a quoted "help" is a name)."""
+    return token.key is None and not token.key_quoted and token.text.strip().lower() in _HELP_WORDS
 
 
 def _invalid(message: str, subcommand: str | None, field: str | None = None) -> Invalid:
@@ -260,11 +294,60 @@ def _guess_subcommand(text: str) -> str | None:
     return word if word in USAGE else None
 
 
-def _unknown_command(typed: str) -> str:
+def _unknown_command(typed: str) -> tuple[str, str | None]:
+    """The message, and the subcommand it suggests (its usage line is the one to show), if one is close."""
     matches = difflib.get_close_matches(typed[:40].lower(), SUBCOMMANDS, n=1, cutoff=0.6)
     if matches:
-        return f"/lead has no command {quote_input(typed)} (did you mean {matches[0]}?)."
-    return f"/lead has no command {quote_input(typed)}; use add, rank, show, set or help."
+        return f"/lead has no command {quote_input(typed)} (did you mean {matches[0]}?).", matches[0]
+    return f"/lead has no command {quote_input(typed)}; use add, rank, show, set or help.", None
+
+
+def _single_quote_hint(tokens: list[Token]) -> str | None:
+    """`"Spring leads"` when the text has `'Spring leads'` (or `key='a b'`) spread over several tokens: single
+    quotes are ordinary characters here (O'Brien), so they grouped nothing. The first such span, or None."""
+    start: int | None = None
+    prefix = ""
+    for index, token in enumerate(tokens):
+        if start is not None and token.key is None and token.text[-1:] in _SINGLE_CLOSE:
+            words = [_opening_text(tokens[start])[1:], *(t.text for t in tokens[start + 1 : index]), token.text[:-1]]
+            return prefix + _double_quoted(" ".join(words).strip())
+        if start is not None and token.key is None:
+            continue
+        start = None
+        opening = _opening_text(token)
+        if opening[:1] in _SINGLE_OPEN and not (len(opening) > 1 and opening[-1] in _SINGLE_CLOSE):
+            start = index
+            prefix = "" if token.key is None else _shown_key(token.key, token.key_quoted) + "="
+    return None
+
+
+def _opening_text(token: Token) -> str:
+    """What a single quote would open in this token: the word itself, or the unquoted value of a pair."""
+    if token.key is None:
+        return "" if token.key_quoted else token.text
+    return "" if token.value_quoted else token.value or ""
+
+
+def _double_quoted(text: str) -> str:
+    shown = shorten(text)
+    return '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _shown_key(key: str, quoted: bool) -> str:
+    """A key the way to type it: in double quotes when it was, or when it must be to stay one key."""
+    if quoted or not key or any(ch.isspace() or ch in '"=' for ch in key):
+        return _double_quoted(key)
+    return key
+
+
+def _shown_value(value: str, quoted: bool) -> str:
+    if quoted or not value or any(ch.isspace() or ch == '"' for ch in value):
+        return _double_quoted(value)
+    return value
+
+
+def _read_only(key: str, value: str, value_quoted: bool) -> FieldError:
+    return read_only_error(key, f"{_double_quoted(key.strip())}={_shown_value(value, value_quoted)}")
 
 
 def _parse_help(args: list[Token]) -> Help | Invalid:
@@ -308,10 +391,11 @@ def _split_arguments(subcommand: str, args: list[Token]) -> tuple[list[Token], l
 def _too_many(subcommand: str, args: list[Token], leading: int) -> _Refusal:
     names = _POSITIONALS[subcommand]
     wanted = len(names)
-    return _Refusal(
+    head = (
         f"{subcommand} takes {wanted} arguments ({' '.join(f'<{name}>' for name in names)}) but got {leading}, "
-        f"so {quote_input(args[wanted].text)} is one too many; {_QUOTE_HINT}."
+        f"so {quote_input(args[wanted].text)} is one too many"
     )
+    return _Refusal(f"{head}; {_QUOTE_HINT}.", before_advice=head)
 
 
 def _is_number_piece(token: Token, *, first: bool) -> bool:
@@ -346,19 +430,93 @@ def _value_or_delete(token: Token) -> str | None:
     return None if token.value == _NULL and not token.value_quoted else (token.value or "")
 
 
-def _stray(subcommand: str, token: Token) -> _Refusal:
+def _bare(subcommand: str, tokens: list[Token], index: int) -> _Refusal:
+    """A word without '=' where a key=value change belongs. After a pair it is most likely the rest of that pair's
+    value typed without quotes (address=martin mendalde); otherwise a key without its value."""
+    token = tokens[index]
+    previous = tokens[index - 1] if index > 0 else None
+    if previous is not None and previous.key and not _is_set_field(subcommand, previous, (FIELD_RANK, FIELD_NUMBER)):
+        end = index
+        while end < len(tokens) and tokens[end].key is None:
+            end += 1
+        value = " ".join([previous.value or "", *(word.text for word in tokens[index:end])])
+        head = f"{quote_input(token.text)} has no '='"
+        return _Refusal(
+            f"{head}; put values with spaces in double quotes: "
+            f"{_shown_key(previous.key, previous.key_quoted)}={_double_quoted(value)}.",
+            FIELD_DATA,
+            before_advice=head,
+        )
+    quoted = token.key_quoted or is_read_only_field(token.text) or _is_set_field(subcommand, token, _SET_FIELDS, True)
+    key = _shown_key(token.text, quoted)
+    if subcommand == "set":
+        return _Refusal(
+            f"{quote_input(token.text)} is not a key=value change; to delete a data variable write {key}=null, to "
+            f"set one write {key}=value.",
+            FIELD_DATA,
+        )
     return _Refusal(
-        f"{subcommand} takes only key=value pairs after the {_POSITIONALS[subcommand][-1]}, but "
-        f"{quote_input(token.text)} has no '='; {_QUOTE_HINT}.",
-        FIELD_DATA,
+        f"{quote_input(token.text)} is not a key=value pair; to set a data variable write {key}=value.", FIELD_DATA
     )
+
+
+def _is_set_field(subcommand: str, token: Token, names: tuple[str, ...], bare: bool = False) -> bool:
+    """Whether `set` reads the token's unquoted key (or, with `bare`, the word itself) as one of the fields."""
+    if subcommand != "set" or token.key_quoted:
+        return False
+    name = token.text if bare else token.key
+    return name is not None and name.strip().lower() in names
+
+
+def _check_writable(token: Token) -> None:
+    """Refuse an unquoted key naming a lead field only babelforce sets: it would become a data variable and leave
+    the field (say the dial status) as it was, the opposite of what was meant."""
+    if token.key is not None and not token.key_quoted and is_read_only_field(token.key):
+        raise _read_only(token.key, token.value or "", token.value_quoted)
+
+
+def _spaced_equals(subcommand: str, args: list[Token]) -> _Refusal | FieldError | None:
+    """`rank = 5`, `rank= 5` or `rank =5`: a key=value split by spaces, which would otherwise read as extra
+    arguments. Only where a key=value belongs (after the positionals), so `set A l1 =x` stays an empty key."""
+    wanted = len(_POSITIONALS[subcommand])
+
+    def is_key(position: int) -> bool:
+        if position < wanted or position >= len(args) or args[position].key is not None:
+            return False
+        # add's positionals may run longer (a number typed with spaces); its digits are never taken for a key.
+        return subcommand != "add" or not _is_number_piece(args[position], first=False)
+
+    def value_at(position: int) -> Token | None:
+        return args[position] if position < len(args) and args[position].key is None else None
+
+    for index, token in enumerate(args):
+        if token.key is None or token.value_quoted:
+            continue
+        if token.key == "" and not token.key_quoted and is_key(index - 1):
+            key = args[index - 1]
+            if token.value == "":  # a lone '='
+                after = value_at(index + 1)
+                value, value_quoted = (after.text, after.key_quoted) if after else (None, False)
+                return _spaced(key.text, key.key_quoted, value, value_quoted)
+            return _spaced(key.text, key.key_quoted, token.value or "", token.value_quoted)
+        if token.key and token.value == "" and index >= wanted and (after := value_at(index + 1)):
+            return _spaced(token.key, token.key_quoted, after.text, after.key_quoted)
+    return None
+
+
+def _spaced(key: str, key_quoted: bool, value: str | None, value_quoted: bool) -> _Refusal | FieldError:
+    if not key_quoted and is_read_only_field(key):
+        return _read_only(key, value or "", value_quoted)
+    shown = "value" if value is None else _shown_value(value, value_quoted)
+    return _Refusal(f"no spaces around '=': write {_shown_key(key, key_quoted)}={shown}.", FIELD_DATA)
 
 
 def _data_pairs(subcommand: str, pairs: list[Token], *, allow_delete: bool) -> dict[str, str | None]:
     data: dict[str, str | None] = {}
-    for token in pairs:
+    for index, token in enumerate(pairs):
         if token.key is None:
-            raise _stray(subcommand, token)
+            raise _bare(subcommand, pairs, index)
+        _check_writable(token)
         key, value = parse_data_pair(token.key, _value_or_delete(token), allow_delete=allow_delete)
         if key in data:
             raise FieldError(FIELD_DATA, f"data key {quote_input(key)} is given twice.")
@@ -369,7 +527,11 @@ def _data_pairs(subcommand: str, pairs: list[Token], *, allow_delete: bool) -> d
 def _parse_add(args: list[Token], region: str | None) -> AddLead:
     """An unquoted number typed with spaces (`+49 151 000 000 40`) is taken whole: every token between the uid
     and the rank looks like a piece of it, and no valid command reads otherwise."""
+    if refusal := _spaced_equals("add", args):
+        raise refusal
     leading = _count_leading(args)
+    if (stray := _add_stray_word(args, leading, region)) is not None:
+        raise _bare("add", args, stray)
     pieces = args[2 : leading - 1]
     joined = (
         leading > len(_POSITIONALS["add"])
@@ -395,6 +557,34 @@ def _parse_add(args: list[Token], region: str | None) -> AddLead:
     return AddLead(list_ref, uid, number, rank, {key: value for key, value in data.items() if value is not None})
 
 
+def _add_stray_word(args: list[Token], leading: int, region: str | None) -> int | None:
+    """The index of a word typed after a complete add (`add L u1 +4916098119998 5 city`), which belongs in the
+    data part, not among the positionals; None when no reading of the positionals is complete before a word."""
+    if leading <= len(_POSITIONALS["add"]) or not args[0].text.strip() or not _is_valid(parse_uid, args[1].text):
+        return None
+    for rank_at in range(3, min(leading - 1, 3 + _MAX_NUMBER_PIECES)):
+        # The number is args[2:rank_at]: one token, or the pieces of one typed with spaces.
+        if rank_at > 3 and not (
+            _is_number_piece(args[2], first=True) and _is_number_piece(args[rank_at - 1], first=False)
+        ):
+            return None
+        if _is_number_piece(args[rank_at + 1], first=False):  # digits: still the number or the rank
+            continue
+        number = " ".join(piece.text for piece in args[2:rank_at])
+        if _is_number(number, region) and _is_valid(parse_rank, args[rank_at].text):
+            return rank_at + 1
+        return None
+    return None
+
+
+def _is_valid(check: Callable[[str], object], text: str) -> bool:
+    try:
+        check(text)
+    except FieldError:
+        return False
+    return True
+
+
 def _is_number(text: str, region: str | None) -> bool:
     try:
         parse_number(text, region)
@@ -418,6 +608,14 @@ def _parse_show(args: list[Token], region: str | None) -> ShowLead:
 
 
 def _parse_set(args: list[Token], region: str | None) -> SetLead:
+    if refusal := _spaced_equals("set", args):
+        raise refusal
+    if _count_leading(args) == 3 and (args[0].key_quoted or (len(args) == 3 and _WORD.fullmatch(args[2].text))):
+        # `set "Spring leads" lead-5 city`: a key without its value rather than a list name with spaces (the list
+        # is quoted, or nothing follows that could be the changes and the word looks like a key, not a lead).
+        _ref(args[0], FIELD_LIST)
+        _ref(args[1], FIELD_LEAD)
+        raise _bare("set", args, 2)
     (list_token, lead_token), changes = _split_arguments("set", args)
     list_ref, lead_ref = _ref(list_token, FIELD_LIST), _ref(lead_token, FIELD_LEAD)
     if not changes:
@@ -431,8 +629,11 @@ def _parse_set(args: list[Token], region: str | None) -> SetLead:
     while index < len(changes):
         token = changes[index]
         index += 1
-        name = token.key.strip().lower() if token.key is not None and not token.key_quoted else None
+        if token.key is None:
+            raise _bare("set", changes, index - 1)
+        name = token.key.strip().lower() if not token.key_quoted else None
         if name not in _SET_FIELDS:
+            _check_writable(token)
             data_tokens.append(token)
             continue
         if name in seen:
@@ -454,7 +655,7 @@ def _parse_set(args: list[Token], region: str | None) -> SetLead:
                 number = parse_number(value, region)
             except FieldError:
                 if index > given and _is_number(token.value or "", region):  # a number, then a stray word
-                    raise _stray("set", changes[given]) from None
+                    raise _bare("set", changes, given) from None
                 raise
         else:
             rank = parse_rank(value)

@@ -113,7 +113,7 @@ def form_view(subcommand: str, origin: FormOrigin) -> dict:
             _data_input(optional=True, hint="One key=value per line, e.g. address=martin mendalde"),
         ]
     else:
-        lead_hint = "A uid or a lead id" + (", or a phone number" if subcommand == "show" else "")
+        lead_hint = "A uid, a lead id or the lead's phone number"
         blocks.append(_text_input(BLOCK_LEAD, "Lead", "lead-40", hint=lead_hint))
     if subcommand == "rank":
         blocks.append(_text_input(BLOCK_RANK, "New rank", "100", hint="A whole number from -32768 to 32767"))

@@ -96,7 +96,7 @@ def start_bot(sandbox: SandboxServer, *, allow_writes: bool = True, default_regi
     client = BabelforceClient(
         base_url=sandbox.base_url, credentials=ClientCredentials("sandbox", SecretStr("sandbox")), retry=FAST_RETRY
     )
-    leadbot = Leadbot(LeadService(client), default_region=default_region, allow_writes=allow_writes)
+    leadbot = Leadbot(LeadService(client, default_region=default_region), allow_writes=allow_writes)
     with SlackStub() as stub:
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         with (

@@ -264,3 +264,34 @@ def test_caveat_does_not_promise_the_next_batch_to_a_lead_already_called(bot: Bo
     bot.control.dial(DEMO_CAMPAIGN_ID, 20)
     assert "lead-50" not in hopper_uids(bot, DEMO_CAMPAIGN_ID)  # the dialer did not take it back
     assert "first of the next batch" not in caveat(reply)
+
+
+# ---------------------------------------------------------------------- what the dialer really did
+
+
+def test_unreadable_campaign_is_reported_as_unknown_not_as_not_dialled(bot: Bot) -> None:
+    bot.ask('show "Spring leads" lead-1')  # the campaign directory is now cached; the campaign itself is not
+    bot.control.faults({"method": "GET", "path": r"/campaigns/[0-9a-f]+$", "status": 500, "times": None})
+
+    reply = bot.ask('rank "Spring leads" lead-40 45')
+
+    text = caveat(reply)
+    assert "Dialer state unknown" in text
+    assert "(HTTP 500)" in text
+    assert "Not dialled now" not in text
+    assert bot.lead("lead-40").rank == 45
+
+
+def test_a_new_lead_taken_straight_into_a_short_hopper_is_told_its_position(bot: Bot) -> None:
+    bot.control.dial(DEMO_CAMPAIGN_ID, 20)
+    bot.control.dial(DEMO_CAMPAIGN_ID, 20)  # 10 dialable leads left: the hopper is below its minimum of 20
+    assert len(bot.sandbox.state.hopper(DEMO_CAMPAIGN_ID)) == 10
+
+    reply = bot.ask('add "Spring leads" fresh-1 +4916098119991 0')
+
+    uids = [entry.uid for entry in bot.sandbox.state.hopper(DEMO_CAMPAIGN_ID)]
+    assert "fresh-1" in uids
+    position = uids.index("fresh-1") + 1
+    expected = f"went straight in at position {position} of {len(uids)}; it is dialled in this batch"
+    assert "Loaded at once" in caveat(reply)
+    assert expected in caveat(reply)

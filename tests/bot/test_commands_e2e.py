@@ -236,8 +236,7 @@ def test_rank_unchanged_says_nothing_to_change_and_sends_no_put(bot: Bot) -> Non
 
     reply = bot.ask('rank "Spring leads" lead-10 10')
 
-    assert header(reply) == "Lead lead-10: nothing to change"
-    assert "nothing was sent to babelforce" in caveat(reply)
+    assert header(reply) == "No change: lead-10 already has rank 10"
     assert bot.control.count(UPDATE_ROUTE) == 0
     assert bot.control.stats()["total"] > 0  # it did look the lead up: the counter works
     assert snapshot(bot, "lead-10") == before
@@ -434,4 +433,4 @@ def test_text_escaped_the_way_slack_sends_it_is_stored_as_typed(bot: Bot) -> Non
     reply = bot.ask('set "Spring leads" lead-13 nickname="&lt;Ben &amp; Co&gt;"')
 
     assert bot.lead("lead-13").data["nickname"] == "<Ben & Co>"
-    assert "nickname: *&lt;Ben &amp; Co&gt;* (new)" in texts(reply)
+    assert "nickname: *&lt;Ben &amp; Co&gt;* (added)" in texts(reply)

@@ -254,3 +254,49 @@ def test_submission_is_acked_in_time_when_the_pre_check_is_slow_and_the_command_
     assert "first of the next batch" in caveat(reply)
     assert bot.lead("lead-10").rank == 100
     assert bot.control.count("GET /api/v2/outbound/lists/{id}/leads/{leadId}") >= 2  # the slow one, then the real
+
+
+def test_set_form_with_a_taken_uid_shows_it_next_to_the_uid_field(bot: Bot) -> None:
+    view, opened_by = open_form(bot, "set")
+    bot.control.reset_stats()
+
+    submitted = bot.driver.submit(view, {BLOCK_LIST: DEMO_LIST_ID, BLOCK_LEAD: "lead-12", BLOCK_UID: "lead-14"})
+
+    assert submitted.json is not None and submitted.json["response_action"] == "errors", submitted.body
+    assert submitted.json["errors"] == {
+        BLOCK_UID: "uid 'lead-14' already belongs to another lead in this list (rank 14); choose another uid."
+    }
+    assert writes(bot) == 0
+    assert bot.lead("lead-12").uid == "lead-12"
+    assert bot.stub.responses(opened_by.response_url) == []  # the form stays open; nothing is posted
+
+
+def test_form_whose_pre_check_hits_a_babelforce_error_closes_and_the_command_reports(bot: Bot) -> None:
+    """A failed look-up is not the user's field error: the form closes and the add itself runs (and works)."""
+    view, opened_by = open_form(bot, "add")
+    bot.control.faults({"method": "GET", "path": r"/lists/[0-9a-f]+/leads$", "status": 500, "times": 3})
+
+    submitted = bot.driver.submit(
+        view, {BLOCK_LIST: DEMO_LIST_ID, BLOCK_UID: "uuid_300", BLOCK_NUMBER: "+4916098119990", BLOCK_RANK: "5"}
+    )
+
+    assert submitted.status == 200 and submitted.body == "", submitted.body
+    reply = bot.driver.replies(opened_by)[0]
+    assert header(reply) == "Lead uuid_300 added"
+    assert bot.lead("uuid_300") is not None
+
+
+def test_list_options_answer_within_the_budget_when_babelforce_is_slow_and_fill_the_cache(bot: Bot) -> None:
+    view, _ = open_form(bot, "rank")
+    bot.control.faults({"method": "GET", "path": r"/outbound/lists$", "latency_ms": 2700, "times": 1})
+
+    started = time.monotonic()
+    first = bot.driver.suggest(view, ACTION_LIST, "")
+    assert time.monotonic() - started < 2.6
+    assert first == []  # nothing cached yet, and the one load is still on its way
+
+    time.sleep(1.0)  # the shielded load finishes in the background
+    bot.control.reset_stats()
+    second = bot.driver.suggest(view, ACTION_LIST, "spring")
+    assert [option["value"] for option in second] == [DEMO_LIST_ID]
+    assert bot.control.stats()["total"] == 0  # served from the directory the first request filled

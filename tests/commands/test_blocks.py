@@ -229,7 +229,7 @@ def test_set_marks_changed_new_and_deleted_data() -> None:
         "*data*",
         "address: old street → *martin mendalde*",
         "kept: same",
-        "new data: *new* (new)",
+        "new data: *new* (added)",
         "~old data: x~ (deleted)",
     ]
 
@@ -286,12 +286,13 @@ def test_caveats_then_notes_are_shown_and_capped_at_ten() -> None:
     message = lead_message(report("set", make_lead(), make_lead(rank=1), caveats=caveats, notes=notes, unchanged=True))
     texts = [element["text"] for element in block(message, BLOCK_CAVEAT)["elements"]]
     assert len(texts) == 10
-    assert texts[:3] == [
-        f"{ICON_WARNING} one",
-        f"{ICON_WARNING} two",
-        f"{ICON_INFO} The lead already had these values, so nothing was sent to babelforce.",
-    ]
-    assert texts[3:] == [f"{ICON_INFO} note {i}" for i in range(7)]
+    assert texts[:2] == [f"{ICON_WARNING} one", f"{ICON_WARNING} two"]
+    assert texts[2:] == [f"{ICON_INFO} note {i}" for i in range(8)]
+
+
+def test_unchanged_rank_says_so_in_the_title() -> None:
+    message = lead_message(report("rank", make_lead(rank=20), make_lead(rank=20), unchanged=True))
+    assert block(message, BLOCK_LEAD_HEADER)["text"]["text"] == "No change: lead-10 already has rank 20"
 
 
 def test_recovered_add_says_so() -> None:

@@ -266,9 +266,10 @@ def test_new_lead_ranked_ahead_under_down_rank_is_called_after_the_batch() -> No
     assert "rank -100" in caveats[0].text
 
 
-def test_add_ignores_a_hopper_entry_with_the_same_id() -> None:
+def test_add_found_in_the_hopper_read_after_the_write_was_loaded_at_once() -> None:
     caveats = change_caveats("add", None, make_lead(40, 500), article_context())
-    assert kinds(caveats) == (CaveatKind.NEW_LEAD_AFTER_BATCH,)
+    assert kinds(caveats) == (CaveatKind.LOADED_NOW,)
+    assert "position 11 of 20" in caveats[0].text
 
 
 def test_add_under_up_order_says_rank_is_not_used() -> None:
@@ -296,7 +297,7 @@ def test_data_only_set_under_up_order_takes_effect_at_next_refill() -> None:
 def test_add_not_ahead_takes_effect_at_next_refill() -> None:
     caveats = change_caveats("add", None, make_lead(100, 5), article_context())
     assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
-    assert "The new lead is loaded" in caveats[0].text
+    assert "The dialer loads the new lead at a later refill" in caveats[0].text
     assert "20 leads loaded" in caveats[0].text
 
 
@@ -388,6 +389,7 @@ def test_warnings_are_no_effect_now_plus_delays_and_unknowns() -> None:
         CaveatKind.NEW_LEAD_AFTER_BATCH,
         CaveatKind.HOPPER_UNKNOWN,
         CaveatKind.AWAITS_RECYCLING,
+        CaveatKind.CAMPAIGN_UNKNOWN,
     } == WARNINGS - NO_EFFECT_NOW
     assert CaveatKind.NEXT_REFILL not in WARNINGS
     assert CaveatKind.NOT_IN_HOPPER not in WARNINGS
@@ -579,3 +581,49 @@ def test_a_lead_already_called_is_not_promised_the_next_batch(status: str) -> No
     assert f"`{status}`" in caveats[0].text
     assert "recycling rules" in caveats[0].text
     assert lead_state(after, context).kind == CaveatKind.AWAITS_RECYCLING
+
+
+# --- what an already-loaded lead still uses, and what is unknown ---------------------------------------------------
+
+
+def test_in_hopper_number_change_says_the_old_number_is_still_called() -> None:
+    before = make_lead(40, 40)
+    after = before.model_copy(update={"number": "+4915199999990"})
+    (caveat,) = change_caveats("set", before, after, article_context())
+    assert caveat.kind == CaveatKind.IN_HOPPER
+    assert "still called on the old number 4916098119998" in caveat.text
+    assert "keeps its place" not in caveat.text
+
+
+def test_in_hopper_data_change_says_the_agent_sees_the_old_data() -> None:
+    before = make_lead(40, 40, city="Berlin")
+    after = make_lead(40, 40, city="Hamburg")
+    (caveat,) = change_caveats("set", before, after, article_context())
+    assert "the agent still sees the old data" in caveat.text
+
+
+def test_unreadable_campaign_is_unknown_not_not_dialled() -> None:
+    context = DialContext("Spring leads", campaign_error="HTTP 500")
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 45), context)
+    assert kinds(caveats) == (CaveatKind.CAMPAIGN_UNKNOWN,)
+    assert "(HTTP 500)" in caveats[0].text
+    assert lead_state(make_lead(40, 40), context).kind == CaveatKind.CAMPAIGN_UNKNOWN
+
+
+def test_unreadable_hopper_keeps_the_list_order_caveat() -> None:
+    context = article_context("UP", hopper=None, hopper_error="HTTP 503")
+    caveats = change_caveats("rank", make_lead(1, 1), make_lead(1, 9), context)
+    assert kinds(caveats) == (CaveatKind.ORDER_IGNORES_RANK, CaveatKind.HOPPER_UNKNOWN)
+
+
+def test_unreadable_hopper_on_add_speaks_of_the_new_lead() -> None:
+    context = article_context(hopper=None, hopper_error="HTTP 503")
+    (caveat,) = change_caveats("add", None, make_lead(100, 5), context)
+    assert "cannot say when the new lead is loaded" in caveat.text
+    assert "already loaded" not in caveat.text
+
+
+def test_next_batch_does_not_promise_first_place_over_other_waiting_leads() -> None:
+    (caveat,) = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context())
+    assert "first of the next batch" in caveat.text
+    assert "unless another waiting lead ranks higher" in caveat.text

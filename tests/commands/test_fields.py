@@ -11,13 +11,16 @@ from commands.fields import (
     FIELD_NUMBER,
     FIELD_RANK,
     FIELD_UID,
+    READ_ONLY_FIELDS,
     FieldError,
+    is_read_only_field,
     parse_data_lines,
     parse_data_pair,
     parse_number,
     parse_rank,
     parse_uid,
     quote_input,
+    read_only_error,
     shorten,
 )
 
@@ -165,13 +168,60 @@ def test_number_refusals_name_the_number(text: str, region: str | None, fragment
     assert len(caught.value.message) < 200
 
 
-def test_national_number_message_says_how_to_fix_it() -> None:
+NATIONAL_TAIL = " for a German number). Whoever runs leadbot can set a default country (LEADBOT_DEFAULT_REGION)."
+WITH_CODE = "; write it with its country code, e.g. +4916098119998."
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "message"),
+    [
+        # national numbers without a default region: the user's own digits after +49, and who can set a default
+        (
+            "0151 2345678",
+            None,
+            "number '0151 2345678' is a national number; write it with its country code (+49 151 …" + NATIONAL_TAIL,
+        ),
+        (
+            "0151 00000040",
+            "XX",
+            "number '0151 00000040' is a national number; write it with its country code (+49 151 …" + NATIONAL_TAIL,
+        ),
+        (
+            "015112345678",
+            None,
+            "number '015112345678' is a national number; write it with its country code (+49 151 …" + NATIONAL_TAIL,
+        ),
+        (
+            "(030) 1234567",
+            None,
+            "number '(030) 1234567' is a national number; write it with its country code (+49 30 …" + NATIONAL_TAIL,
+        ),
+        ("0", None, "number '0' is a national number; write it with its country code (+49 …" + NATIONAL_TAIL),
+        # no + or 00 typed: no country code is named, whatever the first digits are
+        ("12345", None, "number '12345' is not a valid phone number" + WITH_CODE),
+        ("123", None, "number '123' is not a valid phone number" + WITH_CODE),
+        ("4915", None, "number '4915' is not a valid phone number" + WITH_CODE),
+        ("999 123", None, "number '999 123' is not a valid phone number" + WITH_CODE),
+        ("2125", "US", "number '2125' is not a valid phone number, neither with a country code nor for region US."),
+        # + or 00 typed: the reason names the code that was typed
+        ("+12345", None, "number '+12345' is not a valid phone number: it is too short for country code +1."),
+        ("0012345", None, "number '0012345' is not a valid phone number: it is too short for country code +1."),
+        ("+999123", None, "number '+999123' is not a valid phone number: it does not start with a known country code."),
+        ("0151", "DE", "number '0151' is not a valid number for region DE."),
+    ],
+)
+def test_number_messages(text: str, region: str | None, message: str) -> None:
     with pytest.raises(FieldError) as caught:
-        parse_number("0151 00000040", None)
-    assert caught.value.message == (
-        "number '0151 00000040' is a national number; write it with its country code (+49…) or set "
-        "LEADBOT_DEFAULT_REGION."
-    )
+        parse_number(text, region)
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize("text", ["1", "12", "12345", "1234567", "4915", "7 123", "(212) 55", "44 20", "9" * 16])
+@pytest.mark.parametrize("region", [None, "US", "DE", "XX"])
+def test_number_typed_without_a_country_code_never_names_one(text: str, region: str | None) -> None:
+    with pytest.raises(FieldError) as caught:
+        parse_number(text, region)
+    assert "country code +" not in caught.value.message
 
 
 def test_number_handles_huge_input_quickly() -> None:
@@ -194,6 +244,54 @@ def test_number_handles_huge_input_quickly() -> None:
 )
 def test_data_pair_accepts(key: str, value: str | None, allow_delete: bool, expected: tuple[str, str | None]) -> None:
     assert parse_data_pair(key, value, allow_delete=allow_delete) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "read_only"),
+    [
+        *((name, True) for name in ("status", "Status", "STATUS", "id", "ID", "callCount", "call_count", "CALLCOUNT")),
+        *((name, True) for name in ("listId", "list_id", "campaignId", "campaign_id", "dateCreated", "date_created")),
+        *((name, True) for name in ("lastUpdated", "last_updated", "dateCalled", "date_called", "duration", " id ")),
+        *((name, False) for name in ("rank", "uid", "number", "status2", "my_status", "ids", "callcounter", "")),
+        *((name, False) for name in ("call count", "list-id", "dateCalledAt", "Duration_s")),
+    ],
+)
+def test_read_only_fields(key: str, read_only: bool) -> None:
+    assert is_read_only_field(key) is read_only
+
+
+def test_read_only_fields_are_lower_case() -> None:
+    assert all(name == name.lower() for name in READ_ONLY_FIELDS)
+    assert len(READ_ONLY_FIELDS) == 15
+
+
+@pytest.mark.parametrize(
+    ("key", "example", "message"),
+    [
+        (
+            "status",
+            '"status"=do_not_call',
+            "status is set by the dialer from call outcomes and cannot be changed from leadbot; to store a data "
+            'variable named status, put the key in double quotes: "status"=do_not_call.',
+        ),
+        (
+            "Status",
+            '"Status"=null',
+            "Status is set by the dialer from call outcomes and cannot be changed from leadbot; to store a data "
+            'variable named Status, put the key in double quotes: "Status"=null.',
+        ),
+        ("id", '"id"=7', 'id is read-only: babelforce sets it; to store a data variable named id, write "id"=7.'),
+        (
+            "date_called",
+            '"date_called"=""',
+            "date_called is read-only: babelforce sets it; to store a data variable named date_called, write "
+            '"date_called"="".',
+        ),
+    ],
+)
+def test_read_only_error(key: str, example: str, message: str) -> None:
+    error = read_only_error(key, example)
+    assert (error.field, error.message) == (FIELD_DATA, message)
 
 
 @pytest.mark.parametrize(
@@ -270,3 +368,11 @@ def test_field_error_is_a_value_error() -> None:
 def test_shorten_keeps_quotes_readable(text: str, expected: str) -> None:
     assert shorten(text) == expected
     assert quote_input(text) == f"'{expected}'"
+
+
+def test_form_data_lines_refuse_read_only_lead_fields_unless_quoted() -> None:
+    with pytest.raises(FieldError) as failure:
+        parse_data_lines("city=Berlin\nstatus=do_not_call", allow_delete=True)
+    assert failure.value.field == "data"
+    assert 'put the key in double quotes: "status"=do_not_call' in failure.value.message
+    assert parse_data_lines('"status"=do_not_call', allow_delete=True) == {"status": "do_not_call"}

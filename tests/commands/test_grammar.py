@@ -98,6 +98,15 @@ VALID = [
     ("set A l1 NUMBER=004915100000040 Rank=-1", SetLead("A", "l1", number="+4915100000040", rank=-1)),
     ("set A l1 number=+49 151 000 000 40 rank=2", SetLead("A", "l1", number="+4915100000040", rank=2)),
     ('set A l1 "uid"=x "rank"=y', SetLead("A", "l1", data={"uid": "x", "rank": "y"})),
+    # a quoted key naming a read-only lead field is a data variable
+    ('set A l1 "status"=do_not_call', SetLead("A", "l1", data={"status": "do_not_call"})),
+    ('set A l1 "ID"=7 "call_count"=null', SetLead("A", "l1", data={"ID": "7", "call_count": None})),
+    ('add L u1 4915100000040 5 "callCount"=3', AddLead("L", "u1", "+4915100000040", 5, {"callCount": "3"})),
+    # keys that only contain a read-only name are ordinary data variables
+    ("set A l1 status_note=x my_id=1", SetLead("A", "l1", data={"status_note": "x", "my_id": "1"})),
+    # single quotes inside a valid command are text
+    ("show A 'lead-40'", ShowLead("A", "'lead-40'")),
+    ("set A l1 note='hi'", SetLead("A", "l1", data={"note": "'hi'"})),
     ('set A l1 x="null" y=null z=Null', SetLead("A", "l1", data={"x": "null", "y": None, "z": "Null"})),
     ("set A l1 formula=a=b", SetLead("A", "l1", data={"formula": "a=b"})),
     ("set A l1 Key=1 key=2", SetLead("A", "l1", data={"Key": "1", "key": "2"})),  # data keys are case-sensitive
@@ -110,6 +119,12 @@ VALID = [
     ("help rank", Help("rank")),
     ("? Set", Help("set")),
     ("help ?", Help("help")),
+    # help on one command: the command, then help or ? as its only argument
+    ("rank help", Help("rank")),
+    ("add help", Help("add")),
+    ("SHOW Help", Help("show")),
+    ("set ?", Help("set")),
+    ("/lead show help", Help("show")),
     ("add", OpenModal("add")),
     ("RANK", OpenModal("rank")),
     ("show  ", OpenModal("show")),
@@ -150,8 +165,6 @@ def test_constants() -> None:
 INVALID = [
     # (text, subcommand, field, message fragment)
     ("frob", None, None, "/lead has no command 'frob'; use add, rank, show, set or help."),
-    ("rnak a b 1", None, None, "(did you mean rank?)"),
-    ("sho a b", None, None, "did you mean show?"),
     ("help frob", "help", None, "there is no help on 'frob'"),
     ("help rank show", "help", None, "'show' is one too many"),
     ('show "Spring leads', "show", None, "unclosed double quote"),
@@ -175,9 +188,9 @@ INVALID = [
     ("show A l1 x=1", "show", None, "show takes no key=value pairs; 'x=1' is one too many."),
     ("rank A l1 5 x=1", "rank", None, "rank takes no key=value pairs"),
     ("add L u1 4915100000040 500 600", "add", None, "'600' is one too many"),
-    ("add L u1 4915100000040 5 a=1 loose", "add", "data", "'loose' has no '='"),
+    ("add L u1 4915100000040 5 a=1 loose", "add", "data", 'put values with spaces in double quotes: a="1 loose".'),
     ("set L l1 a=1 loose", "set", "data", "'loose' has no '='"),
-    ("set L l1 number=+4915100000040 5", "set", "data", "'5' has no '='"),
+    ("set L l1 number=+4915100000040 5", "set", "data", "'5' is not a key=value change"),
     ("set L l1 number=+49 151 5", "set", "number", "number '+49 151 5' is not a valid phone number"),
     ("add L u1 +49 151 5", "add", "number", "number '+49 151' is not a valid phone number"),
     # empty refs
@@ -222,6 +235,244 @@ def test_invalid_commands(text: str, subcommand: str | None, field: str | None, 
     assert "Token(" not in result.message and "None" not in result.message
 
 
+SUGGESTED = [
+    # (typed, suggested subcommand): only the suggestion's usage line is shown
+    ("rnak a b 1", "rank"),
+    ("shwo", "show"),
+    ("sho a b", "show"),
+    ("ad L u1", "add"),
+    ("sett A l1 rank=1", "set"),
+    ("hepl", "help"),
+]
+
+
+@pytest.mark.parametrize(("text", "suggested"), SUGGESTED)
+def test_unknown_command_with_a_suggestion_shows_only_its_usage(text: str, suggested: str) -> None:
+    result = parse(text)
+    assert isinstance(result, Invalid), result
+    typed = text.split()[0]
+    assert result.message == f"/lead has no command '{typed}' (did you mean {suggested}?)."
+    assert (result.usage, result.field, result.subcommand) == (USAGE[suggested], None, None)
+
+
+@pytest.mark.parametrize("text", ["frob", "delete A l1", "xyzzy 1 2"])
+def test_unknown_command_without_a_suggestion_shows_all_usage(text: str) -> None:
+    result = parse(text)
+    assert isinstance(result, Invalid), result
+    assert result.message.endswith("; use add, rank, show, set or help.")
+    assert result.usage == ALL_USAGE
+
+
+STATUS_MESSAGE = (
+    "status is set by the dialer from call outcomes and cannot be changed from leadbot; to store a data variable "
+    'named status, put the key in double quotes: "status"=do_not_call.'
+)
+
+MESSAGES = [
+    # (text, subcommand, field, the whole message)
+    # 1. read-only lead fields typed as unquoted keys
+    ('set "Spring leads" lead-12 status=do_not_call', "set", "data", STATUS_MESSAGE),
+    ('add "Spring leads" u1 +4916098119998 5 status=do_not_call', "add", "data", STATUS_MESSAGE),
+    (
+        "set A l1 STATUS=null",
+        "set",
+        "data",
+        "STATUS is set by the dialer from call outcomes and cannot be changed from leadbot; to store a data "
+        'variable named STATUS, put the key in double quotes: "STATUS"=null.',
+    ),
+    (
+        "set A l1 id=42",
+        "set",
+        "data",
+        'id is read-only: babelforce sets it; to store a data variable named id, write "id"=42.',
+    ),
+    (
+        "set A l1 rank=1 callCount=0",
+        "set",
+        "data",
+        'callCount is read-only: babelforce sets it; to store a data variable named callCount, write "callCount"=0.',
+    ),
+    (
+        'add L u1 4915100000040 5 a=b Last_Updated="last week"',
+        "add",
+        "data",
+        "Last_Updated is read-only: babelforce sets it; to store a data variable named Last_Updated, write "
+        '"Last_Updated"="last week".',
+    ),
+    *(
+        (
+            f"set A l1 {key}=1",
+            "set",
+            "data",
+            f'{key} is read-only: babelforce sets it; to store a data variable named {key}, write "{key}"=1.',
+        )
+        for key in (
+            "ID",
+            "call_count",
+            "listId",
+            "list_id",
+            "campaignId",
+            "CAMPAIGN_ID",
+            "dateCreated",
+            "date_created",
+            "lastUpdated",
+            "dateCalled",
+            "date_called",
+            "duration",
+        )
+    ),
+    (
+        'set A l1 duration=""',
+        "set",
+        "data",
+        'duration is read-only: babelforce sets it; to store a data variable named duration, write "duration"="".',
+    ),
+    # 3. spaces around '='
+    ('set "Spring leads" lead-5 rank = 5', "set", "data", "no spaces around '=': write rank=5."),
+    ('set "Spring leads" lead-5 rank= 5', "set", "data", "no spaces around '=': write rank=5."),
+    ('set "Spring leads" lead-5 rank =5', "set", "data", "no spaces around '=': write rank=5."),
+    ("set A l1 a=1 city = Berlin b=2", "set", "data", "no spaces around '=': write city=Berlin."),
+    ("set A l1 rank =", "set", "data", "no spaces around '=': write rank=value."),
+    ('set A l1 "new data" = new', "set", "data", "no spaces around '=': write \"new data\"=new."),
+    (
+        'add L u1 4915100000040 5 address = "martin mendalde"',
+        "add",
+        "data",
+        "no spaces around '=': write address=\"martin mendalde\".",
+    ),
+    ("add L u1 +49 151 000 000 40 5 city= Berlin", "add", "data", "no spaces around '=': write city=Berlin."),
+    ("set A l1 status = do_not_call", "set", "data", STATUS_MESSAGE),
+    # a bare word where a key=value change belongs
+    (
+        'set "Spring leads" lead-5b city',
+        "set",
+        "data",
+        "'city' is not a key=value change; to delete a data variable write city=null, to set one write city=value.",
+    ),
+    (
+        'set "Spring leads" lead-5b city rank=2',
+        "set",
+        "data",
+        "'city' is not a key=value change; to delete a data variable write city=null, to set one write city=value.",
+    ),
+    (
+        "set A l1 rank=2 city",
+        "set",
+        "data",
+        "'city' is not a key=value change; to delete a data variable write city=null, to set one write city=value.",
+    ),
+    (
+        'set "Spring leads" lead-5b status',
+        "set",
+        "data",
+        "'status' is not a key=value change; to delete a data variable write \"status\"=null, to set one write "
+        '"status"=value.',
+    ),
+    (
+        "add L u1 +4916098119998 5 city",
+        "add",
+        "data",
+        "'city' is not a key=value pair; to set a data variable write city=value.",
+    ),
+    (
+        "add L u1 +49 151 000 000 40 5 city a=b",
+        "add",
+        "data",
+        "'city' is not a key=value pair; to set a data variable write city=value.",
+    ),
+    # 4. values with spaces, not quoted
+    (
+        'add "Spring leads" u1 +4916098119998 5 address=martin mendalde',
+        "add",
+        "data",
+        "'mendalde' has no '='; put values with spaces in double quotes: address=\"martin mendalde\".",
+    ),
+    (
+        'set A l1 "street name"=Unter den Linden x=1',
+        "set",
+        "data",
+        "'den' has no '='; put values with spaces in double quotes: \"street name\"=\"Unter den Linden\".",
+    ),
+    (
+        "set A l1 uid=O'Brien x",
+        "set",
+        "data",
+        "'x' has no '='; put values with spaces in double quotes: uid=\"O'Brien x\".",
+    ),
+    # 5. single quotes used as quotes
+    (
+        "rank 'Spring leads' lead-10 100",
+        "rank",
+        None,
+        "rank takes 3 arguments (<list> <lead> <rank>) but got 4, so '100' is one too many; use double quotes, not "
+        'single: "Spring leads".',
+    ),
+    (
+        "show ‘Spring leads’ lead-40",
+        "show",
+        None,
+        "show takes 2 arguments (<list> <lead>) but got 3, so 'lead-40' is one too many; use double quotes, not "
+        'single: "Spring leads".',
+    ),
+    (
+        "set A l1 address='martin mendalde'",
+        "set",
+        "data",
+        "'mendalde'' has no '='; use double quotes, not single: address=\"martin mendalde\".",
+    ),
+    (
+        "rank 'Spring leads' lead-10",
+        "rank",
+        "rank",
+        "rank must be a whole number from -32768 to 32767; got 'lead-10'. Use double quotes, not single: "
+        '"Spring leads".',
+    ),
+    (
+        "help 'a b'",
+        "help",
+        None,
+        "help takes at most one topic; 'b'' is one too many. Use double quotes, not single: \"a b\".",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "subcommand", "field", "message"), MESSAGES)
+def test_messages(text: str, subcommand: str | None, field: str | None, message: str) -> None:
+    result = parse(text)
+    assert isinstance(result, Invalid), result
+    assert result.message == message
+    assert (result.subcommand, result.field) == (subcommand, field)
+    assert result.usage == (USAGE[subcommand] if subcommand in ("add", "rank", "show", "set") else ALL_USAGE)
+
+
+NUMBER_MESSAGES = [
+    # (text, message): input typed without + or 00 never hears of a country code it did not type
+    (
+        'add "Spring leads" new-1 12345 500',
+        "number '12345' is not a valid phone number; write it with its country code, e.g. +4916098119998.",
+    ),
+    (
+        "set A l1 number=4915",
+        "number '4915' is not a valid phone number; write it with its country code, e.g. +4916098119998.",
+    ),
+    (
+        "add L u1 0151 2345678 5",
+        "number '0151 2345678' is a national number; write it with its country code (+49 151 … for a German "
+        "number). Whoever runs leadbot can set a default country (LEADBOT_DEFAULT_REGION).",
+    ),
+    # typed with a country code: its problem with that code is named
+    ("add L u1 +112345 5", "number '+112345' is not a valid phone number: it is too short for country code +1."),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), NUMBER_MESSAGES)
+def test_number_messages(text: str, message: str) -> None:
+    result = parse(text)
+    assert isinstance(result, Invalid), result
+    assert result.message == message
+    assert result.field == "number"
+
+
 def test_messages_quote_long_input_truncated() -> None:
     result = parse("rank A l1 " + "x" * 500)
     assert isinstance(result, Invalid)
@@ -239,6 +490,10 @@ def test_long_text_is_quick() -> None:
         "set A l1 " + "a=" + "b" * 10_000,
         "rank A l " + "9" * 10_000,
         "&amp;" * 2000,
+        "set A l1 " + "'a " * 5000,  # single quotes that never close
+        "add A u " + "1 " * 5000 + "city",
+        "add A u1 4915100000040 5 " + "x= y " * 3000,
+        "set A l1 " + "x = " * 3000,
     ]
     started = time.perf_counter()
     for text in texts:

@@ -8,19 +8,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from babelforce.models import RANK_MAX, RANK_MIN
-from commands.grammar import AddLead, Help, Invalid, OpenModal, RankLead, SetLead, ShowLead, parse
+from commands.fields import READ_ONLY_FIELDS
+from commands.grammar import USAGE, AddLead, Help, Invalid, OpenModal, RankLead, SetLead, ShowLead, parse
 
 RESULT_TYPES = (AddLead, RankLead, ShowLead, SetLead, Help, OpenModal, Invalid)
 SETTINGS = settings(max_examples=200, deadline=None)
 REGIONS = st.sampled_from([None, "DE", "us", "GB", "", "XX", "001"])
 
-# Pieces that exercise the grammar's corners: subcommands, quotes (straight, curly, escaped), '=', null, field
-# names, Slack's escapes, phone numbers and ranks at and beyond their limits, exotic whitespace and digits.
+# Pieces that exercise the grammar's corners: subcommands, quotes (straight, curly, escaped, single), '=' alone
+# and spaced, null, field names (writable and read-only), Slack's escapes, phone numbers and ranks at and beyond
+# their limits, exotic whitespace and digits.
 PIECES = st.sampled_from(
     [
         "add", "rank", "show", "set", "help", "?", "/lead", "ADD", "Set",
         '"', "“", "”", "„", "″", "\\", '\\"', "\\\\", "'", "=", "==", '"="', "null", '"null"', "Null",
-        "uid=", "rank=", "number=", '"uid"=', "x=", "=x", '""',
+        "uid=", "rank=", "number=", '"uid"=', "x=", "=x", '""', " = ", "= ", " =", " =x", "x= ",
+        "status=", "STATUS=", "callCount=", "list_id=", '"status"=', "id", "status", "city", "address=martin",
+        "'", "‘", "’", "'Spring", "leads'", "'x", "y'", "=''", "help ", " ?",
         "&amp;", "&lt;", "&gt;", "&", "&quot;",
         " ", "  ", "\u00a0", "\u3000", "\n", "\t", "\u2028", "\x00",
         "Spring leads", '"Spring leads"', "lead-40", "O'Brien", "uuid_100",
@@ -55,6 +59,79 @@ def test_parse_never_raises_on_command_like_text(text: str, region: str | None) 
 @given(st.sampled_from(["add", "rank", "show", "set", "help"]), COMMANDISH, REGIONS)
 def test_parse_never_raises_after_a_subcommand(subcommand: str, rest: str, region: str | None) -> None:
     check_result(parse(f"{subcommand} {rest}", default_region=region))
+
+
+# A complete command up to where key=value changes go; any of them reads those changes the same way.
+DATA_PREFIXES = st.sampled_from(
+    [
+        'set "Spring leads" lead-12',
+        "set A l1",
+        "set A l1 rank=5",
+        'add "Spring leads" u1 +4916098119998 5',
+        "add A u1 +49 151 000 000 40 -3",
+        "add A u1 4915100000040 5 a=b",
+    ]
+)
+WORDS = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
+
+
+def spellings(name: str) -> st.SearchStrategy[str]:
+    """The read-only field as typed: any case, as the lists spell it."""
+    return st.sampled_from([name, name.upper(), name.title(), name.capitalize()])
+
+
+@SETTINGS
+@given(st.data(), DATA_PREFIXES, st.sampled_from(sorted(READ_ONLY_FIELDS)), WORDS)
+def test_unquoted_read_only_keys_are_refused_and_quoted_ones_are_data(
+    data: st.DataObject, prefix: str, name: str, value: str
+) -> None:
+    key = data.draw(spellings(name))
+    refused = parse(f"{prefix} {key}={value}")
+    assert isinstance(refused, Invalid), refused
+    assert refused.field == "data"
+    assert f'"{key}"={value}.' in refused.message
+    assert refused.usage == USAGE[prefix.split()[0]]
+
+    stored = parse(f'{prefix} "{key}"={value}')
+    assert isinstance(stored, AddLead | SetLead), stored
+    assert stored.data[key] == (None if value == "null" and isinstance(stored, SetLead) else value)
+
+
+@SETTINGS
+@given(
+    DATA_PREFIXES,
+    WORDS.filter(lambda word: word not in READ_ONLY_FIELDS),
+    WORDS,
+    st.sampled_from(["{k} = {v}", "{k}= {v}", "{k} ={v}"]),
+)
+def test_spaces_around_equals_name_the_change_to_write(prefix: str, key: str, value: str, spacing: str) -> None:
+    result = parse(f"{prefix} {spacing.format(k=key, v=value)}")
+    assert isinstance(result, Invalid), result
+    assert result.message == f"no spaces around '=': write {key}={value}."
+    assert parse(f"{prefix} {key}={value}") != result  # and the suggestion is not refused the same way
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["rank {q} l1 5", "show {q} l1", "add {q} u1 +4916098119998 5", "set {q} l1 rank=1"]),
+    st.lists(WORDS, min_size=2, max_size=3).map(" ".join),  # at most 38 characters: quoted whole, not shortened
+    st.sampled_from([("'", "'"), ("‘", "’")]),
+)
+def test_names_in_single_quotes_are_told_to_use_double_quotes(
+    template: str, name: str, quotes: tuple[str, str]
+) -> None:
+    opening, closing = quotes
+    result = parse(template.format(q=f"{opening}{name}{closing}"))
+    assert isinstance(result, Invalid), result
+    assert f'use double quotes, not single: "{name}".' in result.message.lower()
+    assert not isinstance(parse(template.format(q=f'"{name}"')), Invalid)  # and the suggestion is read
+
+
+@SETTINGS
+@given(st.sampled_from(["add", "rank", "show", "set"]), st.sampled_from(["help", "HELP", "Help", "?"]))
+def test_help_after_a_subcommand_is_help_on_it(subcommand: str, word: str) -> None:
+    assert parse(f"{subcommand} {word}") == Help(subcommand)
+    assert parse(f"{subcommand.upper()}  {word} ") == Help(subcommand)
 
 
 # ---- round trip -------------------------------------------------------------------------------------------------
