@@ -18,7 +18,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, TypeVar
@@ -140,19 +140,9 @@ class BabelforceClient:
         if not wanted:
             raise errors.NotFoundError(**_lookup_failure("A list name or id is needed."))
         lists = await self.list_lists()
-        list_id = normalize_id(wanted)
-        if list_id is not None:
-            for lead_list in lists:
-                if lead_list.id == list_id:
-                    return lead_list
-        matches = [lead_list for lead_list in lists if lead_list.name.casefold() == wanted.casefold()]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise errors.AmbiguousMatchError(
-                f"{len(matches)} lists are named {wanted!r}; use the list id instead.",
-                candidates=[m.id for m in matches],
-            )
+        found = match_list(lists, wanted)
+        if found is not None:
+            return found
         names = sorted(_one_line(lead_list.name) for lead_list in lists)
         known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "") if names else "there are none"
         raise errors.NotFoundError(**_lookup_failure(f"No list named {wanted!r}; the lists are: {known}."))
@@ -425,7 +415,7 @@ class BabelforceClient:
     async def _settle_lost_add(self, list_id: str, payload: dict[str, Any], lost: errors.BabelforceError) -> AddResult:
         """The add may or may not have happened: look, rather than send it again."""
         uid = payload["uid"]
-        reason = _loss_reason(lost)
+        reason = errors.short_reason(lost)
         log.warning("answer to add of uid %r in list %s was lost (%s); looking it up", uid, list_id, reason)
         try:
             lead = await self.find_lead_by_uid(list_id, uid, fresh=True)
@@ -437,7 +427,7 @@ class BabelforceClient:
         except errors.BabelforceError as lookup_failed:
             raise errors.AddOutcomeUnknownError(
                 f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and checking "
-                f"whether it was created failed too ({_loss_reason(lookup_failed)}), so look the lead up before "
+                f"whether it was created failed too ({errors.short_reason(lookup_failed)}), so look the lead up before "
                 "adding it again."
             ) from lost
         same_number = lead.number is not None and number_key(lead.number) == number_key(payload["number"])
@@ -633,15 +623,25 @@ def _one_line(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _loss_reason(lost: errors.BabelforceError) -> str:
-    """A few words on why an answer was lost, to quote inside another message."""
-    if isinstance(lost, errors.APITimeoutError):
-        return "no answer in time"
-    if isinstance(lost, errors.APIConnectionError):
-        return "the connection dropped"
-    if isinstance(lost, errors.APIStatusError):
-        return f"HTTP {lost.status_code}"
-    return type(lost).__name__
+def match_list(lists: Sequence[LeadList], name_or_id: str) -> LeadList | None:
+    """The list with this id (either spelling) or this name (case-insensitive) among `lists`, or None.
+
+    Pure, so a caller with its own cached copy of the lists (the bot) matches exactly as `find_list` does.
+    Raises AmbiguousMatchError when several lists share the name.
+    """
+    wanted = name_or_id.strip()
+    list_id = normalize_id(wanted)
+    if list_id is not None:
+        for lead_list in lists:
+            if lead_list.id == list_id:
+                return lead_list
+    matches = [lead_list for lead_list in lists if lead_list.name.casefold() == wanted.casefold()]
+    if len(matches) > 1:
+        raise errors.AmbiguousMatchError(
+            f"{len(matches)} lists are named {_one_line(wanted)!r}; use the list id instead.",
+            candidates=[match.id for match in matches],
+        )
+    return matches[0] if matches else None
 
 
 def _kind(failure: httpx.TransportError) -> str:

@@ -116,3 +116,14 @@ class AddNotCreatedError(BabelforceError):
 
 class AddOutcomeUnknownError(BabelforceError):
     """The add may have been sent, its answer was lost, and the lookup to find out failed as well."""
+
+
+def short_reason(error: BabelforceError) -> str:
+    """A few words on why a call failed, to quote inside another message ("HTTP 503", "no answer in time")."""
+    if isinstance(error, APITimeoutError):
+        return "no answer in time"
+    if isinstance(error, APIConnectionError):
+        return "the connection failed"
+    if isinstance(error, APIStatusError):
+        return f"HTTP {error.status_code}"
+    return type(error).__name__

@@ -17,12 +17,11 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from babelforce import errors
-from babelforce.client import BabelforceClient
-from babelforce.ids import normalize_id
+from babelforce.client import BabelforceClient, match_list
 from babelforce.models import Campaign, Lead, LeadList
 from commands.blocks import LeadReport
 from commands.caveats import Action, DialContext, change_caveats, lead_state, needs_last_hopper_rank
-from commands.fields import FIELD_LEAD, FIELD_LIST, FIELD_UID, FieldError, parse_number
+from commands.fields import FIELD_LEAD, FIELD_LIST, FIELD_UID, FieldError, parse_number, quote_input
 from commands.grammar import AddLead, Command, RankLead, SetLead, ShowLead
 
 log = logging.getLogger(__name__)
@@ -216,7 +215,9 @@ class LeadService:
             if campaign.name.casefold() == list_ref.strip().casefold() and campaign.lead_list is not None:
                 dialled = next((lead_list for lead_list in lists if lead_list.id == campaign.lead_list.id), None)
                 if dialled is not None:
-                    return f"{_quote(list_ref)} is a campaign; it dials list {dialled.name!r}: use that list's name."
+                    return (
+                        f"{quote_input(list_ref)} is a campaign; it dials list {dialled.name!r}: use that list's name."
+                    )
         names = sorted(lead_list.name for lead_list in lists)
         # a typo (Sprng leads), not merely another "... leads": only close matches are suggested
         close = difflib.get_close_matches(
@@ -224,9 +225,9 @@ class LeadService:
         )
         if close:
             suggestion = next(name for name in names if name.casefold() == close[0])
-            return f"No list named {_quote(list_ref)}; did you mean {suggestion!r}?"
+            return f"No list named {quote_input(list_ref)}; did you mean {suggestion!r}?"
         known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "") if names else "there are none"
-        return f"No list named {_quote(list_ref)}; the lists are: {known}."
+        return f"No list named {quote_input(list_ref)}; the lists are: {known}."
 
     # ------------------------------------------------------------------ leads
 
@@ -250,7 +251,7 @@ class LeadService:
             if _list_is_gone(failure, lead_list):
                 raise UserFacingError(self._list_gone(lead_list), field=FIELD_LIST) from None
             raise UserFacingError(
-                f"No lead with uid, id or number {_quote(reference)} in list {lead_list.name}.", field=FIELD_LEAD
+                f"No lead with uid, id or number {quote_input(reference)} in list {lead_list.name}.", field=FIELD_LEAD
             ) from None
         except errors.AmbiguousMatchError as ambiguous:
             raise UserFacingError(await self._ambiguous(lead_list, reference, ambiguous), field=FIELD_LEAD) from None
@@ -266,7 +267,7 @@ class LeadService:
         named = ", ".join(uids) + (f" and {more} more" if more > 0 else "") if uids else ""
         which = f" ({named})" if named else ""
         return (
-            f"{len(ambiguous.candidates)} leads in list {lead_list.name} have number {_quote(reference)}{which}; "
+            f"{len(ambiguous.candidates)} leads in list {lead_list.name} have number {quote_input(reference)}{which}; "
             "use the uid or the lead id instead."
         )
 
@@ -299,7 +300,7 @@ class LeadService:
             campaigns = await self._cached("campaigns", self.client.list_campaigns)
         except errors.BabelforceError as failure:
             log.warning("could not read campaigns for list %s: %s", lead_list.id, failure)
-            return _Dialling(None, _short_reason(failure))
+            return _Dialling(None, errors.short_reason(failure))
         dialling = [c for c in campaigns if c.lead_list is not None and c.lead_list.id == lead_list.id]
         dialling.sort(key=lambda campaign: not campaign.active)
         return _Dialling(dialling[0] if dialling else None)
@@ -322,12 +323,12 @@ class LeadService:
             return await self._fresh_context(lead_list)
         if isinstance(campaign, errors.BabelforceError):
             log.warning("could not read campaign %s: %s", campaign_id, campaign)
-            return DialContext(lead_list.name, campaign_error=_short_reason(campaign))
+            return DialContext(lead_list.name, campaign_error=errors.short_reason(campaign))
         if isinstance(campaign, BaseException):
             raise campaign
         if isinstance(hopper, errors.BabelforceError):
             log.warning("could not read the hopper of campaign %s: %s", campaign_id, hopper)
-            return DialContext(lead_list.name, campaign, hopper_error=_short_reason(hopper))
+            return DialContext(lead_list.name, campaign, hopper_error=errors.short_reason(hopper))
         if isinstance(hopper, BaseException):
             raise hopper
         return DialContext(lead_list.name, campaign, tuple(hopper))
@@ -344,7 +345,7 @@ class LeadService:
             hopper = await self.client.get_hopper(campaign.id)
         except errors.BabelforceError as failure:
             log.warning("could not read the hopper of campaign %s: %s", campaign.id, failure)
-            return DialContext(lead_list.name, campaign, hopper_error=_short_reason(failure))
+            return DialContext(lead_list.name, campaign, hopper_error=errors.short_reason(failure))
         return DialContext(lead_list.name, campaign, tuple(hopper))
 
     async def _write_with_context(
@@ -440,10 +441,6 @@ class LeadService:
     def _forget(self, key: str) -> None:
         self._cache.pop(key, None)
 
-    def forget_directory(self) -> None:
-        """Drop cached lists and campaigns (e.g. after the sandbox was reseeded)."""
-        self._cache.clear()
-
 
 def explain(
     failure: errors.BabelforceError, lead_list: LeadList | None, *, write: bool = False, lead: Lead | None = None
@@ -457,7 +454,7 @@ def explain(
             message += "; nothing was changed, try again in a moment."
         return message
     if isinstance(failure, errors.APIConnectionError):
-        message = f"Could not reach babelforce ({_short_reason(failure)})"
+        message = f"Could not reach babelforce ({errors.short_reason(failure)})"
         if write and failure.may_have_reached_server:
             return message + "; the change may or may not have been applied, so check with /lead show."
         return message + "; nothing was changed."
@@ -481,8 +478,8 @@ def _uid_taken(uid: str, lead_list: LeadList | None, rank: int | None, *, hint: 
     held = f" (rank {rank})" if rank is not None else ""
     where = f"list {lead_list.name}" if lead_list is not None else "this list"
     if hint == "set":
-        return f"uid {_quote(uid)} already belongs to another lead in {where}{held}; choose another uid."
-    return f"uid {_quote(uid)} already exists in {where}{held} — use /lead rank or /lead set to change that lead."
+        return f"uid {quote_input(uid)} already belongs to another lead in {where}{held}; choose another uid."
+    return f"uid {quote_input(uid)} already exists in {where}{held} — use /lead rank or /lead set to change that lead."
 
 
 def _list_is_gone(failure: errors.NotFoundError, lead_list: LeadList) -> bool:
@@ -492,30 +489,7 @@ def _list_is_gone(failure: errors.NotFoundError, lead_list: LeadList) -> bool:
 
 
 def _match_list(lists: list[LeadList], list_ref: str) -> LeadList | None:
-    wanted = list_ref.strip()
-    list_id = normalize_id(wanted)
-    if list_id is not None:
-        for lead_list in lists:
-            if lead_list.id == list_id:
-                return lead_list
-    matches = [lead_list for lead_list in lists if lead_list.name.casefold() == wanted.casefold()]
-    if len(matches) > 1:
-        raise UserFacingError(
-            f"{len(matches)} lists are named {_quote(list_ref)}; use the list id instead.", field=FIELD_LIST
-        )
-    return matches[0] if matches else None
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    text = " ".join(text.split())
-    return "'" + (text if len(text) <= limit else text[: limit - 1] + "…") + "'"
-
-
-def _short_reason(failure: errors.BabelforceError) -> str:
-    if isinstance(failure, errors.APITimeoutError):
-        return "no answer in time"
-    if isinstance(failure, errors.APIStatusError):
-        return f"HTTP {failure.status_code}"
-    if isinstance(failure, errors.APIConnectionError):
-        return "connection failed"
-    return type(failure).__name__
+    try:
+        return match_list(lists, list_ref)
+    except errors.AmbiguousMatchError as ambiguous:
+        raise UserFacingError(ambiguous.message, field=FIELD_LIST) from None

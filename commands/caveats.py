@@ -100,10 +100,6 @@ class DialContext:
     def ranks_matter(self) -> bool:
         return self.list_order in (ListOrder.UP_RANK, ListOrder.DOWN_RANK)
 
-    @property
-    def hopper_size(self) -> int | None:
-        return None if self.hopper is None else len(self.hopper)
-
     def hopper_position(self, lead_id: str) -> int | None:
         """1-based position of the lead in the hopper, or None when it is not loaded (or unknown)."""
         for index, entry in enumerate(self.hopper or ()):
@@ -243,7 +239,7 @@ def campaign_line(context: DialContext) -> str:
         return f"List *{escape(context.list_name)}* · no campaign dials it"
     state = "active" if campaign.active else "not active"
     order = context.list_order
-    meaning = ORDER_MEANING.get(ListOrder(order), "") if order in ORDER_MEANING else ""
+    meaning = ORDER_MEANING.get(order, "")  # StrEnum keys: a plain "UP RANK" finds its meaning
     parts = [
         f"Campaign *{escape(campaign.name)}* ({state})",
         f"list order {order}" + (f" ({meaning})" if meaning else ""),
@@ -302,7 +298,7 @@ def _campaign_unknown(context: DialContext) -> Caveat:
 
 def _order_ignores_rank(context: DialContext) -> Caveat:
     order = context.list_order
-    meaning = ORDER_MEANING.get(ListOrder(order)) if order in ORDER_MEANING else None
+    meaning = ORDER_MEANING.get(order)
     how = f" ({meaning})" if meaning else ""
     name = escape(context.campaign.name) if context.campaign else "The campaign"
     return Caveat(

@@ -440,11 +440,6 @@ def test_list_order_without_campaign_is_up() -> None:
     assert DialContext(LIST_NAME).list_order == "UP"
 
 
-@pytest.mark.parametrize(("hopper", "size"), [(None, None), ((), 0), (ARTICLE_HOPPER, 20)])
-def test_hopper_size(hopper: tuple[HopperEntry, ...] | None, size: int | None) -> None:
-    assert DialContext(LIST_NAME, make_campaign(), hopper).hopper_size == size
-
-
 @pytest.mark.parametrize(
     ("hopper", "lead", "position"),
     [
