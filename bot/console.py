@@ -29,6 +29,7 @@ from sandbox.server import BackgroundServer
 from slackstub import SlackDriver, SlackStub, render_message, render_view
 
 from .app import EVENTS_PATH, build_app, http_app
+from .audit import AuditLog
 from .core import Leadbot
 from .service import LeadService
 from .settings import StartupError, load_babelforce_settings, load_settings
@@ -37,6 +38,7 @@ REPLY_TIMEOUT_S = 60.0
 FORM_TIMEOUT_S = 10.0
 POLL_S = 0.02
 PROMPT = "leadbot> "
+BUTTON_WORDS = frozenset({":undo", ":apply", ":cancel"})
 
 BANNER = """\
 leadbot console: type /lead commands as in Slack (help: /lead help, quit: Ctrl-D or :quit).
@@ -47,6 +49,7 @@ Try the babelforce article's two examples:
   /lead rank "{demo}" lead-10 100       (not in the current batch: first of the next one)
   /lead add                              (no arguments: opens the form)
 Console extras: :dial [N] dials N leads of the demo campaign, :hopper shows it, :quit leaves.
+A reply's buttons are words: :undo, :apply (apply anyway), :cancel.
 """
 
 
@@ -122,6 +125,8 @@ class Console:
         self.sandbox = sandbox
         self.out = out
         self._stack: ExitStack | None = None
+        self._buttons: dict[str, tuple[dict, dict]] = {}  # the last reply's buttons, by console word
+        self._ask: Callable[[str], str | None] = _terminal_reader
 
     @classmethod
     def start(
@@ -136,7 +141,10 @@ class Console:
         stack = ExitStack()
         stub = stack.enter_context(SlackStub())
         signing_secret = secrets.token_hex(16)
-        leadbot = Leadbot(LeadService(client, default_region=default_region), allow_writes=True)
+        # Everyone may write (the console is one person's session); the audit trail lives as long as the session.
+        audit = AuditLog(":memory:")
+        stack.callback(audit.close)
+        leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit)
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         bot_server = stack.enter_context(BackgroundServer(http_app(bolt, on_shutdown=client.aclose), lifespan="on"))
         driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))
@@ -168,6 +176,7 @@ class Console:
             self.handle(line, ask)
 
     def handle(self, line: str, ask: Callable[[str], str | None]) -> None:
+        self._ask = ask
         if line.startswith(":"):
             self._extra(line)
             return
@@ -273,6 +282,12 @@ class Console:
 
     def _extra(self, line: str) -> None:
         words = line.split()
+        if words[0] in self._buttons:
+            self._click(words[0], line)
+            return
+        if words[0] in BUTTON_WORDS:
+            self._say(f"Nothing to {words[0][1:]} here: the last reply has no such button.")
+            return
         if self.sandbox is None:
             self._say("Console extras work only with the local sandbox.")
             return
@@ -289,7 +304,7 @@ class Console:
         elif words[0] == ":hopper":
             self._hopper()
         else:
-            self._say("Console extras: :dial [N], :hopper, :quit.")
+            self._say("Console extras: :dial [N], :hopper, :quit; buttons of the last reply: :undo, :apply, :cancel.")
 
     def _hopper(self) -> None:
         assert self.sandbox is not None
@@ -300,8 +315,41 @@ class Console:
     # ------------------------------------------------------------------ output
 
     def _show(self, message: dict) -> None:
-        """A reply as text. A reply replacing the progress line is simply printed after it, as a terminal does."""
+        """A reply as text. A reply replacing the progress line is simply printed after it, as a terminal does.
+        Its buttons become console words (`[Undo]` -> :undo) until the next reply."""
         self._say(render_message({key: value for key, value in message.items() if key != "replace_original"}))
+        buttons = {
+            ":" + element["text"]["text"].split()[0].lower(): (message, element)
+            for block in message.get("blocks", [])
+            if block.get("type") == "actions"
+            for element in block.get("elements", [])
+            if element.get("type") == "button"
+        }
+        if buttons:
+            self._buttons = buttons
+            self._say("  (buttons: " + ", ".join(buttons) + ")")
+
+    def _click(self, word: str, line: str) -> None:
+        """Click a button of the last reply as Slack would, asking first when the button has a confirm dialog."""
+        message, element = self._buttons[word]
+        confirm = element.get("confirm")
+        if confirm:
+            answer = self._ask(f"{confirm['title']['text']} {confirm['text']['text']} [y/N] ")
+            if (answer or "").strip().lower() not in {"y", "yes"}:
+                self._say(f"Not clicked: {confirm['deny']['text']}.")
+                return
+        click = self.driver.click(message, element["action_id"])
+        if click.status != 200:
+            self._say(f"The bot answered HTTP {click.status}.")
+            return
+        self._buttons = {}
+        try:
+            replies = self.stub.wait_responses(click.response_url, count=1, timeout=REPLY_TIMEOUT_S)
+        except AssertionError:
+            self._say(f"No answer from the bot within {REPLY_TIMEOUT_S:.0f} s.")
+            return
+        for reply in replies:
+            self._show(reply)
 
     def _say(self, text: str) -> None:
         print(text, file=self.out, flush=True)

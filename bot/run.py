@@ -13,12 +13,15 @@ import aiohttp
 import uvicorn
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from babelforce.client import BabelforceClient
 from babelforce.config import BabelforceSettings
 
-from .app import EVENTS_PATH, HEALTH_PATH, build_app, http_app
+from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
+from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
 from .core import Leadbot
+from .permissions import AccessPolicy, Gatekeeper
 from .service import LeadService
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
 
@@ -63,14 +66,21 @@ def run(args: argparse.Namespace) -> int:
         problems += babelforce_problems.problems
     if problems or babelforce_settings is None:
         return _refuse(problems)
+    try:
+        audit = AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
+    except AuditError as unusable:
+        return _refuse([unusable.message])
     configure_logging(settings.leadbot_log_level)
-    if not settings.leadbot_allow_all_writers:
-        log.warning("LEADBOT_ALLOW_ALL_WRITERS is not true: /lead add, rank and set are refused; show and help work")
-    if mode == "socket":
-        return asyncio.run(_serve_socket_mode(settings, babelforce_settings))
-    host = args.host or settings.leadbot_host
-    port = settings.leadbot_port if args.port is None else args.port
-    return _serve_http(settings, babelforce_settings, host, port)
+    if settings.leadbot_allow_all_writers:
+        log.warning("LEADBOT_ALLOW_ALL_WRITERS=true: everyone in the workspace may add, rank, set and undo")
+    try:
+        if mode == "socket":
+            return asyncio.run(_serve_socket_mode(settings, babelforce_settings, audit))
+        host = args.host or settings.leadbot_host
+        port = settings.leadbot_port if args.port is None else args.port
+        return _serve_http(settings, babelforce_settings, host, port, audit)
+    finally:
+        audit.close()
 
 
 def configure_logging(level: str) -> None:
@@ -81,18 +91,30 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(floor)
 
 
-def _leadbot(settings: BotSettings, client: BabelforceClient) -> Leadbot:
+def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -> Leadbot:
+    """The bot's rules from the settings: who may do what (groups looked up with the bot token), the audit trail."""
+    assert settings.slack_bot_token is not None  # checked before
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url or SLACK_API_URL
+    )
+    policy = AccessPolicy.from_settings(settings)
+    if policy.uses_groups:
+        log.info("LEADBOT_WRITERS/LEADBOT_READERS name user groups: the app needs the usergroups:read scope")
     return Leadbot(
         LeadService(client, default_region=settings.leadbot_default_region),
-        allow_writes=settings.leadbot_allow_all_writers,
+        audit=audit,
+        gate=Gatekeeper(policy, slack),
+        audit_channel=settings.leadbot_audit_channel,
     )
 
 
-def _serve_http(settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int) -> int:
+def _serve_http(
+    settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int, audit: AuditLog
+) -> int:
     client = BabelforceClient.from_settings(babelforce_settings)
     assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None  # checked above
     bolt = build_app(
-        _leadbot(settings, client),
+        _leadbot(settings, client, audit),
         bot_token=settings.slack_bot_token.get_secret_value(),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         slack_api_url=settings.slack_api_url,
@@ -111,14 +133,14 @@ def _serve_http(settings: BotSettings, babelforce_settings: BabelforceSettings, 
     return 0
 
 
-async def _serve_socket_mode(settings: BotSettings, babelforce_settings: BabelforceSettings) -> int:
+async def _serve_socket_mode(settings: BotSettings, babelforce_settings: BabelforceSettings, audit: AuditLog) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     assert settings.slack_bot_token is not None and settings.slack_app_token is not None  # checked above
     app_token = settings.slack_app_token.get_secret_value()
     async with BabelforceClient.from_settings(babelforce_settings) as client:
         bolt = build_app(
-            _leadbot(settings, client),
+            _leadbot(settings, client, audit),
             bot_token=settings.slack_bot_token.get_secret_value(),
             signing_secret=None,  # Socket Mode messages arrive over an authenticated websocket, unsigned
             slack_api_url=settings.slack_api_url,

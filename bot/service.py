@@ -13,16 +13,25 @@ import difflib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from babelforce import errors
 from babelforce.client import BabelforceClient, match_list
 from babelforce.models import Campaign, Lead, LeadList
 from commands.blocks import LeadReport
-from commands.caveats import Action, DialContext, change_caveats, lead_state, needs_last_hopper_rank
+from commands.caveats import (
+    NO_EFFECT_NOW,
+    Action,
+    Caveat,
+    CaveatKind,
+    DialContext,
+    change_caveats,
+    lead_state,
+    needs_last_hopper_rank,
+)
 from commands.fields import FIELD_LEAD, FIELD_LIST, FIELD_UID, FieldError, parse_number, quote_input
-from commands.grammar import AddLead, Command, RankLead, SetLead, ShowLead
+from commands.grammar import AddLead, Command, RankLead, SetLead, ShowLead, WriteCommand
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +43,47 @@ SUGGEST_CUTOFF = 0.85  # difflib similarity for "did you mean" on list names
 
 
 class UserFacingError(Exception):
-    """A failure explained in one sentence; `field` names the form field at fault, when there is one."""
+    """A failure explained in one sentence; `field` names the form field at fault, when there is one.
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    `uncertain` marks a write whose outcome is unknown (babelforce may have applied it before going silent), so the
+    audit trail says "unknown" rather than "failed".
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, uncertain: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.uncertain = uncertain
+
+
+#: A lead's values as the audit trail records them, before and after a change (JSON-able).
+Snapshot = dict[str, Any]
+
+
+def snapshot(lead: Lead) -> Snapshot:
+    return {"id": lead.id, "uid": lead.uid, "number": lead.number, "rank": lead.rank, "data": dict(lead.data)}
+
+
+def predict(before: Lead, changes: dict[str, Any], data: dict[str, str | None]) -> Lead:
+    """The lead as it will be once the write is applied, for the caveat asked about before writing."""
+    merged = {key: value for key, value in before.data.items() if key not in data or data[key] is not None}
+    merged.update({key: value for key, value in data.items() if value is not None})
+    return before.model_copy(update={**changes, "data": merged})
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A write ready to send: what it changes, and the caveats that say it would not affect dialling now."""
+
+    command: WriteCommand
+    lead_list: LeadList
+    context: DialContext
+    before: Lead | None  # None for an add
+    changes: dict[str, Any] = field(default_factory=dict)  # uid / number / rank, only those that differ
+    data: dict[str, str | None] = field(default_factory=dict)  # data keys that differ (None deletes)
+    notes: tuple[str, ...] = ()
+    unchanged: bool = False
+    blocking: tuple[Caveat, ...] = ()  # NO_EFFECT_NOW caveats predicted for this change
 
 
 @dataclass(slots=True)
@@ -94,54 +138,96 @@ class LeadService:
         return LeadReport("show", lead_list, lead, context, (lead_state(lead, context),))
 
     async def rank(self, command: RankLead) -> LeadReport:
-        lead_list = await self.resolve_list(command.list_ref)
-        before, context = await self._lead_and_context(lead_list, command.lead_ref)
-        if before.rank == command.rank:
-            return LeadReport(
-                "rank", lead_list, before, context, (lead_state(before, context),), before, unchanged=True
-            )
-        write = self.client.update_lead(lead_list.id, before.id, rank=command.rank)
-        after, context = await self._write_with_context(
-            lead_list, context, "rank", before, command.rank, self._guard(lead_list, write, write=True, lead=before)
-        )
-        return LeadReport("rank", lead_list, after, context, change_caveats("rank", before, after, context), before)
+        return await self.apply(await self.plan(command))
 
     async def set(self, command: SetLead) -> LeadReport:
-        lead_list = await self.resolve_list(command.list_ref)
-        before, context = await self._lead_and_context(lead_list, command.lead_ref)
-        changes: dict[str, Any] = {}
-        if command.uid is not None and command.uid != before.uid:
-            changes["uid"] = command.uid
-        if command.number is not None and command.number != before.number:
-            changes["number"] = command.number
-        if command.rank is not None and command.rank != before.rank:
-            changes["rank"] = command.rank
-        data = {  # only what differs is sent: a set never rewrites values it does not change
-            key: value
-            for key, value in command.data.items()
-            if (value is None and key in before.data) or (value is not None and before.data.get(key) != value)
-        }
-        missing = sorted(key for key, value in command.data.items() if value is None and key not in before.data)
-        notes = tuple(f"Data variable {key!r} did not exist, so there was nothing to delete." for key in missing)
-        if not changes and not data:
-            return LeadReport(
-                "set", lead_list, before, context, (lead_state(before, context),), before, unchanged=True, notes=notes
-            )
-        write = self.client.update_lead(lead_list.id, before.id, data=data or None, **changes)
-        guarded = self._guard(lead_list, write, write=True, lead=before, uid=changes.get("uid"), taken_hint="set")
-        after, context = await self._write_with_context(lead_list, context, "set", before, changes.get("rank"), guarded)
-        return LeadReport(
-            "set", lead_list, after, context, change_caveats("set", before, after, context), before, notes=notes
-        )
+        return await self.apply(await self.plan(command))
 
     async def add(self, command: AddLead) -> LeadReport:
+        return await self.apply(await self.plan(command))
+
+    # ------------------------------------------------------------------ writes: plan, then apply
+
+    async def plan(self, command: WriteCommand) -> Plan:
+        """Everything a write needs before it is sent: the list, the lead as it is, the dialer's context, what
+        would change, and the caveats that say the change would do nothing for dialling now (worth a question)."""
         lead_list = await self.resolve_list(command.list_ref)
-        dialling = await self._dialling(lead_list)
+        if isinstance(command, AddLead):
+            dialling = await self._dialling(lead_list)
+            context = DialContext(lead_list.name, dialling.campaign, campaign_error=dialling.error)
+            new_lead = Lead(id="", uid=command.uid, number=command.number, rank=command.rank, data=command.data)
+            blocking = tuple(
+                c for c in change_caveats("add", None, new_lead, context) if c.kind == CaveatKind.NOT_DIALLED
+            )
+            return Plan(command, lead_list, context, None, blocking=blocking)
+        before, context = await self._lead_and_context(lead_list, command.lead_ref)
+        changes: dict[str, Any] = {}
+        data: dict[str, str | None] = {}
+        notes: tuple[str, ...] = ()
+        if isinstance(command, RankLead):
+            if command.rank != before.rank:
+                changes["rank"] = command.rank
+        else:
+            if command.uid is not None and command.uid != before.uid:
+                changes["uid"] = command.uid
+            if command.number is not None and command.number != before.number:
+                changes["number"] = command.number
+            if command.rank is not None and command.rank != before.rank:
+                changes["rank"] = command.rank
+            data = {  # only what differs is sent: a set never rewrites values it does not change
+                key: value
+                for key, value in command.data.items()
+                if (value is None and key in before.data) or (value is not None and before.data.get(key) != value)
+            }
+            missing = sorted(key for key, value in command.data.items() if value is None and key not in before.data)
+            notes = tuple(f"Data variable {key!r} did not exist, so there was nothing to delete." for key in missing)
+        action: Action = "rank" if isinstance(command, RankLead) else "set"
+        if not changes and not data:
+            return Plan(command, lead_list, context, before, notes=notes, unchanged=True)
+        predicted = predict(before, changes, data)
+        rank_only = set(changes) == {"rank"} and not data
+        blocking = tuple(
+            caveat
+            for caveat in change_caveats(action, before, predicted, context)
+            # list order UP/DOWN only makes a pure rank change pointless; a new number or data still counts
+            if caveat.kind in NO_EFFECT_NOW and (caveat.kind != CaveatKind.ORDER_IGNORES_RANK or rank_only)
+        )
+        return Plan(command, lead_list, context, before, changes, data, notes, blocking=blocking)
+
+    async def apply(self, plan: Plan) -> LeadReport:
+        """Send the planned write and report what babelforce did and what the dialer will do with it."""
+        command, lead_list, context, before = plan.command, plan.lead_list, plan.context, plan.before
+        if isinstance(command, AddLead):
+            return await self._add(plan, command)
+        assert before is not None  # rank and set plans always read the lead
+        action: Action = "rank" if isinstance(command, RankLead) else "set"
+        if plan.unchanged:
+            return LeadReport(
+                action,
+                lead_list,
+                before,
+                context,
+                (lead_state(before, context),),
+                before,
+                unchanged=True,
+                notes=plan.notes,
+            )
+        write = self.client.update_lead(lead_list.id, before.id, data=plan.data or None, **plan.changes)
+        guarded = self._guard(lead_list, write, write=True, lead=before, uid=plan.changes.get("uid"), taken_hint=action)
+        after, context = await self._write_with_context(
+            lead_list, context, action, before, plan.changes.get("rank"), guarded
+        )
+        caveats = change_caveats(action, before, after, context)
+        return LeadReport(action, lead_list, after, context, caveats, before, notes=plan.notes)
+
+    async def _add(self, plan: Plan, command: AddLead) -> LeadReport:
+        lead_list = plan.lead_list
         write = self.client.add_lead(
             lead_list.id, uid=command.uid, number=command.number, rank=command.rank, data=command.data or None
         )
         result = await self._guard(lead_list, write, write=True, uid=command.uid, taken_hint="add")
         # Read after the add: a hopper below its minimum takes a new lead at once, and the caveat must say so.
+        dialling = await self._dialling(lead_list)
         context = await self._context_for(lead_list, dialling)
         if result.lead.campaign_id and (context.campaign is None or context.campaign.id != result.lead.campaign_id):
             context = await self._context_for(lead_list, await self._dialling(lead_list, fresh=True))
@@ -149,6 +235,47 @@ class LeadService:
             context = replace(context, last_hopper_rank=await self._rank_of(lead_list, context.hopper[-1].id))
         caveats = change_caveats("add", None, result.lead, context)
         return LeadReport("add", lead_list, result.lead, context, caveats, recovered=result.recovered)
+
+    # ------------------------------------------------------------------ undo
+
+    async def current(self, list_id: str, lead_id: str) -> tuple[LeadList, Lead | None]:
+        """A list and one of its leads as they are now (None when the lead no longer exists), for undo."""
+        lead_list = await self.resolve_list(list_id)
+        try:
+            return lead_list, await self.client.get_lead(lead_list.id, lead_id)
+        except errors.NotFoundError as failure:
+            if _list_is_gone(failure, lead_list):
+                raise UserFacingError(self._list_gone(lead_list), field=FIELD_LIST) from None
+            return lead_list, None
+        except errors.BabelforceError as failure:
+            raise UserFacingError(explain(failure, lead_list)) from None
+
+    async def restore(self, lead_list: LeadList, current: Lead, before: Snapshot, after: Snapshot) -> LeadReport:
+        """Undo a recorded change: put back only what it changed (before -> after); a data key it added is deleted,
+        one it deleted comes back. Values nobody touched through it, or changed in other keys since, stay."""
+        changes: dict[str, Any] = {
+            name: before[name]
+            for name in ("uid", "number", "rank")
+            if before.get(name) != after.get(name) and before.get(name) is not None
+        }
+        old, new = before.get("data") or {}, after.get("data") or {}
+        touched = {key for key in set(old) | set(new) if (key in old) != (key in new) or old.get(key) != new.get(key)}
+        data: dict[str, Any] = {key: old.get(key) for key in touched}  # None (absent before) deletes it
+        context = await self._context_for(lead_list, await self._dialling(lead_list))
+        if not changes and not data:
+            state = (lead_state(current, context),)
+            return LeadReport("undo", lead_list, current, context, state, current, unchanged=True)
+        write = self.client.update_lead(lead_list.id, current.id, data=data or None, **changes)
+        guarded = self._guard(lead_list, write, write=True, lead=current, uid=changes.get("uid"), taken_hint="set")
+        after_undo, context = await self._write_with_context(
+            lead_list, context, "set", current, changes.get("rank"), guarded
+        )
+        caveats = change_caveats("set", current, after_undo, context)
+        return LeadReport("undo", lead_list, after_undo, context, caveats, current)
+
+    async def remove(self, lead_list: LeadList, lead: Lead) -> None:
+        """Delete a lead (undo of an add)."""
+        await self._guard(lead_list, self.client.delete_lead(lead_list.id, lead.id), write=True, lead=lead)
 
     # ------------------------------------------------------------------ form pre-checks
 
@@ -395,7 +522,9 @@ class LeadService:
                 raise UserFacingError(self._list_gone(lead_list), field=FIELD_LIST) from None
             raise UserFacingError(explain(failure, lead_list, write=write, lead=lead)) from None
         except errors.BabelforceError as failure:
-            raise UserFacingError(explain(failure, lead_list, write=write, lead=lead)) from None
+            raise UserFacingError(
+                explain(failure, lead_list, write=write, lead=lead), uncertain=write and _maybe_applied(failure)
+            ) from None
 
     def _list_gone(self, lead_list: LeadList) -> str:
         self._forget("lists")
@@ -471,6 +600,13 @@ def explain(
     if lead is not None and lead.uid:
         message = message.replace(f"lead {lead.id}", f"lead {lead.uid}")
     return message
+
+
+def _maybe_applied(failure: errors.BabelforceError) -> bool:
+    """A write babelforce may have carried out although no answer came back."""
+    if isinstance(failure, errors.APITimeoutError):
+        return True
+    return isinstance(failure, errors.APIConnectionError) and failure.may_have_reached_server
 
 
 def _uid_taken(uid: str, lead_list: LeadList | None, rank: int | None, *, hint: str) -> str:

@@ -6,16 +6,31 @@ problem is reported at once, naming the variable and never its value.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from pathlib import Path
+from typing import Annotated, Literal
 
 import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from babelforce.config import BabelforceSettings
 from babelforce.errors import ConfigurationError
 
 Mode = Literal["http", "socket", "console"]
+
+#: A set of Slack ids from one variable: comma- and/or whitespace-separated ("U1,S2", "U1 S2", "U1, S2").
+#: NoDecode: pydantic-settings would otherwise read a set-typed variable as JSON.
+IdSet = Annotated[frozenset[str], NoDecode]
+
+#: Shape of each kind of Slack id, and how to say what was expected when a value does not match.
+PERSON_ID = re.compile(r"^(?:[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,}$")
+PERSON_EXPECTED = "a Slack user id (U…/W…) or user group id (S…); a user name or @handle does not work"
+CHANNEL_EXPECTED = "a Slack channel id (C…, G… or D…, e.g. from the channel's details); a #name does not work"
+TEAM_EXPECTED = "a Slack workspace id (T…) or, for an org-wide install, an enterprise id (E…)"
+_ID_SEPARATORS = re.compile(r"[\s,]+")
 
 
 class StartupError(Exception):
@@ -38,6 +53,12 @@ class BotSettings(BaseSettings):
     leadbot_host: str = "0.0.0.0"  # Slack must reach the bot; put it behind a TLS proxy
     leadbot_port: int = Field(default=3000, ge=0, le=65535)
     leadbot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    leadbot_writers: IdSet = frozenset()  # U…/W… users and S… user groups who may add, rank, set and undo
+    leadbot_readers: IdSet = frozenset()  # who may show/history/help; empty: everyone in an accepted workspace
+    leadbot_channels: IdSet = frozenset()  # channels the bot answers in; empty: any
+    leadbot_team_id: IdSet = frozenset()  # accepted workspace (T…) and enterprise (E…) ids; empty: any
+    leadbot_db: Path | None = None  # the SQLite audit file; None: data/leadbot.db in the working directory
+    leadbot_audit_channel: str | None = None  # a channel id that gets one line per change
 
     @field_validator(
         "slack_bot_token",
@@ -45,6 +66,8 @@ class BotSettings(BaseSettings):
         "slack_app_token",
         "slack_api_url",
         "leadbot_default_region",
+        "leadbot_db",
+        "leadbot_audit_channel",
         mode="before",
     )
     @classmethod
@@ -60,6 +83,35 @@ class BotSettings(BaseSettings):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError("must be a two-letter country code such as DE, GB or US")
         return region
+
+    @field_validator("leadbot_writers", "leadbot_readers", "leadbot_channels", "leadbot_team_id", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part for part in _ID_SEPARATORS.split(value) if part)
+        return value
+
+    @field_validator("leadbot_writers", "leadbot_readers")
+    @classmethod
+    def _person_ids(cls, value: frozenset[str]) -> frozenset[str]:
+        return _checked_ids(value, PERSON_ID, PERSON_EXPECTED)
+
+    @field_validator("leadbot_channels")
+    @classmethod
+    def _channel_ids(cls, value: frozenset[str]) -> frozenset[str]:
+        return _checked_ids(value, CHANNEL_ID, CHANNEL_EXPECTED)
+
+    @field_validator("leadbot_team_id")
+    @classmethod
+    def _team_ids(cls, value: frozenset[str]) -> frozenset[str]:
+        return _checked_ids(value, TEAM_ID, TEAM_EXPECTED)
+
+    @field_validator("leadbot_audit_channel")
+    @classmethod
+    def _audit_channel(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return next(iter(_checked_ids(frozenset({value.strip()}), CHANNEL_ID, CHANNEL_EXPECTED)))
 
     @field_validator("leadbot_log_level", mode="before")
     @classmethod
@@ -92,8 +144,31 @@ class BotSettings(BaseSettings):
                 problems.append("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-...).")
             elif not self.slack_app_token.get_secret_value().startswith("xapp-"):
                 problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-.")
+        if mode in ("http", "socket") and not self.leadbot_writers and not self.leadbot_allow_all_writers:
+            problems.append(
+                "LEADBOT_WRITERS is not set: list the Slack user ids (U…) or user group ids (S…) allowed to change "
+                "leads, or set LEADBOT_ALLOW_ALL_WRITERS=true to let everyone in the workspace write."
+            )
         if problems:
             raise StartupError(problems)
+
+
+def _checked_ids(ids: frozenset[str], shape: re.Pattern[str], expected: str) -> frozenset[str]:
+    """`ids` when each matches `shape`, else ValueError naming the bad ones (Slack ids are not secrets; anything
+    that looks like a token pasted by mistake is described, not shown) and what is expected."""
+    bad = sorted(item for item in ids if not shape.match(item))
+    if not bad:
+        return ids
+    shown = ", ".join(_describe(item) for item in bad)
+    if len(bad) == 1:
+        raise ValueError(f"{shown} is not {expected}")
+    raise ValueError(f"{shown}: each must be {expected}")
+
+
+def _describe(item: str) -> str:
+    if item.lower().startswith(("xox", "xapp")) or len(item) > 40:
+        return "an entry that looks like a token or secret (not shown)"
+    return repr(item)
 
 
 def load_settings() -> BotSettings:

@@ -13,7 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -43,6 +46,16 @@ BLOCK_CAMPAIGN = "lead_campaign"
 BLOCK_ERROR = "error"
 BLOCK_USAGE = "usage"
 BLOCK_PROGRESS = "progress"
+BLOCK_ACTIONS = "lead_actions"
+BLOCK_CONFIRM = "lead_confirm"
+BLOCK_NOTICE = "notice"
+BLOCK_HISTORY = "lead_history"
+
+# Buttons: their ids are the bot's contract with Slack (a message in a channel outlives a deploy).
+ACTION_UNDO = "lead_undo"  # value: the audit record's id
+ACTION_APPLY_ANYWAY = "lead_apply_anyway"  # value: the held confirmation's token
+ACTION_CANCEL = "lead_cancel"  # value: the held confirmation's token
+HISTORY_SHOWN_MAX = 15
 
 ICON_WARNING = ":warning:"
 ICON_OK = ":white_check_mark:"
@@ -78,8 +91,152 @@ def ephemeral(blocks: Sequence[Block | Mapping[str, Any]], text: str, *, replace
     return message
 
 
-def lead_message(report: LeadReport, *, replace_original: bool = False) -> dict:
-    return ephemeral(lead_blocks(report), lead_text(report), replace_original=replace_original)
+def lead_message(report: LeadReport, *, replace_original: bool = False, undo_id: int | None = None) -> dict:
+    """The lead card; a change recorded in the audit trail as `undo_id` gets an Undo button."""
+    blocks = lead_blocks(report)
+    if undo_id is not None:
+        blocks.append(_undo_actions(report, undo_id))
+    return ephemeral(blocks, lead_text(report), replace_original=replace_original)
+
+
+def _undo_actions(report: LeadReport, undo_id: int) -> ActionsBlock:
+    name = report.lead.uid or report.lead.id
+    confirm = None
+    if report.action == "add":  # undoing an add deletes a lead: Slack asks before the click is sent
+        confirm = ConfirmObject(
+            title="Delete this lead?",
+            text=_trim(f"Undo deletes lead {name} from list {report.lead_list.name} in babelforce.", 300),
+            confirm="Delete it",
+            deny="Keep it",
+            style="danger",
+        )
+    button = ButtonElement(text="Undo", action_id=ACTION_UNDO, value=str(undo_id), confirm=confirm)
+    return ActionsBlock(block_id=BLOCK_ACTIONS, elements=[button])
+
+
+def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *, replace_original: bool) -> dict:
+    """ "Apply anyway?": the change would not affect dialling now; nothing is written until the user says so."""
+    blocks: list[Block] = [
+        SectionBlock(
+            block_id=BLOCK_CONFIRM,
+            text=MarkdownTextObject(
+                text=_trim(f"{ICON_WARNING} *{escape(question)}* — not applied yet.", SECTION_TEXT_MAX)
+            ),
+        ),
+        ContextBlock(
+            block_id=BLOCK_CAVEAT,
+            elements=[
+                MarkdownTextObject(text=_trim(f"{ICON_WARNING} {caveat.text}", SECTION_TEXT_MAX))
+                for caveat in caveats[:10]
+            ],
+        ),
+        ActionsBlock(
+            block_id=BLOCK_ACTIONS,
+            elements=[
+                ButtonElement(text="Apply anyway", action_id=ACTION_APPLY_ANYWAY, value=token, style="primary"),
+                ButtonElement(text="Cancel", action_id=ACTION_CANCEL, value=token),
+            ],
+        ),
+    ]
+    text = f"{question} — not applied yet: {describe(caveats)} Apply anyway?"
+    return ephemeral(blocks, text, replace_original=replace_original)
+
+
+def notice_message(text: str, *, replace_original: bool = False) -> dict:
+    """A plain outcome that is neither a lead card nor an error (cancelled, already undone, deleted)."""
+    block = SectionBlock(
+        block_id=BLOCK_NOTICE, text=MarkdownTextObject(text=_trim(f"{ICON_INFO} {escape(text)}", SECTION_TEXT_MAX))
+    )
+    return ephemeral([block], text, replace_original=replace_original)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One audited change of a lead, as the history shows it."""
+
+    at: datetime
+    user_id: str
+    action: str
+    summary: str  # what changed, plain text (see change_summary)
+    outcome: str  # ok, failed, unknown, pending, denied
+    detail: str | None = None  # the failure's sentence
+    undone: bool = False
+
+
+def history_message(list_name: str, lead_name: str, entries: Sequence[HistoryEntry]) -> dict:
+    """`/lead history`: newest first, who (a Slack mention), when, what, and how it ended."""
+    title = f"History of {lead_name} in {list_name}"
+    blocks: list[Block] = [HeaderBlock(block_id=BLOCK_LEAD_HEADER, text=PlainTextObject(text=_trim(title, HEADER_MAX)))]
+    if not entries:
+        blocks.append(
+            SectionBlock(
+                block_id=BLOCK_HISTORY,
+                text=MarkdownTextObject(text="No changes through leadbot are recorded for this lead."),
+            )
+        )
+        return ephemeral(blocks, f"{title}: no changes recorded.")
+    lines = [_history_line(entry) for entry in entries[:HISTORY_SHOWN_MAX]]
+    text = ""
+    for line in lines:  # one section, cut at whole lines within Slack's limit
+        if len(text) + len(line) + 1 > SECTION_TEXT_MAX - 40:
+            text += "\n…"
+            break
+        text += ("\n" if text else "") + line
+    blocks.append(SectionBlock(block_id=BLOCK_HISTORY, text=MarkdownTextObject(text=text)))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"Newest first; changes made through leadbot only (times in UTC). {len(entries)} shown."
+                )
+            ]
+        )
+    )
+    plain = f"{title}: " + "; ".join(f"{_when(e.at)} {e.action} {e.summary} ({e.outcome})" for e in entries[:5])
+    return ephemeral(blocks, plain)
+
+
+_OUTCOME_SHOWN = {
+    "ok": "",
+    "failed": " — *failed*, nothing changed",
+    "unknown": " — *outcome unknown* (babelforce did not answer)",
+    "pending": " — *in progress or interrupted*",
+    "denied": " — *denied*",
+}
+
+
+def _history_line(entry: HistoryEntry) -> str:
+    user = f"<@{entry.user_id}>" if entry.user_id else "someone"
+    outcome = _OUTCOME_SHOWN.get(entry.outcome, f" — {escape(entry.outcome)}")
+    undone = " _(undone)_" if entry.undone else ""
+    detail = f": {escape(entry.detail)}" if entry.detail and entry.outcome != "ok" else ""
+    line = f"• {_when(entry.at)} · {user} · *{escape(entry.action)}* {escape(entry.summary)}{outcome}{detail}{undone}"
+    return _trim(line, DATA_LINE_MAX * 2)
+
+
+def change_summary(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+    """What a change did, in one line: `rank 40 → 5; city Berlin → Bonn; +vip; −old`. Pure."""
+    if after is None and before is None:
+        return ""
+    if before is None:
+        after = after or {}
+        return f"uid {_value(after.get('uid'))}, number {_value(after.get('number'))}, rank {_value(after.get('rank'))}"
+    if after is None:
+        return "(no result recorded)"
+    parts = [
+        f"{name} {_value(before.get(name))} → {_value(after.get(name))}"
+        for name in ("uid", "number", "rank")
+        if before.get(name) != after.get(name)
+    ]
+    old, new = before.get("data") or {}, after.get("data") or {}
+    for key in sorted(set(old) | set(new), key=str.casefold):
+        if key in old and key in new and old[key] != new[key]:
+            parts.append(f"{key} {_data_value(old[key])} → {_data_value(new[key])}")
+        elif key in new and key not in old:
+            parts.append(f"+{key}={_data_value(new[key])}")
+        elif key in old and key not in new:
+            parts.append(f"−{key}")
+    return "; ".join(parts) if parts else "no values changed"
 
 
 def lead_blocks(report: LeadReport) -> list[Block]:
@@ -193,6 +350,7 @@ _PURPOSE = {
     "rank": "change a lead's rank: who is called first when the campaign dials by rank",
     "show": "show a lead and where it stands in the hopper",
     "set": "change a lead's uid, number, rank or data variables",
+    "history": "who changed a lead through leadbot, when, and what (with undo for recent changes)",
 }
 
 
@@ -201,6 +359,8 @@ def _title(report: LeadReport) -> str:
     before = report.before
     if report.action == "add":
         return f"Lead {name} added"
+    if report.action == "undo":
+        return f"No change: {name} already has its earlier values" if report.unchanged else f"Undone: {name} restored"
     if report.action == "show":
         return f"Lead {name}"
     if report.unchanged and report.action == "rank":

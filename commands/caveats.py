@@ -18,7 +18,7 @@ from typing import Literal
 
 from babelforce.models import DIALABLE_STATUSES, Campaign, HopperEntry, Lead, ListOrder
 
-Action = Literal["add", "rank", "set", "show"]
+Action = Literal["add", "rank", "set", "show", "undo"]
 
 #: What babelforce does when a campaign has no list order set (DOMAIN.md: UP is the default).
 DEFAULT_LIST_ORDER = ListOrder.UP

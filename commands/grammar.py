@@ -34,6 +34,7 @@ USAGE = {
     "rank": "/lead rank <list> <lead> <rank>",
     "show": "/lead show <list> <lead>",
     "set": "/lead set <list> <lead> key=value ...",
+    "history": "/lead history <list> <lead>",
     "help": "/lead help",
 }
 ALL_USAGE = "\n".join(USAGE.values())
@@ -42,8 +43,9 @@ EXAMPLES = {
     "rank": '/lead rank "Spring leads" lead-10 100',
     "show": '/lead show "Spring leads" lead-40',
     "set": '/lead set "Spring leads" lead-12 rank=200 "new data"=new "old data"=null',
+    "history": '/lead history "Spring leads" lead-10',
 }
-SUBCOMMANDS = ("add", "rank", "show", "set", "help")
+SUBCOMMANDS = ("add", "rank", "show", "set", "history", "help")
 WRITE_SUBCOMMANDS = frozenset({"add", "rank", "set"})
 
 _HELP_WORDS = frozenset({"help", "?"})
@@ -61,6 +63,7 @@ _POSITIONALS = {
     "rank": (FIELD_LIST, FIELD_LEAD, FIELD_RANK),
     "show": (FIELD_LIST, FIELD_LEAD),
     "set": (FIELD_LIST, FIELD_LEAD),
+    "history": (FIELD_LIST, FIELD_LEAD),
 }
 _QUOTE_HINT = 'put names and numbers with spaces in double quotes, like "Spring leads"'
 # A piece of a phone number typed with spaces (+49 151 000 000 40): digits and separators, + only in front.
@@ -100,6 +103,14 @@ class ShowLead:
 
 
 @dataclass(frozen=True, slots=True)
+class LeadHistory:
+    """The lead's recent changes, from leadbot's audit trail (no babelforce write)."""
+
+    list_ref: str
+    lead_ref: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetLead:
     """A partial update: only the fields given change; a data value None deletes that variable."""
 
@@ -133,8 +144,9 @@ class Invalid:
     subcommand: str | None = None
 
 
-Command = AddLead | RankLead | ShowLead | SetLead
-ParseResult = AddLead | RankLead | ShowLead | SetLead | Help | OpenModal | Invalid
+Command = AddLead | RankLead | ShowLead | SetLead | LeadHistory
+WriteCommand = AddLead | RankLead | SetLead
+ParseResult = AddLead | RankLead | ShowLead | SetLead | LeadHistory | Help | OpenModal | Invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +242,34 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def command_text(command: Command) -> str:
+    """The command written out as `/lead ...` (for the audit trail of a form or a button). Values with spaces, `=`
+    or quotes are double-quoted; it is a record for people, and parses back whenever no value holds a `"`."""
+    if isinstance(command, AddLead):
+        parts = ["add", command.list_ref, command.uid, command.number, str(command.rank)]
+        pairs: dict[str, str | None] = dict(command.data)
+    elif isinstance(command, RankLead):
+        parts, pairs = ["rank", command.list_ref, command.lead_ref, str(command.rank)], {}
+    elif isinstance(command, SetLead):
+        parts = ["set", command.list_ref, command.lead_ref]
+        pairs = {name: value for name, value in (("uid", command.uid), ("number", command.number)) if value is not None}
+        if command.rank is not None:
+            pairs["rank"] = str(command.rank)
+        pairs.update(command.data)
+    else:
+        name = "history" if isinstance(command, LeadHistory) else "show"
+        parts, pairs = [name, command.list_ref, command.lead_ref], {}
+    words = [parts[0], *(_written(part) for part in parts[1:])]
+    words += [f"{_written(key)}={_NULL if value is None else _written(value)}" for key, value in pairs.items()]
+    return "/lead " + " ".join(words)
+
+
+def _written(value: str) -> str:
+    if value and not any(char.isspace() or char in "=\"'" for char in value):
+        return value
+    return '"' + value + '"'
+
+
 def parse(text: str, *, default_region: str | None = None) -> ParseResult:
     """Parse the text after `/lead` (a leading "/lead" is tolerated, for the console and for pasted examples).
     `default_region` (ISO 3166 alpha-2) reads national phone numbers. Never raises."""
@@ -299,7 +339,7 @@ def _unknown_command(typed: str) -> tuple[str, str | None]:
     matches = difflib.get_close_matches(typed[:40].lower(), SUBCOMMANDS, n=1, cutoff=0.6)
     if matches:
         return f"/lead has no command {quote_input(typed)} (did you mean {matches[0]}?).", matches[0]
-    return f"/lead has no command {quote_input(typed)}; use add, rank, show, set or help.", None
+    return f"/lead has no command {quote_input(typed)}; use add, rank, show, set, history or help.", None
 
 
 def _single_quote_hint(tokens: list[Token]) -> str | None:
@@ -363,7 +403,7 @@ def _parse_help(args: list[Token]) -> Help | Invalid:
     if topic in SUBCOMMANDS:
         return Help(topic)
     matches = difflib.get_close_matches(topic[:40], SUBCOMMANDS, n=1, cutoff=0.6)
-    hint = f"did you mean {matches[0]}?" if matches else "topics are add, rank, show, set and help"
+    hint = f"did you mean {matches[0]}?" if matches else "topics are add, rank, show, set, history and help"
     return Invalid(f"there is no help on {quote_input(args[0].text)} ({hint}).", ALL_USAGE, None, "help")
 
 
@@ -607,6 +647,13 @@ def _parse_show(args: list[Token], region: str | None) -> ShowLead:
     return ShowLead(_ref(list_token, FIELD_LIST), _ref(lead_token, FIELD_LEAD))
 
 
+def _parse_history(args: list[Token], region: str | None) -> LeadHistory:
+    (list_token, lead_token), extra = _split_arguments("history", args)
+    if extra:
+        raise _Refusal(f"history takes no key=value pairs; {quote_input(extra[0].text)} is one too many.")
+    return LeadHistory(_ref(list_token, FIELD_LIST), _ref(lead_token, FIELD_LEAD))
+
+
 def _parse_set(args: list[Token], region: str | None) -> SetLead:
     if refusal := _spaced_equals("set", args):
         raise refusal
@@ -663,4 +710,10 @@ def _parse_set(args: list[Token], region: str | None) -> SetLead:
     return SetLead(list_ref, lead_ref, uid=uid, number=number, rank=rank, data=data)
 
 
-_PARSERS = {"add": _parse_add, "rank": _parse_rank, "show": _parse_show, "set": _parse_set}
+_PARSERS = {
+    "add": _parse_add,
+    "rank": _parse_rank,
+    "show": _parse_show,
+    "set": _parse_set,
+    "history": _parse_history,
+}

@@ -1,4 +1,4 @@
-"""The forms `/lead add|rank|show|set` open when given no arguments, and the reading of what the user typed.
+"""The forms `/lead add|rank|show|set|history` open without arguments, and the reading of what the user typed.
 
 Pure: view dicts out, submitted `state.values` in, a command or per-field errors out. The ids below are part of the
 bot's contract with Slack (and with tests): renaming one breaks forms that are open at the time of a deploy.
@@ -32,9 +32,15 @@ from .fields import (
     parse_rank,
     parse_uid,
 )
-from .grammar import AddLead, Command, RankLead, SetLead, ShowLead
+from .grammar import AddLead, Command, LeadHistory, RankLead, SetLead, ShowLead
 
-CALLBACK_IDS = {"add": "lead_add_form", "rank": "lead_rank_form", "show": "lead_show_form", "set": "lead_set_form"}
+CALLBACK_IDS = {
+    "add": "lead_add_form",
+    "rank": "lead_rank_form",
+    "show": "lead_show_form",
+    "set": "lead_set_form",
+    "history": "lead_history_form",
+}
 SUBCOMMAND_OF_CALLBACK = {callback: name for name, callback in CALLBACK_IDS.items()}
 
 # One block per field; the block ids are the field names, so a FieldError maps straight to its block.
@@ -88,8 +94,14 @@ class FormOrigin:
         return cls(url if isinstance(url, str) else None, channel if isinstance(channel, str) else None)
 
 
-_TITLES = {"add": "Add a lead", "rank": "Change a rank", "show": "Show a lead", "set": "Edit a lead"}
-_SUBMIT = {"add": "Add", "rank": "Change rank", "show": "Show", "set": "Save"}
+_TITLES = {
+    "add": "Add a lead",
+    "rank": "Change a rank",
+    "show": "Show a lead",
+    "set": "Edit a lead",
+    "history": "A lead's history",
+}
+_SUBMIT = {"add": "Add", "rank": "Change rank", "show": "Show", "set": "Save", "history": "Show history"}
 
 
 def form_view(subcommand: str, origin: FormOrigin) -> dict:
@@ -186,6 +198,8 @@ def read_form(
         return RankLead(list_ref, parsed[BLOCK_LEAD], parsed[BLOCK_RANK])
     if subcommand == "show":
         return ShowLead(list_ref, parsed[BLOCK_LEAD])
+    if subcommand == "history":
+        return LeadHistory(list_ref, parsed[BLOCK_LEAD])
     return SetLead(
         list_ref,
         parsed[BLOCK_LEAD],

@@ -16,7 +16,7 @@ import string
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -183,6 +183,11 @@ class SlackStub(BackgroundServer):
     Socket Mode: `apps.connections.open`, called with `app_token`, answers a single-use `ws://` URL on this
     server. A client that connects gets Slack's `hello`; then `socket_send` / `socket_send_command` push envelopes
     to it, and its acks are recorded (`wait_socket_ack`). Stopping the stub closes every socket (code 1001).
+
+    Web API methods: `auth.test`, `views.open`, `views.update`, `views.push`, `chat.postMessage`,
+    `chat.postEphemeral`, `conversations.info` (channels from `add_channel`), `usergroups.users.list` (groups from
+    `set_usergroup`) and `apps.connections.open`; any other method answers `unknown_method`. Each call is recorded,
+    checks its token and honours the faults queued with `fail`.
     """
 
     def __init__(
@@ -204,6 +209,7 @@ class SlackStub(BackgroundServer):
         self.app_id = APP_ID
         self.events: list[Recorded] = []
         self.channels: dict[str, str] = {"C0CAMPAIGN": "spring-campaign"}
+        self.usergroups: dict[str, list[str]] = {}  # user group id (S...) -> member user ids
         self._cond = threading.Condition(threading.RLock())
         self._faults: dict[str, list[_Fault]] = {}
         self._triggers: dict[str, _Trigger] = {}
@@ -223,6 +229,7 @@ class SlackStub(BackgroundServer):
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.info": self._conversations_info,
+            "usergroups.users.list": self._usergroups_users_list,
             "apps.connections.open": self._apps_connections_open,
         }
         app = Starlette(
@@ -288,6 +295,12 @@ class SlackStub(BackgroundServer):
         """Make `conversations.info` know a channel (C0CAMPAIGN / spring-campaign is known from the start)."""
         with self._cond:
             self.channels[channel_id] = name
+
+    def set_usergroup(self, group_id: str, user_ids: Iterable[str]) -> None:
+        """Make `usergroups.users.list` answer `user_ids` for user group `group_id` (S...), replacing its members.
+        Groups not set this way answer `no_such_subteam`."""
+        with self._cond:
+            self.usergroups[group_id] = list(user_ids)
 
     def on_record(self, listener: Callable[[Recorded], None]) -> None:
         """Call `listener(recorded)` for every new event. It runs on the server thread: keep it quick."""
@@ -818,6 +831,21 @@ class SlackStub(BackgroundServer):
                 "context_team_id": self.team_id,
             }
         }
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's usergroups.users.list: `usergroup` (required), `include_disabled` and `team_id` are accepted;
+        every group here is enabled, so `include_disabled` changes nothing."""
+        group_id = args.get("usergroup")
+        if not isinstance(group_id, str) or not group_id:
+            raise ApiError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: usergroup"]}
+            )
+        with self._cond:
+            members = self.usergroups.get(group_id)
+            users = list(members) if members is not None else None
+        if users is None:
+            raise ApiError("no_such_subteam")
+        return {"users": users}
 
 
 # ---------------------------------------------------------------------- helpers

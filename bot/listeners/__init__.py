@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from . import commands, options, views
+from . import actions, commands, options, views
 
 
 def register(app: AsyncApp) -> None:
     commands.register(app)
     views.register(app)
     options.register(app)
+    actions.register(app)

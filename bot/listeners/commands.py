@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands.blocks import error_message, help_message, progress_message
-from commands.grammar import USAGE, AddLead, Command, Help, Invalid, OpenModal, RankLead, SetLead, parse
+from commands.grammar import (
+    USAGE,
+    WRITE_SUBCOMMANDS,
+    AddLead,
+    Command,
+    Help,
+    Invalid,
+    LeadHistory,
+    OpenModal,
+    ParseResult,
+    RankLead,
+    SetLead,
+    parse,
+)
 from commands.modals import FormOrigin, form_view
 
-from ..core import CONTEXT_KEY, Leadbot, after_ack, deliver, subcommand_of
+from ..core import CONTEXT_KEY, Leadbot, Request, after_ack, deliver, requester_of, subcommand_of
 
 log = logging.getLogger(__name__)
 
@@ -23,32 +36,52 @@ def register(app: AsyncApp) -> None:
     app.command(COMMAND)(handle_lead_command)
 
 
-async def handle_lead_command(
-    ack: AsyncAck, command: dict, respond: AsyncRespond, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
+async def handle_lead_command(ack: AsyncAck, command: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
     leadbot: Leadbot = context[CONTEXT_KEY]
-    parsed = parse(command.get("text") or "", default_region=leadbot.default_region)
+    text = command.get("text") or ""
+    parsed = parse(text, default_region=leadbot.default_region)
+    request = Request(
+        requester_of(context, command.get("channel_id")),
+        # Slack resends a request it thinks was lost (X-Slack-Retry-Num) with the same trigger_id: one change only
+        request_id=f"command:{command['trigger_id']}" if command.get("trigger_id") else None,
+        text=f"{COMMAND} {text}".strip(),
+    )
+    subcommand = _subcommand(parsed)
+    denial = await leadbot.authorize(request, subcommand, list_ref=getattr(parsed, "list_ref", None))
+    if denial is not None:
+        await ack(error_message(denial.message))
+        return
     if isinstance(parsed, Help):
         await ack(help_message(parsed.topic))
         return
     if isinstance(parsed, Invalid):
         await ack(error_message(parsed.message, parsed.usage))
         return
-    subcommand = parsed.subcommand if isinstance(parsed, OpenModal) else subcommand_of(parsed)
-    refusal = leadbot.refusal(subcommand)
-    if refusal:
-        await ack(error_message(refusal))
-        return
     if isinstance(parsed, OpenModal):
         await ack()
         await after_ack(open_form(client, command, parsed.subcommand), f"/lead {subcommand} (form)")
         return
     await ack(progress_message(progress_text(parsed)))
-    await after_ack(run_command(leadbot, parsed, command, client), f"/lead {subcommand}")
+    await after_ack(run_command(leadbot, parsed, command, client, request), f"/lead {subcommand}")
 
 
-async def run_command(leadbot: Leadbot, parsed: Command, command: dict, client: AsyncWebClient) -> None:
-    reply = await leadbot.execute(parsed, user_id=command.get("user_id"), replace_original=True)
+def _subcommand(parsed: ParseResult) -> str:
+    """The subcommand whose permission applies: help and unreadable text need only a reader's."""
+    if isinstance(parsed, OpenModal):
+        return parsed.subcommand
+    if isinstance(parsed, Invalid):
+        return parsed.subcommand if parsed.subcommand in WRITE_SUBCOMMANDS else "help"
+    if isinstance(parsed, Help):
+        return "help"
+    return subcommand_of(parsed)
+
+
+async def run_command(
+    leadbot: Leadbot, parsed: Command, command: dict, client: AsyncWebClient, request: Request
+) -> None:
+    reply = await leadbot.execute(parsed, request=request, replace_original=True, client=client)
+    if reply is None:  # a repeated delivery of a request already being handled
+        return
     await deliver(
         reply,
         response_url=command.get("response_url"),
@@ -86,4 +119,6 @@ def progress_text(command: Command) -> str:
         return f"Changing the rank of {command.lead_ref} in {command.list_ref} to {command.rank}…"
     if isinstance(command, SetLead):
         return f"Updating {command.lead_ref} in {command.list_ref}…"
+    if isinstance(command, LeadHistory):
+        return f"Reading the history of {command.lead_ref} in {command.list_ref}…"
     return f"Looking up {command.lead_ref} in {command.list_ref}…"

@@ -6,10 +6,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands.fields import FIELD_LIST
-from commands.grammar import Command
-from commands.modals import CALLBACK_IDS, SUBCOMMAND_OF_CALLBACK, read_form
+from commands.grammar import Command, command_text
+from commands.modals import CALLBACK_IDS, SUBCOMMAND_OF_CALLBACK, FormOrigin, read_form
 
-from ..core import CONTEXT_KEY, Leadbot, after_ack, deliver, origin_of
+from ..core import CONTEXT_KEY, Leadbot, Request, after_ack, deliver, origin_of, requester_of
 
 
 def register(app: AsyncApp) -> None:
@@ -22,10 +22,15 @@ async def handle_form_submission(
 ) -> None:
     leadbot: Leadbot = context[CONTEXT_KEY]
     subcommand = SUBCOMMAND_OF_CALLBACK[view["callback_id"]]
-    user_id = (body.get("user") or {}).get("id", "")
-    refusal = leadbot.refusal(subcommand)
-    if refusal:
-        await ack(response_action="errors", errors={FIELD_LIST: refusal})
+    origin = origin_of(view)
+    request = Request(
+        requester_of(context, origin.channel_id),
+        # a form submitted twice carries the same view id: the change is made once
+        request_id=f"view:{view['id']}" if view.get("id") else None,
+    )
+    denial = await leadbot.authorize(request, subcommand)
+    if denial is not None:
+        await ack(response_action="errors", errors={FIELD_LIST: denial.message})
         return
     command = read_form(
         subcommand, (view.get("state") or {}).get("values") or {}, default_region=leadbot.default_region
@@ -38,11 +43,16 @@ async def handle_form_submission(
         await ack(response_action="errors", errors=field_errors)
         return
     await ack()
-    await after_ack(run_form(leadbot, command, view, client, user_id), f"the /lead {subcommand} form")
+    keyed = Request(request.requester, request.request_id, command_text(command) + " (form)")
+    await after_ack(run_form(leadbot, command, origin, client, keyed), f"the /lead {subcommand} form")
 
 
-async def run_form(leadbot: Leadbot, command: Command, view: dict, client: AsyncWebClient, user_id: str) -> None:
+async def run_form(
+    leadbot: Leadbot, command: Command, origin: FormOrigin, client: AsyncWebClient, request: Request
+) -> None:
     """The form's command, its reply sent where the form was opened from."""
-    origin = origin_of(view)
-    reply = await leadbot.execute(command, user_id=user_id, replace_original=False)
+    reply = await leadbot.execute(command, request=request, replace_original=False, client=client)
+    if reply is None:  # the same form submitted again while the first submission is handled
+        return
+    user_id = request.requester.user_id
     await deliver(reply, response_url=origin.response_url, client=client, channel_id=origin.channel_id, user_id=user_id)

@@ -6,16 +6,20 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 
 from babelforce import BabelforceClient, ClientCredentials, RetryPolicy
 from bot.app import EVENTS_PATH, build_app, http_app
+from bot.audit import AuditLog
 from bot.core import Leadbot
+from bot.permissions import AccessPolicy, Gatekeeper
 from bot.service import LeadService
-from commands.blocks import BLOCK_PROGRESS
+from commands.blocks import ACTION_APPLY_ANYWAY, BLOCK_CONFIRM, BLOCK_PROGRESS
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
 from sandbox.server import BackgroundServer
@@ -49,6 +53,17 @@ class Bot:
             return interaction.json
         return self.driver.replies(interaction, count=1, timeout=timeout)[0]
 
+    def apply(self, text: str, timeout: float = 15.0) -> dict[str, Any]:
+        """Run `/lead text`; the bot must ask "apply anyway?" first (asserted, with nothing written yet); click
+        Apply anyway and return the lead card it answers with."""
+        interaction = self.driver.command(text)
+        assert interaction.status == 200, interaction.body
+        question = self.driver.replies(interaction, count=1, timeout=timeout)[0]
+        assert is_question(question), f"expected an 'apply anyway?' question, got: {texts(question)}"
+        click = self.driver.click(question, ACTION_APPLY_ANYWAY)
+        assert click.status == 200 and click.acked_in_time
+        return self.driver.replies(click, count=1, timeout=timeout)[0]
+
     def lead(self, uid: str, list_id: str = DEMO_LIST_ID) -> Any:
         """The sandbox's own record of a lead (not through the bot), or None."""
         with self.sandbox.state.lock:
@@ -64,6 +79,11 @@ class Bot:
 
 def is_progress(message: dict[str, Any]) -> bool:
     return any(block.get("block_id") == BLOCK_PROGRESS for block in message.get("blocks", []))
+
+
+def is_question(message: dict[str, Any]) -> bool:
+    """An "apply anyway?" question (a change that would not affect dialling now, not made yet)."""
+    return any(block.get("block_id") == BLOCK_CONFIRM for block in message.get("blocks", []))
 
 
 def texts(message: dict[str, Any]) -> str:
@@ -91,13 +111,29 @@ def block(message: dict[str, Any], block_id: str) -> dict[str, Any]:
     raise AssertionError(f"no block {block_id!r} in {[b.get('block_id') for b in message.get('blocks', [])]}")
 
 
-def start_bot(sandbox: SandboxServer, *, allow_writes: bool = True, default_region: str | None = None) -> Iterator[Bot]:
+def start_bot(
+    sandbox: SandboxServer,
+    *,
+    allow_writes: bool = True,
+    default_region: str | None = None,
+    policy: AccessPolicy | None = None,
+    audit_path: str | Path = ":memory:",
+    audit_channel: str | None = None,
+) -> Iterator[Bot]:
+    """`allow_writes`: everyone may write (LEADBOT_ALLOW_ALL_WRITERS) or nobody; `policy` overrides it."""
     signing_secret = secrets.token_hex(16)
     client = BabelforceClient(
         base_url=sandbox.base_url, credentials=ClientCredentials("sandbox", SecretStr("sandbox")), retry=FAST_RETRY
     )
-    leadbot = Leadbot(LeadService(client, default_region=default_region), allow_writes=allow_writes)
+    audit = AuditLog(audit_path)
     with SlackStub() as stub:
+        gate = Gatekeeper(
+            policy or AccessPolicy(allow_all_writers=allow_writes),
+            AsyncWebClient(token=stub.bot_token, base_url=stub.api_url),
+        )
+        leadbot = Leadbot(
+            LeadService(client, default_region=default_region), audit=audit, gate=gate, audit_channel=audit_channel
+        )
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         with (
             BackgroundServer(http_app(bolt, on_shutdown=client.aclose), lifespan="on") as server,
@@ -108,6 +144,7 @@ def start_bot(sandbox: SandboxServer, *, allow_writes: bool = True, default_regi
                 yield Bot(sandbox, control, stub, driver, server, leadbot, signing_secret)
             finally:
                 control.close()
+                audit.close()
 
 
 @pytest.fixture

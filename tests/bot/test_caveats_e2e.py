@@ -35,7 +35,7 @@ def test_demo_hopper_is_the_articles(bot: Bot) -> None:
 
 
 def test_caveat_in_hopper_rank_change_keeps_position_11_of_20(bot: Bot) -> None:
-    reply = bot.ask('rank "Spring leads" lead-40 45')
+    reply = bot.apply('rank "Spring leads" lead-40 45')
 
     assert header(reply) == "Rank of lead-40: 40 → 45"
     text = caveat(reply)
@@ -71,7 +71,7 @@ def test_caveat_up_order_rank_does_not_change_the_dial_order(small_hopper_bot: B
     bot = small_hopper_bot
     assert hopper_uids(bot, RENEWALS_CAMPAIGN_ID) == [f"renewal-{n}" for n in range(10, 5, -1)]  # UP: last first
 
-    reply = bot.ask("rank Renewals renewal-2 200")
+    reply = bot.apply("rank Renewals renewal-2 200")
 
     text = caveat(reply)
     assert "Rank does not change the dial order" in text
@@ -85,7 +85,7 @@ def test_caveat_up_order_rank_does_not_change_the_dial_order(small_hopper_bot: B
 
 
 def test_caveat_up_order_on_a_lead_in_the_hopper_says_both(small_hopper_bot: Bot) -> None:
-    reply = small_hopper_bot.ask("rank Renewals renewal-9 200")
+    reply = small_hopper_bot.apply("rank Renewals renewal-9 200")
 
     text = caveat(reply)
     assert "Already in the hopper" in text
@@ -97,7 +97,7 @@ def test_caveat_up_order_on_a_lead_in_the_hopper_says_both(small_hopper_bot: Bot
 
 
 def test_caveat_not_dialled_for_a_list_no_campaign_dials(bot: Bot) -> None:
-    reply = bot.ask('rank "Autumn leads" autumn-3 50')
+    reply = bot.apply('rank "Autumn leads" autumn-3 50')
 
     text = caveat(reply)
     assert "Not dialled now" in text
@@ -110,7 +110,7 @@ def test_caveat_not_dialled_when_the_lists_campaign_is_inactive(bot: Bot) -> Non
     with bot.sandbox.state.lock:
         bot.sandbox.state.update_campaign(DEMO_CAMPAIGN_ID, active=False)
 
-    reply = bot.ask('rank "Spring leads" lead-10 100')
+    reply = bot.apply('rank "Spring leads" lead-10 100')
 
     text = caveat(reply)
     assert "Not dialled now" in text
@@ -125,7 +125,7 @@ def test_caveat_final_status_after_a_sale(bot: Bot) -> None:
     dialled = bot.control.dial(DEMO_CAMPAIGN_ID, 1, status="sale")
     assert [lead["uid"] for lead in dialled] == ["lead-50"]
 
-    reply = bot.ask('rank "Spring leads" lead-50 60')
+    reply = bot.apply('rank "Spring leads" lead-50 60')
 
     text = caveat(reply)
     assert "Will not be dialled again" in text
@@ -140,7 +140,7 @@ def test_caveat_final_status_set_in_the_sandbox(bot: Bot, status: str) -> None:
     with bot.sandbox.state.lock:
         bot.lead("lead-20").status = status
 
-    reply = bot.ask('rank "Spring leads" lead-20 99')
+    reply = bot.apply('rank "Spring leads" lead-20 99')
 
     text = caveat(reply)
     assert "Will not be dialled again" in text
@@ -190,7 +190,7 @@ def test_article_update_of_the_lead_ranked_40_is_not_considered_because_it_is_in
     not taken into consideration for this batch: it is still dialled 11th, not first."""
     before = snapshot(bot, "lead-40")
 
-    reply = bot.ask('set "Spring leads" lead-40 rank=200 address="martin mendalde" "new data"=new')
+    reply = bot.apply('set "Spring leads" lead-40 rank=200 address="martin mendalde" "new data"=new')
 
     assert "position 11 of 20" in caveat(reply)
     assert "not taken into account for this dial" in caveat(reply)
@@ -228,7 +228,7 @@ def test_caveat_follows_a_campaign_deactivated_a_moment_ago(bot: Bot) -> None:
     with bot.sandbox.state.lock:
         bot.sandbox.state.update_campaign(DEMO_CAMPAIGN_ID, active=False)
 
-    reply = bot.ask('rank "Spring leads" lead-10 100')
+    reply = bot.apply('rank "Spring leads" lead-10 100')
 
     assert "Not dialled now" in caveat(reply)
 
@@ -238,7 +238,7 @@ def test_caveat_follows_a_list_order_changed_a_moment_ago(bot: Bot) -> None:
     with bot.sandbox.state.lock:
         bot.sandbox.state.update_campaign(DEMO_CAMPAIGN_ID, list_order="UP")
 
-    reply = bot.ask('rank "Spring leads" lead-10 100')
+    reply = bot.apply('rank "Spring leads" lead-10 100')
 
     assert "Rank does not change the dial order" in caveat(reply)
 

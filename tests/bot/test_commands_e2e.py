@@ -256,11 +256,11 @@ def test_help_and_bare_lead_answer_usage_with_one_example_per_command(quiet_bot:
     message = interaction.json
     assert message is not None and message["response_type"] == "ephemeral"
     shown = texts(message)
-    for name in ("add", "rank", "show", "set"):
+    for name in ("add", "rank", "show", "set", "history"):
         usage = USAGE[name].replace("<", "&lt;").replace(">", "&gt;")
         assert usage in shown, name
         assert shown.count(f"Example: `{EXAMPLES[name]}`") == 1, name
-    assert shown.count("Example:") == 4
+    assert shown.count("Example:") == 5
     assert bot.control.stats()["total"] == 0
     assert bot.stub.responses(interaction.response_url or "") == []
 
@@ -341,7 +341,7 @@ def test_writes_refused_without_allow_writes_name_the_setting_and_call_nothing(
     for text in ('rank "Spring leads" lead-10 100', 'set "Spring leads" lead-10 city=Kiel', f"{ADD} 5", "add"):
         interaction = bot.command(text)
         assert interaction.json is not None and not is_progress(interaction.json), text
-        assert "LEADBOT_ALLOW_ALL_WRITERS" in error_text(interaction.json), text
+        assert "LEADBOT_WRITERS" in error_text(interaction.json), text
 
     assert bot.control.stats()["total"] == 0
     assert all_leads(bot) == before

@@ -14,7 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
 
 #: Bot scope each Slack Web API method needs (api.slack.com method pages); None: the method needs no scope.
-SCOPE_OF_METHOD = {"views_open": None, "views_update": None, "views_push": None, "chat_postEphemeral": "chat:write"}
+SCOPE_OF_METHOD = {
+    "views_open": None,
+    "views_update": None,
+    "views_push": None,
+    "chat_postEphemeral": "chat:write",
+    "chat_postMessage": "chat:write",  # the audit line per change in LEADBOT_AUDIT_CHANNEL
+    "usergroups_users_list": "usergroups:read",  # only when LEADBOT_WRITERS/READERS name user groups (S...)
+}
+#: Scopes the code needs only under some settings: the manifest must say when, in a comment right above them.
+CONDITIONAL_SCOPES = {"usergroups:read": ("LEADBOT_WRITERS", "LEADBOT_READERS")}
 
 
 def _web_api_methods_used() -> set[str]:
@@ -32,7 +41,7 @@ def test_the_lead_command_is_declared_with_description_and_usage_hint() -> None:
     assert [command["command"] for command in commands] == [COMMAND]
     lead = commands[0]
     assert lead["description"] and len(lead["description"]) <= 100
-    assert "add|rank|show|set" in lead["usage_hint"]
+    assert "add|rank|show|set|history" in lead["usage_hint"]
     assert lead["url"].endswith(EVENTS_PATH)
 
 
@@ -43,6 +52,20 @@ def test_bot_scopes_are_exactly_the_ones_the_code_uses() -> None:
     assert not unknown, f"add the scope of {unknown} to SCOPE_OF_METHOD and the manifest"
     needed = {"commands"} | {SCOPE_OF_METHOD[method] for method in used_methods if SCOPE_OF_METHOD[method]}
     assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed
+
+
+def test_conditional_scopes_say_when_they_are_needed() -> None:
+    lines = (ROOT / "manifest.yml").read_text().splitlines()
+    for scope, variables in CONDITIONAL_SCOPES.items():
+        index = next(i for i, line in enumerate(lines) if line.strip() == f"- {scope}")
+        comment = []
+        for line in reversed(lines[:index]):
+            if not line.strip().startswith("#"):
+                break
+            comment.append(line)
+        assert comment, f"{scope} has no comment saying when it is needed"
+        for variable in variables:
+            assert variable in " ".join(comment), f"the comment above {scope} does not name {variable}"
 
 
 def test_interactivity_and_options_reach_the_events_path_and_socket_mode_is_on() -> None:

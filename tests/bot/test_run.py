@@ -49,6 +49,7 @@ def test_run_stops_when_slack_refuses_the_bot_token(sandbox: SandboxServer, tmp_
             SLACK_API_URL=stub.api_url,
             BABELFORCE_BASE_URL=sandbox.base_url,
             BABELFORCE_ACCESS_TOKEN="t",
+            LEADBOT_ALLOW_ALL_WRITERS="true",
         )
         result = _leadbot(["run", "--http", "--port", "0"], env, tmp_path)
     assert result.returncode == 2

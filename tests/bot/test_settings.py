@@ -86,8 +86,8 @@ def test_slack_api_url_gets_the_trailing_slash_slack_sdk_needs(monkeypatch: pyte
 @pytest.mark.parametrize(
     ("mode", "expected"),
     [
-        ("http", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]),
-        ("socket", ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"]),
+        ("http", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "LEADBOT_WRITERS"]),
+        ("socket", ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "LEADBOT_WRITERS"]),
         ("console", []),
     ],
 )
@@ -99,6 +99,103 @@ def test_each_mode_names_what_it_lacks(mode: str, expected: list[str]) -> None:
     with pytest.raises(StartupError) as failure:
         settings.check(mode)
     assert [problem.split()[0] for problem in failure.value.problems] == expected
+
+
+# ---------------------------------------------------------------------- permissions and audit
+
+SLACK_MODE_ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["U0ALICE,S0SUPERVISORS,W0CAROL", "U0ALICE S0SUPERVISORS W0CAROL", " U0ALICE, S0SUPERVISORS\tW0CAROL ,"],
+    ids=["commas", "spaces", "mixed"],
+)
+def test_id_lists_take_commas_and_or_whitespace(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("LEADBOT_WRITERS", raw)
+    monkeypatch.setenv("LEADBOT_READERS", raw)
+    monkeypatch.setenv("LEADBOT_CHANNELS", "C0CAMPAIGN, G0PRIVATE D0DIRECT")
+    monkeypatch.setenv("LEADBOT_TEAM_ID", "T0LEADBOT E0ACME")
+    settings = load_settings()
+    assert settings.leadbot_writers == frozenset({"U0ALICE", "S0SUPERVISORS", "W0CAROL"})
+    assert settings.leadbot_readers == settings.leadbot_writers
+    assert settings.leadbot_channels == frozenset({"C0CAMPAIGN", "G0PRIVATE", "D0DIRECT"})
+    assert settings.leadbot_team_id == frozenset({"T0LEADBOT", "E0ACME"})
+
+
+def test_id_lists_default_to_empty_and_read_the_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    settings = load_settings()
+    assert settings.leadbot_writers == settings.leadbot_readers == frozenset()
+    assert settings.leadbot_channels == settings.leadbot_team_id == frozenset()
+    assert settings.leadbot_db is None and settings.leadbot_audit_channel is None
+    (tmp_path / ".env").write_text("LEADBOT_WRITERS=U0ALICE,S0SUPERVISORS\nLEADBOT_READERS= , \n")
+    settings = load_settings()
+    assert settings.leadbot_writers == frozenset({"U0ALICE", "S0SUPERVISORS"})
+    assert settings.leadbot_readers == frozenset()  # only separators: nothing listed
+
+
+def test_bad_ids_are_named_with_what_is_expected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADBOT_WRITERS", "U0ALICE, alice")
+    monkeypatch.setenv("LEADBOT_READERS", "@bob C0CAMPAIGN")
+    monkeypatch.setenv("LEADBOT_CHANNELS", "#spring-campaign")
+    monkeypatch.setenv("LEADBOT_TEAM_ID", "acme.slack.com")
+    monkeypatch.setenv("LEADBOT_AUDIT_CHANNEL", "U0ALICE")
+    with pytest.raises(StartupError) as failure:
+        load_settings()
+    problems = {problem.split()[0]: problem for problem in failure.value.problems}
+    assert set(problems) == {
+        "LEADBOT_WRITERS",
+        "LEADBOT_READERS",
+        "LEADBOT_CHANNELS",
+        "LEADBOT_TEAM_ID",
+        "LEADBOT_AUDIT_CHANNEL",
+    }
+    assert "'alice'" in problems["LEADBOT_WRITERS"] and "U0ALICE" not in problems["LEADBOT_WRITERS"]
+    assert "user id (U…/W…) or user group id (S…)" in problems["LEADBOT_WRITERS"]
+    assert "@handle does not work" in problems["LEADBOT_WRITERS"]
+    assert "'@bob'" in problems["LEADBOT_READERS"] and "'C0CAMPAIGN'" in problems["LEADBOT_READERS"]
+    assert "'#spring-campaign'" in problems["LEADBOT_CHANNELS"] and "channel id" in problems["LEADBOT_CHANNELS"]
+    assert "'acme.slack.com'" in problems["LEADBOT_TEAM_ID"] and "(T…)" in problems["LEADBOT_TEAM_ID"]
+    assert "'U0ALICE'" in problems["LEADBOT_AUDIT_CHANNEL"] and "channel id" in problems["LEADBOT_AUDIT_CHANNEL"]
+
+
+def test_a_token_pasted_into_an_id_list_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADBOT_WRITERS", "xoxb-1234-secret-value")
+    with pytest.raises(StartupError) as failure:
+        load_settings()
+    assert "LEADBOT_WRITERS is invalid" in str(failure.value)
+    assert "xoxb" not in str(failure.value) and "secret-value" not in str(failure.value)
+
+
+def test_audit_database_and_channel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LEADBOT_DB", str(tmp_path / "audit.db"))
+    monkeypatch.setenv("LEADBOT_AUDIT_CHANNEL", "C0AUDIT")
+    settings = load_settings()
+    assert settings.leadbot_db == tmp_path / "audit.db"
+    assert settings.leadbot_audit_channel == "C0AUDIT"
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+def test_slack_modes_refuse_to_start_without_a_writer_policy(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    for name, value in SLACK_MODE_ENV.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(StartupError) as failure:
+        load_settings().check(mode)
+    (problem,) = failure.value.problems
+    assert problem.startswith("LEADBOT_WRITERS is not set:")
+    assert "LEADBOT_ALLOW_ALL_WRITERS=true" in problem
+
+    monkeypatch.setenv("LEADBOT_ALLOW_ALL_WRITERS", "true")
+    load_settings().check(mode)
+    monkeypatch.delenv("LEADBOT_ALLOW_ALL_WRITERS")
+    monkeypatch.setenv("LEADBOT_WRITERS", "S0SUPERVISORS")
+    load_settings().check(mode)
+
+
+def test_the_console_needs_no_writer_policy() -> None:
+    settings = load_settings()
+    assert settings.leadbot_writers == frozenset() and settings.leadbot_allow_all_writers is False
+    settings.check("console")
 
 
 def test_babelforce_settings_are_optional_only_for_the_console() -> None:

@@ -42,7 +42,7 @@ HOPPER = tuple(
 )
 CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
 NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
-SUBCOMMANDS = ("add", "rank", "show", "set")
+SUBCOMMANDS = ("add", "rank", "show", "set", "history")
 ENTITY = re.compile(r"&(amp|lt|gt);")
 
 
@@ -338,7 +338,13 @@ def test_help_has_one_example_per_command_equal_to_grammar_examples() -> None:
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
 def test_help_example_parses_to_its_command(name: str) -> None:
-    expected = {"add": grammar.AddLead, "rank": grammar.RankLead, "show": grammar.ShowLead, "set": grammar.SetLead}
+    expected = {
+        "add": grammar.AddLead,
+        "rank": grammar.RankLead,
+        "show": grammar.ShowLead,
+        "set": grammar.SetLead,
+        "history": grammar.LeadHistory,
+    }
     (example,) = help_examples(help_message(name)).values()
     result = grammar.parse(example)
     assert not isinstance(result, grammar.Invalid), result

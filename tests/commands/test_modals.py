@@ -322,6 +322,7 @@ def test_ids_are_pinned() -> None:
         "rank": "lead_rank_form",
         "show": "lead_show_form",
         "set": "lead_set_form",
+        "history": "lead_history_form",
     }
     assert ACTIONS == {
         "list": "list_select",

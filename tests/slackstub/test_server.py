@@ -196,6 +196,52 @@ def test_conversations_info(stub: SlackStub) -> None:
     assert run(lambda: web.conversations_info(channel="C0OTHER"))["channel"]["name"] == "autumn-campaign"
 
 
+# ---------------------------------------------------------------------- user groups
+
+
+def test_usergroups_users_list_answers_the_members_set_for_a_group(stub: SlackStub) -> None:
+    web = client(stub)
+    stub.set_usergroup("S0SUPERVISORS", ["U0ALICE", "W0BOB"])
+    listed = run(
+        lambda: web.usergroups_users_list(usergroup="S0SUPERVISORS", include_disabled=False, team_id="T0LEADBOT")
+    )
+    assert listed["users"] == ["U0ALICE", "W0BOB"]
+    call = stub.calls("usergroups.users.list")[0]
+    assert call.payload["usergroup"] == "S0SUPERVISORS"
+    assert call.payload["team_id"] == "T0LEADBOT"
+    assert "include_disabled" in call.payload
+    assert call.response == {"ok": True, "users": ["U0ALICE", "W0BOB"]}
+
+    stub.set_usergroup("S0SUPERVISORS", [])  # replaced, not merged
+    assert run(lambda: web.usergroups_users_list(usergroup="S0SUPERVISORS"))["users"] == []
+
+
+def test_usergroups_users_list_refuses_unknown_groups_missing_arguments_and_wrong_tokens(stub: SlackStub) -> None:
+    web = client(stub)
+    assert api_error(lambda: web.usergroups_users_list(usergroup="S0NOPE")).response["error"] == "no_such_subteam"
+    missing = api_error(lambda: web.api_call("usergroups.users.list", params={}))
+    assert missing.response["error"] == "invalid_arguments"
+    stub.set_usergroup("S0SUPERVISORS", ["U0ALICE"])
+    wrong = client(stub, token="xoxb-someone-else")
+    assert api_error(lambda: wrong.usergroups_users_list(usergroup="S0SUPERVISORS")).response["error"] == "invalid_auth"
+    app_token = client(stub, token=stub.app_token)
+    refused = api_error(lambda: app_token.usergroups_users_list(usergroup="S0SUPERVISORS"))
+    assert refused.response["error"] == "not_allowed_token_type"
+    assert [c.ok for c in stub.calls("usergroups.users.list")] == [False, False, False, False]
+
+
+def test_usergroups_users_list_honours_queued_faults(stub: SlackStub) -> None:
+    web = client(stub)
+    stub.set_usergroup("S0SUPERVISORS", ["U0ALICE"])
+    stub.fail("usergroups.users.list", status=500)
+    stub.fail("usergroups.users.list", status=200, error="missing_scope")
+    assert api_error(lambda: web.usergroups_users_list(usergroup="S0SUPERVISORS")).response.status_code == 500
+    scope = api_error(lambda: web.usergroups_users_list(usergroup="S0SUPERVISORS"))
+    assert (scope.response.status_code, scope.response["error"]) == (200, "missing_scope")
+    assert run(lambda: web.usergroups_users_list(usergroup="S0SUPERVISORS"))["users"] == ["U0ALICE"]
+    assert [c.status for c in stub.calls("usergroups.users.list")] == [500, 200, 200]
+
+
 # ---------------------------------------------------------------------- response_url
 
 

@@ -1,0 +1,90 @@
+"""Buttons on the bot's replies: Undo, and "Apply anyway" / "Cancel" for a change that would not affect dialling now.
+
+Each click is acked at once (Slack's 3 s); the permission check and the work follow, and the answer goes to the
+click's response_url. Repeated clicks are harmless: the audit trail lets each change be undone and each held
+command be applied only once.
+"""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, ACTION_UNDO, error_message
+
+from ..core import APPLY_ANYWAY, CONTEXT_KEY, UNDO_SUBCOMMAND, Leadbot, Request, after_ack, deliver, requester_of
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ACTION_UNDO)(handle_undo)
+    app.action(ACTION_APPLY_ANYWAY)(handle_apply_anyway)
+    app.action(ACTION_CANCEL)(handle_cancel)
+
+
+async def handle_undo(
+    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await after_ack(_undo(context[CONTEXT_KEY], body, action, client, context), "the Undo button")
+
+
+async def handle_apply_anyway(
+    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await after_ack(_apply_anyway(context[CONTEXT_KEY], body, action, client, context), "the Apply anyway button")
+
+
+async def handle_cancel(
+    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await after_ack(_cancel(context[CONTEXT_KEY], body, action, client, context), "the Cancel button")
+
+
+async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
+    value = str(action.get("value") or "")
+    request = Request(requester_of(context, _channel(body)), text=f"undo of change {value}")
+    denial = await leadbot.authorize(request, UNDO_SUBCOMMAND)
+    if denial is not None:
+        reply = error_message(denial.message)
+    elif not value.isdigit():
+        reply = error_message("This Undo button carries no change leadbot knows; nothing was changed.")
+    else:
+        reply = await leadbot.undo(int(value), request=request, client=client)
+    await _answer(reply, body, client, request)
+
+
+async def _apply_anyway(
+    leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    request = Request(requester_of(context, _channel(body)))
+    denial = await leadbot.authorize(request, APPLY_ANYWAY)
+    if denial is not None:
+        await _answer(error_message(denial.message), body, client, request)
+        return
+    reply = await leadbot.confirm(str(action.get("value") or ""), request=request, client=client)
+    if reply is not None:
+        await _answer(reply, body, client, request)
+
+
+async def _cancel(
+    leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    request = Request(requester_of(context, _channel(body)))
+    reply = await leadbot.cancel(str(action.get("value") or ""), request=request)
+    await _answer(reply, body, client, request)
+
+
+def _channel(body: dict) -> str | None:
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+
+
+async def _answer(reply: dict, body: dict, client: AsyncWebClient, request: Request) -> None:
+    await deliver(
+        reply,
+        response_url=body.get("response_url"),
+        client=client,
+        channel_id=_channel(body),
+        user_id=request.requester.user_id,
+    )
