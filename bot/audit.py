@@ -428,6 +428,18 @@ class AuditLog:
 
         return await self._call("denied", work)
 
+    async def reserved(self, request_id: str) -> bool:
+        """Whether an attempt (pending, ok or unknown) already holds this request id: a repeated delivery that
+        must neither write again nor answer again."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM changes WHERE request_id = ? AND outcome <> 'failed' LIMIT 1", (request_id,)
+            ).fetchone()
+            return row is not None
+
+        return await self._call("reserved", work, write=False)
+
     async def get(self, change_id: int) -> Change | None:
         """One change by id, or None."""
 

@@ -62,10 +62,7 @@ CONTEXT_KEY = "leadbot"
 FORM_CHECK_BUDGET_S = 2.0
 #: How long an "apply anyway?" question stays answerable.
 CONFIRM_TTL_S = 15 * 60
-NOT_RECORDED = (
-    "leadbot could not record this change in its audit trail ({reason}), so it did not make it; nothing was "
-    "changed. Tell whoever runs leadbot."
-)
+NOT_RECORDED = "{reason} So leadbot did not make the change: nothing was changed. Tell whoever runs leadbot."
 UNDO_SUBCOMMAND = "undo"
 APPLY_ANYWAY = "apply"  # the "Apply anyway" button: a write
 
@@ -99,6 +96,8 @@ class Leadbot:
     gate: Gatekeeper = field(default_factory=lambda: Gatekeeper(AccessPolicy.open(), None))
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     form_check_budget: float = FORM_CHECK_BUDGET_S
+    # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
+    _in_flight: set[str] = field(default_factory=set)
 
     @property
     def default_region(self) -> str | None:
@@ -169,6 +168,32 @@ class Leadbot:
             )
 
     async def _write(
+        self,
+        command: WriteCommand,
+        request: Request,
+        replace_original: bool,
+        confirmed: bool,
+        client: AsyncWebClient | None,
+    ) -> tuple[dict | None, str]:
+        request_id = request.request_id
+        if request_id is not None and (request_id in self._in_flight or await self._reserved(request_id)):
+            log.info("request %s was already received: not handled twice", request_id)
+            return None, "duplicate"
+        if request_id is not None:
+            self._in_flight.add(request_id)
+        try:
+            return await self._plan_and_write(command, request, replace_original, confirmed, client)
+        finally:
+            self._in_flight.discard(request_id)
+
+    async def _reserved(self, request_id: str) -> bool:
+        try:
+            return await self.audit.reserved(request_id)
+        except AuditError as failure:  # begin() will fail too and refuse the change with the reason
+            log.warning("could not check request %s in the audit trail: %s", request_id, failure.message)
+            return False
+
+    async def _plan_and_write(
         self,
         command: WriteCommand,
         request: Request,
@@ -296,11 +321,6 @@ class Leadbot:
         name = (change.after or {}).get("uid") or change.lead_uid or change.lead_id
         if current is None:
             return error_message(f"Lead {name} no longer exists in list {lead_list.name}; there is nothing to undo.")
-        drift = _drift(change, snapshot(current))
-        if drift:
-            return error_message(
-                f"Lead {name} was changed since ({drift}), so undo would overwrite that; change it with /lead set."
-            )
         deleting = change.action == "add"
         undo_id = await self.audit.begin(
             actor=request.actor,
@@ -314,8 +334,17 @@ class Leadbot:
             before=snapshot(current),
             undo_of=change.id,
         )
-        if undo_id is None:
+        if undo_id is None:  # another click got there first
+            again = await self.audit.get(change.id)
+            if again is not None and again.undone_by is not None:
+                return notice_message(f"Already undone (change {again.undone_by}); nothing more to do.")
             return notice_message("This change is already being undone; nothing more to do.")
+        drift = _drift(change, snapshot(current))
+        if drift:
+            await self._finish(undo_id, outcome=Outcome.FAILED, detail=f"changed since: {drift}")
+            return error_message(
+                f"Lead {name} was changed since ({drift}), so undo would overwrite that; change it with /lead set."
+            )
         try:
             if deleting:
                 await self.service.remove(lead_list, current)
@@ -420,7 +449,9 @@ class Leadbot:
         """One line per change in LEADBOT_AUDIT_CHANNEL; Slack failing here loses nothing (the record is in SQLite)."""
         if not self.audit_channel or client is None:
             return
-        what = change_summary(before, after) if action != "delete" else "deleted (undo of its add)"
+        # the channel is read by many: phone numbers are masked there as in logs (the audit trail keeps them whole)
+        masked_before, masked_after = _masked_number(before), _masked_number(after)
+        what = change_summary(masked_before, masked_after) if action != "delete" else "deleted (undo of its add)"
         name = after.get("uid") or after.get("id")
         line = f"<@{request.requester.user_id}> {action} {escape(str(name))} in {escape(list_name)}: {escape(what)}"
         try:
@@ -453,6 +484,12 @@ def _intent(plan: Plan) -> str:
     changed = [f"{key} → {value}" for key, value in plan.changes.items()]
     changed += [f"{key} → {value}" if value is not None else f"delete {key}" for key, value in plan.data.items()]
     return f"Change {name}: " + ", ".join(changed)
+
+
+def _masked_number(values: Snapshot | None) -> Snapshot | None:
+    if values is None or not values.get("number"):
+        return values
+    return {**values, "number": mask(str(values["number"]))}
 
 
 def _summary(change: Change) -> str:

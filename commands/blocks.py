@@ -206,7 +206,7 @@ _OUTCOME_SHOWN = {
 
 
 def _history_line(entry: HistoryEntry) -> str:
-    user = f"<@{entry.user_id}>" if entry.user_id else "someone"
+    user = f"<@{entry.user_id}>" if _SLACK_USER_ID.fullmatch(entry.user_id) else escape(entry.user_id or "someone")
     outcome = _OUTCOME_SHOWN.get(entry.outcome, f" — {escape(entry.outcome)}")
     undone = " _(undone)_" if entry.undone else ""
     detail = f": {escape(entry.detail)}" if entry.detail and entry.outcome != "ok" else ""
@@ -454,3 +454,4 @@ def _trim(text: str, limit: int) -> str:
 
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")

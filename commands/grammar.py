@@ -243,31 +243,40 @@ def tokenize(text: str) -> list[Token]:
 
 
 def command_text(command: Command) -> str:
-    """The command written out as `/lead ...` (for the audit trail of a form or a button). Values with spaces, `=`
-    or quotes are double-quoted; it is a record for people, and parses back whenever no value holds a `"`."""
+    """The command written out as `/lead ...` text that parses back to it (the audit trail's record of a form or a
+    button). Values that could be misread (spaces, `=`, quotes, `null`, a data key named like a lead field) are
+    double-quoted with the grammar's backslash escapes."""
     if isinstance(command, AddLead):
         parts = ["add", command.list_ref, command.uid, command.number, str(command.rank)]
-        pairs: dict[str, str | None] = dict(command.data)
+        fields: dict[str, str] = {}
+        data: dict[str, str | None] = dict(command.data)
     elif isinstance(command, RankLead):
-        parts, pairs = ["rank", command.list_ref, command.lead_ref, str(command.rank)], {}
+        parts, fields, data = ["rank", command.list_ref, command.lead_ref, str(command.rank)], {}, {}
     elif isinstance(command, SetLead):
         parts = ["set", command.list_ref, command.lead_ref]
-        pairs = {name: value for name, value in (("uid", command.uid), ("number", command.number)) if value is not None}
-        if command.rank is not None:
-            pairs["rank"] = str(command.rank)
-        pairs.update(command.data)
+        named = ((FIELD_UID, command.uid), (FIELD_NUMBER, command.number), (FIELD_RANK, command.rank))
+        fields = {name: str(value) for name, value in named if value is not None}
+        data = dict(command.data)
     else:
         name = "history" if isinstance(command, LeadHistory) else "show"
-        parts, pairs = [name, command.list_ref, command.lead_ref], {}
+        parts, fields, data = [name, command.list_ref, command.lead_ref], {}, {}
     words = [parts[0], *(_written(part) for part in parts[1:])]
-    words += [f"{_written(key)}={_NULL if value is None else _written(value)}" for key, value in pairs.items()]
+    words += [f"{name}={_written(value)}" for name, value in fields.items()]
+    words += [f"{_written(key, key=True)}={_NULL if value is None else _written(value)}" for key, value in data.items()]
     return "/lead " + " ".join(words)
 
 
-def _written(value: str) -> str:
-    if value and not any(char.isspace() or char in "=\"'" for char in value):
+def _written(value: str, *, key: bool = False) -> str:
+    plain = (
+        value
+        and not any(char.isspace() or char in "=\"'\\" or not char.isprintable() for char in value)
+        and value.lower() != _NULL
+        and value not in _HELP_WORDS
+        and not (key and (value.strip().lower() in _SET_FIELDS or is_read_only_field(value)))
+    )
+    if plain:
         return value
-    return '"' + value + '"'
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def parse(text: str, *, default_region: str | None = None) -> ParseResult:

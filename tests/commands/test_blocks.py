@@ -14,9 +14,15 @@ from slack_sdk.models.blocks import Block
 from babelforce.models import Campaign, HopperEntry, Lead, LeadList
 from commands import grammar
 from commands.blocks import (
+    ACTION_APPLY_ANYWAY,
+    ACTION_CANCEL,
+    ACTION_UNDO,
+    BLOCK_ACTIONS,
     BLOCK_CAMPAIGN,
     BLOCK_CAVEAT,
+    BLOCK_CONFIRM,
     BLOCK_ERROR,
+    BLOCK_HISTORY,
     BLOCK_LEAD_DATA,
     BLOCK_LEAD_FIELDS,
     BLOCK_LEAD_HEADER,
@@ -26,10 +32,15 @@ from commands.blocks import (
     ICON_INFO,
     ICON_OK,
     ICON_WARNING,
+    HistoryEntry,
     LeadReport,
+    change_summary,
+    confirmation_message,
     error_message,
     help_message,
+    history_message,
     lead_message,
+    notice_message,
     progress_message,
 )
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, escape, lead_state
@@ -86,6 +97,17 @@ def hostile_report(char: str) -> LeadReport:
     return report("set", before, after, context=context, lead_list=lead_list, notes=notes, recovered=True)
 
 
+IN_HOPPER_CAVEATS = (Caveat(CaveatKind.IN_HOPPER, "*Already in the hopper* (position 11 of 20): not taken."),)
+HOSTILE_CAVEATS = tuple(Caveat(CaveatKind.FINAL_STATUS, escape(NASTY * 300)) for _ in range(14))
+AT = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
+HISTORY = [
+    HistoryEntry(AT, "U0SUPERVISOR", "undo", "rank 45 → 40", "ok"),
+    HistoryEntry(AT - timedelta(minutes=1), "U0SUPERVISOR", "rank", "rank 40 → 45", "ok", undone=True),
+    HistoryEntry(AT - timedelta(minutes=2), "U0OTHER", "set", "asked: /lead set x y a=b", "failed", "HTTP 503"),
+]
+HOSTILE_HISTORY = [HistoryEntry(AT, NASTY, NASTY, NASTY * 40, "unknown", NASTY * 40, undone=True) for _ in range(40)]
+
+
 # Every kind of message the bot sends, ordinary and hostile, by name.
 MESSAGES: dict[str, Callable[[], dict]] = {
     "card-add": lambda: lead_message(report("add", None, make_lead(rank=500, data={"new data": "new"}))),
@@ -109,6 +131,19 @@ MESSAGES: dict[str, Callable[[], dict]] = {
     **{f"help-{name}": (lambda name=name: help_message(name)) for name in (*grammar.SUBCOMMANDS, "nonsense")},
     "progress": lambda: progress_message("Changing the rank of lead-10 in Spring leads…"),
     "progress-hostile": lambda: progress_message(NASTY * 1000),
+    "card-undo": lambda: lead_message(report("rank", make_lead(), make_lead(rank=100)), undo_id=7),
+    "card-add-undo": lambda: lead_message(report("add", None, make_lead()), undo_id=8),
+    "card-undone": lambda: lead_message(report("undo", make_lead(rank=100), make_lead())),
+    "card-undo-hostile": lambda: lead_message(hostile_report("<"), undo_id=2**62),
+    "question": lambda: confirmation_message(
+        "Change the rank of lead-10 from 10 to 100", IN_HOPPER_CAVEATS, "tok-1", replace_original=True
+    ),
+    "question-hostile": lambda: confirmation_message(NASTY * 200, HOSTILE_CAVEATS, "t" * 200, replace_original=False),
+    "notice": lambda: notice_message("Cancelled: nothing was changed.", replace_original=True),
+    "notice-hostile": lambda: notice_message(NASTY * 1000),
+    "history": lambda: history_message("Spring leads", "lead-10", HISTORY),
+    "history-empty": lambda: history_message("Spring leads", "lead-10", []),
+    "history-hostile": lambda: history_message(NASTY * 50, NASTY * 50, HOSTILE_HISTORY),
 }
 HOSTILE = [name for name in MESSAGES if "hostile" in name]
 
@@ -168,6 +203,11 @@ def test_message_is_within_slack_limits(name: str) -> None:
         elif raw["type"] == "context":
             assert 1 <= len(raw["elements"]) <= 10
             assert all(1 <= len(element["text"]) <= 3000 for element in raw["elements"])
+        elif raw["type"] == "actions":
+            assert 1 <= len(raw["elements"]) <= 25
+            for button in raw["elements"]:
+                assert button["type"] == "button" and 1 <= len(button["text"]["text"]) <= 75
+                assert len(button["action_id"]) <= 255 and 1 <= len(button["value"]) <= 2000
         else:
             assert raw["type"] == "divider"
 
@@ -397,3 +437,75 @@ def test_progress_message_is_one_escaped_context_line() -> None:
     (element,) = message["blocks"][0]["elements"]
     assert element["text"] == ":hourglass_flowing_sand: Looking up &lt;lead&gt; &amp; co"
     assert message["text"] == "Looking up <lead> & co"
+
+
+# ---------------------------------------------------------------------- undo, "apply anyway?", history
+
+
+def test_a_recorded_change_carries_an_undo_button_with_its_record_id() -> None:
+    message = lead_message(report("rank", make_lead(), make_lead(rank=100)), undo_id=41)
+    (button,) = block(message, BLOCK_ACTIONS)["elements"]
+    assert (button["action_id"], button["value"], button["text"]["text"]) == (ACTION_UNDO, "41", "Undo")
+    assert "confirm" not in button  # undoing a rank change deletes nothing: no dialog
+
+
+def test_undo_of_an_add_asks_before_deleting_the_lead() -> None:
+    message = lead_message(report("add", None, make_lead()), undo_id=5)
+    (button,) = block(message, BLOCK_ACTIONS)["elements"]
+    confirm = button["confirm"]
+    assert confirm["title"]["text"] == "Delete this lead?"
+    assert "lead-10" in confirm["text"]["text"] and "Spring leads" in confirm["text"]["text"]
+    assert confirm["style"] == "danger"
+
+
+def test_cards_without_a_record_have_no_buttons() -> None:
+    for message in (lead_message(report("show", None, make_lead())), MESSAGES["card-undone"]()):
+        assert all(b["type"] != "actions" for b in message["blocks"])
+
+
+def test_the_question_names_the_change_its_caveats_and_offers_apply_or_cancel_with_the_token() -> None:
+    message = MESSAGES["question"]()
+    assert "Change the rank of lead-10 from 10 to 100" in block(message, BLOCK_CONFIRM)["text"]["text"]
+    assert "not applied yet" in block(message, BLOCK_CONFIRM)["text"]["text"]
+    assert "position 11 of 20" in " ".join(mrkdwn_texts(block(message, BLOCK_CAVEAT)))
+    buttons = block(message, BLOCK_ACTIONS)["elements"]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [(ACTION_APPLY_ANYWAY, "tok-1"), (ACTION_CANCEL, "tok-1")]
+    assert message["replace_original"] is True
+    assert "Apply anyway?" in message["text"]
+
+
+def test_history_lists_who_when_what_and_how_it_ended_newest_first() -> None:
+    text = block(MESSAGES["history"](), BLOCK_HISTORY)["text"]["text"]
+    lines = text.splitlines()
+    assert lines[0] == "• 2026-11-26 18:40 UTC · <@U0SUPERVISOR> · *undo* rank 45 → 40"
+    assert lines[1].endswith("_(undone)_") and "rank 40 → 45" in lines[1]
+    assert "<@U0OTHER>" in lines[2] and "*failed*, nothing changed" in lines[2] and "HTTP 503" in lines[2]
+
+
+def test_history_without_changes_says_so() -> None:
+    message = MESSAGES["history-empty"]()
+    assert "No changes through leadbot" in block(message, BLOCK_HISTORY)["text"]["text"]
+
+
+def test_history_of_hostile_entries_escapes_user_text_but_keeps_the_mention() -> None:
+    text = block(MESSAGES["history-hostile"](), BLOCK_HISTORY)["text"]["text"]
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    assert len(text) <= 3000 and text.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (None, {"uid": "u1", "number": "+491", "rank": 5, "data": {}}, "uid u1, number +491, rank 5"),
+        ({"uid": "u", "rank": 40, "data": {}}, {"uid": "u", "rank": 45, "data": {}}, "rank 40 → 45"),
+        (
+            {"uid": "a", "number": "+1", "rank": 1, "data": {"city": "Berlin", "old": "x", "same": "s"}},
+            {"uid": "b", "number": "+2", "rank": 1, "data": {"city": "Bonn", "new": "", "same": "s"}},
+            "uid a → b; number +1 → +2; city Berlin → Bonn; +new=(empty); −old",
+        ),
+        ({"uid": "u", "rank": 1, "data": {}}, {"uid": "u", "rank": 1, "data": {}}, "no values changed"),
+        ({"uid": "u", "data": {}}, None, "(no result recorded)"),
+    ],
+)
+def test_change_summary(before: dict | None, after: dict | None, expected: str) -> None:
+    assert change_summary(before, after) == expected

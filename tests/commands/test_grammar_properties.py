@@ -9,9 +9,21 @@ from hypothesis import strategies as st
 
 from babelforce.models import RANK_MAX, RANK_MIN
 from commands.fields import READ_ONLY_FIELDS
-from commands.grammar import USAGE, AddLead, Help, Invalid, OpenModal, RankLead, SetLead, ShowLead, parse
+from commands.grammar import (
+    USAGE,
+    AddLead,
+    Help,
+    Invalid,
+    LeadHistory,
+    OpenModal,
+    RankLead,
+    SetLead,
+    ShowLead,
+    command_text,
+    parse,
+)
 
-RESULT_TYPES = (AddLead, RankLead, ShowLead, SetLead, Help, OpenModal, Invalid)
+RESULT_TYPES = (AddLead, RankLead, ShowLead, SetLead, LeadHistory, Help, OpenModal, Invalid)
 SETTINGS = settings(max_examples=200, deadline=None)
 REGIONS = st.sampled_from([None, "DE", "us", "GB", "", "XX", "001"])
 
@@ -56,7 +68,7 @@ def test_parse_never_raises_on_command_like_text(text: str, region: str | None) 
 
 
 @SETTINGS
-@given(st.sampled_from(["add", "rank", "show", "set", "help"]), COMMANDISH, REGIONS)
+@given(st.sampled_from(["add", "rank", "show", "set", "history", "help"]), COMMANDISH, REGIONS)
 def test_parse_never_raises_after_a_subcommand(subcommand: str, rest: str, region: str | None) -> None:
     check_result(parse(f"{subcommand} {rest}", default_region=region))
 
@@ -242,3 +254,43 @@ def test_set_round_trip(
     text = " ".join([data.draw(SUBCOMMAND_SPELLINGS["set"]), quote(list_ref), quote(lead_ref), *changes])
     expected = SetLead(list_ref, lead_ref, uid=uid, number=number, rank=rank, data=variables)
     assert parse(slack_escape(text)) == expected
+
+
+# ---------------------------------------------------------------------- command_text: the audit trail's record
+
+
+@SETTINGS
+@given(REFS, UIDS, NUMBERS, RANKS, st.dictionaries(KEYS, VALUES, max_size=4))
+def test_command_text_of_an_add_parses_back_to_it(
+    list_ref: str, uid: str, number: str, rank: int, variables: dict[str, str]
+) -> None:
+    command = AddLead(list_ref, uid, number, rank, variables)
+    assert parse(slack_escape(command_text(command))) == command
+
+
+@SETTINGS
+@given(
+    REFS,
+    REFS,
+    st.none() | UIDS,
+    st.none() | NUMBERS,
+    st.none() | RANKS,
+    st.dictionaries(KEYS, st.none() | VALUES, min_size=1, max_size=4),
+)
+def test_command_text_of_a_set_parses_back_to_it(
+    list_ref: str,
+    lead_ref: str,
+    uid: str | None,
+    number: str | None,
+    rank: int | None,
+    variables: dict[str, str | None],
+) -> None:
+    command = SetLead(list_ref, lead_ref, uid=uid, number=number, rank=rank, data=variables)
+    assert parse(slack_escape(command_text(command))) == command
+
+
+@SETTINGS
+@given(REFS, REFS, RANKS)
+def test_command_text_of_rank_show_and_history_parses_back(list_ref: str, lead_ref: str, rank: int) -> None:
+    for command in (RankLead(list_ref, lead_ref, rank), ShowLead(list_ref, lead_ref), LeadHistory(list_ref, lead_ref)):
+        assert parse(slack_escape(command_text(command))) == command
