@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 OUTBOUND = "/api/v2/outbound"
 TOKEN_PATH = "/oauth/token"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+#: After an add timed out, the look-up of its uid gets this share of the deadline (babelforce is likely stalled).
+LOST_ADD_CHECK_SHARE = 0.25
 #: Failures where not one byte of the request left this machine, so even a POST may be sent again.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -417,8 +419,12 @@ class BabelforceClient:
         uid = payload["uid"]
         reason = errors.short_reason(lost)
         log.warning("answer to add of uid %r in list %s was lost (%s); looking it up", uid, list_id, reason)
+        # After a timeout babelforce is probably stalled: look only briefly, so the user hears within about
+        # 1.25 deadlines (25 s by default) rather than waiting a second full deadline for the lookup.
+        budget = self._timeouts.deadline * LOST_ADD_CHECK_SHARE if isinstance(lost, errors.APITimeoutError) else None
         try:
-            lead = await self.find_lead_by_uid(list_id, uid, fresh=True)
+            async with asyncio.timeout(budget):
+                lead = await self.find_lead_by_uid(list_id, uid, fresh=True)
         except errors.NotFoundError:
             raise errors.AddNotCreatedError(
                 f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and the list has "
@@ -429,6 +435,11 @@ class BabelforceClient:
                 f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and checking "
                 f"whether it was created failed too ({errors.short_reason(lookup_failed)}), so look the lead up before "
                 "adding it again."
+            ) from lost
+        except TimeoutError:
+            raise errors.AddOutcomeUnknownError(
+                f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and it did not "
+                f"answer the check within {budget:g} s either, so look the lead up before adding it again."
             ) from lost
         same_number = lead.number is not None and number_key(lead.number) == number_key(payload["number"])
         if not (same_number and lead.rank == payload["rank"]):

@@ -23,6 +23,24 @@ HEALTH_PATH = "/healthz"
 SLACK_API_URL = "https://slack.com/api/"
 
 
+#: Bolt's signature check logs a refused request's whole body (user text, ids, a response_url anyone could post to).
+_VERIFICATION_LOGGERS = ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerification")
+_REFUSED_SIGNATURE = "Invalid request signature detected"
+
+
+class _WithoutRefusedBodies(logging.Filter):
+    """Keeps the line that a request was refused, drops what it carried (signature, timestamp, body)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith(_REFUSED_SIGNATURE):
+            record.msg = f"{_REFUSED_SIGNATURE}: a request was refused with 401 (its content is not logged)"
+            record.args = ()
+        return True
+
+
+_WITHOUT_REFUSED_BODIES = _WithoutRefusedBodies()
+
+
 def build_app(
     leadbot: Leadbot,
     *,
@@ -31,6 +49,8 @@ def build_app(
     slack_api_url: str | None = None,
 ) -> AsyncApp:
     """The one Bolt app every mode serves. `signing_secret` None turns request signing off (Socket Mode only)."""
+    for name in _VERIFICATION_LOGGERS:  # before AsyncApp: Bolt's middleware loggers exist from its construction
+        logging.getLogger(name).addFilter(_WITHOUT_REFUSED_BODIES)  # a filter is added once, however often called
     app = AsyncApp(
         token=bot_token,
         signing_secret=signing_secret or "",

@@ -589,7 +589,7 @@ def explain(
         return message + "; nothing was changed."
     if isinstance(failure, errors.RateLimitedError):
         wait = f" for {failure.retry_after:.0f} s" if failure.retry_after else ""
-        return f"babelforce is limiting requests right now; wait{wait} and try again. Nothing was changed."
+        return f"babelforce is limiting requests right now, so nothing was changed; wait{wait} and try again."
     if isinstance(failure, errors.AuthenticationError):
         return "babelforce refused leadbot's credentials; ask whoever runs leadbot to check the BABELFORCE_ settings."
     if isinstance(failure, errors.PermissionDeniedError):
