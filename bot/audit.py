@@ -33,6 +33,8 @@ DEFAULT_DB_PATH = Path("data") / "leadbot.db"
 
 # How long a statement waits for another connection (or process) holding the write lock before it gives up with
 # "database is locked". Writes here are single small rows, so a few seconds covers any honest contention.
+#: A write never takes this long (the client's deadline is 20 s): older pending attempts were interrupted.
+INTERRUPTED_AFTER_S = 600.0
 BUSY_TIMEOUT_S = 5.0
 
 # Expired confirmations are kept this long (for a late click to be told "expired" rather than "unknown"), then purged.
@@ -427,6 +429,26 @@ class AuditLog:
             return int(cursor.lastrowid or 0)
 
         return await self._call("denied", work)
+
+    def settle_interrupted(self, *, older_than: float = INTERRUPTED_AFTER_S) -> int:
+        """At start-up: attempts still PENDING after `older_than` seconds belong to a leadbot that stopped before
+        babelforce answered; mark them UNKNOWN (so history says so). Younger ones may be another process's, live."""
+        cutoff = _iso(self._clock() - timedelta(seconds=older_than))
+        now = _iso(self._clock())
+
+        def work(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE changes SET outcome = 'unknown', finished_at = ?, "
+                "detail = COALESCE(detail, 'interrupted: leadbot stopped before babelforce answered') "
+                "WHERE outcome = 'pending' AND at < ?",
+                (now, cutoff),
+            )
+            return cursor.rowcount
+
+        settled = self._run("settle interrupted", work, write=True)
+        if settled:
+            log.warning("audit trail: %d change(s) interrupted by a stop marked unknown; check them", settled)
+        return settled
 
     async def reserved(self, request_id: str) -> bool:
         """Whether an attempt (pending, ok or unknown) already holds this request id: a repeated delivery that

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return _refuse(problems)
     try:
         audit = AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
+        audit.settle_interrupted()
     except AuditError as unusable:
         return _refuse([unusable.message])
     configure_logging(settings.leadbot_log_level)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot import audit
-from bot.audit import Actor, AuditError, AuditLog, Change, Outcome
+from bot.audit import INTERRUPTED_AFTER_S, Actor, AuditError, AuditLog, Change, Outcome
 
 pytestmark = pytest.mark.anyio
 
@@ -593,3 +593,22 @@ async def test_failures_are_logged_without_data_values(
     text = caplog.text
     assert "begin" in text and "no such table" in text
     assert "req-secret" not in text and "lead-secret" not in text and "+4930123456" not in text
+
+
+async def test_settle_interrupted_marks_only_old_pending_attempts_unknown(log: AuditLog, clock: FakeClock) -> None:
+    old = await begin_rank(log, request_id="old", lead_id="L1")
+    clock.advance(INTERRUPTED_AFTER_S + 1)
+    young = await begin_rank(log, request_id="young", lead_id="L2")
+    done = await begin_rank(log, request_id="done", lead_id="L3")
+    assert old and young and done
+    await log.finish(done, outcome=Outcome.OK, after=snapshot("lead-40", rank=45))
+
+    assert log.settle_interrupted() == 1
+
+    settled = await log.get(old)
+    assert settled is not None and settled.outcome == Outcome.UNKNOWN
+    assert settled.detail == "interrupted: leadbot stopped before babelforce answered"
+    assert settled.finished_at is not None
+    assert (await log.get(young)).outcome == Outcome.PENDING  # maybe another process's, still in flight
+    assert (await log.get(done)).outcome == Outcome.OK
+    assert await log.begin(actor=ALICE, action="rank", command="again", request_id="old") is None  # still reserved
