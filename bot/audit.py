@@ -506,13 +506,14 @@ class AuditLog:
 
         return await self._call("mark_undone", work)
 
-    async def clear_undone(self, change_id: int, undo_id: int) -> None:
-        """An undo that failed gives the change back (only if that undo still holds it), so it may be undone again."""
+    async def undos_of(self, change_id: int) -> list[Change]:
+        """Every attempt to undo a change, oldest first (to tell a stuck attempt from a finished one)."""
 
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE changes SET undone_by = NULL WHERE id = ? AND undone_by = ?", (change_id, undo_id))
+        def work(conn: sqlite3.Connection) -> list[Change]:
+            rows = conn.execute("SELECT * FROM changes WHERE undo_of = ? ORDER BY id", (change_id,)).fetchall()
+            return [_change(row) for row in rows]
 
-        await self._call("clear_undone", work)
+        return await self._call("undos_of", work, write=False)
 
     # -- "apply anyway?" confirmations ------------------------------------------------------------------------------
 

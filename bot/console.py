@@ -31,6 +31,7 @@ from slackstub import SlackDriver, SlackStub, render_message, render_view
 from .app import EVENTS_PATH, build_app, http_app
 from .audit import AuditLog
 from .core import Leadbot
+from .permissions import AccessPolicy, Gatekeeper
 from .service import LeadService
 from .settings import StartupError, load_babelforce_settings, load_settings
 
@@ -144,7 +145,8 @@ class Console:
         # Everyone may write (the console is one person's session); the audit trail lives as long as the session.
         audit = AuditLog(":memory:")
         stack.callback(audit.close)
-        leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit)
+        gate = Gatekeeper(AccessPolicy.open(), None)
+        leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit, gate=gate)
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         bot_server = stack.enter_context(BackgroundServer(http_app(bolt, on_shutdown=client.aclose), lifespan="on"))
         driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))

@@ -17,6 +17,7 @@ import re
 import secrets
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -27,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from commands.blocks import (
+    HISTORY_SHOWN_MAX,
     HistoryEntry,
     LeadReport,
     change_summary,
@@ -51,19 +53,23 @@ from commands.grammar import (
 from commands.modals import FormOrigin
 
 from .audit import Actor, AuditError, AuditLog, Change, Outcome
-from .permissions import AccessPolicy, Denial, Gatekeeper, Requester
+from .permissions import Denial, Gatekeeper, Requester
 from .service import LeadService, Plan, Snapshot, UserFacingError, snapshot
 
 log = logging.getLogger(__name__)
 
 #: Key of the Leadbot object in every Bolt request's context (set by a global middleware in bot.app).
 CONTEXT_KEY = "leadbot"
-#: A form submission must be answered within 3 s; pre-checks that take longer are left to the command itself.
-FORM_CHECK_BUDGET_S = 2.0
+#: A form submission must be answered within 3 s: the permission check and the field pre-checks share this budget
+#: (counted from the submission's arrival); pre-checks that do not fit are left to the command itself.
+FORM_CHECK_BUDGET_S = 2.4
+#: A denial is recorded before its ack; a busy audit file (another process writing) may not delay the ack longer.
+DENIAL_RECORD_BUDGET_S = 0.5
 #: How long an "apply anyway?" question stays answerable.
 CONFIRM_TTL_S = 15 * 60
-NOT_RECORDED = "{reason} So leadbot did not make the change: nothing was changed. Tell whoever runs leadbot."
+NOT_RECORDED = "{reason} Nothing was changed, because leadbot makes no change it cannot record; tell whoever runs it."
 UNDO_SUBCOMMAND = "undo"
+EXPECTED_KEY = "expected_before"  # in a held command: the lead as it was when the question was asked
 APPLY_ANYWAY = "apply"  # the "Apply anyway" button: a write
 
 
@@ -72,6 +78,7 @@ def subcommand_of(command: Command) -> str:
 
 
 def is_write(subcommand: str) -> bool:
+    """Whether a request needs a writer: the write subcommands, and the buttons that write (Undo, Apply anyway)."""
     return subcommand in WRITE_SUBCOMMANDS or subcommand in (UNDO_SUBCOMMAND, APPLY_ANYWAY)
 
 
@@ -93,11 +100,16 @@ class Request:
 class Leadbot:
     service: LeadService
     audit: AuditLog
-    gate: Gatekeeper = field(default_factory=lambda: Gatekeeper(AccessPolicy.open(), None))
+    gate: Gatekeeper  # required: nobody gets an open gate by forgetting it (the console passes an open one)
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     form_check_budget: float = FORM_CHECK_BUDGET_S
     # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
     _in_flight: set[str] = field(default_factory=set)
+    # one write at a time per lead in this process, so an undo never interleaves with another change of that lead
+    _lead_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def default_region(self) -> str | None:
@@ -111,16 +123,35 @@ class Leadbot:
         denial = await self.gate.check(request.requester, write=is_write(subcommand))
         if denial is not None:
             try:
-                await self.audit.denied(
-                    actor=request.actor,
-                    action=subcommand,
-                    command=request.text,
-                    reason=denial.reason,
-                    list_ref=list_ref,
-                )
+                async with asyncio.timeout(DENIAL_RECORD_BUDGET_S):  # the write itself goes on in its thread
+                    await self.audit.denied(
+                        actor=request.actor,
+                        action=subcommand,
+                        command=request.text,
+                        reason=denial.reason,
+                        list_ref=list_ref,
+                    )
             except AuditError as failure:
                 log.warning("could not record a denied /lead %s: %s", subcommand, failure.message)
+            except TimeoutError:
+                log.warning(
+                    "recording a denied /lead %s is slow (audit file busy); it finishes after the ack", subcommand
+                )
         return denial
+
+    def lead_lock(self, list_id: str, lead_id: str) -> asyncio.Lock:
+        """The lock for writes to one lead (held while its change is recorded, sent and finished)."""
+        key = (list_id, lead_id)
+        lock = self._lead_locks.get(key)
+        if lock is None:
+            lock = self._lead_locks[key] = asyncio.Lock()
+        return lock
+
+    def in_background(self, work: Awaitable[None], what: str) -> None:
+        """Run work the user need not wait for (the audit channel line); failures are logged by after_ack."""
+        task = asyncio.ensure_future(after_ack(work, what))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------------ commands
 
@@ -132,8 +163,11 @@ class Leadbot:
         replace_original: bool,
         confirmed: bool = False,
         client: AsyncWebClient | None = None,
+        expected: Snapshot | None = None,
     ) -> dict | None:
-        """Run a command and return the reply message; never raises. None: a repeated delivery, already handled."""
+        """Run a command and return the reply message; never raises. None: a repeated delivery, already handled.
+
+        `confirmed`: the user answered "apply anyway" to a question asked when the lead was `expected`."""
         started = time.perf_counter()
         subcommand = subcommand_of(command)
         outcome = "ok"
@@ -142,7 +176,7 @@ class Leadbot:
                 return lead_message(await self.service.show(command), replace_original=replace_original)
             if isinstance(command, LeadHistory):
                 return await self._history(command, replace_original=replace_original)
-            reply, outcome = await self._write(command, request, replace_original, confirmed, client)
+            reply, outcome = await self._write(command, request, replace_original, confirmed, client, expected)
             return reply
         except UserFacingError as failure:
             outcome = "refused"
@@ -174,7 +208,9 @@ class Leadbot:
         replace_original: bool,
         confirmed: bool,
         client: AsyncWebClient | None,
+        expected: Snapshot | None,
     ) -> tuple[dict | None, str]:
+        """A write, once per request id: a delivery already in flight here or recorded anywhere is dropped."""
         request_id = request.request_id
         if request_id is not None and (request_id in self._in_flight or await self._reserved(request_id)):
             log.info("request %s was already received: not handled twice", request_id)
@@ -182,7 +218,7 @@ class Leadbot:
         if request_id is not None:
             self._in_flight.add(request_id)
         try:
-            return await self._plan_and_write(command, request, replace_original, confirmed, client)
+            return await self._plan_and_write(command, request, replace_original, confirmed, client, expected)
         finally:
             self._in_flight.discard(request_id)
 
@@ -200,17 +236,41 @@ class Leadbot:
         replace_original: bool,
         confirmed: bool,
         client: AsyncWebClient | None,
+        expected: Snapshot | None,
     ) -> tuple[dict | None, str]:
+        """Read, then (unless nothing changes or the user must confirm) record, write and finish under the lead's
+        lock; a plan made while another write of the lead was under way is made again once that one is done.
+        An "apply anyway" for a lead that changed since the question asks again rather than overwrite blindly."""
         plan = await self.service.plan(command)
+        changed = confirmed and expected is not None and plan.before is not None and snapshot(plan.before) != expected
+        if changed:
+            confirmed = False
+        if plan.before is not None and not plan.unchanged and not (plan.blocking and not confirmed):
+            lock = self.lead_lock(plan.lead_list.id, plan.before.id)
+            contended = lock.locked()
+            async with lock:
+                if contended:
+                    plan = await self.service.plan(command)
+                if not plan.unchanged and not (plan.blocking and not confirmed):
+                    return await self._record_and_apply(plan, request, replace_original, client)
         if plan.unchanged:
             return lead_message(await self.service.apply(plan), replace_original=replace_original), "unchanged"
         if plan.blocking and not confirmed:
-            return await self._ask(plan, request, replace_original), "asked"
+            return await self._ask(plan, request, replace_original, changed=changed), "asked"
+        return await self._record_and_apply(plan, request, replace_original, client)  # an add: no lead to lock yet
+
+    async def _record_and_apply(
+        self, plan: Plan, request: Request, replace_original: bool, client: AsyncWebClient | None
+    ) -> tuple[dict | None, str]:
+        """The audit record first (no record, no change; a taken request id, no change), then babelforce, then the
+        record's outcome; the reply carries an Undo button when the record is complete."""
+        command = plan.command
+        action = subcommand_of(command)
         before = snapshot(plan.before) if plan.before is not None else None
         try:
             change_id = await self.audit.begin(
                 actor=request.actor,
-                action=subcommand_of(command),
+                action=action,
                 command=request.text or command_text(command),
                 request_id=request.request_id,
                 list_id=plan.lead_list.id,
@@ -220,10 +280,9 @@ class Leadbot:
                 before=before,
             )
         except AuditError as failure:
-            log.error("audit trail unavailable, /lead %s refused: %s", subcommand_of(command), failure.message)
-            return error_message(
-                NOT_RECORDED.format(reason=failure.message), replace_original=replace_original
-            ), "unrecorded"
+            log.error("audit trail unavailable, /lead %s refused: %s", action, failure.message)
+            message = NOT_RECORDED.format(reason=failure.message)
+            return error_message(message, replace_original=replace_original), "unrecorded"
         if change_id is None:
             log.info("request %s was already handled: not applied twice", request.request_id)
             return None, "duplicate"
@@ -244,25 +303,32 @@ class Leadbot:
             lead_uid=report.lead.uid,
             caveat=describe(report.caveats),
         )
-        if not recorded:
+        if not recorded:  # the change is made, but an incomplete record cannot be undone safely: no Undo button
             report = _with_note(
                 report, "leadbot could not complete this change's audit record; it was made all the same."
             )
-        await self._announce(
-            client, request, subcommand_of(command), plan.lead_list.name, snapshot(report.lead), before
+        self.in_background(
+            self._announce(client, request, action, plan.lead_list.name, snapshot(report.lead), before),
+            "the audit channel line",
         )
-        return lead_message(report, replace_original=replace_original, undo_id=change_id), "ok"
+        return lead_message(report, replace_original=replace_original, undo_id=change_id if recorded else None), "ok"
 
-    async def _ask(self, plan: Plan, request: Request, replace_original: bool) -> dict:
-        """Hold the command and ask "apply anyway?": the change would do nothing for dialling now."""
+    async def _ask(self, plan: Plan, request: Request, replace_original: bool, *, changed: bool = False) -> dict:
+        """Hold the command (with the lead as it is now) and ask "apply anyway?": the change would do nothing for
+        dialling now. `changed`: asked again because the lead changed after the first question."""
         token = secrets.token_urlsafe(12)
+        payload = command_payload(plan.command)
+        if plan.before is not None:
+            payload[EXPECTED_KEY] = snapshot(plan.before)
         try:
-            await self.audit.hold(
-                token=token, actor=request.actor, command=command_payload(plan.command), expires_in=CONFIRM_TTL_S
-            )
+            await self.audit.hold(token=token, actor=request.actor, command=payload, expires_in=CONFIRM_TTL_S)
         except AuditError as failure:
             return error_message(NOT_RECORDED.format(reason=failure.message), replace_original=replace_original)
-        return confirmation_message(_intent(plan), plan.blocking, token, replace_original=replace_original)
+        question = _intent(plan)
+        if changed:
+            question = f"The lead changed since you were asked. {question}"
+        caveats = plan.predicted or plan.blocking
+        return confirmation_message(question, caveats, token, replace_original=replace_original)
 
     async def confirm(self, token: str, *, request: Request, client: AsyncWebClient | None = None) -> dict | None:
         """ "Apply anyway" was clicked: run the held command once, without asking again."""
@@ -276,9 +342,12 @@ class Leadbot:
                 "by this click. Type the command again if it is still needed.",
                 replace_original=False,  # the first click's answer stays where the question was
             )
+        expected = payload.pop(EXPECTED_KEY, None)
         command = command_from_payload(payload)
-        keyed = Request(request.requester, f"confirm:{token}", request.text or command_text(command))
-        return await self.execute(command, request=keyed, replace_original=True, confirmed=True, client=client)
+        keyed = Request(request.requester, f"confirm:{token}", command_text(command) + " (Apply anyway)")
+        return await self.execute(
+            command, request=keyed, replace_original=True, confirmed=True, client=client, expected=expected
+        )
 
     async def cancel(self, token: str, *, request: Request) -> dict:
         try:
@@ -308,25 +377,38 @@ class Leadbot:
             )
 
     async def _undo(self, change_id: int, request: Request, client: AsyncWebClient | None) -> dict:
+        """Check the record, then, under the lead's lock: reserve the undo, compare the lead with the change's
+        after-state, write back what the change changed, and record it."""
         change = await self.audit.get(change_id)
         if change is None:
             return error_message("leadbot has no record of that change, so it cannot undo it.")
         if change.undone_by is not None:
             return notice_message(f"Already undone (change {change.undone_by}); nothing more to do.")
-        if change.outcome != Outcome.OK or change.list_id is None or change.lead_id is None:
-            return error_message(f"That change was not applied ({change.outcome}), so there is nothing to undo.")
-        if change.action in (UNDO_SUBCOMMAND, "delete"):
-            return error_message("An undo cannot itself be undone; change the lead again with /lead set.")
+        refusal = _not_undoable(change)
+        if refusal:
+            return error_message(refusal)
+        assert change.list_id is not None and change.lead_id is not None  # _not_undoable checked
+        async with self.lead_lock(change.list_id, change.lead_id):
+            return await self._undo_locked(change, request, client)
+
+    async def _undo_locked(self, change: Change, request: Request, client: AsyncWebClient | None) -> dict:
+        assert change.list_id is not None and change.lead_id is not None
         lead_list, current = await self.service.current(change.list_id, change.lead_id)
         name = (change.after or {}).get("uid") or change.lead_uid or change.lead_id
         if current is None:
             return error_message(f"Lead {name} no longer exists in list {lead_list.name}; there is nothing to undo.")
+        # An earlier undo whose outcome is unknown keeps its request id; each such attempt moves the id on, so a
+        # new click may try again (the comparison below then sees whether the lead is still as the change left it).
+        attempts = await self.audit.undos_of(change.id)
+        if any(attempt.outcome == Outcome.PENDING for attempt in attempts):
+            return notice_message("This change is already being undone; nothing more to do.")
+        unknown = sum(attempt.outcome == Outcome.UNKNOWN for attempt in attempts)
         deleting = change.action == "add"
         undo_id = await self.audit.begin(
             actor=request.actor,
             action="delete" if deleting else UNDO_SUBCOMMAND,
-            command=request.text or f"undo of change {change.id}",
-            request_id=f"undo:{change.id}",
+            command=f"Undo of the {change.action} of {change.at:%Y-%m-%d %H:%M} UTC",
+            request_id=f"undo:{change.id}" + (f":{unknown}" if unknown else ""),
             list_id=lead_list.id,
             list_name=lead_list.name,
             lead_id=current.id,
@@ -334,55 +416,97 @@ class Leadbot:
             before=snapshot(current),
             undo_of=change.id,
         )
-        if undo_id is None:  # another click got there first
+        if undo_id is None:  # another process's click got there first
             again = await self.audit.get(change.id)
             if again is not None and again.undone_by is not None:
                 return notice_message(f"Already undone (change {again.undone_by}); nothing more to do.")
             return notice_message("This change is already being undone; nothing more to do.")
+        busy = await self._changed_elsewhere(change)
+        if busy:
+            await self._finish(undo_id, outcome=Outcome.FAILED, detail=f"busy: {busy} was changing the lead")
+            return error_message(f"Lead {name} is being changed right now (by {busy}); click Undo again in a moment.")
         drift = _drift(change, snapshot(current))
         if drift:
             await self._finish(undo_id, outcome=Outcome.FAILED, detail=f"changed since: {drift}")
-            return error_message(
-                f"Lead {name} was changed since ({drift}), so undo would overwrite that; change it with /lead set."
+            then = (
+                "so it was not deleted; remove it in babelforce if it must go."
+                if deleting
+                else "so undo would overwrite that; change it with /lead set."
             )
+            return error_message(f"Lead {name} was changed since ({drift}), {then}")
         try:
             if deleting:
                 await self.service.remove(lead_list, current)
             else:
                 report = await self.service.restore(lead_list, current, change.before or {}, change.after or {})
         except UserFacingError as failure:
-            await self._finish(
-                undo_id, outcome=Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED, detail=failure.message
-            )
+            outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
+            await self._finish(undo_id, outcome=outcome, detail=failure.message)
             raise
+        except BaseException:
+            await self._finish(undo_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
+            raise
+        after = None if deleting else snapshot(report.lead)
+        caveat = None if deleting else describe(report.caveats)
+        recorded = await self._finish(undo_id, outcome=Outcome.OK, after=after, caveat=caveat)
+        try:
+            recorded = await self.audit.mark_undone(change.id, undo_id) and recorded
+        except AuditError as failure:
+            log.error("could not mark change %s undone by %s: %s", change.id, undo_id, failure.message)
+            recorded = False
+        note = "" if recorded else " leadbot could not complete the audit record of this undo."
         if deleting:
-            await self._finish(undo_id, outcome=Outcome.OK)
-            await self.audit.mark_undone(change.id, undo_id)
-            await self._announce(client, request, "delete", lead_list.name, snapshot(current), snapshot(current))
-            return notice_message(f"Undone: lead {name} was deleted from list {lead_list.name}.")
-        await self._finish(undo_id, outcome=Outcome.OK, after=snapshot(report.lead), caveat=describe(report.caveats))
-        await self.audit.mark_undone(change.id, undo_id)
-        await self._announce(client, request, UNDO_SUBCOMMAND, lead_list.name, snapshot(report.lead), snapshot(current))
-        return lead_message(report)
+            self.in_background(
+                self._announce(client, request, "delete", lead_list.name, snapshot(current), snapshot(current)),
+                "the audit channel line",
+            )
+            return notice_message(f"Undone: lead {name} was deleted from list {lead_list.name}.{note}")
+        self.in_background(
+            self._announce(client, request, UNDO_SUBCOMMAND, lead_list.name, snapshot(report.lead), snapshot(current)),
+            "the audit channel line",
+        )
+        return lead_message(_with_note(report, note.strip()) if note else report)
+
+    async def _changed_elsewhere(self, change: Change) -> str:
+        """A later change of the lead still in flight in another leadbot process (this one holds the lead's lock):
+        undoing now could interleave with it. Finished later changes are judged by the comparison of values."""
+        assert change.list_id is not None
+        in_flight = [
+            other
+            for other in await self.audit.history(change.list_id, lead_id=change.lead_id)
+            if other.id > change.id and other.outcome == Outcome.PENDING and other.undo_of != change.id
+        ]
+        if not in_flight:
+            return ""
+        return in_flight[0].actor.user_id or "someone"
 
     # ------------------------------------------------------------------ history
 
     async def _history(self, command: LeadHistory, *, replace_original: bool) -> dict:
+        """The lead's recorded changes, by its id once babelforce finds it (a uid reused by another lead is not
+        mixed in); a lead babelforce no longer has (e.g. an undone add) is looked up in the audit trail by the uid
+        or id typed, and when that finds nothing either, the user gets babelforce's "no such lead" sentence."""
         lead_list = await self.service.resolve_list(command.list_ref)
+        gone = False
         try:
             lead = await self.service.check_lead_exists(lead_list.id, command.lead_ref)
-            lead_id, lead_uid, name = lead.id, lead.uid, lead.uid or lead.id
-        except UserFacingError as failure:
-            if failure.field is None:
+            lead_id, lead_uid, name = lead.id, None, lead.uid or lead.id
+        except UserFacingError as not_found:
+            if not_found.field is None:
                 raise
-            # gone from babelforce (e.g. an undone add): its history is still in the audit trail, by uid or id
-            lead_id, lead_uid, name = command.lead_ref, command.lead_ref, command.lead_ref
+            lead_id, lead_uid, name, gone = command.lead_ref.strip(), command.lead_ref.strip(), command.lead_ref, True
+            missing = not_found
         try:
-            changes = await self.audit.history(lead_list.id, lead_id=lead_id, lead_uid=lead_uid)
+            # one more than is shown, to say when older changes are left out
+            changes = await self.audit.history(
+                lead_list.id, lead_id=lead_id, lead_uid=lead_uid, limit=HISTORY_SHOWN_MAX + 1
+            )
         except AuditError as failure:
             return error_message(
-                f"leadbot could not read its audit trail ({failure.message}).", replace_original=replace_original
+                f"leadbot could not read its audit trail: {failure.message}", replace_original=replace_original
             )
+        if gone and not changes:
+            raise missing
         entries = [
             HistoryEntry(
                 at=change.at,
@@ -395,18 +519,25 @@ class Leadbot:
             )
             for change in changes
         ]
-        return history_message(lead_list.name, name, entries) | ({"replace_original": True} if replace_original else {})
+        title = f"{name} (no longer in babelforce)" if gone else name
+        return history_message(lead_list.name, title, entries) | (
+            {"replace_original": True} if replace_original else {}
+        )
 
     # ------------------------------------------------------------------ forms
 
-    async def precheck(self, command: Command) -> dict[str, str]:
-        """Field errors a form can show in place (unknown lead, duplicate uid, unknown list), within the budget.
+    async def precheck(self, command: Command, *, budget: float | None = None) -> dict[str, str]:
+        """Field errors a form can show in place (unknown lead, duplicate uid, unknown list), within the budget
+        (default: the whole form budget; a listener passes what its permission check left).
 
         Only answers about a field become field errors. A check that takes longer, or a babelforce failure, is
         dropped: the form closes and the command itself runs and reports whatever happens.
         """
+        budget = self.form_check_budget if budget is None else budget
+        if budget <= 0:
+            return {}
         try:
-            async with asyncio.timeout(self.form_check_budget):
+            async with asyncio.timeout(budget):
                 if isinstance(command, AddLead):
                     await self.service.check_uid_free(command.list_ref, command.uid)
                     return {}
@@ -417,7 +548,7 @@ class Leadbot:
                 if isinstance(command, SetLead) and command.uid is not None and command.uid != lead.uid:
                     await self.service.check_uid_free(command.list_ref, command.uid, for_set=True)
         except TimeoutError:
-            log.info("form pre-check took over %.1f s; the command will report instead", self.form_check_budget)
+            log.info("form pre-check took over %.1f s; the command will report instead", budget)
         except UserFacingError as failure:
             if failure.field:
                 return {failure.field: failure.message}
@@ -473,16 +604,23 @@ def command_from_payload(payload: dict) -> WriteCommand:
 
 
 def _intent(plan: Plan) -> str:
-    """The change in one line, for the "apply anyway?" question."""
+    """The change in one line, old → new, for the "apply anyway?" question."""
     command = plan.command
     if isinstance(command, AddLead):
         return f"Add lead {command.uid} to {plan.lead_list.name}"
     before = plan.before
-    name = (before.uid or before.id) if before is not None else command.lead_ref
-    if isinstance(command, RankLead) and before is not None:
+    if before is None:  # rank and set plans always read the lead
+        return command_text(command)
+    name = before.uid or before.id
+    if isinstance(command, RankLead):
         return f"Change the rank of {name} from {before.rank} to {command.rank}"
-    changed = [f"{key} → {value}" for key, value in plan.changes.items()]
-    changed += [f"{key} → {value}" if value is not None else f"delete {key}" for key, value in plan.data.items()]
+    changed = [f"{key} {getattr(before, key)} → {value}" for key, value in plan.changes.items()]
+    for key, value in plan.data.items():
+        old = before.data.get(key)
+        if value is None:
+            changed.append(f"delete data {key!r} ({old})")
+        else:
+            changed.append(f"data {key!r} {old if key in before.data else '(new)'} → {value}")
     return f"Change {name}: " + ", ".join(changed)
 
 
@@ -492,12 +630,28 @@ def _masked_number(values: Snapshot | None) -> Snapshot | None:
     return {**values, "number": mask(str(values["number"]))}
 
 
+def _not_undoable(change: Change) -> str | None:
+    """Why a recorded change cannot be undone, or None."""
+    if change.action in (UNDO_SUBCOMMAND, "delete"):
+        return "An undo cannot itself be undone; change the lead again with /lead set."
+    if change.outcome == Outcome.UNKNOWN:
+        return (
+            "babelforce never confirmed that change, so leadbot cannot undo it safely; check the lead with "
+            "/lead show and change it with /lead set."
+        )
+    if change.outcome == Outcome.PENDING:
+        return "That change has not finished (or was interrupted); check the lead with /lead show first."
+    if change.outcome != Outcome.OK or change.list_id is None or change.lead_id is None:
+        return f"That change was not applied ({change.outcome}), so there is nothing to undo."
+    return None
+
+
 def _summary(change: Change) -> str:
     """What a recorded change did (or, when it has no result, what was asked)."""
     if change.action == "delete":
-        return "deleted the lead (undo of its add)"
+        return "the lead (undo of its add)"
     if change.after is None:
-        return f"asked: {change.command}" if change.command else "no result recorded"
+        return change.command or "no result recorded"
     return change_summary(change.before, change.after)
 
 
@@ -520,7 +674,11 @@ def _drift(change: Change, current: dict) -> str:
         if change.action == "add"
         else {key for key in set(old) | set(new) if old.get(key, _GONE) != new.get(key, _GONE)}
     )
-    differences += [f"data {key} differs" for key in sorted(keys) if now.get(key, _GONE) != new.get(key, _GONE)]
+    for key in sorted(keys):
+        if now.get(key, _GONE) != new.get(key, _GONE):
+            is_now = "is gone" if key not in now else f"is now {now[key]!r}"
+            was = "deleted" if key not in new else repr(new[key])
+            differences.append(f"data {key!r} {is_now}, not {was}")
     return "; ".join(differences[:3])
 
 
@@ -572,10 +730,12 @@ async def after_ack(work: Awaitable[object], what: str) -> None:
 
 def requester_of(context: AsyncBoltContext, channel_id: str | None = None) -> Requester:
     """Who sent a Slack request, as Bolt read it from the payload (channel: given, else the payload's)."""
+    # The acting user's own workspace: in a shared (Slack Connect) channel or a form, team_id is the installing
+    # workspace's, so LEADBOT_TEAM_ID must be checked against the actor's.
     return Requester(
-        user_id=context.user_id or "",
-        team_id=context.team_id,
-        enterprise_id=context.enterprise_id,
+        user_id=context.actor_user_id or context.user_id or "",
+        team_id=context.actor_team_id or context.team_id,
+        enterprise_id=context.actor_enterprise_id or context.enterprise_id,
         channel_id=channel_id or context.channel_id,
     )
 

@@ -68,10 +68,14 @@ def run(args: argparse.Namespace) -> int:
         return _refuse(problems)
     try:
         audit = AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
-        audit.settle_interrupted()
     except AuditError as unusable:
         return _refuse([unusable.message])
     configure_logging(settings.leadbot_log_level)
+    try:
+        audit.settle_interrupted()
+    except AuditError as unusable:
+        audit.close()
+        return _refuse([unusable.message])
     if settings.leadbot_allow_all_writers:
         log.warning("LEADBOT_ALLOW_ALL_WRITERS=true: everyone in the workspace may add, rank, set and undo")
     try:

@@ -31,7 +31,7 @@ from commands.caveats import (
     needs_last_hopper_rank,
 )
 from commands.fields import FIELD_LEAD, FIELD_LIST, FIELD_UID, FieldError, parse_number, quote_input
-from commands.grammar import AddLead, Command, RankLead, SetLead, ShowLead, WriteCommand
+from commands.grammar import AddLead, RankLead, ShowLead, WriteCommand
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,10 @@ T = TypeVar("T")
 DIRECTORY_TTL_S = 30.0
 LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
 AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
-SUGGEST_CUTOFF = 0.85  # difflib similarity for "did you mean" on list names
+SUGGEST_CUTOFF = 0.85
+SETTLE_BUDGET_S = (
+    5.0  # reading a lead back after a write's answer was lost  # difflib similarity for "did you mean" on list names
+)
 
 
 class UserFacingError(Exception):
@@ -83,7 +86,8 @@ class Plan:
     data: dict[str, str | None] = field(default_factory=dict)  # data keys that differ (None deletes)
     notes: tuple[str, ...] = ()
     unchanged: bool = False
-    blocking: tuple[Caveat, ...] = ()  # NO_EFFECT_NOW caveats predicted for this change
+    blocking: tuple[Caveat, ...] = ()  # NO_EFFECT_NOW caveats predicted for this change: worth a question
+    predicted: tuple[Caveat, ...] = ()  # every caveat predicted, shown with the question
 
 
 @dataclass(slots=True)
@@ -120,31 +124,10 @@ class LeadService:
 
     # ------------------------------------------------------------------ the commands
 
-    async def run(self, command: Command) -> LeadReport:
-        match command:
-            case ShowLead():
-                return await self.show(command)
-            case RankLead():
-                return await self.rank(command)
-            case AddLead():
-                return await self.add(command)
-            case SetLead():
-                return await self.set(command)
-        raise TypeError(f"not a lead command: {type(command).__name__}")
-
     async def show(self, command: ShowLead) -> LeadReport:
         lead_list = await self.resolve_list(command.list_ref)
         lead, context = await self._lead_and_context(lead_list, command.lead_ref)
         return LeadReport("show", lead_list, lead, context, (lead_state(lead, context),))
-
-    async def rank(self, command: RankLead) -> LeadReport:
-        return await self.apply(await self.plan(command))
-
-    async def set(self, command: SetLead) -> LeadReport:
-        return await self.apply(await self.plan(command))
-
-    async def add(self, command: AddLead) -> LeadReport:
-        return await self.apply(await self.plan(command))
 
     # ------------------------------------------------------------------ writes: plan, then apply
 
@@ -156,10 +139,9 @@ class LeadService:
             dialling = await self._dialling(lead_list)
             context = DialContext(lead_list.name, dialling.campaign, campaign_error=dialling.error)
             new_lead = Lead(id="", uid=command.uid, number=command.number, rank=command.rank, data=command.data)
-            blocking = tuple(
-                c for c in change_caveats("add", None, new_lead, context) if c.kind == CaveatKind.NOT_DIALLED
-            )
-            return Plan(command, lead_list, context, None, blocking=blocking)
+            caveats = change_caveats("add", None, new_lead, context)
+            blocking = tuple(caveat for caveat in caveats if caveat.kind == CaveatKind.NOT_DIALLED)
+            return Plan(command, lead_list, context, None, blocking=blocking, predicted=caveats)
         before, context = await self._lead_and_context(lead_list, command.lead_ref)
         changes: dict[str, Any] = {}
         data: dict[str, str | None] = {}
@@ -184,15 +166,15 @@ class LeadService:
         action: Action = "rank" if isinstance(command, RankLead) else "set"
         if not changes and not data:
             return Plan(command, lead_list, context, before, notes=notes, unchanged=True)
-        predicted = predict(before, changes, data)
+        caveats = change_caveats(action, before, predict(before, changes, data), context)
         rank_only = set(changes) == {"rank"} and not data
         blocking = tuple(
             caveat
-            for caveat in change_caveats(action, before, predicted, context)
+            for caveat in caveats
             # list order UP/DOWN only makes a pure rank change pointless; a new number or data still counts
             if caveat.kind in NO_EFFECT_NOW and (caveat.kind != CaveatKind.ORDER_IGNORES_RANK or rank_only)
         )
-        return Plan(command, lead_list, context, before, changes, data, notes, blocking=blocking)
+        return Plan(command, lead_list, context, before, changes, data, notes, blocking=blocking, predicted=caveats)
 
     async def apply(self, plan: Plan) -> LeadReport:
         """Send the planned write and report what babelforce did and what the dialer will do with it."""
@@ -213,12 +195,47 @@ class LeadService:
                 notes=plan.notes,
             )
         write = self.client.update_lead(lead_list.id, before.id, data=plan.data or None, **plan.changes)
-        guarded = self._guard(lead_list, write, write=True, lead=before, uid=plan.changes.get("uid"), taken_hint=action)
-        after, context = await self._write_with_context(
+        guarded = self._settled(
+            lead_list,
+            before,
+            plan,
+            self._guard(lead_list, write, write=True, lead=before, uid=plan.changes.get("uid"), taken_hint=action),
+        )
+        (after, recovered), context = await self._write_with_context(
             lead_list, context, action, before, plan.changes.get("rank"), guarded
         )
+
         caveats = change_caveats(action, before, after, context)
-        return LeadReport(action, lead_list, after, context, caveats, before, notes=plan.notes)
+        return LeadReport(action, lead_list, after, context, caveats, before, notes=plan.notes, recovered=recovered)
+
+    async def _settled(
+        self, lead_list: LeadList, before: Lead, plan: Plan, write: Awaitable[Lead]
+    ) -> tuple[Lead, bool]:
+        """The written lead, and whether its answer was lost and the write confirmed by reading the lead back.
+
+        A write whose answer never came (timeout, dropped connection) is settled by one GET: every planned value
+        present -> applied; none -> not applied (said so); anything else stays uncertain.
+        """
+        try:
+            return await write, False
+        except UserFacingError as failure:
+            if not failure.uncertain:
+                raise
+            try:
+                async with asyncio.timeout(SETTLE_BUDGET_S):
+                    now = await self.client.get_lead(lead_list.id, before.id)
+            except (errors.BabelforceError, TimeoutError):
+                raise failure from None
+            wanted = predict(before, plan.changes, plan.data)
+            if snapshot(now) == snapshot(wanted) or _has_values(now, plan):
+                log.info("the answer to a write of lead %s was lost; reading it back shows it applied", before.id)
+                return now, True
+            if snapshot(now) == snapshot(before):
+                raise UserFacingError(
+                    "babelforce did not confirm the change, and reading the lead back shows it was not applied: "
+                    "nothing was changed; try again."
+                ) from None
+            raise failure from None
 
     async def _add(self, plan: Plan, command: AddLead) -> LeadReport:
         lead_list = plan.lead_list
@@ -602,9 +619,18 @@ def explain(
     return message
 
 
+def _has_values(lead: Lead, plan: Plan) -> bool:
+    """Whether a lead carries every value a plan writes (other fields may have moved on since)."""
+    if any(getattr(lead, name) != value for name, value in plan.changes.items()):
+        return False
+    return all(
+        lead.data.get(key) == value if value is not None else key not in lead.data for key, value in plan.data.items()
+    )
+
+
 def _maybe_applied(failure: errors.BabelforceError) -> bool:
-    """A write babelforce may have carried out although no answer came back."""
-    if isinstance(failure, errors.APITimeoutError):
+    """A write babelforce may have carried out although no answer came back (or the check after it failed)."""
+    if isinstance(failure, errors.APITimeoutError | errors.AddOutcomeUnknownError):
         return True
     return isinstance(failure, errors.APIConnectionError) and failure.may_have_reached_server
 

@@ -177,17 +177,20 @@ def history_message(list_name: str, lead_name: str, entries: Sequence[HistoryEnt
         return ephemeral(blocks, f"{title}: no changes recorded.")
     lines = [_history_line(entry) for entry in entries[:HISTORY_SHOWN_MAX]]
     text = ""
+    shown = 0
     for line in lines:  # one section, cut at whole lines within Slack's limit
         if len(text) + len(line) + 1 > SECTION_TEXT_MAX - 40:
             text += "\n…"
             break
         text += ("\n" if text else "") + line
+        shown += 1
     blocks.append(SectionBlock(block_id=BLOCK_HISTORY, text=MarkdownTextObject(text=text)))
     blocks.append(
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text=f"Newest first; changes made through leadbot only (times in UTC). {len(entries)} shown."
+                    text=f"Newest first; changes made through leadbot only (times in UTC). {shown} shown"
+                    + ("; older ones are left out." if len(entries) > shown else ".")
                 )
             ]
         )
@@ -199,18 +202,22 @@ def history_message(list_name: str, lead_name: str, entries: Sequence[HistoryEnt
 _OUTCOME_SHOWN = {
     "ok": "",
     "failed": " — *failed*, nothing changed",
-    "unknown": " — *outcome unknown* (babelforce did not answer)",
+    "unknown": " — *outcome unknown*",
     "pending": " — *in progress or interrupted*",
     "denied": " — *denied*",
 }
+#: How each recorded action reads in a history line ("@alice · *changed* rank 40 → 45").
+_ACTION_SHOWN = {"add": "added", "rank": "changed", "set": "changed", "undo": "undid a change:", "delete": "deleted"}
 
 
 def _history_line(entry: HistoryEntry) -> str:
     user = f"<@{entry.user_id}>" if _SLACK_USER_ID.fullmatch(entry.user_id) else escape(entry.user_id or "someone")
+    done = entry.outcome == "ok"
+    verb = _ACTION_SHOWN.get(entry.action, entry.action) if done else f"tried to {entry.action}:"
     outcome = _OUTCOME_SHOWN.get(entry.outcome, f" — {escape(entry.outcome)}")
     undone = " _(undone)_" if entry.undone else ""
-    detail = f": {escape(entry.detail)}" if entry.detail and entry.outcome != "ok" else ""
-    line = f"• {_when(entry.at)} · {user} · *{escape(entry.action)}* {escape(entry.summary)}{outcome}{detail}{undone}"
+    detail = f" ({escape(entry.detail)})" if entry.detail and not done else ""
+    line = f"• {_when(entry.at)} · {user} · *{escape(verb)}* {escape(entry.summary)}{outcome}{detail}{undone}"
     return _trim(line, DATA_LINE_MAX * 2)
 
 
@@ -259,7 +266,8 @@ def lead_blocks(report: LeadReport) -> list[Block]:
         blocks.append(SectionBlock(block_id=BLOCK_LEAD_DATA, text=MarkdownTextObject(text=data_text)))
     notes = list(report.notes)
     if report.recovered:
-        notes.insert(0, "babelforce's answer was lost on the way, so leadbot looked the lead up: it was created once.")
+        done = "it was created once" if report.action == "add" else "the change was applied"
+        notes.insert(0, f"babelforce's answer was lost on the way, so leadbot looked the lead up: {done}.")
     blocks.append(DividerBlock())
     caveat_elements = [
         MarkdownTextObject(text=_trim(f"{_icon(report, caveat)} {caveat.text}", SECTION_TEXT_MAX))
@@ -350,7 +358,7 @@ _PURPOSE = {
     "rank": "change a lead's rank: who is called first when the campaign dials by rank",
     "show": "show a lead and where it stands in the hopper",
     "set": "change a lead's uid, number, rank or data variables",
-    "history": "who changed a lead through leadbot, when, and what (with undo for recent changes)",
+    "history": "who changed a lead through leadbot, when, and what",
 }
 
 

@@ -153,7 +153,7 @@ def change_caveats(action: Action, before: Lead | None, after: Lead, context: Di
     if position is not None:
         return (_in_hopper(position, size, before, after), *order)
     if awaits_recycling(after):
-        return (_awaits_recycling(after.status, show=False),)
+        return (_awaits_recycling(after.status, show=False), *order)
     if order:
         return order
     if rank_changed and context.is_ahead_of_hopper(after.rank):
@@ -202,8 +202,8 @@ def lead_state(lead: Lead, context: DialContext) -> Caveat:
     if position is not None:
         return Caveat(
             CaveatKind.IN_HOPPER,
-            f"*In the hopper* at position {position} of {size}: it is dialled in this batch, and changes to it "
-            "are ignored until then.",
+            f"*In the hopper* at position {position} of {size}: it is dialled in this batch with the values it was "
+            "loaded with; a change now does not reach this dial.",
         )
     if awaits_recycling(lead):
         return _awaits_recycling(lead.status, show=True)
@@ -269,7 +269,7 @@ def _final(status: str | None) -> Caveat:
     return Caveat(
         CaveatKind.FINAL_STATUS,
         f"*Will not be dialled again*: its status is `{escape(str(status))}`, a final outcome, so the dialer "
-        "never loads it again whatever its rank.",
+        "never loads it again, whatever is changed.",
     )
 
 

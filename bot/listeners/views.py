@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,6 +22,7 @@ def register(app: AsyncApp) -> None:
 async def handle_form_submission(
     ack: AsyncAck, body: dict, view: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
+    arrived = time.monotonic()  # the permission check and the field pre-checks share one budget
     leadbot: Leadbot = context[CONTEXT_KEY]
     subcommand = SUBCOMMAND_OF_CALLBACK[view["callback_id"]]
     origin = origin_of(view)
@@ -27,6 +30,7 @@ async def handle_form_submission(
         requester_of(context, origin.channel_id),
         # a form submitted twice carries the same view id: the change is made once
         request_id=f"view:{view['id']}" if view.get("id") else None,
+        text=f"/lead {subcommand} (form)",
     )
     denial = await leadbot.authorize(request, subcommand)
     if denial is not None:
@@ -38,7 +42,7 @@ async def handle_form_submission(
     if isinstance(command, dict):
         await ack(response_action="errors", errors=command)
         return
-    field_errors = await leadbot.precheck(command)
+    field_errors = await leadbot.precheck(command, budget=leadbot.form_check_budget - (time.monotonic() - arrived))
     if field_errors:
         await ack(response_action="errors", errors=field_errors)
         return

@@ -348,19 +348,16 @@ async def test_concurrent_mark_undone_lets_exactly_one_win(log: AuditLog) -> Non
     assert results.count(True) == 1
 
 
-async def test_clear_undone_gives_the_change_back_only_for_its_undo(log: AuditLog) -> None:
-    change_id = await begin_rank(log, request_id="req-1")
-    assert change_id is not None
-    assert await log.mark_undone(change_id, 7)
+async def test_undos_of_lists_every_undo_attempt_oldest_first(log: AuditLog) -> None:
+    change_id = await begin_rank(log, request_id="cmd:1")
+    other = await begin_rank(log, request_id="cmd:2", lead_id="L2")
+    assert change_id and other
+    first = await log.begin(actor=BOB, action="undo", command="undo", request_id="undo:a", undo_of=change_id)
+    second = await log.begin(actor=BOB, action="undo", command="undo", request_id="undo:b", undo_of=change_id)
+    await log.begin(actor=BOB, action="undo", command="undo", request_id="undo:c", undo_of=other)
 
-    await log.clear_undone(change_id, 8)  # not the undo that holds it: nothing happens
-    held = await log.get(change_id)
-    assert held is not None and held.undone_by == 7
-
-    await log.clear_undone(change_id, 7)
-    cleared = await log.get(change_id)
-    assert cleared is not None and cleared.undone_by is None
-    assert await log.mark_undone(change_id, 9) is True
+    assert [change.id for change in await log.undos_of(change_id)] == [first, second]
+    assert await log.undos_of(12345) == []
 
 
 async def test_claim_returns_the_held_command_once(log: AuditLog) -> None:

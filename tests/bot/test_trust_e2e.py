@@ -49,6 +49,7 @@ from commands.modals import BLOCK_LIST, BLOCK_NUMBER, BLOCK_RANK, BLOCK_UID
 from sandbox import SandboxServer
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_LIST_ID, RENEWALS_LIST_ID, demo_number
 from slackstub.driver import VERIFICATION_TOKEN
+from slackstub.server import Recorded
 from slackstub.signing import signed_headers
 from tests.bot.conftest import Bot, block, is_question, start_bot, texts
 from tests.bot.helpers import (
@@ -74,8 +75,8 @@ OUTSIDER = "U0OUTSIDER"
 AUDIT_CHANNEL = "C0AUDIT"
 QUIET_S = 0.3  # how long a test waits to be sure a second reply does not come
 
-NOT_RECORDED = "So leadbot did not make the change: nothing was changed."
-NOT_MADE = "Tell whoever runs leadbot."
+NOT_RECORDED = "Nothing was changed, because leadbot makes no change it cannot record"
+NOT_MADE = "tell whoever runs it."
 NOT_YOURS = "expired, was already answered, or belongs to someone else; nothing was changed by this click"
 
 
@@ -130,6 +131,15 @@ def question_for(bot: Bot, text: str) -> tuple[dict[str, Any], Any]:
     question = bot.driver.replies(interaction, count=1)[0]
     assert is_question(question), f"expected an 'apply anyway?' question, got: {texts(question)}"
     return question, interaction
+
+
+def audit_lines(bot: Bot, posted: int, count: int = 1, timeout: float = 5.0) -> list[Recorded]:
+    """The chat.postMessage calls after the first `posted`, once `count` have come (the line is sent after the
+    user's reply, in the background)."""
+    until = time.monotonic() + timeout
+    while len(bot.stub.calls("chat.postMessage")) < posted + count and time.monotonic() < until:
+        time.sleep(0.01)
+    return bot.stub.calls("chat.postMessage")[posted:]
 
 
 def click(bot: Bot, message: dict[str, Any], action_id: str, value: str | None = None) -> dict[str, Any]:
@@ -578,7 +588,12 @@ def change_rank_with_another_command(bot: Bot, uid: str) -> None:
 @pytest.mark.parametrize(
     ("uid", "change", "since", "drift"),
     [
-        ("lead-13", 'set "Spring leads" lead-13 city=Kiel', change_data_in_the_sandbox, "data city differs"),
+        (
+            "lead-13",
+            'set "Spring leads" lead-13 city=Kiel',
+            change_data_in_the_sandbox,
+            "data 'city' is now 'Elsewhere', not 'Kiel'",
+        ),
         ("lead-14", 'rank "Spring leads" lead-14 24', change_rank_with_another_command, "rank is now 25, not 24"),
     ],
     ids=["data edited in babelforce", "rank changed by another /lead set"],
@@ -594,7 +609,7 @@ def test_undo_is_refused_when_the_lead_was_changed_since_and_writes_nothing(
     answer = click(tb, card, ACTION_UNDO)
 
     message = only_error(answer)
-    assert f"Lead {uid} was changed since ({drift}), so undo would overwrite that" in message
+    assert f"Lead {uid} was changed since ({drift}), so undo would overwrite that" in message, message
     assert writes(tb) == 0 and snapshot(tb, uid) == now
     rows = records_of(trust_db, uid)
     assert all(row["undone_by"] is None for row in rows)
@@ -736,14 +751,44 @@ def test_a_stalled_write_is_recorded_unknown_and_history_marks_it(sandbox: Sandb
         bot.ask('show "Spring leads" lead-14')  # directories cached: only the PUT meets the stall
         bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
 
-        reply = bot.ask('rank "Spring leads" lead-14 24')
+        def fail_reads_once_the_put_is_in(bot: Bot = bot) -> None:  # so it cannot be settled by reading back
+            until = time.monotonic() + 5
+            while bot.control.count(UPDATE_ROUTE) < 1 and time.monotonic() < until:
+                time.sleep(0.01)
+            bot.control.faults({"method": "GET", "status": 503, "times": None})
+
+        with ThreadPoolExecutor(1) as pool:
+            arming = pool.submit(fail_reads_once_the_put_is_in)
+            reply = bot.ask('rank "Spring leads" lead-14 24')
+            arming.result()
 
         message = only_error(reply).removeprefix(":x: ")
         assert "the change may or may not have been applied" in message
         (row,) = records_of(db, "lead-14")
         assert (row["outcome"], row["detail"]) == ("unknown", message)
         bot.control.clear_faults()
-        assert "*outcome unknown* (babelforce did not answer)" in history_text(bot, '"Spring leads"', "lead-14")
+        assert "*outcome unknown* (babelforce did not answer in time" in history_text(bot, '"Spring leads"', "lead-14")
+
+
+def test_a_stalled_write_settled_by_reading_the_lead_back_is_recorded_ok_with_undo(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "leadbot.db"
+    for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
+        bot.ask('show "Spring leads" lead-14')
+        bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
+
+        card = bot.ask('rank "Spring leads" lead-14 24')
+
+        assert header(card) == "Rank of lead-14: 14 → 24"
+        assert "babelforce's answer was lost on the way, so leadbot looked the lead up: the change was applied." in (
+            texts(card)
+        )
+        (row,) = records_of(db, "lead-14")
+        assert row["outcome"] == "ok"
+        bot.control.clear_faults()
+        click(bot, card, ACTION_UNDO)
+        assert bot.lead("lead-14").rank == 14
 
 
 def test_the_audit_trail_survives_a_restart_on_the_same_file(sandbox: SandboxServer, tmp_path: Path) -> None:
@@ -755,7 +800,7 @@ def test_the_audit_trail_survives_a_restart_on_the_same_file(sandbox: SandboxSer
     for restarted in start_bot(sandbox, audit_path=db):
         lines = history_text(restarted, '"Spring leads"', "lead-21")
 
-        assert f"<@{SUPERVISOR}> · *rank* rank 21 → 26" in lines
+        assert f"<@{SUPERVISOR}> · *changed* rank 21 → 26" in lines
         assert [row["outcome"] for row in records_of(db, "lead-21")] == ["ok"]
 
 
@@ -809,7 +854,7 @@ def test_the_audit_channel_gets_one_line_per_change_naming_the_user_the_lead_and
     posted = len(bot.stub.calls("chat.postMessage"))
 
     card = bot.ask('set "Spring leads" lead-10 rank=20 vip=yes')
-    lines = bot.stub.calls("chat.postMessage")[posted:]
+    lines = audit_lines(bot, posted)
 
     assert [(call.ok, call.payload["channel"]) for call in lines] == [(True, AUDIT_CHANNEL)]
     text = lines[0].payload["text"]
@@ -817,7 +862,7 @@ def test_the_audit_channel_gets_one_line_per_change_naming_the_user_the_lead_and
     assert demo_number(10) not in text  # the number did not change, so it is not named
 
     click(bot, card, ACTION_UNDO)
-    (undo_line,) = bot.stub.calls("chat.postMessage")[posted + 1 :]
+    (undo_line,) = audit_lines(bot, posted, 2)[1:]
     assert undo_line.payload["text"] == f"<@{SUPERVISOR}> undo lead-10 in Spring leads: rank 20 → 10; −vip"
 
 
@@ -827,7 +872,7 @@ def test_the_audit_channel_masks_phone_numbers_of_an_add(channel_bot: Bot) -> No
 
     bot.ask('add "Spring leads" masked-1 +4915199990777 3')
 
-    (line,) = bot.stub.calls("chat.postMessage")[posted:]
+    (line,) = audit_lines(bot, posted)
     text = line.payload["text"]
     assert "4915199990777" not in text and "15199990777" not in text
     assert text.startswith(f"<@{SUPERVISOR}> add masked-1 in Spring leads: uid masked-1, number ") and "77" in text
@@ -846,7 +891,7 @@ def test_a_failing_audit_channel_loses_nothing_the_record_is_ok_and_the_user_get
 
     assert header(card) == f"Rank of {uid}: {status // 100 + 20} → 30"
     assert bot.lead(uid).rank == 30
-    assert [call.status for call in bot.stub.calls("chat.postMessage")[posted:]] == [status]
+    assert [call.status for call in audit_lines(bot, posted)] == [status]
     (row,) = records_of(channel_db, uid)
     assert (row["outcome"], row["id"]) == ("ok", change_id_of(card))
 
@@ -932,11 +977,11 @@ def test_history_shows_who_when_what_and_how_it_ended_newest_first(tb: Bot) -> N
 
     when = r"• \d{4}-\d\d-\d\d \d\d:\d\d UTC · "
     expected = [
-        rf"{when}<@U0COLLEAGUE> · \*undo\* rank 27 → 26",
-        rf"{when}<@U0COLLEAGUE> · \*rank\* rank 26 → 27 _\(undone\)_",
-        rf"{when}<@{SUPERVISOR}> · \*set\* .+ — \*failed\*, nothing changed: .*HTTP 503.*",
-        rf"{when}<@{SUPERVISOR}> · \*set\* −city; \+vip=yes",
-        rf"{when}<@{SUPERVISOR}> · \*rank\* rank 24 → 26",
+        rf"{when}<@U0COLLEAGUE> · \*undid a change:\* rank 27 → 26",
+        rf"{when}<@U0COLLEAGUE> · \*changed\* rank 26 → 27 _\(undone\)_",
+        rf"{when}<@{SUPERVISOR}> · \*tried to set:\* .+ — \*failed\*, nothing changed \(.*HTTP 503.*\)",
+        rf"{when}<@{SUPERVISOR}> · \*changed\* −city; \+vip=yes",
+        rf"{when}<@{SUPERVISOR}> · \*changed\* rank 24 → 26",
     ]
     assert len(lines) == len(expected), lines
     for line, pattern in zip(lines, expected, strict=True):
@@ -952,8 +997,8 @@ def test_history_of_a_lead_deleted_by_undo_is_found_by_its_uid(tb: Bot) -> None:
     lines = history_text(tb, '"Spring leads"', "gone-1").splitlines()
 
     assert len(lines) == 2
-    assert "*delete*" in lines[0] and "_(undone)_" not in lines[0]
-    assert "*add* uid gone-1, number +4915199990006, rank 1 _(undone)_" in lines[1]
+    assert "*deleted* the lead (undo of its add)" in lines[0] and "_(undone)_" not in lines[0]
+    assert "*added* uid gone-1, number +4915199990006, rank 1 _(undone)_" in lines[1]
 
 
 def test_history_of_a_lead_never_changed_says_none_recorded_and_writes_nothing(tb: Bot) -> None:
@@ -973,7 +1018,7 @@ def test_history_is_open_to_readers_and_denied_outside_leadbot_readers(gated: Bo
     with acting_as(gated, OUTSIDER):
         denied = gated.ask('history "Spring leads" lead-14')
 
-    assert f"<@{SUPERVISOR}> · *rank* rank 14 → 24" in unescape(texts(allowed))
+    assert f"<@{SUPERVISOR}> · *changed* rank 14 → 24" in unescape(texts(allowed))
     message = only_error(denied)
     assert "Only leadbot readers can use leadbot" in message and "LEADBOT_READERS" in message
     assert gated.control.stats()["total"] == 0
@@ -1083,3 +1128,92 @@ def test_bare_add_by_a_non_writer_does_not_open_the_form(gated: Bot) -> None:
     time.sleep(QUIET_S)
     assert len(gated.stub.calls("views.open")) == opened
     assert gated.control.stats()["total"] == 0
+
+
+# ---------------------------------------------------------------------- after review: edges of history, apply, undo
+
+
+def test_history_of_a_lead_babelforce_cannot_find_says_so_instead_of_no_changes(tb: Bot) -> None:
+    reply = tb.ask('history "Spring leads" lead-999')
+
+    assert only_error(reply) == ":x: No lead with uid, id or number 'lead-999' in list Spring leads."
+
+
+def test_history_by_a_number_two_leads_share_names_them_instead_of_no_changes(tb: Bot) -> None:
+    with tb.sandbox.state.lock:
+        tb.sandbox.state.update_lead(DEMO_LIST_ID, tb.lead("lead-33").id, number=demo_number(34))
+    tb.ask('rank "Spring leads" lead-999x 1')  # any miss: the lookup index is rebuilt with the shared number
+
+    reply = tb.ask(f'history "Spring leads" {demo_number(34)}')
+
+    message = only_error(reply)
+    assert "2 leads in list Spring leads have number" in message and "lead-33" in message and "lead-34" in message
+
+
+def test_history_of_a_lead_follows_its_id_not_a_uid_another_lead_had(tb: Bot) -> None:
+    tb.ask('set "Spring leads" lead-2 uid=lead-2-old')  # lead-2's uid moves on...
+    tb.ask('add "Spring leads" lead-2 +4915100000302 2')  # ...and a new lead takes it
+
+    lines = history_text(tb, '"Spring leads"', "lead-2").splitlines()
+
+    assert len(lines) == 1 and "*added* uid lead-2, number +4915100000302, rank 2" in lines[0]
+    assert "lead-2-old" in history_text(tb, '"Spring leads"', "lead-2-old")
+
+
+def test_history_says_when_older_changes_are_left_out(tb: Bot) -> None:
+    for rank in range(101, 118):  # 17 changes; 15 are shown
+        tb.ask(f'rank "Spring leads" lead-3 {rank}')
+
+    reply = tb.ask('history "Spring leads" lead-3')
+
+    lines = unescape(block(reply, BLOCK_HISTORY)["text"]["text"]).splitlines()
+    assert len(lines) == 15 and "rank 116 → 117" in lines[0]
+    assert "15 shown; older ones are left out." in texts(reply)
+
+
+def test_apply_anyway_after_the_lead_changed_asks_again_instead_of_overwriting(tb: Bot) -> None:
+    question = tb.driver.replies(tb.command('set "Spring leads" lead-36 city=Bonn'), count=1)[0]
+    assert is_question(question)
+    with tb.sandbox.state.lock:  # a colleague changes the lead while the question is open
+        tb.sandbox.state.update_lead(DEMO_LIST_ID, tb.lead("lead-36").id, data={"city": "Kiel"})
+    tb.control.reset_stats()
+
+    again = click(tb, question, ACTION_APPLY_ANYWAY)
+
+    assert is_question(again)
+    assert "The lead changed since you were asked." in texts(again)
+    assert "data 'city' Kiel → Bonn" in texts(again)
+    assert writes(tb) == 0 and tb.lead("lead-36").data["city"] == "Kiel"
+    card = click(tb, again, ACTION_APPLY_ANYWAY)
+    assert header(card) == "Lead lead-36 updated" and tb.lead("lead-36").data["city"] == "Bonn"
+
+
+def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = tmp_path / "leadbot.db"
+    for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
+        card = bot.ask('rank "Spring leads" lead-27 37')
+        bot.control.reset_stats()
+        bot.control.faults({"method": "PUT", "reset": "after", "times": None})
+
+        def fail_reads_once_the_put_is_in(bot: Bot = bot) -> None:  # the undo's own read passes
+            until = time.monotonic() + 5
+            while bot.control.count(UPDATE_ROUTE) < 1 and time.monotonic() < until:
+                time.sleep(0.01)
+            bot.control.faults(
+                {"method": "PUT", "reset": "after", "times": None}, {"method": "GET", "status": 503, "times": None}
+            )
+
+        with ThreadPoolExecutor(1) as pool:  # applied, but every answer is lost and the read-back fails
+            arming = pool.submit(fail_reads_once_the_put_is_in)
+            first = click(bot, card, ACTION_UNDO)
+            arming.result()
+
+        assert "may or may not have been applied" in only_error(first)
+        bot.control.clear_faults()
+        with bot.sandbox.state.lock:  # say it had not been applied after all
+            bot.sandbox.state.update_lead(DEMO_LIST_ID, bot.lead("lead-27").id, rank=37)
+        second = click(bot, card, ACTION_UNDO)
+
+        assert header(second) == "Undone: lead-27 restored" and bot.lead("lead-27").rank == 27
+        undos = [row for row in records_of(db, "lead-27") if row["action"] == "undo"]
+        assert [row["outcome"] for row in undos] == ["unknown", "ok"]

@@ -103,7 +103,7 @@ AT = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
 HISTORY = [
     HistoryEntry(AT, "U0SUPERVISOR", "undo", "rank 45 → 40", "ok"),
     HistoryEntry(AT - timedelta(minutes=1), "U0SUPERVISOR", "rank", "rank 40 → 45", "ok", undone=True),
-    HistoryEntry(AT - timedelta(minutes=2), "U0OTHER", "set", "asked: /lead set x y a=b", "failed", "HTTP 503"),
+    HistoryEntry(AT - timedelta(minutes=2), "U0OTHER", "set", "/lead set x y a=b", "failed", "HTTP 503"),
 ]
 HOSTILE_HISTORY = [HistoryEntry(AT, NASTY, NASTY, NASTY * 40, "unknown", NASTY * 40, undone=True) for _ in range(40)]
 
@@ -477,9 +477,11 @@ def test_the_question_names_the_change_its_caveats_and_offers_apply_or_cancel_wi
 def test_history_lists_who_when_what_and_how_it_ended_newest_first() -> None:
     text = block(MESSAGES["history"](), BLOCK_HISTORY)["text"]["text"]
     lines = text.splitlines()
-    assert lines[0] == "• 2026-11-26 18:40 UTC · <@U0SUPERVISOR> · *undo* rank 45 → 40"
-    assert lines[1].endswith("_(undone)_") and "rank 40 → 45" in lines[1]
-    assert "<@U0OTHER>" in lines[2] and "*failed*, nothing changed" in lines[2] and "HTTP 503" in lines[2]
+    assert lines[0] == "• 2026-11-26 18:40 UTC · <@U0SUPERVISOR> · *undid a change:* rank 45 → 40"
+    assert lines[1] == "• 2026-11-26 18:39 UTC · <@U0SUPERVISOR> · *changed* rank 40 → 45 _(undone)_"
+    assert lines[2] == (
+        "• 2026-11-26 18:38 UTC · <@U0OTHER> · *tried to set:* /lead set x y a=b — *failed*, nothing changed (HTTP 503)"
+    )
 
 
 def test_history_without_changes_says_so() -> None:

@@ -274,6 +274,8 @@ def test_caveats_follow_the_article_rules_exactly(scenario: Scenario) -> None:
             expected.append(CaveatKind.ORDER_IGNORES_RANK)
     elif scenario.after.status in CALLED:
         expected = [CaveatKind.AWAITS_RECYCLING]
+        if scenario.rank_changed and not rank_order:  # and rank will not count when it is called back either
+            expected.append(CaveatKind.ORDER_IGNORES_RANK)
     elif scenario.rank_changed and not rank_order:
         expected = [CaveatKind.ORDER_IGNORES_RANK]
     elif scenario.rank_changed and scenario.ahead:
