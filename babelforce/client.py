@@ -33,6 +33,7 @@ from .config import BabelforceSettings, RetryPolicy, Timeouts
 from .ids import normalize_id
 from .lookup import IndexCache, LeadIndex, number_key
 from .models import Campaign, HopperEntry, Lead, LeadList, LeadPage, Token
+from .transport import ShardedTransport
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ _UNSET: Any = object()
 M = TypeVar("M", bound=BaseModel)
 #: Shorter digit strings are uids, not phone numbers (E.164 numbers have at least 6 digits here).
 MIN_NUMBER_DIGITS = 6
+#: Requests in flight to babelforce at once, over keep-alive connections in shards of CONNECTIONS_PER_SHARD (see
+#: transport.py). More wait their turn in an asyncio queue, which costs nothing per waiting request.
+MAX_CONNECTIONS = 128
+CONNECTIONS_PER_SHARD = 16
 
 
 @dataclass(slots=True)
@@ -76,17 +81,21 @@ class BabelforceClient:
         retry: RetryPolicy | None = None,
         index_lists: int = 8,
         rng: random.Random | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._host = urlsplit(self._base_url).hostname or self._base_url
         self._timeouts = timeouts or Timeouts()
         self._retry = retry or RetryPolicy()
         self._owns_http = http_client is None
+        shards = max(1, math.ceil(max_connections / CONNECTIONS_PER_SHARD))
         self._http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(self._timeouts.read, connect=self._timeouts.connect),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            transport=ShardedTransport(shards, math.ceil(max_connections / shards)),
             headers={"User-Agent": "leadbot/0.1", "Accept": "application/json"},
         )
+        # At most this many requests are handed to httpx at once, so no connection pool ever queues.
+        self._slots = asyncio.Semaphore(max_connections)
         self._tokens = TokenManager(credentials)
         self._indexes = IndexCache(index_lists)
         self._index_locks: dict[str, asyncio.Lock] = {}
@@ -501,15 +510,16 @@ class BabelforceClient:
         attempt = 0
         while True:
             token = await self._tokens.get(self._fetch_token)
-            progress.dispatched = True
             try:
-                response = await self._http.request(
-                    method,
-                    self._base_url + path,
-                    params=params,
-                    json=json_body,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+                async with self._slots:
+                    progress.dispatched = True
+                    response = await self._http.request(
+                        method,
+                        self._base_url + path,
+                        params=params,
+                        json=json_body,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
             except httpx.TransportError as failure:
                 sent = not isinstance(failure, _NOT_SENT)
                 delay = self._backoff(attempt, None)
@@ -543,7 +553,8 @@ class BabelforceClient:
         attempt = 0
         while True:
             try:
-                response = await self._http.post(self._base_url + TOKEN_PATH, data=form)
+                async with self._slots:
+                    response = await self._http.post(self._base_url + TOKEN_PATH, data=form)
             except httpx.TransportError as failure:
                 if attempt < self._retry.max_retries:
                     attempt += 1
