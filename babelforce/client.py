@@ -13,6 +13,7 @@ What it guarantees, so callers need not:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
 import logging
 import math
@@ -259,15 +260,17 @@ class BabelforceClient:
             page += 1
 
     async def export_leads_csv(self, list_id: str) -> str:
+        return (await self._export(list_id)).text
+
+    async def _export(self, list_id: str) -> httpx.Response:
         list_id = _require_id(list_id, "list id")
-        response = await self._call(
+        return await self._call(
             "GET",
             f"{OUTBOUND}/lists/{list_id}/leads",
             params={"format": "csv"},
             what=f"export the leads of list {list_id}",
             not_found=f"No list with id {list_id}.",
         )
-        return response.text
 
     async def find_lead_by_id(self, list_id: str, lead_id: str) -> Lead:
         return await self.get_lead(list_id, lead_id)
@@ -374,9 +377,9 @@ class BabelforceClient:
             if index is not None and (fresher_than is None or index.built_at >= fresher_than):
                 return index
             built_at = time.monotonic()
-            text = await self.export_leads_csv(list_id)
+            export = await self._export(list_id)
             try:
-                index = await asyncio.to_thread(LeadIndex.from_csv, text, built_at=built_at)
+                index = await asyncio.to_thread(_index_from_export, export, built_at)
             except ValueError as bad_export:  # babelforce's answer is at fault, not our request
                 raise errors.ServerError(
                     f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
@@ -588,6 +591,21 @@ class BabelforceClient:
         if retry_after is not None:
             return min(max(retry_after, 0.0), cap)
         return self._rng.uniform(0, min(cap, self._retry.backoff_base * (2**attempt)))
+
+
+#: Encodings whose bytes can be split on b"\n" before decoding (the index then never holds the export twice).
+_LINE_SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"})
+
+
+def _index_from_export(export: httpx.Response, built_at: float) -> LeadIndex:
+    encoding = export.encoding or "utf-8"
+    try:
+        line_safe = codecs.lookup(encoding).name in _LINE_SAFE_ENCODINGS
+    except LookupError:
+        line_safe = False
+    if line_safe:
+        return LeadIndex.from_csv(export.content, built_at=built_at, encoding=encoding)
+    return LeadIndex.from_csv(export.text, built_at=built_at)
 
 
 def _require_id(value: str, what: str) -> str:
