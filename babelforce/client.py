@@ -19,6 +19,7 @@ import logging
 import math
 import random
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -52,6 +53,8 @@ MIN_NUMBER_DIGITS = 6
 #: transport.py). More wait their turn in an asyncio queue, which costs nothing per waiting request.
 MAX_CONNECTIONS = 128
 CONNECTIONS_PER_SHARD = 16
+#: Leads this client read or wrote most recently, kept for `get_lead(..., max_age=s)` callers.
+RECENT_LEADS = 256
 
 
 @dataclass(slots=True)
@@ -100,6 +103,7 @@ class BabelforceClient:
         self._tokens = TokenManager(credentials)
         self._indexes = IndexCache(index_lists)
         self._index_locks: dict[str, asyncio.Lock] = {}
+        self._recent: OrderedDict[tuple[str, str], tuple[float, Lead]] = OrderedDict()
         self._rng = rng or random.Random()
 
     @classmethod
@@ -159,16 +163,24 @@ class BabelforceClient:
 
     # ------------------------------------------------------------------ leads
 
-    async def get_lead(self, list_id: str, lead_id: str) -> Lead:
+    async def get_lead(self, list_id: str, lead_id: str, *, max_age: float | None = None) -> Lead:
+        """The lead, read live; with `max_age`, the copy this client last read or wrote is good enough when it is
+        at most that many seconds old (no request then). Only for details where a few seconds of age are fine."""
         list_id = _require_id(list_id, "list id")
         lead_id = _require_id(lead_id, "lead id")
-        return await self._item(
+        if max_age is not None:
+            recent = self._recent.get((list_id, lead_id))
+            if recent is not None and time.monotonic() - recent[0] <= max_age:
+                return recent[1]
+        lead = await self._item(
             Lead,
             "GET",
             f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
             what=f"get lead {lead_id}",
             not_found=f"No lead with id {lead_id} in list {list_id}.",
         )
+        self._keep(list_id, lead)
+        return lead
 
     async def add_lead(
         self, list_id: str, *, uid: str, number: str, rank: int, data: Mapping[str, Any] | None = None
@@ -234,6 +246,7 @@ class BabelforceClient:
         """Delete one lead. The answer's body is not read: the spec gives it no shape (`{}`), the status says it all."""
         list_id = _require_id(list_id, "list id")
         lead_id = _require_id(lead_id, "lead id")
+        self._recent.pop((list_id, lead_id), None)
         await self._call(
             "DELETE",
             f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
@@ -358,7 +371,16 @@ class BabelforceClient:
 
     # ------------------------------------------------------------------ lookup index
 
+    def _keep(self, list_id: str, lead: Lead) -> None:
+        """Remember the lead as just read or written, for `get_lead(..., max_age=...)`."""
+        key = (list_id, lead.id)
+        self._recent[key] = (time.monotonic(), lead)
+        self._recent.move_to_end(key)
+        while len(self._recent) > RECENT_LEADS:
+            self._recent.popitem(last=False)
+
     def _remember(self, list_id: str, lead: Lead) -> None:
+        self._keep(list_id, lead)
         index = self._indexes.get(list_id)
         if index is not None:
             index.add(lead.id, lead.uid, lead.number)
