@@ -52,7 +52,7 @@ MIN_NUMBER_DIGITS = 6
 #: Requests in flight to babelforce at once, over keep-alive connections in shards of CONNECTIONS_PER_SHARD (see
 #: transport.py). More wait their turn in an asyncio queue, which costs nothing per waiting request.
 MAX_CONNECTIONS = 128
-CONNECTIONS_PER_SHARD = 16
+CONNECTIONS_PER_SHARD = 8
 #: Leads this client read or wrote most recently, kept for `get_lead(..., max_age=s)` callers.
 RECENT_LEADS = 256
 

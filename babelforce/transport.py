@@ -4,7 +4,8 @@ httpcore's pool (under httpx) does work proportional to (queued requests x conne
 connections) every time a request starts or ends; with 150 calls in flight that housekeeping took most of the
 bot's CPU (measured with `python3 dev.py bench --profile-bot`). So the connections are split over several small
 httpx transports ("shards"); each request goes to the least busy one, and the client hands out at most
-`shards x per_shard` requests at once, so no shard ever queues.
+`shards x per_shard` requests at once, so no shard ever queues. Smaller shards cost less per request (8 per shard
+measured about 10% less CPU per command than 16).
 """
 
 from __future__ import annotations
