@@ -13,12 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
-from slackstub import SlackDriver, SlackStub, render_message, signed_headers
-from slackstub.driver import VERIFICATION_TOKEN
+from slackstub import SlackDriver, SlackStub, render_message
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "bench-signing-secret"
@@ -222,25 +220,3 @@ class Commands:
         rid = interaction.response_url.rsplit("/", 1)[1]
         event = self.stub.wait_for(lambda e: e.kind == "response" and e.name == rid, timeout=timeout)
         return Sample(interaction.elapsed, event.at - started, interaction.status, render_message(event.payload))
-
-
-def signed_command(stub: SlackStub, text: str) -> tuple[str, dict[str, str], str]:
-    """A `/lead` command as Slack would sign it: (body, headers, response_url rid)."""
-    response_url = stub.new_response_url()
-    fields = {
-        "token": VERIFICATION_TOKEN,
-        "team_id": "T0LEADBOT",
-        "team_domain": "leadbot-local",
-        "channel_id": "C0CAMPAIGN",
-        "channel_name": "spring-campaign",
-        "user_id": "U0SUPERVISOR",
-        "user_name": "supervisor",
-        "command": "/lead",
-        "text": text,
-        "api_app_id": stub.app_id,
-        "is_enterprise_install": "false",
-        "response_url": response_url,
-        "trigger_id": stub.new_trigger(),
-    }
-    body = urlencode(fields)
-    return body, signed_headers(SIGNING_SECRET, body.encode()), response_url.rsplit("/", 1)[1]

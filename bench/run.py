@@ -370,7 +370,7 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
         commands = lookup["sizes"]["100000"]["commands"]
         cold = max(row["cold_ms"] for row in commands.values())
         warm_ms = max(row["warm_ms"]["p50"] for row in commands.values())
-        warm_requests = max(row["warm_requests_median"] for row in commands.values())
+        warm_requests = max(row["warm_requests_max"] for row in commands.values())
         rows.append(("100k cold, slowest command", f"{cold / 1000:.2f} s", "<= 2 s", cold <= 2000))
         rows.append(("100k warm, slowest median", f"{warm_ms} ms", "<= 300 ms", warm_ms <= 300))
         rows.append(("100k warm requests, most per command", f"{warm_requests:g}", "<= 4", warm_requests <= 4))
@@ -437,7 +437,8 @@ def markdown(results: dict[str, Any]) -> str:
             _row("the same babelforce calls made directly", overhead["direct_calls_ms"]),
             "",
             f"Added by the bot (median reply - median direct calls): **{overhead['overhead_median_ms']} ms**. "
-            f"Direct calls: {overhead['direct_calls']}.",
+            f"Direct calls: {overhead['direct_calls']}. The ack comes after the reply here: Bolt checks every 10 ms "
+            "whether the listener has acked (its async ack path polls), so an idle bot acks in about 10-12 ms.",
         ]
     lookup = results.get("lookup")
     if lookup:
