@@ -26,7 +26,7 @@ commands:
                 sandbox (demo seed); type /lead commands (ARGS go to `leadbot console`, e.g. --script FILE)
   test [ARGS]   install with test extras, then ruff check, ruff format --check and pytest (ARGS go to pytest)
   bench [ARGS]  install, then run the benchmarks on loopback (a few minutes) and write bench/results/latest.md and
-                .json; `bench --quick` is a 30-second check, `bench --help` lists the options
+                .json; `bench --quick` is a 15-second check, `bench --help` lists the options
   lint          ruff check and ruff format --check only
   fmt           ruff format and ruff check --fix (changes files)
 """

@@ -65,7 +65,7 @@ async def fire(spec: dict[str, Any]) -> list[dict[str, Any]]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     prepared = []
     for n, text in enumerate(texts):
         body = _body(text, f"http://127.0.0.1:{port}/response/{n}", n).encode()

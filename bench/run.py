@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import platform
 import random
 import shutil
@@ -107,7 +108,7 @@ def machine() -> dict[str, Any]:
             versions[package] = None
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": __import__("os").cpu_count(),
+        "cpus": os.cpu_count(),
         "cpu_model": model,
         "memory_gb": memory_gb,
         "python": platform.python_version(),
@@ -404,8 +405,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"## 1. Ack under load ({ack['requests']} `/lead show`, {ack['in_flight']} in flight, sandbox +"
             f"{ack['sandbox_latency_ms']:g} ms per API call)",
             "",
-            "closed: 50 users, each waits for its reply before the next command (50 commands in progress); "
-            "burst: the next command goes as soon as an ack returns (50 acks awaited, any number in progress).",
+            f"closed: {ack['in_flight']} users, each sends its next command once its reply came ({ack['in_flight']} "
+            f"commands in progress); burst: the next command goes as soon as an ack returns ({ack['in_flight']} acks "
+            "awaited, any number of commands in progress).",
             "",
             "| | p50 | p95 | p99 | max |",
             "| --- | --- | --- | --- | --- |",
@@ -503,7 +505,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only", default=",".join(PARTS), help=f"comma-separated parts (default all: {','.join(PARTS)})"
     )
     parser.add_argument("--sizes", help="comma-separated list sizes for lookup and memory (default 1000,10000,100000)")
-    parser.add_argument("--quick", action="store_true", help="a quick check: 1000-lead list, few commands (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="a quick check: 1000-lead list, few commands (~15 s)")
     parser.add_argument("--ack-requests", type=int, default=200, help="commands in the ack test (default 200)")
     parser.add_argument("--ack-concurrency", type=int, default=50, help="commands in flight (default 50)")
     parser.add_argument("--ack-latency-ms", type=float, default=500, help="sandbox latency per API call (default 500)")
