@@ -25,6 +25,8 @@ commands:
   demo [ARGS]   install, then start the local console: the bot, a Slack stand-in and the babelforce
                 sandbox (demo seed); type /lead commands (ARGS go to `leadbot console`, e.g. --script FILE)
   test [ARGS]   install with test extras, then ruff check, ruff format --check and pytest (ARGS go to pytest)
+  bench [ARGS]  install, then run the benchmarks on loopback (a few minutes) and write bench/results/latest.md and
+                .json; `bench --quick` is a 15-second check, `bench --help` lists the options
   lint          ruff check and ruff format --check only
   fmt           ruff format and ruff check --fix (changes files)
 """
@@ -66,6 +68,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         _ensure_venv("[test]")
         return _lint() or _run(PYTHON, "-m", "pytest", *rest)
+    if command == "bench":
+        _ensure_venv("")
+        return _run(PYTHON, "-m", "bench", *rest)
     if command == "lint":
         _ensure_venv("[test]")
         return _lint()

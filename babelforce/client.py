@@ -13,11 +13,13 @@ What it guarantees, so callers need not:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
 import logging
 import math
 import random
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -33,6 +35,7 @@ from .config import BabelforceSettings, RetryPolicy, Timeouts
 from .ids import normalize_id
 from .lookup import IndexCache, LeadIndex, number_key
 from .models import Campaign, HopperEntry, Lead, LeadList, LeadPage, Token
+from .transport import ShardedTransport
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,12 @@ _UNSET: Any = object()
 M = TypeVar("M", bound=BaseModel)
 #: Shorter digit strings are uids, not phone numbers (E.164 numbers have at least 6 digits here).
 MIN_NUMBER_DIGITS = 6
+#: Requests in flight to babelforce at once, over keep-alive connections in shards of CONNECTIONS_PER_SHARD (see
+#: transport.py). More wait their turn in an asyncio queue, which costs nothing per waiting request.
+MAX_CONNECTIONS = 128
+CONNECTIONS_PER_SHARD = 8
+#: Leads this client read or wrote most recently, kept for `get_lead(..., max_age=s)` callers.
+RECENT_LEADS = 256
 
 
 @dataclass(slots=True)
@@ -78,20 +87,25 @@ class BabelforceClient:
         retry: RetryPolicy | None = None,
         index_lists: int = 8,
         rng: random.Random | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._host = urlsplit(self._base_url).hostname or self._base_url
         self._timeouts = timeouts or Timeouts()
         self._retry = retry or RetryPolicy()
         self._owns_http = http_client is None
+        shards = max(1, math.ceil(max_connections / CONNECTIONS_PER_SHARD))
         self._http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(self._timeouts.read, connect=self._timeouts.connect),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            transport=ShardedTransport(shards, math.ceil(max_connections / shards)),
             headers={"User-Agent": "leadbot/0.1", "Accept": "application/json"},
         )
+        # At most this many requests are handed to httpx at once, so no connection pool ever queues.
+        self._slots = asyncio.Semaphore(max_connections)
         self._tokens = TokenManager(credentials)
         self._indexes = IndexCache(index_lists)
         self._index_locks: dict[str, asyncio.Lock] = {}
+        self._recent: OrderedDict[tuple[str, str], tuple[float, Lead]] = OrderedDict()
         self._rng = rng or random.Random()
 
     @classmethod
@@ -151,16 +165,24 @@ class BabelforceClient:
 
     # ------------------------------------------------------------------ leads
 
-    async def get_lead(self, list_id: str, lead_id: str) -> Lead:
+    async def get_lead(self, list_id: str, lead_id: str, *, max_age: float | None = None) -> Lead:
+        """The lead, read live; with `max_age`, the copy this client last read or wrote is good enough when it is
+        at most that many seconds old (no request then). Only for details where a few seconds of age are fine."""
         list_id = _require_id(list_id, "list id")
         lead_id = _require_id(lead_id, "lead id")
-        return await self._item(
+        if max_age is not None:
+            recent = self._recent.get((list_id, lead_id))
+            if recent is not None and time.monotonic() - recent[0] <= max_age:
+                return recent[1]
+        lead = await self._item(
             Lead,
             "GET",
             f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
             what=f"get lead {lead_id}",
             not_found=f"No lead with id {lead_id} in list {list_id}.",
         )
+        self._keep(list_id, lead)
+        return lead
 
     async def add_lead(
         self, list_id: str, *, uid: str, number: str, rank: int, data: Mapping[str, Any] | None = None
@@ -226,6 +248,7 @@ class BabelforceClient:
         """Delete one lead. The answer's body is not read: the spec gives it no shape (`{}`), the status says it all."""
         list_id = _require_id(list_id, "list id")
         lead_id = _require_id(lead_id, "lead id")
+        self._recent.pop((list_id, lead_id), None)
         await self._call(
             "DELETE",
             f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
@@ -252,15 +275,17 @@ class BabelforceClient:
             page += 1
 
     async def export_leads_csv(self, list_id: str) -> str:
+        return (await self._export(list_id)).text
+
+    async def _export(self, list_id: str) -> httpx.Response:
         list_id = _require_id(list_id, "list id")
-        response = await self._call(
+        return await self._call(
             "GET",
             f"{OUTBOUND}/lists/{list_id}/leads",
             params={"format": "csv"},
             what=f"export the leads of list {list_id}",
             not_found=f"No list with id {list_id}.",
         )
-        return response.text
 
     async def find_lead_by_id(self, list_id: str, lead_id: str) -> Lead:
         return await self.get_lead(list_id, lead_id)
@@ -348,7 +373,16 @@ class BabelforceClient:
 
     # ------------------------------------------------------------------ lookup index
 
+    def _keep(self, list_id: str, lead: Lead) -> None:
+        """Remember the lead as just read or written, for `get_lead(..., max_age=...)`."""
+        key = (list_id, lead.id)
+        self._recent[key] = (time.monotonic(), lead)
+        self._recent.move_to_end(key)
+        while len(self._recent) > RECENT_LEADS:
+            self._recent.popitem(last=False)
+
     def _remember(self, list_id: str, lead: Lead) -> None:
+        self._keep(list_id, lead)
         index = self._indexes.get(list_id)
         if index is not None:
             index.add(lead.id, lead.uid, lead.number)
@@ -367,9 +401,9 @@ class BabelforceClient:
             if index is not None and (fresher_than is None or index.built_at >= fresher_than):
                 return index
             built_at = time.monotonic()
-            text = await self.export_leads_csv(list_id)
+            export = await self._export(list_id)
             try:
-                index = await asyncio.to_thread(LeadIndex.from_csv, text, built_at=built_at)
+                index = await asyncio.to_thread(_index_from_export, export, built_at)
             except ValueError as bad_export:  # babelforce's answer is at fault, not our request
                 raise errors.ServerError(
                     f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
@@ -512,15 +546,16 @@ class BabelforceClient:
         attempt = 0
         while True:
             token = await self._tokens.get(self._fetch_token)
-            progress.dispatched = True
             try:
-                response = await self._http.request(
-                    method,
-                    self._base_url + path,
-                    params=params,
-                    json=json_body,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+                async with self._slots:
+                    progress.dispatched = True
+                    response = await self._http.request(
+                        method,
+                        self._base_url + path,
+                        params=params,
+                        json=json_body,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
             except httpx.TransportError as failure:
                 sent = not isinstance(failure, _NOT_SENT)
                 delay = self._backoff(attempt, None)
@@ -554,7 +589,8 @@ class BabelforceClient:
         attempt = 0
         while True:
             try:
-                response = await self._http.post(self._base_url + TOKEN_PATH, data=form)
+                async with self._slots:
+                    response = await self._http.post(self._base_url + TOKEN_PATH, data=form)
             except httpx.TransportError as failure:
                 if attempt < self._retry.max_retries:
                     attempt += 1
@@ -588,6 +624,21 @@ class BabelforceClient:
         if retry_after is not None:
             return min(max(retry_after, 0.0), cap)
         return self._rng.uniform(0, min(cap, self._retry.backoff_base * (2**attempt)))
+
+
+#: Encodings whose bytes can be split on b"\n" before decoding (the index then never holds the export twice).
+_LINE_SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"})
+
+
+def _index_from_export(export: httpx.Response, built_at: float) -> LeadIndex:
+    encoding = export.encoding or "utf-8"
+    try:
+        line_safe = codecs.lookup(encoding).name in _LINE_SAFE_ENCODINGS
+    except LookupError:
+        line_safe = False
+    if line_safe:
+        return LeadIndex.from_csv(export.content, built_at=built_at, encoding=encoding)
+    return LeadIndex.from_csv(export.text, built_at=built_at)
 
 
 def _require_id(value: str, what: str) -> str:

@@ -94,6 +94,8 @@ def configure_logging(level: str) -> None:
     floor = max(logging.getLevelName(level), logging.INFO)
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(floor)
+    # httpx logs every babelforce request at INFO (3-5 lines per command): a cost under load, and no news
+    logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -> Leadbot:

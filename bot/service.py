@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DIRECTORY_TTL_S = 30.0
+HOPPER_TAIL_MAX_AGE_S = 10.0  # rank of the hopper's last lead (a caveat's bound), reused across commands this long
 LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
 AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
 SUGGEST_CUTOFF = 0.85
@@ -508,8 +509,8 @@ class LeadService:
         return written, replace(context, last_hopper_rank=last_rank)
 
     async def _rank_of(self, lead_list: LeadList, lead_id: str) -> int | None:
-        try:
-            return (await self.client.get_lead(lead_list.id, lead_id)).rank
+        try:  # the hopper's last lead: a copy read in the last HOPPER_TAIL_MAX_AGE_S seconds will do
+            return (await self.client.get_lead(lead_list.id, lead_id, max_age=HOPPER_TAIL_MAX_AGE_S)).rank
         except errors.BabelforceError as failure:  # only a caveat's detail is lost; the write goes on
             log.warning("could not read the hopper's last lead %s: %s", lead_id, failure)
             return None

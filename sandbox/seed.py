@@ -108,3 +108,41 @@ def seed(state: SandboxState, name: str, leads: int | None = None) -> None:
             raise ValueError("leads only applies to the demo seed")
     else:
         raise ValueError(f"unknown seed {name!r} (choose from {', '.join(SEEDS)})")
+
+
+#: Ranks of a sized list cycle through this many values, so every rank stays inside babelforce's -32768..32767.
+SIZED_RANKS = 30_000
+
+
+def seed_sized_list(
+    state: SandboxState, name: str, leads: int, *, campaign: str | None = None, number_prefix: str = "+49152"
+) -> tuple[str, str | None]:
+    """A list `name` of `leads` leads (uid `{name-slug}-n`, number `{number_prefix}` + n in 8 digits, rank
+    n % 30 000), dialled by an active `UP RANK` campaign `campaign` when given. Returns (list id, campaign id).
+
+    For benchmarks and big-list tests: 100 000 leads take about a second. Ids are random (uuid-like hex).
+    """
+    if leads < 0:
+        raise ValueError("leads must not be negative")
+    slug = "-".join(name.lower().split())
+    rng = random.Random(f"{SEED_RANDOM}:{name}")
+    rows = [
+        (_hex_id(rng), f"{slug}-{n}", f"{number_prefix}{n:08d}", n % SIZED_RANKS, {"firstName": "Anna"})
+        for n in range(1, leads + 1)
+    ]
+    with state.lock:
+        lead_list = state.create_list(name)
+        state.add_leads_unchecked(lead_list.id, rows)
+        campaign_id = None
+        if campaign is not None:
+            created = state.create_campaign(
+                campaign,
+                active=True,
+                test_mode=False,
+                display_number="+4930000000009",
+                list_order=DEMO_LIST_ORDER,
+                call_ratio=1,
+            )
+            state.set_campaign_list(created.id, lead_list.id)
+            campaign_id = created.id
+    return lead_list.id, campaign_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -303,3 +304,23 @@ async def test_delete_answered_with_an_empty_body_still_succeeds(make_client):
     bf = make_client(base_url="http://babelforce.invalid", http_client=http)
     await bf.delete_lead("a" * 32, "b" * 32)
     await http.aclose()
+
+
+async def test_get_lead_with_max_age_reuses_a_recent_copy_and_sees_this_clients_writes(client, control):
+    spring_list = await spring(client)
+    lead = await client.find_lead(spring_list.id, "lead-7")
+    control.reset_stats()
+    assert (await client.get_lead(spring_list.id, lead.id, max_age=10)).rank == 7  # read by find_lead just now
+    assert control.stats()["total"] == 0
+    await client.update_lead(spring_list.id, lead.id, rank=70)
+    assert (await client.get_lead(spring_list.id, lead.id, max_age=10)).rank == 70  # the write's answer
+    assert (await client.get_lead(spring_list.id, lead.id, max_age=0)).rank == 70  # too old: read again
+    assert (await client.get_lead(spring_list.id, lead.id)).rank == 70  # no max_age: always live
+    assert control.stats()["total"] == 3  # the PUT, then two GETs
+
+
+async def test_many_concurrent_calls_share_the_sharded_pool(client, control):
+    """More calls than connections wait their turn (no queue inside httpx) and every one completes."""
+    spring_list = await spring(client)
+    leads = await asyncio.gather(*(client.find_lead(spring_list.id, f"lead-{n % 50 + 1}") for n in range(300)))
+    assert [lead.uid for lead in leads] == [f"lead-{n % 50 + 1}" for n in range(300)]

@@ -64,6 +64,18 @@ def test_repeated_numbers_keep_every_lead_and_removal_collapses_back():
 @given(
     st.lists(st.tuples(st.text(min_size=1, max_size=12), st.from_regex(r"\+?[0-9]{6,12}", fullmatch=True)), max_size=30)
 )
+def test_the_raw_utf8_bytes_of_an_export_give_the_same_index_as_its_text(rows):
+    """The client parses the export's bytes line by line; uids with newlines, quotes or non-ASCII text included."""
+    rows = [(f"{i:032x}", uid, number) for i, (uid, number) in enumerate(rows)]
+    text = export(rows)
+    from_bytes = LeadIndex.from_csv(text.encode(), built_at=0)
+    from_text = LeadIndex.from_csv(text, built_at=0)
+    assert (from_bytes.by_uid, from_bytes.by_number) == (from_text.by_uid, from_text.by_number)
+
+
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=12), st.from_regex(r"\+?[0-9]{6,12}", fullmatch=True)), max_size=30)
+)
 def test_every_exported_lead_is_found_by_uid_and_number(rows):
     rows = [(f"{i:032x}", uid, number) for i, (uid, number) in enumerate(rows)]
     index = LeadIndex.from_csv(export(rows), built_at=0)

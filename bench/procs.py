@@ -1,0 +1,222 @@
+"""The processes a benchmark run drives: the sandbox and `leadbot run --http`, each in its own process, and the
+Slack stand-in (in this process) that receives the bot's replies. Also the signed-command sender that times them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from slackstub import SlackDriver, SlackStub, render_message
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGNING_SECRET = "bench-signing-secret"
+START_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This environment without any SLACK_/BABELFORCE_/LEADBOT_ setting of the caller's shell, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BABELFORCE_", "LEADBOT_"))}
+    env.update(values)
+    return env
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (peak) of a process, in kB, from /proc (Linux); empty elsewhere."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class SandboxProcess:
+    """`python -m bench.sandbox_proc`: the demo seed plus a `Bench N` list (and campaign) per size."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.sizes = sizes
+        self.process: subprocess.Popen[str] | None = None
+        self.base_url = ""
+        self.lists: dict[int, dict[str, Any]] = {}
+        self.http: httpx.Client | None = None
+
+    def __enter__(self) -> SandboxProcess:
+        cmd = [sys.executable, "-m", "bench.sandbox_proc", "--sizes", ",".join(map(str, self.sizes))]
+        self.process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=clean_env())
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the sandbox process did not start")
+        announced = json.loads(line)
+        self.base_url = announced["base_url"]
+        self.lists = {int(size): value for size, value in announced["lists"].items()}
+        self.http = httpx.Client(base_url=self.base_url, timeout=60)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.http is not None:
+            self.http.close()
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    # the sandbox's own control endpoints
+    def latency(self, ms: float) -> None:
+        assert self.http is not None
+        self.http.delete("/sandbox/faults").raise_for_status()
+        if ms > 0:
+            self.http.post("/sandbox/faults", json=[{"latency_ms": ms, "times": None}]).raise_for_status()
+
+    def reset_stats(self) -> None:
+        assert self.http is not None
+        self.http.delete("/sandbox/stats").raise_for_status()
+
+    def stats_total(self) -> int:
+        assert self.http is not None
+        return int(self.http.get("/sandbox/stats").json()["total"])
+
+    def token(self) -> str:
+        assert self.http is not None
+        form = {"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "sandbox"}
+        return self.http.post("/oauth/token", data=form).json()["access_token"]
+
+
+class BotProcess:
+    """`leadbot run --http` as a real process, configured only through its environment, logging to a file."""
+
+    def __init__(
+        self, sandbox: SandboxProcess, stub: SlackStub, log_path: Path, python_args: tuple[str, ...] = (), **env: str
+    ) -> None:
+        self.python_args = python_args  # e.g. ("-m", "cProfile", "-o", "bot.prof") to profile the bot
+        self.sandbox = sandbox
+        self.stub = stub
+        self.log_path = log_path
+        self.extra_env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.started_in = 0.0
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def __enter__(self) -> BotProcess:
+        self.port = free_port()
+        env = clean_env(
+            SLACK_BOT_TOKEN=self.stub.bot_token,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=self.stub.api_url,
+            BABELFORCE_BASE_URL=self.sandbox.base_url,
+            BABELFORCE_CLIENT_ID="sandbox",
+            BABELFORCE_CLIENT_SECRET="sandbox",
+            LEADBOT_ALLOW_ALL_WRITERS="true",
+            **self.extra_env,
+        )
+        cmd = [
+            sys.executable,
+            *self.python_args,
+            "-m",
+            "bot.cli",
+            "run",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        started = time.monotonic()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = started + START_TIMEOUT_S
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"leadbot run --http exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"leadbot run --http did not answer within {START_TIMEOUT_S:g} s")
+            time.sleep(0.05)
+        self.started_in = time.monotonic() - started
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)  # like Ctrl-C: a profiler still writes its file
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def memory_kb(self) -> dict[str, int]:
+        return memory_kb(self.pid)
+
+
+@dataclass
+class Sample:
+    ack_s: float
+    reply_s: float
+    status: int
+    reply_text: str
+
+
+class Commands:
+    """Signed `/lead` commands to one bot, one at a time, timed to the ack and to the reply at the response_url."""
+
+    def __init__(self, stub: SlackStub, bot: BotProcess) -> None:
+        self.stub = stub
+        self.http = httpx.Client(timeout=30)
+        self.driver = SlackDriver(stub, bot.events_url, SIGNING_SECRET, http=self.http, timeout=30)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def run(self, text: str, timeout: float = 60.0) -> Sample:
+        started = time.monotonic()
+        interaction = self.driver.command(text)
+        assert interaction.response_url is not None
+        rid = interaction.response_url.rsplit("/", 1)[1]
+        event = self.stub.wait_for(lambda e: e.kind == "response" and e.name == rid, timeout=timeout)
+        return Sample(interaction.elapsed, event.at - started, interaction.status, render_message(event.payload))
