@@ -149,6 +149,7 @@ class BotProcess:
             BABELFORCE_CLIENT_ID="sandbox",
             BABELFORCE_CLIENT_SECRET="sandbox",
             LEADBOT_ALLOW_ALL_WRITERS="true",
+            LEADBOT_DB=str(self.log_path.with_suffix(".db")),  # the audit trail beside the log, not in ./data
             **self.extra_env,
         )
         cmd = [
