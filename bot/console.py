@@ -318,7 +318,7 @@ class Console:
 
     def _show(self, message: dict) -> None:
         """A reply as text. A reply replacing the progress line is simply printed after it, as a terminal does.
-        Its buttons become console words (`[Undo]` -> :undo) until the next reply."""
+        Its buttons become console words (`[Undo]` -> :undo) until the next reply (which may have none)."""
         self._say(render_message({key: value for key, value in message.items() if key != "replace_original"}))
         buttons = {
             ":" + element["text"]["text"].split()[0].lower(): (message, element)
@@ -327,8 +327,8 @@ class Console:
             for element in block.get("elements", [])
             if element.get("type") == "button"
         }
+        self._buttons = buttons  # only the latest reply's buttons can be clicked
         if buttons:
-            self._buttons = buttons
             self._say("  (buttons: " + ", ".join(buttons) + ")")
 
     def _click(self, word: str, line: str) -> None:

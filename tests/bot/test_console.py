@@ -92,3 +92,38 @@ def test_console_walks_through_a_form_and_shows_field_errors(tmp_path: Path) -> 
     assert "✗ Rank: rank 40000 is out of range" in out
     assert "Lead uuid_200 added" in out
     assert "note: from the form" in out
+
+
+def test_console_buttons_are_words_apply_cancel_and_undo_with_its_confirm(tmp_path: Path) -> None:
+    run = _console(
+        "\n".join(
+            [
+                '/lead rank "Spring leads" lead-40 45',  # in the hopper: asks first
+                ":apply",
+                ":undo",
+                ":undo",  # the undo's reply has no button any more
+                '/lead rank "Spring leads" lead-40 46',
+                ":cancel",
+                '/lead add "Spring leads" console-1 +4915199990999 5',
+                ":undo",
+                "n",  # Slack's confirm dialog: keep it
+                '/lead add "Spring leads" console-2 +4915199990998 5',
+                ":undo",
+                "y",
+                '/lead history "Spring leads" lead-40',
+            ]
+        ),
+        tmp_path,
+    )
+
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "Change the rank of lead-40 from 40 to 45 — not applied yet." in out
+    assert "(buttons: :apply, :cancel)" in out
+    assert "Rank of lead-40: 40 → 45" in out and "(buttons: :undo)" in out
+    assert "Undone: lead-40 restored" in out
+    assert "Nothing to undo here: the last reply has no such button." in out
+    assert "Cancelled: nothing was changed." in out
+    assert "Not clicked: Keep it." in out
+    assert "Undone: lead console-2 was deleted from list Spring leads." in out
+    assert "undid a change: rank 45 → 40" in out and "changed rank 40 → 45 (undone)" in out
