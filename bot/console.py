@@ -46,7 +46,7 @@ leadbot console: type /lead commands as in Slack (help: /lead help, quit: Ctrl-D
 {babelforce}
 Try the babelforce article's two examples:
   /lead show "{demo}" lead-40
-  /lead rank "{demo}" lead-40 45        (lead-40 is already in the hopper: the change waits)
+  /lead rank "{demo}" lead-40 45        (lead-40 is already in the hopper: leadbot asks before changing it)
   /lead rank "{demo}" lead-10 100       (not in the current batch: first of the next one)
   /lead add                              (no arguments: opens the form)
 Console extras: :dial [N] dials N leads of the demo campaign, :hopper shows it, :quit leaves.

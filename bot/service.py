@@ -288,7 +288,9 @@ class LeadService:
         after_undo, context = await self._write_with_context(
             lead_list, context, "set", current, changes.get("rank"), guarded
         )
-        caveats = change_caveats("set", current, after_undo, context)
+        # Compared with itself: a lead already in the hopper is dialled with the values it was loaded with, which
+        # are not the values being undone (those came after), so the caveat must not name them as "still used".
+        caveats = change_caveats("set", after_undo, after_undo, context)
         return LeadReport("undo", lead_list, after_undo, context, caveats, current)
 
     async def remove(self, lead_list: LeadList, lead: Lead) -> None:

@@ -1217,3 +1217,15 @@ def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxSe
         assert header(second) == "Undone: lead-27 restored" and bot.lead("lead-27").rank == 27
         undos = [row for row in records_of(db, "lead-27") if row["action"] == "undo"]
         assert [row["outcome"] for row in undos] == ["unknown", "ok"]
+
+
+def test_undo_on_a_lead_in_the_hopper_does_not_name_the_undone_values_as_still_dialled(tb: Bot) -> None:
+    card = tb.apply(f'set "Spring leads" lead-38 number={demo_number(1038)} city=Bonn')  # in the hopper: asked
+
+    undone = click(tb, card, ACTION_UNDO)
+
+    assert header(undone) == "Undone: lead-38 restored"
+    text = caveat(undone)
+    assert "Already in the hopper" in text and "it is dialled with the values it was loaded with" in text
+    assert demo_number(1038) not in text and "old number" not in text
+    assert tb.lead("lead-38").number == demo_number(38)
