@@ -34,6 +34,10 @@ DenialReason = Literal["team", "channel", "reader", "writer", "groups_unavailabl
 #: How long a group's members are trusted, and how long one check may wait for Slack to list them.
 GROUP_TTL_S = 60.0
 LOOKUP_BUDGET_S = 1.5
+#: Slack's answers to usergroups.users.list that a retry does not change (a wrong id, scope or token).
+PERMANENT_GROUP_ERRORS = frozenset(
+    {"missing_scope", "no_such_subteam", "invalid_auth", "not_authed", "account_inactive", "token_revoked"}
+)
 #: At most this many of the bot's channels are named in a channel denial.
 CHANNELS_SHOWN = 3
 
@@ -129,6 +133,7 @@ class Gatekeeper:
         self._clock = clock
         self._members: dict[str, _Members] = {}
         self._lookups: dict[str, asyncio.Task[frozenset[str] | None]] = {}  # in flight, shared (single flight)
+        self._refusals: dict[str, str] = {}  # group -> the error code of Slack's last refusal that retries cannot fix
 
     async def check(self, requester: Requester, *, write: bool) -> Denial | None:
         """None when `requester` may write (`write=True`: add, rank, set, undo) or read (show, history, help);
@@ -157,7 +162,8 @@ class Gatekeeper:
             return Denial("team", message)
         if policy.channels and requester.channel_id not in policy.channels:
             shown = sorted(policy.channels)[:CHANNELS_SHOWN]
-            where = ", ".join(f"<#{channel}>" for channel in shown)
+            # plain ids: the reply is escaped text, where <#C…> would show as typed rather than as a channel link
+            where = "channel " + ", ".join(shown)
             if len(policy.channels) > CHANNELS_SHOWN:
                 where += " or another of its channels"
             if requester.channel_id is None:
@@ -192,12 +198,20 @@ class Gatekeeper:
             return None
         if member is None:
             doing = "change leads" if write else "use leadbot"
+            setting = "LEADBOT_WRITERS" if write else "LEADBOT_READERS"
+            refused = sorted({self._refusals[group] for group in groups if group in self._refusals})
+            if refused:  # retrying will not help: say what is wrong and who can fix it
+                return Denial(
+                    "groups_unavailable",
+                    f"Slack refuses to list the user groups in {setting} ({', '.join(refused)}), so leadbot cannot "
+                    f"tell whether you may {doing}; ask whoever runs leadbot to fix that setting or the app's scopes.",
+                )
             return Denial(
                 "groups_unavailable",
                 f"Slack could not confirm your user groups just now, so leadbot cannot tell whether you may {doing}; "
                 "please try again in a moment.",
             )
-        you = f"you (<@{user}>, member id {user})" if user else "you"
+        you = f"you (member id {user})" if user else "you"
         if write:
             return Denial(
                 "writer",
@@ -266,6 +280,8 @@ class Gatekeeper:
                 response = await client.usergroups_users_list(usergroup=group, team_id=team_id)
         except SlackApiError as failure:
             error = failure.response.get("error") if failure.response is not None else None
+            if error in PERMANENT_GROUP_ERRORS:
+                self._refusals[group] = str(error)
             hint = " (the app needs the usergroups:read scope: reinstall it from manifest.yml)"
             log.warning(
                 "Slack refused to list user group %s: HTTP %s, %s%s",
@@ -290,4 +306,5 @@ class Gatekeeper:
             return None
         members = frozenset(users)
         self._members[group] = _Members(self._clock(), members)
+        self._refusals.pop(group, None)
         return members

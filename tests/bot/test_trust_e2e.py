@@ -1057,7 +1057,7 @@ def test_a_non_writer_gets_one_sentence_naming_leadbot_writers_no_babelforce_req
     assert interaction.status == 200 and interaction.acked_in_time and interaction.json is not None
     message = only_error(interaction.json)
     assert message == (
-        f":x: Only leadbot writers can change leads; ask whoever runs leadbot to add you (<@{READER}>, member id "
+        f":x: Only leadbot writers can change leads; ask whoever runs leadbot to add you (member id "
         f"{READER}) or one of your user groups to LEADBOT_WRITERS."
     )
     assert interaction.json["response_type"] == "ephemeral"
@@ -1100,7 +1100,7 @@ def test_a_channel_not_in_leadbot_channels_is_denied_naming_it(gated: Bot) -> No
 
     assert interaction.json is not None
     message = only_error(interaction.json)
-    assert "leadbot does not answer in this channel; use it in <#C0CAMPAIGN>" in message
+    assert "leadbot does not answer in this channel; use it in channel C0CAMPAIGN" in message
     assert "(id C0ELSEWHERE) to LEADBOT_CHANNELS" in message
     assert gated.control.stats()["total"] == 0
 
