@@ -227,7 +227,11 @@ def change_summary(before: Mapping[str, Any] | None, after: Mapping[str, Any] | 
         return ""
     if before is None:
         after = after or {}
-        return f"uid {_value(after.get('uid'))}, number {_value(after.get('number'))}, rank {_value(after.get('rank'))}"
+        added = (
+            f"uid {_value(after.get('uid'))}, number {_value(after.get('number'))}, rank {_value(after.get('rank'))}"
+        )
+        data = after.get("data") or {}
+        return "; ".join([added, *(f"{key}={_data_value(data[key])}" for key in sorted(data, key=str.casefold))])
     if after is None:
         return "(no result recorded)"
     parts = [
@@ -242,7 +246,7 @@ def change_summary(before: Mapping[str, Any] | None, after: Mapping[str, Any] | 
         elif key in new and key not in old:
             parts.append(f"+{key}={_data_value(new[key])}")
         elif key in old and key not in new:
-            parts.append(f"−{key}")
+            parts.append(f"−{key} (was {_data_value(old[key])})")
     return "; ".join(parts) if parts else "no values changed"
 
 
@@ -261,7 +265,7 @@ def lead_blocks(report: LeadReport) -> list[Block]:
             ],
         ),
     ]
-    data_text = _data_text(lead, before)
+    data_text = _data_text(lead, before, restored=report.action == "undo")
     if data_text:
         blocks.append(SectionBlock(block_id=BLOCK_LEAD_DATA, text=MarkdownTextObject(text=data_text)))
     notes = list(report.notes)
@@ -396,7 +400,7 @@ def _fields(lead: Lead, before: Lead | None) -> list[tuple[str, str]]:
     ]
 
 
-def _data_text(lead: Lead, before: Lead | None) -> str:
+def _data_text(lead: Lead, before: Lead | None, *, restored: bool = False) -> str:
     old = before.data if before is not None else {}
     new = lead.data
     lines: list[str] = []
@@ -404,7 +408,7 @@ def _data_text(lead: Lead, before: Lead | None) -> str:
         if key in new and key in old and old[key] != new[key]:
             lines.append(f"{escape(key)}: {escape(_data_value(old[key]))} → *{escape(_data_value(new[key]))}*")
         elif key in new and key not in old and before is not None:
-            lines.append(f"{escape(key)}: *{escape(_data_value(new[key]))}* (added)")
+            lines.append(f"{escape(key)}: *{escape(_data_value(new[key]))}* ({'restored' if restored else 'added'})")
         elif key in new:
             lines.append(f"{escape(key)}: {escape(_data_value(new[key]))}")
         else:

@@ -863,7 +863,7 @@ def test_the_audit_channel_gets_one_line_per_change_naming_the_user_the_lead_and
 
     click(bot, card, ACTION_UNDO)
     (undo_line,) = audit_lines(bot, posted, 2)[1:]
-    assert undo_line.payload["text"] == f"<@{SUPERVISOR}> undo lead-10 in Spring leads: rank 20 → 10; −vip"
+    assert undo_line.payload["text"] == f"<@{SUPERVISOR}> undo lead-10 in Spring leads: rank 20 → 10; −vip (was yes)"
 
 
 def test_the_audit_channel_masks_phone_numbers_of_an_add(channel_bot: Bot) -> None:
@@ -980,7 +980,7 @@ def test_history_shows_who_when_what_and_how_it_ended_newest_first(tb: Bot) -> N
         rf"{when}<@U0COLLEAGUE> · \*undid a change:\* rank 27 → 26",
         rf"{when}<@U0COLLEAGUE> · \*changed\* rank 26 → 27 _\(undone\)_",
         rf"{when}<@{SUPERVISOR}> · \*tried to set:\* .+ — \*failed\*, nothing changed \(.*HTTP 503.*\)",
-        rf"{when}<@{SUPERVISOR}> · \*changed\* −city; \+vip=yes",
+        rf"{when}<@{SUPERVISOR}> · \*changed\* −city \(was .+\); \+vip=yes",
         rf"{when}<@{SUPERVISOR}> · \*changed\* rank 24 → 26",
     ]
     assert len(lines) == len(expected), lines

@@ -499,11 +499,16 @@ def test_history_of_hostile_entries_escapes_user_text_but_keeps_the_mention() ->
     ("before", "after", "expected"),
     [
         (None, {"uid": "u1", "number": "+491", "rank": 5, "data": {}}, "uid u1, number +491, rank 5"),
+        (
+            None,
+            {"uid": "u1", "number": "+491", "rank": 5, "data": {"plan": "gold", "note": ""}},
+            "uid u1, number +491, rank 5; note=(empty); plan=gold",
+        ),
         ({"uid": "u", "rank": 40, "data": {}}, {"uid": "u", "rank": 45, "data": {}}, "rank 40 → 45"),
         (
             {"uid": "a", "number": "+1", "rank": 1, "data": {"city": "Berlin", "old": "x", "same": "s"}},
             {"uid": "b", "number": "+2", "rank": 1, "data": {"city": "Bonn", "new": "", "same": "s"}},
-            "uid a → b; number +1 → +2; city Berlin → Bonn; +new=(empty); −old",
+            "uid a → b; number +1 → +2; city Berlin → Bonn; +new=(empty); −old (was x)",
         ),
         ({"uid": "u", "rank": 1, "data": {}}, {"uid": "u", "rank": 1, "data": {}}, "no values changed"),
         ({"uid": "u", "data": {}}, None, "(no result recorded)"),
