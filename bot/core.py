@@ -350,6 +350,7 @@ class Leadbot:
         )
 
     async def cancel(self, token: str, *, request: Request) -> dict:
+        """ "Cancel" was clicked: drop the held command (only its asker can), replacing the question."""
         try:
             cancelled = await self.audit.cancel(token, user_id=request.requester.user_id)
         except AuditError as failure:
@@ -597,6 +598,7 @@ def command_payload(command: WriteCommand) -> dict:
 
 
 def command_from_payload(payload: dict) -> WriteCommand:
+    """The held command back from `command_payload`'s data."""
     kinds: dict[str, type[WriteCommand]] = {"add": AddLead, "rank": RankLead, "set": SetLead}
     values = dict(payload)
     kind = kinds[values.pop("kind")]
