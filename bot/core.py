@@ -210,17 +210,24 @@ class Leadbot:
         client: AsyncWebClient | None,
         expected: Snapshot | None,
     ) -> tuple[dict | None, str]:
-        """A write, once per request id: a delivery already in flight here or recorded anywhere is dropped."""
+        """A write, once per request id: a delivery already in flight here or recorded anywhere is dropped.
+
+        Then: read, and (unless nothing changes or the user must confirm) record, write and finish under the
+        lead's lock; a plan made while another write of the lead was under way is made again once that one is
+        done. An "apply anyway" for a lead that changed since the question asks again rather than overwrite."""
         request_id = request.request_id
-        if request_id is not None and (request_id in self._in_flight or await self._reserved(request_id)):
-            log.info("request %s was already received: not handled twice", request_id)
-            return None, "duplicate"
         if request_id is not None:
+            if request_id in self._in_flight:  # checked and claimed with no await between: no race in-process
+                return None, "duplicate"
             self._in_flight.add(request_id)
         try:
+            if request_id is not None and await self._reserved(request_id):
+                log.info("request %s was already handled: not handled twice", request_id)
+                return None, "duplicate"
             return await self._plan_and_write(command, request, replace_original, confirmed, client, expected)
         finally:
-            self._in_flight.discard(request_id)
+            if request_id is not None:
+                self._in_flight.discard(request_id)
 
     async def _reserved(self, request_id: str) -> bool:
         try:
@@ -238,9 +245,6 @@ class Leadbot:
         client: AsyncWebClient | None,
         expected: Snapshot | None,
     ) -> tuple[dict | None, str]:
-        """Read, then (unless nothing changes or the user must confirm) record, write and finish under the lead's
-        lock; a plan made while another write of the lead was under way is made again once that one is done.
-        An "apply anyway" for a lead that changed since the question asks again rather than overwrite blindly."""
         plan = await self.service.plan(command)
         changed = confirmed and expected is not None and plan.before is not None and snapshot(plan.before) != expected
         if changed:

@@ -212,9 +212,22 @@ class SlackDriver:
 
     def command(self, text: str, *, command: str = "/lead") -> Interaction:
         """The user types `{command} {text}` in the channel."""
-        response_url = self.stub.new_response_url()
-        trigger_id = self.stub.new_trigger()
-        fields = {
+        fields = self.command_fields(text, command=command)
+        return self._send(
+            urlencode(fields).encode(), response_url=fields["response_url"], trigger_id=fields["trigger_id"]
+        )
+
+    def command_fields(
+        self,
+        text: str,
+        *,
+        command: str = "/lead",
+        response_url: str | None = None,
+        trigger_id: str | None = None,
+    ) -> dict[str, str]:
+        """The form fields of a slash command as Slack posts them (fresh response_url and trigger unless given),
+        for tests that send the body themselves (replays, retries, odd headers)."""
+        return {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
             "team_domain": self.team_domain,
@@ -226,10 +239,9 @@ class SlackDriver:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": trigger_id,
+            "response_url": response_url or self.stub.new_response_url(),
+            "trigger_id": trigger_id or self.stub.new_trigger(),
         }
-        return self._send(urlencode(fields).encode(), response_url=response_url, trigger_id=trigger_id)
 
     def submit(
         self, view: dict[str, Any] | None, answers: dict[str, str], *, interaction: Interaction | None = None

@@ -35,7 +35,6 @@ from babelforce import BabelforceClient, ClientCredentials, PasswordLogin
 from babelforce.config import Timeouts
 from sandbox import SandboxServer
 from slackstub import SlackDriver, SlackStub
-from slackstub.driver import VERIFICATION_TOKEN
 from slackstub.server import Recorded
 from slackstub.signing import signed_headers
 from tests.bot.conftest import Bot, is_progress, texts
@@ -195,21 +194,7 @@ def spring_lead_count(bot: Bot) -> int:
 def command_with_response_url(bot: Bot, text: str, response_url: str) -> httpx.Response:
     """`/lead text` signed as Slack sends it, with a response_url of the test's choosing."""
     driver = bot.driver
-    fields = {
-        "token": VERIFICATION_TOKEN,
-        "team_id": driver.team_id,
-        "team_domain": driver.team_domain,
-        "channel_id": driver.channel_id,
-        "channel_name": driver.channel_name,
-        "user_id": driver.user_id,
-        "user_name": driver.user_name,
-        "command": "/lead",
-        "text": text,
-        "api_app_id": driver.api_app_id,
-        "is_enterprise_install": "false",
-        "response_url": response_url,
-        "trigger_id": bot.stub.new_trigger(),
-    }
+    fields = driver.command_fields(text, response_url=response_url)
     body = urlencode(fields).encode()
     return driver.post_raw(body, signed_headers(bot.signing_secret, body))
 

@@ -36,7 +36,7 @@ from bot.run import CHATTY_LOGGERS
 from commands.modals import BLOCK_DATA, BLOCK_LIST, BLOCK_NUMBER, BLOCK_RANK, BLOCK_UID
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
-from slackstub.driver import VERIFICATION_TOKEN, Interaction
+from slackstub.driver import Interaction
 from slackstub.signing import FORM_CONTENT_TYPE, signed_headers
 from tests.bot.conftest import Bot, is_progress
 from tests.bot.test_faults_e2e import serve_bot
@@ -120,24 +120,7 @@ def everything_logged(session: Session) -> Iterator[None]:
 
 def command_body(bot: Bot, text: str, response_url: str | None = None) -> bytes:
     """A slash command's body as Slack sends it (response_url and trigger from the stub)."""
-    driver = bot.driver
-    return urlencode(
-        {
-            "token": VERIFICATION_TOKEN,
-            "team_id": driver.team_id,
-            "team_domain": driver.team_domain,
-            "channel_id": driver.channel_id,
-            "channel_name": driver.channel_name,
-            "user_id": driver.user_id,
-            "user_name": driver.user_name,
-            "command": "/lead",
-            "text": text,
-            "api_app_id": driver.api_app_id,
-            "is_enterprise_install": "false",
-            "response_url": response_url or bot.stub.new_response_url(),
-            "trigger_id": bot.stub.new_trigger(),
-        }
-    ).encode()
+    return urlencode(bot.driver.command_fields(text, response_url=response_url)).encode()
 
 
 def run_session(bot: Bot, session: Session) -> None:

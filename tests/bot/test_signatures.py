@@ -13,7 +13,6 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import HEALTH_PATH
-from slackstub.driver import VERIFICATION_TOKEN
 from slackstub.signing import FORM_CONTENT_TYPE, signed_headers
 from tests.bot.conftest import Bot, texts
 from tests.bot.helpers import shared_bot
@@ -28,23 +27,8 @@ def shared() -> Iterator[Bot]:
 
 def command_body(bot: Bot, text: str) -> tuple[bytes, str, str]:
     """A slash command body as Slack sends it, with a fresh response_url and trigger from the stub."""
-    response_url, trigger_id = bot.stub.new_response_url(), bot.stub.new_trigger()
-    driver = bot.driver
-    fields = {
-        "token": VERIFICATION_TOKEN,
-        "team_id": driver.team_id,
-        "team_domain": driver.team_domain,
-        "channel_id": driver.channel_id,
-        "channel_name": driver.channel_name,
-        "user_id": driver.user_id,
-        "user_name": driver.user_name,
-        "command": "/lead",
-        "text": text,
-        "api_app_id": driver.api_app_id,
-        "is_enterprise_install": "false",
-        "response_url": response_url,
-        "trigger_id": trigger_id,
-    }
+    fields = bot.driver.command_fields(text)
+    response_url, trigger_id = fields["response_url"], fields["trigger_id"]
     return urlencode(fields).encode(), response_url, trigger_id
 
 

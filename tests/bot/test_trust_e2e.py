@@ -48,7 +48,6 @@ from commands.blocks import (
 from commands.modals import BLOCK_LIST, BLOCK_NUMBER, BLOCK_RANK, BLOCK_UID
 from sandbox import SandboxServer
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_LIST_ID, RENEWALS_LIST_ID, demo_number
-from slackstub.driver import VERIFICATION_TOKEN
 from slackstub.server import Recorded
 from slackstub.signing import signed_headers
 from tests.bot.conftest import Bot, block, is_question, start_bot, texts
@@ -184,23 +183,8 @@ def history_text(bot: Bot, list_ref: str, lead: str) -> str:
 
 def slash_body(bot: Bot, text: str) -> tuple[bytes, str, str]:
     """A `/lead text` form body as Slack posts it; returns it with its trigger_id and response_url."""
-    driver = bot.driver
-    trigger_id, response_url = bot.stub.new_trigger(), bot.stub.new_response_url()
-    fields = {
-        "token": VERIFICATION_TOKEN,
-        "team_id": driver.team_id,
-        "team_domain": driver.team_domain,
-        "channel_id": driver.channel_id,
-        "channel_name": driver.channel_name,
-        "user_id": driver.user_id,
-        "user_name": driver.user_name,
-        "command": "/lead",
-        "text": text,
-        "api_app_id": driver.api_app_id,
-        "is_enterprise_install": "false",
-        "response_url": response_url,
-        "trigger_id": trigger_id,
-    }
+    fields = bot.driver.command_fields(text)
+    trigger_id, response_url = fields["trigger_id"], fields["response_url"]
     return urlencode(fields).encode(), trigger_id, response_url
 
 
