@@ -224,7 +224,25 @@ class Leadbot:
             if request_id is not None and await self._reserved(request_id):
                 log.info("request %s was already handled: not handled twice", request_id)
                 return None, "duplicate"
-            return await self._plan_and_write(command, request, replace_original, confirmed, client, expected)
+            plan = await self.service.plan(command)
+            changed = (
+                confirmed and expected is not None and plan.before is not None and snapshot(plan.before) != expected
+            )
+            if changed:
+                confirmed = False
+            if plan.before is not None and not plan.unchanged and not (plan.blocking and not confirmed):
+                lock = self.lead_lock(plan.lead_list.id, plan.before.id)
+                contended = lock.locked()
+                async with lock:
+                    if contended:
+                        plan = await self.service.plan(command)
+                    if not plan.unchanged and not (plan.blocking and not confirmed):
+                        return await self._record_and_apply(plan, request, replace_original, client)
+            if plan.unchanged:
+                return lead_message(await self.service.apply(plan), replace_original=replace_original), "unchanged"
+            if plan.blocking and not confirmed:
+                return await self._ask(plan, request, replace_original, changed=changed), "asked"
+            return await self._record_and_apply(plan, request, replace_original, client)  # an add: no lead to lock yet
         finally:
             if request_id is not None:
                 self._in_flight.discard(request_id)
@@ -235,33 +253,6 @@ class Leadbot:
         except AuditError as failure:  # begin() will fail too and refuse the change with the reason
             log.warning("could not check request %s in the audit trail: %s", request_id, failure.message)
             return False
-
-    async def _plan_and_write(
-        self,
-        command: WriteCommand,
-        request: Request,
-        replace_original: bool,
-        confirmed: bool,
-        client: AsyncWebClient | None,
-        expected: Snapshot | None,
-    ) -> tuple[dict | None, str]:
-        plan = await self.service.plan(command)
-        changed = confirmed and expected is not None and plan.before is not None and snapshot(plan.before) != expected
-        if changed:
-            confirmed = False
-        if plan.before is not None and not plan.unchanged and not (plan.blocking and not confirmed):
-            lock = self.lead_lock(plan.lead_list.id, plan.before.id)
-            contended = lock.locked()
-            async with lock:
-                if contended:
-                    plan = await self.service.plan(command)
-                if not plan.unchanged and not (plan.blocking and not confirmed):
-                    return await self._record_and_apply(plan, request, replace_original, client)
-        if plan.unchanged:
-            return lead_message(await self.service.apply(plan), replace_original=replace_original), "unchanged"
-        if plan.blocking and not confirmed:
-            return await self._ask(plan, request, replace_original, changed=changed), "asked"
-        return await self._record_and_apply(plan, request, replace_original, client)  # an add: no lead to lock yet
 
     async def _record_and_apply(
         self, plan: Plan, request: Request, replace_original: bool, client: AsyncWebClient | None
