@@ -19,6 +19,7 @@ import logging
 import math
 import random
 import time
+import urllib.request
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -95,9 +96,14 @@ class BabelforceClient:
         self._retry = retry or RetryPolicy()
         self._owns_http = http_client is None
         shards = max(1, math.ceil(max_connections / CONNECTIONS_PER_SHARD))
+        # httpx honours HTTP(S)_PROXY / NO_PROXY only with its own transport: behind a proxy, keep it.
+        sharded = (
+            None if _behind_proxy(self._base_url) else ShardedTransport(shards, math.ceil(max_connections / shards))
+        )
         self._http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(self._timeouts.read, connect=self._timeouts.connect),
-            transport=ShardedTransport(shards, math.ceil(max_connections / shards)),
+            transport=sharded,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"User-Agent": "leadbot/0.1", "Accept": "application/json"},
         )
         # At most this many requests are handed to httpx at once, so no connection pool ever queues.
@@ -174,6 +180,7 @@ class BabelforceClient:
             recent = self._recent.get((list_id, lead_id))
             if recent is not None and time.monotonic() - recent[0] <= max_age:
                 return recent[1]
+        sent_at = time.monotonic()
         lead = await self._item(
             Lead,
             "GET",
@@ -181,7 +188,7 @@ class BabelforceClient:
             what=f"get lead {lead_id}",
             not_found=f"No lead with id {lead_id} in list {list_id}.",
         )
-        self._keep(list_id, lead)
+        self._keep(list_id, lead, sent_at)
         return lead
 
     async def add_lead(
@@ -232,6 +239,8 @@ class BabelforceClient:
             payload["data"] = dict(data)
         if not payload:
             raise ValueError("update_lead needs at least one field to change")
+        self._recent.pop((list_id, lead_id), None)  # the copy from before the write is stale, whatever happens
+        sent_at = time.monotonic()
         lead = await self._item(
             Lead,
             "PUT",
@@ -241,7 +250,7 @@ class BabelforceClient:
             not_found=f"No lead with id {lead_id} in list {list_id}.",
             conflict=f"uid {uid!r} already exists in list {list_id}." if uid is not _UNSET else None,
         )
-        self._remember(list_id, lead)  # an old uid/number entry may stay: hits are confirmed, so it only misses
+        self._remember(list_id, lead, sent_at)  # an old uid/number entry may stay: hits are confirmed, it only misses
         return lead
 
     async def delete_lead(self, list_id: str, lead_id: str) -> None:
@@ -373,16 +382,21 @@ class BabelforceClient:
 
     # ------------------------------------------------------------------ lookup index
 
-    def _keep(self, list_id: str, lead: Lead) -> None:
-        """Remember the lead as just read or written, for `get_lead(..., max_age=...)`."""
+    def _keep(self, list_id: str, lead: Lead, sent_at: float | None = None) -> None:
+        """Remember the lead as read or written by a request sent at `sent_at`, for `get_lead(..., max_age=...)`;
+        a copy from a request sent earlier than the one remembered (a slow GET overtaken by a write) is dropped."""
         key = (list_id, lead.id)
-        self._recent[key] = (time.monotonic(), lead)
+        sent_at = time.monotonic() if sent_at is None else sent_at
+        known = self._recent.get(key)
+        if known is not None and known[0] > sent_at:
+            return
+        self._recent[key] = (sent_at, lead)
         self._recent.move_to_end(key)
         while len(self._recent) > RECENT_LEADS:
             self._recent.popitem(last=False)
 
-    def _remember(self, list_id: str, lead: Lead) -> None:
-        self._keep(list_id, lead)
+    def _remember(self, list_id: str, lead: Lead, sent_at: float | None = None) -> None:
+        self._keep(list_id, lead, sent_at)
         index = self._indexes.get(list_id)
         if index is not None:
             index.add(lead.id, lead.uid, lead.number)
@@ -708,6 +722,13 @@ def match_list(lists: Sequence[LeadList], name_or_id: str) -> LeadList | None:
 
 def _kind(failure: httpx.TransportError) -> str:
     return type(failure).__name__
+
+
+def _behind_proxy(base_url: str) -> bool:
+    """Whether the environment routes requests to `base_url` through a proxy (HTTP(S)_PROXY, not NO_PROXY)."""
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _connection_error(

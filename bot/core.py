@@ -20,6 +20,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 
 import aiohttp
 from slack_bolt.async_app import AsyncBoltContext
@@ -54,7 +55,7 @@ from commands.modals import FormOrigin
 
 from .audit import Actor, AuditError, AuditLog, Change, Outcome
 from .permissions import Denial, Gatekeeper, Requester
-from .service import LeadService, Plan, Snapshot, UserFacingError, snapshot
+from .service import LeadService, Plan, Snapshot, UserFacingError, snapshot, written
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ FORM_CHECK_BUDGET_S = 2.4
 DENIAL_RECORD_BUDGET_S = 0.5
 #: How long an "apply anyway?" question stays answerable.
 CONFIRM_TTL_S = 15 * 60
+#: A pending audit record older than this is an interrupted write, not one under way (a write's deadline is 20 s,
+#: a read-back 5 s more).
+PENDING_STALE_S = 60.0
 NOT_RECORDED = "{reason} Nothing was changed, because leadbot makes no change it cannot record; tell whoever runs it."
 UNDO_SUBCOMMAND = "undo"
 EXPECTED_KEY = "expected_before"  # in a held command: the lead as it was when the question was asked
@@ -110,6 +114,9 @@ class Leadbot:
         default_factory=weakref.WeakValueDictionary
     )
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    # writes finished in this process, numbered; the number of each lead's latest (a plan older than it is stale)
+    _write_seq: int = 0
+    _last_write: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def default_region(self) -> str | None:
@@ -146,6 +153,17 @@ class Leadbot:
         if lock is None:
             lock = self._lead_locks[key] = asyncio.Lock()
         return lock
+
+    def _wrote(self, list_id: str, lead_id: str | None) -> None:
+        """A write of this lead has ended (whatever its outcome): plans made before it are stale."""
+        self._write_seq += 1
+        if lead_id is not None:
+            self._last_write[(list_id, lead_id)] = self._write_seq
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """At shutdown: let background work (audit channel lines) finish, for at most `timeout` seconds."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
 
     def in_background(self, work: Awaitable[None], what: str) -> None:
         """Run work the user need not wait for (the audit channel line); failures are logged by after_ack."""
@@ -224,18 +242,17 @@ class Leadbot:
             if request_id is not None and await self._reserved(request_id):
                 log.info("request %s was already handled: not handled twice", request_id)
                 return None, "duplicate"
+            planned_at = self._write_seq
             plan = await self.service.plan(command)
-            changed = (
-                confirmed and expected is not None and plan.before is not None and snapshot(plan.before) != expected
-            )
-            if changed:
-                confirmed = False
+            changed = confirmed and _changed_since_asked(plan, expected)
+            confirmed = confirmed and not changed
             if plan.before is not None and not plan.unchanged and not (plan.blocking and not confirmed):
-                lock = self.lead_lock(plan.lead_list.id, plan.before.id)
-                contended = lock.locked()
-                async with lock:
-                    if contended:
+                key = (plan.lead_list.id, plan.before.id)
+                async with self.lead_lock(*key):
+                    if self._last_write.get(key, -1) > planned_at:  # written meanwhile: read it again
                         plan = await self.service.plan(command)
+                        changed = changed or (confirmed and _changed_since_asked(plan, expected))
+                        confirmed = confirmed and not changed
                     if not plan.unchanged and not (plan.blocking and not confirmed):
                         return await self._record_and_apply(plan, request, replace_original, client)
             if plan.unchanged:
@@ -261,7 +278,8 @@ class Leadbot:
         record's outcome; the reply carries an Undo button when the record is complete."""
         command = plan.command
         action = subcommand_of(command)
-        before = snapshot(plan.before) if plan.before is not None else None
+        keys = (tuple(plan.changes), tuple(plan.data))  # what this change writes: all the record keeps
+        before = written(plan.before, *keys) if plan.before is not None else None
         try:
             change_id = await self.audit.begin(
                 actor=request.actor,
@@ -290,10 +308,13 @@ class Leadbot:
         except BaseException:
             await self._finish(change_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
             raise
+        finally:
+            self._wrote(plan.lead_list.id, plan.before.id if plan.before is not None else None)
+        after = written(report.lead, *keys) if plan.before is not None else snapshot(report.lead)
         recorded = await self._finish(
             change_id,
             outcome=Outcome.OK,
-            after=snapshot(report.lead),
+            after=after,
             lead_id=report.lead.id,
             lead_uid=report.lead.uid,
             caveat=describe(report.caveats),
@@ -303,8 +324,7 @@ class Leadbot:
                 report, "leadbot could not complete this change's audit record; it was made all the same."
             )
         self.in_background(
-            self._announce(client, request, action, plan.lead_list.name, snapshot(report.lead), before),
-            "the audit channel line",
+            self._announce(client, request, action, plan.lead_list.name, after, before), "the audit channel line"
         )
         return lead_message(report, replace_original=replace_original, undo_id=change_id if recorded else None), "ok"
 
@@ -393,13 +413,22 @@ class Leadbot:
         name = (change.after or {}).get("uid") or change.lead_uid or change.lead_id
         if current is None:
             return error_message(f"Lead {name} no longer exists in list {lead_list.name}; there is nothing to undo.")
+        attempts = await self.audit.undos_of(change.id)
+        if any(attempt.outcome == Outcome.OK for attempt in attempts):  # done, though its mark did not stick
+            return notice_message("Already undone; nothing more to do.")
+        if any(attempt.outcome == Outcome.PENDING and self._live(attempt) for attempt in attempts):
+            return notice_message("This change is already being undone; nothing more to do.")
+        busy = await self._changed_elsewhere(change)
+        if busy:
+            return error_message(f"Lead {name} is being changed right now (by {busy}); click Undo again in a moment.")
+        deleting = change.action == "add"
+        before, after = change.before or {}, change.after or {}
+        fields = [key for key in ("uid", "number", "rank") if key in before or key in after]
+        data_keys = sorted(set(before.get("data") or {}) | set(after.get("data") or {}))
+        now = written(current, fields, data_keys) if not deleting else snapshot(current)
         # An earlier undo whose outcome is unknown keeps its request id; each such attempt moves the id on, so a
         # new click may try again (the comparison below then sees whether the lead is still as the change left it).
-        attempts = await self.audit.undos_of(change.id)
-        if any(attempt.outcome == Outcome.PENDING for attempt in attempts):
-            return notice_message("This change is already being undone; nothing more to do.")
-        unknown = sum(attempt.outcome == Outcome.UNKNOWN for attempt in attempts)
-        deleting = change.action == "add"
+        unknown = sum(attempt.outcome in (Outcome.UNKNOWN, Outcome.PENDING) for attempt in attempts)
         undo_id = await self.audit.begin(
             actor=request.actor,
             action="delete" if deleting else UNDO_SUBCOMMAND,
@@ -409,7 +438,7 @@ class Leadbot:
             list_name=lead_list.name,
             lead_id=current.id,
             lead_uid=current.uid,
-            before=snapshot(current),
+            before=now,
             undo_of=change.id,
         )
         if undo_id is None:  # another process's click got there first
@@ -417,10 +446,11 @@ class Leadbot:
             if again is not None and again.undone_by is not None:
                 return notice_message(f"Already undone (change {again.undone_by}); nothing more to do.")
             return notice_message("This change is already being undone; nothing more to do.")
-        busy = await self._changed_elsewhere(change)
-        if busy:
-            await self._finish(undo_id, outcome=Outcome.FAILED, detail=f"busy: {busy} was changing the lead")
-            return error_message(f"Lead {name} is being changed right now (by {busy}); click Undo again in a moment.")
+        if not deleting and _restored(change, snapshot(current)):
+            # an earlier undo whose answer was lost did apply: say so, and mark the change undone
+            await self._finish(undo_id, outcome=Outcome.OK, after=now, detail="already had its earlier values")
+            await self._mark_undone(change.id, undo_id)
+            return notice_message(f"Lead {name} already has its earlier values: undone.")
         drift = _drift(change, snapshot(current))
         if drift:
             await self._finish(undo_id, outcome=Outcome.FAILED, detail=f"changed since: {drift}")
@@ -434,7 +464,7 @@ class Leadbot:
             if deleting:
                 await self.service.remove(lead_list, current)
             else:
-                report = await self.service.restore(lead_list, current, change.before or {}, change.after or {})
+                report = await self.service.restore(lead_list, current, before, after)
         except UserFacingError as failure:
             outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
             await self._finish(undo_id, outcome=outcome, detail=failure.message)
@@ -442,35 +472,43 @@ class Leadbot:
         except BaseException:
             await self._finish(undo_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
             raise
-        after = None if deleting else snapshot(report.lead)
+        finally:
+            self._wrote(lead_list.id, current.id)
+        restored = None if deleting else written(report.lead, fields, data_keys)
         caveat = None if deleting else describe(report.caveats)
-        recorded = await self._finish(undo_id, outcome=Outcome.OK, after=after, caveat=caveat)
-        try:
-            recorded = await self.audit.mark_undone(change.id, undo_id) and recorded
-        except AuditError as failure:
-            log.error("could not mark change %s undone by %s: %s", change.id, undo_id, failure.message)
-            recorded = False
+        recorded = await self._finish(undo_id, outcome=Outcome.OK, after=restored, caveat=caveat)
+        recorded = await self._mark_undone(change.id, undo_id) and recorded
         note = "" if recorded else " leadbot could not complete the audit record of this undo."
         if deleting:
             self.in_background(
-                self._announce(client, request, "delete", lead_list.name, snapshot(current), snapshot(current)),
-                "the audit channel line",
+                self._announce(client, request, "delete", lead_list.name, now, now), "the audit channel line"
             )
             return notice_message(f"Undone: lead {name} was deleted from list {lead_list.name}.{note}")
         self.in_background(
-            self._announce(client, request, UNDO_SUBCOMMAND, lead_list.name, snapshot(report.lead), snapshot(current)),
+            self._announce(client, request, UNDO_SUBCOMMAND, lead_list.name, restored or {}, now),
             "the audit channel line",
         )
         return lead_message(_with_note(report, note.strip()) if note else report)
 
+    async def _mark_undone(self, change_id: int, undo_id: int) -> bool:
+        try:
+            return await self.audit.mark_undone(change_id, undo_id)
+        except AuditError as failure:
+            log.error("could not mark change %s undone by %s: %s", change_id, undo_id, failure.message)
+            return False
+
+    def _live(self, attempt: Change) -> bool:
+        """A pending record young enough to be a write still under way (older ones were interrupted)."""
+        return (datetime.now(UTC) - attempt.at).total_seconds() < PENDING_STALE_S
+
     async def _changed_elsewhere(self, change: Change) -> str:
-        """A later change of the lead still in flight in another leadbot process (this one holds the lead's lock):
-        undoing now could interleave with it. Finished later changes are judged by the comparison of values."""
+        """Another write of the lead still in flight (in another leadbot process: this one holds the lead's lock):
+        undoing now could interleave with it. Finished changes are judged by comparing values."""
         assert change.list_id is not None
         in_flight = [
             other
             for other in await self.audit.history(change.list_id, lead_id=change.lead_id)
-            if other.id > change.id and other.outcome == Outcome.PENDING and other.undo_of != change.id
+            if other.outcome == Outcome.PENDING and other.undo_of != change.id and self._live(other)
         ]
         if not in_flight:
             return ""
@@ -621,6 +659,11 @@ def _intent(plan: Plan) -> str:
     return f"Change {name}: " + ", ".join(changed)
 
 
+def _changed_since_asked(plan: Plan, expected: Snapshot | None) -> bool:
+    """Whether the lead differs from how it was when "apply anyway?" was asked."""
+    return expected is not None and plan.before is not None and snapshot(plan.before) != expected
+
+
 def _masked_number(values: Snapshot | None) -> Snapshot | None:
     if values is None or not values.get("number"):
         return values
@@ -650,6 +693,20 @@ def _summary(change: Change) -> str:
     if change.after is None:
         return change.command or "no result recorded"
     return change_summary(change.before, change.after)
+
+
+def _restored(change: Change, current: Snapshot) -> bool:
+    """Whether the lead already has the change's before-values for everything the change wrote."""
+    before, after = change.before or {}, change.after or {}
+    for name in ("uid", "number", "rank"):
+        written_here = (name in before or name in after) and before.get(name) != after.get(name)
+        if written_here and current.get(name) != before.get(name):
+            return False
+    old, new, now = before.get("data") or {}, after.get("data") or {}, current.get("data") or {}
+    touched = {key for key in set(old) | set(new) if old.get(key, _GONE) != new.get(key, _GONE)}
+    return bool(touched or any(before.get(n) != after.get(n) for n in ("uid", "number", "rank"))) and all(
+        now.get(key, _GONE) == old.get(key, _GONE) for key in touched
+    )
 
 
 def _drift(change: Change, current: dict) -> str:

@@ -12,7 +12,7 @@ import asyncio
 import difflib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -37,13 +37,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DIRECTORY_TTL_S = 30.0
-HOPPER_TAIL_MAX_AGE_S = 10.0  # rank of the hopper's last lead (a caveat's bound), reused across commands this long
+HOPPER_TAIL_MAX_AGE_S = 60.0  # rank of the hopper's last lead (a caveat's bound), reused across commands this long
 LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
 AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
-SUGGEST_CUTOFF = 0.85
-SETTLE_BUDGET_S = (
-    5.0  # reading a lead back after a write's answer was lost  # difflib similarity for "did you mean" on list names
-)
+SUGGEST_CUTOFF = 0.85  # difflib similarity for "did you mean" on list names
+SETTLE_BUDGET_S = 5.0  # reading a lead back after a write's answer was lost
 
 
 class UserFacingError(Exception):
@@ -66,6 +64,15 @@ Snapshot = dict[str, Any]
 
 def snapshot(lead: Lead) -> Snapshot:
     return {"id": lead.id, "uid": lead.uid, "number": lead.number, "rank": lead.rank, "data": dict(lead.data)}
+
+
+def written(lead: Lead, fields: Iterable[str], data_keys: Iterable[str]) -> Snapshot:
+    """A lead's values of only what a change writes (plus its id and uid, to name it): what the audit trail keeps
+    as a change's before and after, so undo puts back exactly that and never someone else's values."""
+    values: Snapshot = {"id": lead.id, "uid": lead.uid}
+    values.update({name: getattr(lead, name) for name in fields if name != "uid"})
+    values["data"] = {key: lead.data[key] for key in data_keys if key in lead.data}
+    return values
 
 
 def predict(before: Lead, changes: dict[str, Any], data: dict[str, str | None]) -> Lead:
@@ -199,7 +206,8 @@ class LeadService:
         guarded = self._settled(
             lead_list,
             before,
-            plan,
+            plan.changes,
+            plan.data,
             self._guard(lead_list, write, write=True, lead=before, uid=plan.changes.get("uid"), taken_hint=action),
         )
         (after, recovered), context = await self._write_with_context(
@@ -210,12 +218,18 @@ class LeadService:
         return LeadReport(action, lead_list, after, context, caveats, before, notes=plan.notes, recovered=recovered)
 
     async def _settled(
-        self, lead_list: LeadList, before: Lead, plan: Plan, write: Awaitable[Lead]
+        self,
+        lead_list: LeadList,
+        before: Lead,
+        changes: dict[str, Any],
+        data: dict[str, Any],
+        write: Awaitable[Lead],
     ) -> tuple[Lead, bool]:
         """The written lead, and whether its answer was lost and the write confirmed by reading the lead back.
 
-        A write whose answer never came (timeout, dropped connection) is settled by one GET: every planned value
-        present -> applied; none -> not applied (said so); anything else stays uncertain.
+        A write whose answer never came (timeout, dropped connection) is settled by one GET: every written value
+        there -> applied. Otherwise it stays uncertain: a slow babelforce may still apply it after the read, so
+        "not applied" is never concluded, only "not there when read".
         """
         try:
             return await write, False
@@ -227,14 +241,16 @@ class LeadService:
                     now = await self.client.get_lead(lead_list.id, before.id)
             except (errors.BabelforceError, TimeoutError):
                 raise failure from None
-            wanted = predict(before, plan.changes, plan.data)
-            if snapshot(now) == snapshot(wanted) or _has_values(now, plan):
+            if _has_values(now, changes, data):
                 log.info("the answer to a write of lead %s was lost; reading it back shows it applied", before.id)
                 return now, True
-            if snapshot(now) == snapshot(before):
+            if all(getattr(now, name) == getattr(before, name) for name in changes) and all(
+                now.data.get(key) == before.data.get(key) for key in data
+            ):
                 raise UserFacingError(
-                    "babelforce did not confirm the change, and reading the lead back shows it was not applied: "
-                    "nothing was changed; try again."
+                    "babelforce did not confirm the change, and the lead did not have it when leadbot read it back "
+                    "just now; it may still arrive, so check with /lead show before trying again.",
+                    uncertain=True,
                 ) from None
             raise failure from None
 
@@ -284,14 +300,20 @@ class LeadService:
             state = (lead_state(current, context),)
             return LeadReport("undo", lead_list, current, context, state, current, unchanged=True)
         write = self.client.update_lead(lead_list.id, current.id, data=data or None, **changes)
-        guarded = self._guard(lead_list, write, write=True, lead=current, uid=changes.get("uid"), taken_hint="set")
-        after_undo, context = await self._write_with_context(
+        guarded = self._settled(
+            lead_list,
+            current,
+            changes,
+            data,
+            self._guard(lead_list, write, write=True, lead=current, uid=changes.get("uid"), taken_hint="set"),
+        )
+        (after_undo, recovered), context = await self._write_with_context(
             lead_list, context, "set", current, changes.get("rank"), guarded
         )
         # Compared with itself: a lead already in the hopper is dialled with the values it was loaded with, which
         # are not the values being undone (those came after), so the caveat must not name them as "still used".
         caveats = change_caveats("set", after_undo, after_undo, context)
-        return LeadReport("undo", lead_list, after_undo, context, caveats, current)
+        return LeadReport("undo", lead_list, after_undo, context, caveats, current, recovered=recovered)
 
     async def remove(self, lead_list: LeadList, lead: Lead) -> None:
         """Delete a lead (undo of an add)."""
@@ -622,12 +644,12 @@ def explain(
     return message
 
 
-def _has_values(lead: Lead, plan: Plan) -> bool:
-    """Whether a lead carries every value a plan writes (other fields may have moved on since)."""
-    if any(getattr(lead, name) != value for name, value in plan.changes.items()):
+def _has_values(lead: Lead, changes: dict[str, Any], data: dict[str, Any]) -> bool:
+    """Whether a lead carries every value a write sends (other fields may have moved on since)."""
+    if any(getattr(lead, name) != value for name, value in changes.items()):
         return False
     return all(
-        lead.data.get(key) == value if value is not None else key not in lead.data for key, value in plan.data.items()
+        lead.data.get(key) == value if value is not None else key not in lead.data for key, value in data.items()
     )
 
 

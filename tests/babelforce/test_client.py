@@ -12,6 +12,7 @@ from babelforce import (
     AmbiguousMatchError,
     AuthenticationError,
     BabelforceClient,
+    BabelforceError,
     ClientCredentials,
     ConflictError,
     InvalidRequestError,
@@ -21,8 +22,10 @@ from babelforce import (
     StaticToken,
     UnauthorizedError,
 )
+from babelforce.transport import ShardedTransport
 
 pytestmark = pytest.mark.anyio
+CREDENTIALS = ClientCredentials("id", SecretStr("secret"))
 
 
 def dashed(compact_id: str) -> str:
@@ -324,3 +327,45 @@ async def test_many_concurrent_calls_share_the_sharded_pool(client, control):
     spring_list = await spring(client)
     leads = await asyncio.gather(*(client.find_lead(spring_list.id, f"lead-{n % 50 + 1}") for n in range(300)))
     assert [lead.uid for lead in leads] == [f"lead-{n % 50 + 1}" for n in range(300)]
+
+
+async def test_a_slow_read_overtaken_by_this_clients_write_does_not_replace_the_newer_copy(client, control):
+    """get_lead(max_age=...) must never answer with a value older than this client's own write."""
+    spring_list = await spring(client)
+    lead = await client.find_lead(spring_list.id, "lead-8")
+    # the sandbox reads the lead at once, then trickles the answer for 0.6 s
+    control.faults({"method": "GET", "path": r"/leads/[^/]+$", "stall_s": 0.6, "times": 1})
+    slow_read = asyncio.ensure_future(client.get_lead(spring_list.id, lead.id))  # sent first, answers last
+    await asyncio.sleep(0.2)
+    await client.update_lead(spring_list.id, lead.id, rank=88)  # sent later, answers first
+    assert (await slow_read).rank == 8  # what the sandbox had when it read
+
+    assert (await client.get_lead(spring_list.id, lead.id, max_age=10)).rank == 88
+
+
+async def test_a_write_whose_answer_is_lost_leaves_no_stale_copy_behind(client, control):
+    spring_list = await spring(client)
+    lead = await client.find_lead(spring_list.id, "lead-9")  # remembered: rank 9
+    control.faults({"method": "PUT", "status": 400, "times": 1})
+    with pytest.raises(BabelforceError):
+        await client.update_lead(spring_list.id, lead.id, rank=99)
+    control.reset_stats()
+
+    await client.get_lead(spring_list.id, lead.id, max_age=10)
+
+    assert control.stats()["total"] == 1  # read live: the copy from before the write was dropped
+
+
+async def test_the_sharded_pool_steps_aside_for_a_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    """httpx honours HTTPS_PROXY only with its own transport; leadbot behind a corporate proxy must still use it."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = BabelforceClient(base_url="https://example.babelforce.com", credentials=CREDENTIALS)
+    monkeypatch.setenv("NO_PROXY", "example.babelforce.com")
+    bypassed = BabelforceClient(base_url="https://example.babelforce.com", credentials=CREDENTIALS)
+
+    assert not isinstance(proxied._http._transport, ShardedTransport) and proxied._http._mounts
+    assert isinstance(bypassed._http._transport, ShardedTransport)
+    await proxied.aclose()
+    await bypassed.aclose()

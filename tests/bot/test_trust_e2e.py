@@ -530,13 +530,20 @@ def test_undo_of_a_set_restores_uid_number_and_data_readds_a_deleted_key_and_rem
     assert writes(tb) == 1
     original, undo = records_of(trust_db, "lead-12")
     assert original["undone_by"] == undo["id"] and undo["undo_of"] == original["id"]
-    assert undo["after_json"] == {
+    # the records keep what the change wrote (uid, number, the two data keys), not the rest of the lead
+    assert original["before_json"] == {
         "id": before.id,
         "uid": "lead-12",
         "number": demo_number(12),
-        "rank": 12,
-        "data": before.data,
+        "data": {"city": before.data["city"]},
     }
+    assert original["after_json"] == {
+        "id": before.id,
+        "uid": "lead-12b",
+        "number": "+4915199991212",
+        "data": {"vip": "yes"},
+    }
+    assert undo["after_json"] == original["before_json"]
 
 
 def test_undo_of_an_add_asks_slack_to_confirm_then_deletes_the_lead(tb: Bot, trust_db: Path) -> None:
@@ -669,7 +676,7 @@ def test_undo_by_a_non_writer_is_refused_recorded_as_denied_and_writes_nothing(g
 
 
 def test_a_rank_is_recorded_with_who_when_where_what_the_caveat_and_the_request(tb: Bot, trust_db: Path) -> None:
-    lead_id, data = tb.lead("lead-18").id, snapshot(tb, "lead-18").data
+    lead_id = tb.lead("lead-18").id
     started = time.time()
 
     interaction = tb.command('rank "Spring leads" lead-18 28')
@@ -689,7 +696,8 @@ def test_a_rank_is_recorded_with_who_when_where_what_the_caveat_and_the_request(
         lead_id,
         "lead-18",
     )
-    assert row["before_json"] == {"id": lead_id, "uid": "lead-18", "number": demo_number(18), "rank": 18, "data": data}
+    # what the change wrote, and the lead's id and uid to name it: nothing else of the lead
+    assert row["before_json"] == {"id": lead_id, "uid": "lead-18", "rank": 18, "data": {}}
     assert row["after_json"] == {**row["before_json"], "rank": 28}
     assert "Takes effect at the next hopper refill" in row["caveat"]
     assert (row["outcome"], row["detail"], row["undo_of"], row["undone_by"]) == ("ok", None, None, None)
@@ -1213,3 +1221,33 @@ def test_undo_on_a_lead_in_the_hopper_does_not_name_the_undone_values_as_still_d
     assert "Already in the hopper" in text and "it is dialled with the values it was loaded with" in text
     assert demo_number(1038) not in text and "old number" not in text
     assert tb.lead("lead-38").number == demo_number(38)
+
+
+def test_undo_puts_back_only_what_its_change_wrote_even_when_another_change_landed_meanwhile(tb: Bot) -> None:
+    tb.control.faults({"method": "GET", "path": r"/hopper$", "latency_ms": 800, "times": 1})  # A reads slowly
+    slow = tb.command('rank "Spring leads" lead-11 5')  # A: its plan read lead-11 before B's change
+    time.sleep(0.2)
+    tb.ask(f'set "Spring leads" lead-11 number={demo_number(1011)}')  # B: finishes while A is still reading
+    card = tb.driver.replies(slow, count=1)[0]
+    assert header(card) == "Rank of lead-11: 11 → 5"
+
+    click(tb, card, ACTION_UNDO)
+
+    lead = tb.lead("lead-11")
+    assert (lead.rank, lead.number) == (11, demo_number(1011))  # A undone, B's number kept
+
+
+def test_apply_anyway_asks_again_when_another_change_lands_while_it_waits_for_the_lead(tb: Bot) -> None:
+    question = tb.driver.replies(tb.command('rank "Spring leads" lead-37 45'), count=1)[0]  # in the hopper: asks
+    assert is_question(question)
+    tb.control.faults({"method": "PUT", "latency_ms": 800, "times": 1})  # the colleague's write is slow
+    colleague = tb.command('rank "Spring leads" lead-37 50')  # asks the colleague too...
+    colleague_question = tb.driver.replies(colleague, count=1)[0]
+    pending = tb.driver.click(colleague_question, ACTION_APPLY_ANYWAY)  # ...who applies: PUT under way, lock held
+    time.sleep(0.2)
+
+    again = click(tb, question, ACTION_APPLY_ANYWAY)  # waits for the lead, then sees rank 50, not 37
+
+    assert tb.driver.replies(pending, count=1)[0] and tb.lead("lead-37").rank == 50
+    assert is_question(again) and "The lead changed since you were asked." in texts(again)
+    assert "from 50 to 45" in texts(again)
