@@ -165,6 +165,11 @@ class Leadbot:
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
 
+    async def shutdown(self) -> None:
+        """The HTTP server's shutdown hook: background work first, then babelforce's connections."""
+        await self.aclose()
+        await self.service.client.aclose()
+
     def in_background(self, work: Awaitable[None], what: str) -> None:
         """Run work the user need not wait for (the audit channel line); failures are logged by after_ack."""
         task = asyncio.ensure_future(after_ack(work, what))

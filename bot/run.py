@@ -120,8 +120,9 @@ def _serve_http(
 ) -> int:
     client = BabelforceClient.from_settings(babelforce_settings)
     assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None  # checked above
+    leadbot = _leadbot(settings, client, audit)
     bolt = build_app(
-        _leadbot(settings, client, audit),
+        leadbot,
         bot_token=settings.slack_bot_token.get_secret_value(),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         slack_api_url=settings.slack_api_url,
@@ -131,7 +132,7 @@ def _serve_http(
         return _refuse([problem])
     log.info("leadbot serving Slack requests at http://%s:%s%s", host, port, EVENTS_PATH)
     uvicorn.run(
-        http_app(bolt, on_shutdown=client.aclose),
+        http_app(bolt, on_shutdown=leadbot.shutdown),
         host=host,
         port=port,
         log_level=settings.leadbot_log_level.lower(),
@@ -146,8 +147,9 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
     assert settings.slack_bot_token is not None and settings.slack_app_token is not None  # checked above
     app_token = settings.slack_app_token.get_secret_value()
     async with BabelforceClient.from_settings(babelforce_settings) as client:
+        leadbot = _leadbot(settings, client, audit)
         bolt = build_app(
-            _leadbot(settings, client, audit),
+            leadbot,
             bot_token=settings.slack_bot_token.get_secret_value(),
             signing_secret=None,  # Socket Mode messages arrive over an authenticated websocket, unsigned
             slack_api_url=settings.slack_api_url,
@@ -168,6 +170,7 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
             log.info("leadbot stopping")
         finally:
             await handler.close_async()
+            await leadbot.aclose()
     return 0
 
 

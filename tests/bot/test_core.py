@@ -1,13 +1,19 @@
-"""Pure helpers of the bot's edge: masking phone numbers in logs, and which libraries may log at DEBUG."""
+"""The bot's edge: masking phone numbers in logs, which libraries may log at DEBUG, and a clean shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
+from pydantic import SecretStr
 
-from bot.core import mask
+from babelforce import BabelforceClient, ClientCredentials
+from bot.audit import AuditLog
+from bot.core import Leadbot, mask
+from bot.permissions import AccessPolicy, Gatekeeper
 from bot.run import CHATTY_LOGGERS, configure_logging
+from bot.service import LeadService
 
 
 @pytest.mark.parametrize(
@@ -40,3 +46,25 @@ def test_debug_logging_keeps_slack_and_http_libraries_at_info() -> None:
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
+
+
+def test_shutdown_lets_background_work_finish_before_closing_babelforce() -> None:
+    """The audit channel line of the last change is not lost when the server stops right after it."""
+
+    async def scenario() -> list[str]:
+        events: list[str] = []
+        client = BabelforceClient(base_url="http://127.0.0.1:9", credentials=ClientCredentials("i", SecretStr("s")))
+        audit = AuditLog(":memory:")
+        leadbot = Leadbot(LeadService(client), audit=audit, gate=Gatekeeper(AccessPolicy.open(), None))
+
+        async def slow_line() -> None:
+            await asyncio.sleep(0.2)
+            events.append("line posted")
+
+        leadbot.in_background(slow_line(), "a test line")
+        await leadbot.shutdown()
+        events.append("closed")
+        audit.close()
+        return events
+
+    assert asyncio.run(scenario()) == ["line posted", "closed"]
