@@ -25,7 +25,7 @@ commands:
   demo [ARGS]   install, then start the local console: the bot, a Slack stand-in and the babelforce
                 sandbox (demo seed); type /lead commands (ARGS go to `leadbot console`, e.g. --script FILE)
   test [ARGS]   install with test extras, then ruff check, ruff format --check and pytest (ARGS go to pytest)
-  bench [ARGS]  install, then run the benchmarks on loopback (a few minutes) and write bench/results/latest.md and
+  bench [ARGS]  install, then run the benchmarks on loopback (about a minute) and write bench/results/latest.md and
                 .json; `bench --quick` is a 15-second check, `bench --help` lists the options
   lint          ruff check and ruff format --check only
   fmt           ruff format and ruff check --fix (changes files)

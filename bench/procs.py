@@ -59,6 +59,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Terminate a child process; kill it when it does not stop within 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 class SandboxProcess:
     """`python -m bench.sandbox_proc`: the demo seed plus a `Bench N` list (and campaign) per size."""
 
@@ -72,22 +82,25 @@ class SandboxProcess:
     def __enter__(self) -> SandboxProcess:
         cmd = [sys.executable, "-m", "bench.sandbox_proc", "--sizes", ",".join(map(str, self.sizes))]
         self.process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=clean_env())
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the sandbox process did not start")
-        announced = json.loads(line)
-        self.base_url = announced["base_url"]
-        self.lists = {int(size): value for size, value in announced["lists"].items()}
-        self.http = httpx.Client(base_url=self.base_url, timeout=60)
+        try:
+            assert self.process.stdout is not None
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("the sandbox process did not start")
+            announced = json.loads(line)
+            self.base_url = announced["base_url"]
+            self.lists = {int(size): value for size, value in announced["lists"].items()}
+            self.http = httpx.Client(base_url=self.base_url, timeout=60)
+        except BaseException:
+            self.__exit__()  # a failed start must not leave the process behind
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self.http is not None:
             self.http.close()
         if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
+            stop(self.process)
 
     @property
     def pid(self) -> int:
@@ -167,20 +180,27 @@ class BotProcess:
         started = time.monotonic()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = started + START_TIMEOUT_S
+        try:
+            self._wait_until_healthy(started + START_TIMEOUT_S)
+        except BaseException:
+            self.__exit__()  # a failed start must not leave the bot behind
+            raise
+        self.started_in = time.monotonic() - started
+        return self
+
+    def _wait_until_healthy(self, deadline: float) -> None:
+        assert self.process is not None
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"leadbot run --http exited with {self.process.returncode}; see {self.log_path}")
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
-                    break
+                    return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"leadbot run --http did not answer within {START_TIMEOUT_S:g} s")
             time.sleep(0.05)
-        self.started_in = time.monotonic() - started
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self.process is not None:
