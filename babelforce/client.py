@@ -559,9 +559,10 @@ class BabelforceClient:
         refreshed = False
         attempt = 0
         while True:
-            token = await self._tokens.get(self._fetch_token)
             try:
                 async with self._slots:
+                    # the token is taken once a slot is free, so a request that waited meets a refreshed one
+                    token = await self._tokens.get(self._fetch_token)
                     progress.dispatched = True
                     response = await self._http.request(
                         method,
@@ -603,8 +604,8 @@ class BabelforceClient:
         attempt = 0
         while True:
             try:
-                async with self._slots:
-                    response = await self._http.post(self._base_url + TOKEN_PATH, data=form)
+                # no slot: requests holding every slot may be waiting for this very token
+                response = await self._http.post(self._base_url + TOKEN_PATH, data=form)
             except httpx.TransportError as failure:
                 if attempt < self._retry.max_retries:
                     attempt += 1

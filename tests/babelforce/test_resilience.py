@@ -299,6 +299,23 @@ async def test_server_side_expiry_refreshes_once_and_retries(client, control):
     assert control.count(LISTS) == 2
 
 
+async def test_requests_waiting_for_a_connection_take_the_refreshed_token_not_the_expired_one(make_client, control):
+    """Under load the token is taken once a connection slot is free: after a server-side expiry only the calls
+    already in flight meet a 401, not every queued one (and the refresh itself needs no slot)."""
+    bf = make_client(max_connections=4)
+    await bf.list_lists()
+    control.expire_tokens()
+    control.faults({"method": "GET", "latency_ms": 100, "times": None})
+    control.reset_stats()
+
+    answers = await asyncio.gather(*(bf.list_lists() for _ in range(40)))
+
+    control.clear_faults()
+    assert all(len(lists) >= 3 for lists in answers)
+    assert control.count(TOKEN) == 1
+    assert 40 <= control.count(LISTS) <= 40 + 4  # at most the 4 in flight at the expiry were sent twice
+
+
 async def test_a_second_401_is_an_error_not_a_loop(client, control):
     await client.list_lists()
     control.reset_stats()
