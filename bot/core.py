@@ -12,13 +12,14 @@ double submit, double click) a no-op.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -304,17 +305,8 @@ class Leadbot:
         if change_id is None:
             log.info("request %s was already handled: not applied twice", request.request_id)
             return None, "duplicate"
-        try:
+        async with self._attempt(change_id, plan.lead_list.id, plan.before.id if plan.before is not None else None):
             report = await self.service.apply(plan)
-        except UserFacingError as failure:
-            outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
-            await self._finish(change_id, outcome=outcome, detail=failure.message)
-            raise
-        except BaseException:
-            await self._finish(change_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
-            raise
-        finally:
-            self._wrote(plan.lead_list.id, plan.before.id if plan.before is not None else None)
         after = written(report.lead, *keys) if plan.before is not None else snapshot(report.lead)
         recorded = await self._finish(
             change_id,
@@ -465,20 +457,11 @@ class Leadbot:
                 else "so undo would overwrite that; change it with /lead set."
             )
             return error_message(f"Lead {name} was changed since ({drift}), {then}")
-        try:
+        async with self._attempt(undo_id, lead_list.id, current.id):
             if deleting:
                 await self.service.remove(lead_list, current)
             else:
                 report = await self.service.restore(lead_list, current, before, after)
-        except UserFacingError as failure:
-            outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
-            await self._finish(undo_id, outcome=outcome, detail=failure.message)
-            raise
-        except BaseException:
-            await self._finish(undo_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
-            raise
-        finally:
-            self._wrote(lead_list.id, current.id)
         restored = None if deleting else written(report.lead, fields, data_keys)
         caveat = None if deleting else describe(report.caveats)
         recorded = await self._finish(undo_id, outcome=Outcome.OK, after=restored, caveat=caveat)
@@ -597,6 +580,22 @@ class Leadbot:
         return {}
 
     # ------------------------------------------------------------------ audit helpers
+
+    @contextlib.asynccontextmanager
+    async def _attempt(self, record_id: int, list_id: str, lead_id: str | None) -> AsyncIterator[None]:
+        """Around a babelforce write: a failure finishes its audit record (unknown when babelforce may have applied
+        it), and either way the lead counts as written, so plans made before are made again."""
+        try:
+            yield
+        except UserFacingError as failure:
+            outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
+            await self._finish(record_id, outcome=outcome, detail=failure.message)
+            raise
+        except BaseException:
+            await self._finish(record_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
+            raise
+        finally:
+            self._wrote(list_id, lead_id)
 
     async def _finish(self, change_id: int, **outcome: object) -> bool:
         """Complete an audit record; a failure is logged (the change itself is already made or refused)."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from commands.blocks import BLOCK_CAVEAT, BLOCK_ERROR, BLOCK_LEAD_HEADER, BLOCK_USAGE
@@ -71,6 +74,23 @@ def final_answer(bot: Bot, text: str) -> tuple[dict[str, Any], list[dict[str, An
         return interaction.json, [interaction.json]
     reply = bot.driver.replies(interaction, count=1)[0]
     return reply, [interaction.json, reply]
+
+
+@contextmanager
+def reads_fail_once_a_put_arrives(bot: Bot, *keep: dict[str, Any], timeout: float = 5.0) -> Iterator[None]:
+    """While the block runs: as soon as the sandbox has received a PUT, every GET answers 503 (the earlier rules
+    are replaced by `keep` and that one). The plan's reads pass; reading the lead back after a lost answer fails."""
+
+    def arm() -> None:
+        until = time.monotonic() + timeout
+        while bot.control.count(UPDATE_ROUTE) < 1 and time.monotonic() < until:
+            time.sleep(0.01)
+        bot.control.faults(*keep, {"method": "GET", "status": 503, "times": None})
+
+    with ThreadPoolExecutor(1) as pool:
+        arming = pool.submit(arm)
+        yield
+        arming.result()
 
 
 def shared_bot(**kwargs: Any) -> Iterator[Bot]:

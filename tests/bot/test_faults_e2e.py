@@ -38,7 +38,16 @@ from slackstub import SlackDriver, SlackStub
 from slackstub.server import Recorded
 from slackstub.signing import signed_headers
 from tests.bot.conftest import Bot, is_progress, texts
-from tests.bot.helpers import ADD_ROUTE, UPDATE_ROUTE, all_leads, error_text, header, shared_bot, snapshot
+from tests.bot.helpers import (
+    ADD_ROUTE,
+    UPDATE_ROUTE,
+    all_leads,
+    error_text,
+    header,
+    reads_fail_once_a_put_arrives,
+    shared_bot,
+    snapshot,
+)
 
 LEAD_ROUTE = "GET /api/v2/outbound/lists/{id}/leads/{leadId}"
 CAMPAIGN_ROUTE = "GET /api/v2/outbound/campaigns/{id}"
@@ -446,16 +455,8 @@ def test_stalled_write_whose_read_back_fails_too_says_the_change_may_or_may_not_
     bot = slow_bot
     bot.control.faults({"method": "PUT", "stall_s": STALL_FOR_S, "times": 1})
 
-    def fail_reads_once_the_put_is_in() -> None:  # the plan's reads pass; the read-back after the stall fails
-        until = time.monotonic() + 5
-        while bot.control.count(UPDATE_ROUTE) < 1 and time.monotonic() < until:
-            time.sleep(0.01)
-        bot.control.faults({"method": "GET", "status": 503, "times": None})
-
-    with ThreadPoolExecutor(1) as pool:
-        arming = pool.submit(fail_reads_once_the_put_is_in)
+    with reads_fail_once_a_put_arrives(bot):  # the plan's reads pass; the read-back after the stall fails
         reply, ack_s, _ = reply_to(bot, 'rank "Spring leads" lead-29 39')
-        arming.result()
 
     scenario()
     bot.control.clear_faults()

@@ -59,6 +59,7 @@ from tests.bot.helpers import (
     caveat,
     error_text,
     header,
+    reads_fail_once_a_put_arrives,
     snapshot,
     unescape,
     writes,
@@ -743,16 +744,8 @@ def test_a_stalled_write_is_recorded_unknown_and_history_marks_it(sandbox: Sandb
         bot.ask('show "Spring leads" lead-14')  # directories cached: only the PUT meets the stall
         bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
 
-        def fail_reads_once_the_put_is_in(bot: Bot = bot) -> None:  # so it cannot be settled by reading back
-            until = time.monotonic() + 5
-            while bot.control.count(UPDATE_ROUTE) < 1 and time.monotonic() < until:
-                time.sleep(0.01)
-            bot.control.faults({"method": "GET", "status": 503, "times": None})
-
-        with ThreadPoolExecutor(1) as pool:
-            arming = pool.submit(fail_reads_once_the_put_is_in)
+        with reads_fail_once_a_put_arrives(bot):  # so it cannot be settled by reading the lead back
             reply = bot.ask('rank "Spring leads" lead-14 24')
-            arming.result()
 
         message = only_error(reply).removeprefix(":x: ")
         assert "the change may or may not have been applied" in message
@@ -1185,20 +1178,11 @@ def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxSe
     for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
         card = bot.ask('rank "Spring leads" lead-27 37')
         bot.control.reset_stats()
-        bot.control.faults({"method": "PUT", "reset": "after", "times": None})
+        lost = {"method": "PUT", "reset": "after", "times": None}  # applied, but every answer is lost...
+        bot.control.faults(lost)
 
-        def fail_reads_once_the_put_is_in(bot: Bot = bot) -> None:  # the undo's own read passes
-            until = time.monotonic() + 5
-            while bot.control.count(UPDATE_ROUTE) < 1 and time.monotonic() < until:
-                time.sleep(0.01)
-            bot.control.faults(
-                {"method": "PUT", "reset": "after", "times": None}, {"method": "GET", "status": 503, "times": None}
-            )
-
-        with ThreadPoolExecutor(1) as pool:  # applied, but every answer is lost and the read-back fails
-            arming = pool.submit(fail_reads_once_the_put_is_in)
+        with reads_fail_once_a_put_arrives(bot, lost):  # ...and reading the lead back fails
             first = click(bot, card, ACTION_UNDO)
-            arming.result()
 
         assert "may or may not have been applied" in only_error(first)
         bot.control.clear_faults()
