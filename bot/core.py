@@ -56,7 +56,7 @@ from commands.modals import FormOrigin
 
 from .audit import Actor, AuditError, AuditLog, Change, Outcome
 from .permissions import Denial, Gatekeeper, Requester
-from .service import LeadService, Plan, Snapshot, UserFacingError, snapshot, written
+from .service import LeadService, Plan, Snapshot, UserFacingError, changed_keys, snapshot, written
 
 log = logging.getLogger(__name__)
 
@@ -420,8 +420,7 @@ class Leadbot:
             return error_message(f"Lead {name} is being changed right now (by {busy}); click Undo again in a moment.")
         deleting = change.action == "add"
         before, after = change.before or {}, change.after or {}
-        fields = [key for key in ("uid", "number", "rank") if key in before or key in after]
-        data_keys = sorted(set(before.get("data") or {}) | set(after.get("data") or {}))
+        fields, data_keys = changed_keys(before, after)
         now = written(current, fields, data_keys) if not deleting else snapshot(current)
         # An earlier undo whose outcome is unknown keeps its request id; each such attempt moves the id on, so a
         # new click may try again (the comparison below then sees whether the lead is still as the change left it).
@@ -701,38 +700,31 @@ def _summary(change: Change) -> str:
 
 def _restored(change: Change, current: Snapshot) -> bool:
     """Whether the lead already has the change's before-values for everything the change wrote."""
-    before, after = change.before or {}, change.after or {}
-    for name in ("uid", "number", "rank"):
-        written_here = (name in before or name in after) and before.get(name) != after.get(name)
-        if written_here and current.get(name) != before.get(name):
-            return False
-    old, new, now = before.get("data") or {}, after.get("data") or {}, current.get("data") or {}
-    touched = {key for key in set(old) | set(new) if old.get(key, _GONE) != new.get(key, _GONE)}
-    return bool(touched or any(before.get(n) != after.get(n) for n in ("uid", "number", "rank"))) and all(
-        now.get(key, _GONE) == old.get(key, _GONE) for key in touched
+    before = change.before or {}
+    fields, data_keys = changed_keys(before, change.after or {})
+    old, now = before.get("data") or {}, current.get("data") or {}
+    return (
+        bool(fields or data_keys)
+        and all(current.get(name) == before.get(name) for name in fields)
+        and all(now.get(key, _GONE) == old.get(key, _GONE) for key in data_keys)
     )
 
 
 def _drift(change: Change, current: dict) -> str:
-    """What differs between the lead now and the change's recorded after-state (only the values it changed)."""
+    """What differs between the lead now and the change's recorded after-state (only the values it changed; for
+    an add, everything it created)."""
     after, before = change.after or {}, change.before or {}
-    names = (
-        ("uid", "number", "rank")
-        if change.action == "add"
-        else [name for name in ("uid", "number", "rank") if before.get(name) != after.get(name)]
-    )
+    new, now = after.get("data") or {}, current.get("data") or {}
+    if change.action == "add":
+        names, keys = ["uid", "number", "rank"], sorted(new)
+    else:
+        names, keys = changed_keys(before, after)
     differences = [
         f"{name} is now {current.get(name)}, not {after.get(name)}"
         for name in names
         if current.get(name) != after.get(name)
     ]
-    old, new, now = before.get("data") or {}, after.get("data") or {}, current.get("data") or {}
-    keys = (
-        set(new)
-        if change.action == "add"
-        else {key for key in set(old) | set(new) if old.get(key, _GONE) != new.get(key, _GONE)}
-    )
-    for key in sorted(keys):
+    for key in keys:
         if now.get(key, _GONE) != new.get(key, _GONE):
             is_now = "is gone" if key not in now else f"is now {now[key]!r}"
             was = "deleted" if key not in new else repr(new[key])

@@ -75,6 +75,18 @@ def written(lead: Lead, fields: Iterable[str], data_keys: Iterable[str]) -> Snap
     return values
 
 
+_ABSENT = object()
+
+
+def changed_keys(before: Snapshot, after: Snapshot) -> tuple[list[str], list[str]]:
+    """What a recorded change changed: the lead fields (uid, number, rank) and the data keys (set, changed or
+    deleted) that differ between its before and after values. Undo puts back exactly these."""
+    fields = [name for name in ("uid", "number", "rank") if before.get(name) != after.get(name)]
+    old, new = before.get("data") or {}, after.get("data") or {}
+    data_keys = sorted(key for key in set(old) | set(new) if old.get(key, _ABSENT) != new.get(key, _ABSENT))
+    return fields, data_keys
+
+
 def predict(before: Lead, changes: dict[str, Any], data: dict[str, str | None]) -> Lead:
     """The lead as it will be once the write is applied, for the caveat asked about before writing."""
     merged = {key: value for key, value in before.data.items() if key not in data or data[key] is not None}
@@ -287,14 +299,10 @@ class LeadService:
     async def restore(self, lead_list: LeadList, current: Lead, before: Snapshot, after: Snapshot) -> LeadReport:
         """Undo a recorded change: put back only what it changed (before -> after); a data key it added is deleted,
         one it deleted comes back. Values nobody touched through it, or changed in other keys since, stay."""
-        changes: dict[str, Any] = {
-            name: before[name]
-            for name in ("uid", "number", "rank")
-            if before.get(name) != after.get(name) and before.get(name) is not None
-        }
-        old, new = before.get("data") or {}, after.get("data") or {}
-        touched = {key for key in set(old) | set(new) if (key in old) != (key in new) or old.get(key) != new.get(key)}
-        data: dict[str, Any] = {key: old.get(key) for key in touched}  # None (absent before) deletes it
+        fields, data_keys = changed_keys(before, after)
+        changes: dict[str, Any] = {name: before[name] for name in fields if before.get(name) is not None}
+        old = before.get("data") or {}
+        data: dict[str, Any] = {key: old.get(key) for key in data_keys}  # None (absent before) deletes it
         context = await self._context_for(lead_list, await self._dialling(lead_list))
         if not changes and not data:
             state = (lead_state(current, context),)
