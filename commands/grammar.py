@@ -649,18 +649,20 @@ def _parse_rank(args: list[Token], region: str | None) -> RankLead:
     return RankLead(_ref(list_token, FIELD_LIST), _ref(lead_token, FIELD_LEAD), parse_rank(rank_token.text))
 
 
-def _parse_show(args: list[Token], region: str | None) -> ShowLead:
-    (list_token, lead_token), extra = _split_arguments("show", args)
+def _list_and_lead(subcommand: str, args: list[Token]) -> tuple[str, str]:
+    """The two positionals of show and history, which take nothing else."""
+    (list_token, lead_token), extra = _split_arguments(subcommand, args)
     if extra:
-        raise _Refusal(f"show takes no key=value pairs; {quote_input(extra[0].text)} is one too many.")
-    return ShowLead(_ref(list_token, FIELD_LIST), _ref(lead_token, FIELD_LEAD))
+        raise _Refusal(f"{subcommand} takes no key=value pairs; {quote_input(extra[0].text)} is one too many.")
+    return _ref(list_token, FIELD_LIST), _ref(lead_token, FIELD_LEAD)
+
+
+def _parse_show(args: list[Token], region: str | None) -> ShowLead:
+    return ShowLead(*_list_and_lead("show", args))
 
 
 def _parse_history(args: list[Token], region: str | None) -> LeadHistory:
-    (list_token, lead_token), extra = _split_arguments("history", args)
-    if extra:
-        raise _Refusal(f"history takes no key=value pairs; {quote_input(extra[0].text)} is one too many.")
-    return LeadHistory(_ref(list_token, FIELD_LIST), _ref(lead_token, FIELD_LEAD))
+    return LeadHistory(*_list_and_lead("history", args))
 
 
 def _parse_set(args: list[Token], region: str | None) -> SetLead:
