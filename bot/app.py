@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from . import listeners
-from .core import CONTEXT_KEY, Leadbot
+from .pipeline import Leadbot
+from .slack_edge import CONTEXT_KEY
 
 log = logging.getLogger(__name__)
 

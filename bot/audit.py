@@ -27,20 +27,22 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .tuning import WRITE_IN_FLIGHT_MAX_S
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_PATH = Path("data") / "leadbot.db"
 
+#: A write never takes longer (bot.tuning): older pending attempts were interrupted.
+INTERRUPTED_AFTER_S = WRITE_IN_FLIGHT_MAX_S
 # How long a statement waits for another connection (or process) holding the write lock before it gives up with
 # "database is locked". Writes here are single small rows, so a few seconds covers any honest contention.
-#: A write never takes this long (the client's deadline is 20 s): older pending attempts were interrupted.
-INTERRUPTED_AFTER_S = 600.0
 BUSY_TIMEOUT_S = 5.0
 
 # Expired confirmations are kept this long (for a late click to be told "expired" rather than "unknown"), then purged.
 CONFIRMATION_RETENTION = timedelta(days=1)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit: files in the field are at any version.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -94,6 +96,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX confirmations_expires_at ON confirmations (expires_at)",
     ),
+    # 1 -> 2: the undo of an add was recorded as "delete"; that name now belongs to no button, so a real delete
+    # subcommand can never be mistaken for an undo (history, undo and the audit channel read "undo_add").
+    ("UPDATE changes SET action = 'undo_add' WHERE action = 'delete' AND undo_of IS NOT NULL",),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

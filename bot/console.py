@@ -30,8 +30,8 @@ from slackstub import SlackDriver, SlackStub, render_message, render_view
 
 from .app import EVENTS_PATH, build_app, http_app
 from .audit import AuditLog
-from .core import Leadbot
 from .permissions import AccessPolicy, Gatekeeper
+from .pipeline import Leadbot
 from .service import LeadService
 from .settings import StartupError, load_babelforce_settings, load_settings
 

@@ -20,8 +20,8 @@ from babelforce.config import BabelforceSettings
 
 from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
 from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
-from .core import Leadbot
 from .permissions import AccessPolicy, Gatekeeper
+from .pipeline import Leadbot
 from .service import LeadService
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
 

@@ -31,7 +31,6 @@ from commands.caveats import (
     needs_last_hopper_rank,
 )
 from commands.fields import FIELD_LEAD, FIELD_LIST, FIELD_UID, FieldError, parse_number, quote_input
-from commands.grammar import AddLead, RankLead, ShowLead, WriteCommand
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,8 @@ def predict(before: Lead, changes: dict[str, Any], data: dict[str, str | None]) 
 class Plan:
     """A write ready to send: what it changes, and the caveats that say it would not affect dialling now."""
 
-    command: WriteCommand
+    command: Any  # the registered write command it carries out (a dataclass; held as-is for "apply anyway?")
+    action: Action  # how the caveats speak of it: "add", "rank" or "set"
     lead_list: LeadList
     context: DialContext
     before: Lead | None  # None for an add
@@ -108,6 +108,7 @@ class Plan:
     unchanged: bool = False
     blocking: tuple[Caveat, ...] = ()  # NO_EFFECT_NOW caveats predicted for this change: worth a question
     predicted: tuple[Caveat, ...] = ()  # every caveat predicted, shown with the question
+    new_lead: Lead | None = None  # an add: the lead to create
 
 
 @dataclass(slots=True)
@@ -144,65 +145,82 @@ class LeadService:
 
     # ------------------------------------------------------------------ the commands
 
-    async def show(self, command: ShowLead) -> LeadReport:
-        lead_list = await self.resolve_list(command.list_ref)
-        lead, context = await self._lead_and_context(lead_list, command.lead_ref)
+    async def show(self, list_ref: str, lead_ref: str) -> LeadReport:
+        lead_list = await self.resolve_list(list_ref)
+        lead, context = await self._lead_and_context(lead_list, lead_ref)
         return LeadReport("show", lead_list, lead, context, (lead_state(lead, context),))
 
     # ------------------------------------------------------------------ writes: plan, then apply
 
-    async def plan(self, command: WriteCommand) -> Plan:
-        """Everything a write needs before it is sent: the list, the lead as it is, the dialer's context, what
-        would change, and the caveats that say the change would do nothing for dialling now (worth a question)."""
+    async def plan_add(
+        self, command: Any, *, uid: str, number: str, rank: int, data: dict[str, str] | None = None
+    ) -> Plan:
+        """Everything an add needs before it is sent: the list, the dialer's context, and the caveats that say the
+        new lead would not be dialled now (worth a question)."""
         lead_list = await self.resolve_list(command.list_ref)
-        if isinstance(command, AddLead):
-            dialling = await self._dialling(lead_list)
-            context = DialContext(lead_list.name, dialling.campaign, campaign_error=dialling.error)
-            new_lead = Lead(id="", uid=command.uid, number=command.number, rank=command.rank, data=command.data)
-            caveats = change_caveats("add", None, new_lead, context)
-            blocking = tuple(caveat for caveat in caveats if caveat.kind == CaveatKind.NOT_DIALLED)
-            return Plan(command, lead_list, context, None, blocking=blocking, predicted=caveats)
-        before, context = await self._lead_and_context(lead_list, command.lead_ref)
-        changes: dict[str, Any] = {}
-        data: dict[str, str | None] = {}
-        notes: tuple[str, ...] = ()
-        if isinstance(command, RankLead):
-            if command.rank != before.rank:
-                changes["rank"] = command.rank
-        else:
-            if command.uid is not None and command.uid != before.uid:
-                changes["uid"] = command.uid
-            if command.number is not None and command.number != before.number:
-                changes["number"] = command.number
-            if command.rank is not None and command.rank != before.rank:
-                changes["rank"] = command.rank
-            data = {  # only what differs is sent: a set never rewrites values it does not change
-                key: value
-                for key, value in command.data.items()
-                if (value is None and key in before.data) or (value is not None and before.data.get(key) != value)
-            }
-            missing = sorted(key for key, value in command.data.items() if value is None and key not in before.data)
-            notes = tuple(f"Data variable {key!r} did not exist, so there was nothing to delete." for key in missing)
-        action: Action = "rank" if isinstance(command, RankLead) else "set"
-        if not changes and not data:
-            return Plan(command, lead_list, context, before, notes=notes, unchanged=True)
-        caveats = change_caveats(action, before, predict(before, changes, data), context)
-        rank_only = set(changes) == {"rank"} and not data
+        dialling = await self._dialling(lead_list)
+        context = DialContext(lead_list.name, dialling.campaign, campaign_error=dialling.error)
+        new_lead = Lead(id="", uid=uid, number=number, rank=rank, data=dict(data or {}))
+        caveats = change_caveats("add", None, new_lead, context)
+        blocking = tuple(caveat for caveat in caveats if caveat.kind == CaveatKind.NOT_DIALLED)
+        return Plan(command, "add", lead_list, context, None, blocking=blocking, predicted=caveats, new_lead=new_lead)
+
+    async def plan_update(
+        self,
+        command: Any,
+        *,
+        action: Action,
+        lead_ref: str,
+        uid: str | None = None,
+        number: str | None = None,
+        rank: int | None = None,
+        data: dict[str, str | None] | None = None,
+    ) -> Plan:
+        """Everything a partial update needs before it is sent: the list, the lead as it is, the dialer's context,
+        what would change (only values that differ: a write never rewrites values it does not change), and the
+        caveats that say the change would do nothing for dialling now (worth a question)."""
+        lead_list = await self.resolve_list(command.list_ref)
+        before, context = await self._lead_and_context(lead_list, lead_ref)
+        requested = {"uid": uid, "number": number, "rank": rank}
+        changes: dict[str, Any] = {
+            name: value for name, value in requested.items() if value is not None and value != getattr(before, name)
+        }
+        asked = data or {}
+        changed_data = {
+            key: value
+            for key, value in asked.items()
+            if (value is None and key in before.data) or (value is not None and before.data.get(key) != value)
+        }
+        missing = sorted(key for key, value in asked.items() if value is None and key not in before.data)
+        notes = tuple(f"Data variable {key!r} did not exist, so there was nothing to delete." for key in missing)
+        if not changes and not changed_data:
+            return Plan(command, action, lead_list, context, before, notes=notes, unchanged=True)
+        caveats = change_caveats(action, before, predict(before, changes, changed_data), context)
+        rank_only = set(changes) == {"rank"} and not changed_data
         blocking = tuple(
             caveat
             for caveat in caveats
             # list order UP/DOWN only makes a pure rank change pointless; a new number or data still counts
             if caveat.kind in NO_EFFECT_NOW and (caveat.kind != CaveatKind.ORDER_IGNORES_RANK or rank_only)
         )
-        return Plan(command, lead_list, context, before, changes, data, notes, blocking=blocking, predicted=caveats)
+        return Plan(
+            command,
+            action,
+            lead_list,
+            context,
+            before,
+            changes,
+            changed_data,
+            notes,
+            blocking=blocking,
+            predicted=caveats,
+        )
 
     async def apply(self, plan: Plan) -> LeadReport:
         """Send the planned write and report what babelforce did and what the dialer will do with it."""
-        command, lead_list, context, before = plan.command, plan.lead_list, plan.context, plan.before
-        if isinstance(command, AddLead):
-            return await self._add(plan, command)
-        assert before is not None  # rank and set plans always read the lead
-        action: Action = "rank" if isinstance(command, RankLead) else "set"
+        lead_list, context, before, action = plan.lead_list, plan.context, plan.before, plan.action
+        if before is None:
+            return await self._add(plan)
         if plan.unchanged:
             return LeadReport(
                 action,
@@ -266,18 +284,17 @@ class LeadService:
                 ) from None
             raise failure from None
 
-    async def _add(self, plan: Plan, command: AddLead) -> LeadReport:
-        lead_list = plan.lead_list
-        write = self.client.add_lead(
-            lead_list.id, uid=command.uid, number=command.number, rank=command.rank, data=command.data or None
-        )
-        result = await self._guard(lead_list, write, write=True, uid=command.uid, taken_hint="add")
+    async def _add(self, plan: Plan) -> LeadReport:
+        lead_list, new = plan.lead_list, plan.new_lead
+        assert new is not None  # an add's plan carries the lead to create
+        write = self.client.add_lead(lead_list.id, uid=new.uid, number=new.number, rank=new.rank, data=new.data or None)
+        result = await self._guard(lead_list, write, write=True, uid=new.uid, taken_hint="add")
         # Read after the add: a hopper below its minimum takes a new lead at once, and the caveat must say so.
         dialling = await self._dialling(lead_list)
         context = await self._context_for(lead_list, dialling)
         if result.lead.campaign_id and (context.campaign is None or context.campaign.id != result.lead.campaign_id):
             context = await self._context_for(lead_list, await self._dialling(lead_list, fresh=True))
-        if needs_last_hopper_rank("add", context, result.lead.id, command.rank) and context.hopper:
+        if needs_last_hopper_rank("add", context, result.lead.id, new.rank) and context.hopper:
             context = replace(context, last_hopper_rank=await self._rank_of(lead_list, context.hopper[-1].id))
         caveats = change_caveats("add", None, result.lead, context)
         return LeadReport("add", lead_list, result.lead, context, caveats, recovered=result.recovered)

@@ -27,8 +27,8 @@ from slack_sdk.models.blocks import (
 
 from babelforce.models import Lead, LeadList
 
+from . import registry
 from .caveats import Action, Caveat, DialContext, campaign_line, describe, escape
-from .grammar import EXAMPLES, SUBCOMMANDS, USAGE
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): kept a little under where it is cheap.
 HEADER_MAX = 150
@@ -206,14 +206,20 @@ _OUTCOME_SHOWN = {
     "pending": " — *in progress or interrupted*",
     "denied": " — *denied*",
 }
-#: How each recorded action reads in a history line ("@alice · *changed* rank 40 → 45").
-_ACTION_SHOWN = {"add": "added", "rank": "changed", "set": "changed", "undo": "undid a change:", "delete": "deleted"}
+#: How the buttons' recorded actions read in a history line; a subcommand's own says `Subcommand.done_verb`.
+_ACTION_SHOWN = {"undo": "undid a change:", "undo_add": "deleted", "apply": "applied"}
+
+
+def _done_verb(action: str) -> str:
+    """ "@alice · *changed* rank 40 → 45": how a finished action reads (an unknown one reads as its name)."""
+    spec = registry.find(action)
+    return spec.done_verb if spec is not None else _ACTION_SHOWN.get(action, action)
 
 
 def _history_line(entry: HistoryEntry) -> str:
     user = f"<@{entry.user_id}>" if _SLACK_USER_ID.fullmatch(entry.user_id) else escape(entry.user_id or "someone")
     done = entry.outcome == "ok"
-    verb = _ACTION_SHOWN.get(entry.action, entry.action) if done else f"tried to {entry.action}:"
+    verb = _done_verb(entry.action) if done else f"tried to {entry.action}:"
     outcome = _OUTCOME_SHOWN.get(entry.outcome, f" — {escape(entry.outcome)}")
     undone = " _(undone)_" if entry.undone else ""
     detail = f" ({escape(entry.detail)})" if entry.detail and not done else ""
@@ -324,16 +330,17 @@ def progress_message(text: str) -> dict:
     return ephemeral([block], text)
 
 
-def help_message(topic: str | None = None) -> dict:
+def help_message(topic: str | None = None) -> dict[str, Any]:
     """Usage with one example per command; a topic narrows it to one command."""
-    names = [topic] if topic in USAGE and topic != "help" else [name for name in SUBCOMMANDS if name != "help"]
+    chosen = registry.find(topic or "")
+    specs = [chosen] if chosen is not None else list(registry.all_subcommands().values())
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text="leadbot: /lead"))]
-    for name in names:
+    for spec in specs:
         blocks.append(
             SectionBlock(
-                block_id=f"help_{name}",
+                block_id=f"help_{spec.name}",
                 text=MarkdownTextObject(
-                    text=f"*{name}* — {_PURPOSE[name]}\n`{escape(USAGE[name])}`\nExample: `{escape(EXAMPLES[name])}`"
+                    text=f"*{spec.name}* — {spec.summary}\n`{escape(spec.usage)}`\nExample: `{escape(spec.example)}`"
                 ),
             )
         )
@@ -353,17 +360,8 @@ def help_message(topic: str | None = None) -> dict:
             ],
         )
     )
-    text = "leadbot: " + " · ".join(USAGE[name] for name in names)
+    text = "leadbot: " + " · ".join(spec.usage for spec in specs)
     return ephemeral(blocks, text)
-
-
-_PURPOSE = {
-    "add": "add a new lead to a list",
-    "rank": "change a lead's rank: who is called first when the campaign dials by rank",
-    "show": "show a lead and where it stands in the hopper",
-    "set": "change a lead's uid, number, rank or data variables",
-    "history": "who changed a lead through leadbot, when, and what",
-}
 
 
 def _title(report: LeadReport) -> str:

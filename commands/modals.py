@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from . import registry
 from .fields import (
     FIELD_DATA,
     FIELD_LEAD,
@@ -30,18 +31,8 @@ from .fields import (
     parse_data_lines,
     parse_number,
     parse_rank,
-    parse_uid,
 )
-from .grammar import AddLead, Command, LeadHistory, RankLead, SetLead, ShowLead
-
-CALLBACK_IDS = {
-    "add": "lead_add_form",
-    "rank": "lead_rank_form",
-    "show": "lead_show_form",
-    "set": "lead_set_form",
-    "history": "lead_history_form",
-}
-SUBCOMMAND_OF_CALLBACK = {callback: name for name, callback in CALLBACK_IDS.items()}
+from .registry import FormField
 
 # One block per field; the block ids are the field names, so a FieldError maps straight to its block.
 BLOCK_LIST, BLOCK_UID, BLOCK_LEAD, BLOCK_NUMBER, BLOCK_RANK, BLOCK_DATA = (
@@ -94,135 +85,103 @@ class FormOrigin:
         return cls(url if isinstance(url, str) else None, channel if isinstance(channel, str) else None)
 
 
-_TITLES = {
-    "add": "Add a lead",
-    "rank": "Change a rank",
-    "show": "Show a lead",
-    "set": "Edit a lead",
-    "history": "A lead's history",
-}
-_SUBMIT = {"add": "Add", "rank": "Change rank", "show": "Show", "set": "Save", "history": "Show history"}
+LIST_FIELD = FormField(FIELD_LIST, "List", "Type to search the lead-lists", required_message="Pick a list.")
+LEAD_FIELD = FormField(
+    FIELD_LEAD,
+    "Lead",
+    "lead-40",
+    hint="A uid, a lead id or the lead's phone number",
+    required_message="Give the lead's uid or id.",
+)
+_RANK_HINT = "A whole number from -32768 to 32767"
 
 
-def form_view(subcommand: str, origin: FormOrigin) -> dict:
-    """The modal for one subcommand. The list select loads its options from the bot, so opening costs no API call."""
-    blocks = [
-        InputBlock(
-            block_id=BLOCK_LIST,
-            label="List",
-            element=ExternalDataSelectElement(
-                action_id=ACTION_LIST, placeholder="Type to search the lead-lists", min_query_length=0
-            ),
-        )
-    ]
-    if subcommand == "add":
-        blocks += [
-            _text_input(BLOCK_UID, "uid", "The customer's own id, unique in the list", hint=None),
-            _text_input(
-                BLOCK_NUMBER, "Number", "+4916098119998", hint="International (+49…), or national with a default region"
-            ),
-            _text_input(BLOCK_RANK, "Rank", "500", hint="A whole number from -32768 to 32767"),
-            _data_input(optional=True, hint="One key=value per line, e.g. address=martin mendalde"),
-        ]
-    else:
-        lead_hint = "A uid, a lead id or the lead's phone number"
-        blocks.append(_text_input(BLOCK_LEAD, "Lead", "lead-40", hint=lead_hint))
-    if subcommand == "rank":
-        blocks.append(_text_input(BLOCK_RANK, "New rank", "100", hint="A whole number from -32768 to 32767"))
-    if subcommand == "set":
-        blocks += [
-            _text_input(BLOCK_UID, "New uid", "Leave empty to keep it", optional=True),
-            _text_input(BLOCK_NUMBER, "New number", "Leave empty to keep it", optional=True),
-            _text_input(BLOCK_RANK, "New rank", "Leave empty to keep it", optional=True),
-            _data_input(optional=True, hint="One key=value per line; key=null deletes that variable"),
-        ]
+def number_field(label: str, placeholder: str, *, hint: str | None = None, optional: bool = False) -> FormField:
+    return FormField(
+        FIELD_NUMBER,
+        label,
+        placeholder,
+        hint=hint,
+        optional=optional,
+        required_message="number must not be empty.",
+        parse=parse_number,
+    )
+
+
+def rank_field(label: str, placeholder: str, *, optional: bool = False) -> FormField:
+    return FormField(
+        FIELD_RANK,
+        label,
+        placeholder,
+        hint=None if optional else _RANK_HINT,
+        optional=optional,
+        required_message="rank must not be empty: give a whole number from -32768 to 32767.",
+        parse=lambda raw, region: parse_rank(raw),
+    )
+
+
+def data_field(*, allow_delete: bool, hint: str) -> FormField:
+    return FormField(
+        FIELD_DATA,
+        "Data",
+        "new data=new",
+        hint=hint,
+        optional=True,
+        multiline=True,
+        required_message="data must not be empty.",
+        parse=lambda raw, region: parse_data_lines(raw, allow_delete=allow_delete),
+    )
+
+
+def action_id(field_name: str) -> str:
+    """The action id of a field's input element (the list select's also names its options requests)."""
+    return ACTION_LIST if field_name == FIELD_LIST else f"{field_name}_input"
+
+
+def form_view(subcommand: str, origin: FormOrigin) -> dict[str, Any]:
+    """The modal of one subcommand. The list select loads its options from the bot, so opening costs no API call."""
+    spec = registry.get(subcommand)
+    if spec.form is None:
+        raise registry.UnknownSubcommand(f"subcommand {subcommand!r} has no form")
     view = View(
         type="modal",
-        callback_id=CALLBACK_IDS[subcommand],
-        title=PlainTextObject(text=_TITLES[subcommand]),
-        submit=PlainTextObject(text=_SUBMIT[subcommand]),
+        callback_id=spec.callback_id,
+        title=PlainTextObject(text=spec.form.title),
+        submit=PlainTextObject(text=spec.form.submit),
         close=PlainTextObject(text="Cancel"),
         private_metadata=origin.encode(),
-        blocks=blocks,
+        blocks=[_input_block(field) for field in spec.form.fields],
     )
     return view.to_dict()
 
 
 def read_form(
     subcommand: str, values: Mapping[str, Mapping[str, Any]], *, default_region: str | None
-) -> Command | dict[str, str]:
+) -> Any | dict[str, str]:
     """The command a submitted form asks for, or {block_id: error} for every field that is wrong."""
+    form = registry.get(subcommand).form
+    if form is None:
+        raise registry.UnknownSubcommand(f"subcommand {subcommand!r} has no form")
     errors: dict[str, str] = {}
     parsed: dict[str, Any] = {}
-
-    def take(block_id: str, parse: Any, *, optional: bool = False) -> None:
-        raw = _value(values, block_id)
+    for field in form.fields:
+        raw = _value(values, field.name)
         if raw is None or not raw.strip():
-            if not optional:
-                errors[block_id] = _REQUIRED[block_id]
-            return
+            if not field.optional:
+                errors[field.name] = field.required_message or f"{field.name} must not be empty."
+            continue
         try:
-            parsed[block_id] = parse(raw)
+            parsed[field.name] = field.parse(raw, default_region)
         except FieldError as bad:
-            errors[block_id] = bad.message
-
-    take(BLOCK_LIST, lambda raw: raw.strip())
-    if subcommand == "add":
-        take(BLOCK_UID, parse_uid)
-        take(BLOCK_NUMBER, lambda raw: parse_number(raw, default_region))
-        take(BLOCK_RANK, parse_rank)
-        take(BLOCK_DATA, lambda raw: parse_data_lines(raw, allow_delete=False), optional=True)
-    else:
-        take(BLOCK_LEAD, lambda raw: raw.strip())
-    if subcommand == "rank":
-        take(BLOCK_RANK, parse_rank)
-    if subcommand == "set":
-        take(BLOCK_UID, parse_uid, optional=True)
-        take(BLOCK_NUMBER, lambda raw: parse_number(raw, default_region), optional=True)
-        take(BLOCK_RANK, parse_rank, optional=True)
-        take(BLOCK_DATA, lambda raw: parse_data_lines(raw, allow_delete=True), optional=True)
-        if (
-            not errors
-            and not any(parsed.get(block) for block in (BLOCK_UID, BLOCK_NUMBER, BLOCK_DATA))
-            and (BLOCK_RANK not in parsed)
-        ):
-            errors[BLOCK_DATA] = "Nothing to change: fill in a new uid, number, rank or at least one data line."
+            errors[field.name] = bad.message
     if errors:
         return errors
-    list_ref = parsed[BLOCK_LIST]
-    if subcommand == "add":
-        return AddLead(
-            list_ref, parsed[BLOCK_UID], parsed[BLOCK_NUMBER], parsed[BLOCK_RANK], parsed.get(BLOCK_DATA, {})
-        )
-    if subcommand == "rank":
-        return RankLead(list_ref, parsed[BLOCK_LEAD], parsed[BLOCK_RANK])
-    if subcommand == "show":
-        return ShowLead(list_ref, parsed[BLOCK_LEAD])
-    if subcommand == "history":
-        return LeadHistory(list_ref, parsed[BLOCK_LEAD])
-    return SetLead(
-        list_ref,
-        parsed[BLOCK_LEAD],
-        uid=parsed.get(BLOCK_UID),
-        number=parsed.get(BLOCK_NUMBER),
-        rank=parsed.get(BLOCK_RANK),
-        data=parsed.get(BLOCK_DATA, {}),
-    )
-
-
-_REQUIRED = {
-    BLOCK_LIST: "Pick a list.",
-    BLOCK_UID: "uid must not be empty.",
-    BLOCK_LEAD: "Give the lead's uid or id.",
-    BLOCK_NUMBER: "number must not be empty.",
-    BLOCK_RANK: "rank must not be empty: give a whole number from -32768 to 32767.",
-    BLOCK_DATA: "data must not be empty.",
-}
+    return form.build(parsed)
 
 
 def _value(values: Mapping[str, Mapping[str, Any]], block_id: str) -> str | None:
     """The submitted text of a block: a text input's value or a select's chosen option value."""
-    state = values.get(block_id, {}).get(ACTIONS[block_id])
+    state = values.get(block_id, {}).get(action_id(block_id))
     if not isinstance(state, Mapping):
         return None
     if "selected_option" in state:
@@ -233,23 +192,13 @@ def _value(values: Mapping[str, Mapping[str, Any]], block_id: str) -> str | None
     return value if isinstance(value, str) else None
 
 
-def _text_input(
-    block_id: str, label: str, placeholder: str, *, hint: str | None = None, optional: bool = False
-) -> InputBlock:
-    return InputBlock(
-        block_id=block_id,
-        label=label,
-        hint=hint,
-        optional=optional,
-        element=PlainTextInputElement(action_id=ACTIONS[block_id], placeholder=placeholder),
-    )
-
-
-def _data_input(*, optional: bool, hint: str) -> InputBlock:
-    return InputBlock(
-        block_id=BLOCK_DATA,
-        label="Data",
-        hint=hint,
-        optional=optional,
-        element=PlainTextInputElement(action_id=ACTION_DATA, multiline=True, placeholder="new data=new"),
-    )
+def _input_block(field: FormField) -> InputBlock:
+    if field.name == FIELD_LIST:
+        element: ExternalDataSelectElement | PlainTextInputElement = ExternalDataSelectElement(
+            action_id=ACTION_LIST, placeholder=field.placeholder, min_query_length=0
+        )
+    else:
+        element = PlainTextInputElement(
+            action_id=action_id(field.name), placeholder=field.placeholder, multiline=field.multiline or None
+        )
+    return InputBlock(block_id=field.name, label=field.label, hint=field.hint, optional=field.optional, element=element)

@@ -12,7 +12,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, ACTION_UNDO, error_message
 
-from ..core import APPLY_ANYWAY, CONTEXT_KEY, UNDO_SUBCOMMAND, Leadbot, Request, after_ack, deliver, requester_of
+from ..pipeline import APPLY_ANYWAY, Leadbot, Request
+from ..slack_edge import CONTEXT_KEY, after_ack, deliver, requester_of
+from ..undo import UNDO
 
 
 def register(app: AsyncApp) -> None:
@@ -45,7 +47,7 @@ async def handle_cancel(
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
     value = str(action.get("value") or "")
     request = Request(requester_of(context, _channel(body)), text=f"undo of change {value}")
-    denial = await leadbot.authorize(request, UNDO_SUBCOMMAND)
+    denial = await leadbot.authorize(request, UNDO)
     if denial is not None:
         reply = error_message(denial.message)
     elif not value.isdigit():

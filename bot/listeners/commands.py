@@ -8,24 +8,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from commands import registry
 from commands.blocks import error_message, help_message, progress_message
-from commands.grammar import (
-    USAGE,
-    WRITE_SUBCOMMANDS,
-    AddLead,
-    Command,
-    Help,
-    Invalid,
-    LeadHistory,
-    OpenModal,
-    ParseResult,
-    RankLead,
-    SetLead,
-    parse,
-)
+from commands.grammar import Help, Invalid, OpenModal, ParseResult, parse
 from commands.modals import FormOrigin, form_view
 
-from ..core import CONTEXT_KEY, Leadbot, Request, after_ack, deliver, requester_of, subcommand_of
+from ..pipeline import Leadbot, Request
+from ..slack_edge import CONTEXT_KEY, after_ack, deliver, requester_of
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +50,7 @@ async def handle_lead_command(ack: AsyncAck, command: dict, client: AsyncWebClie
         await ack()
         await after_ack(open_form(client, command, parsed.subcommand), f"/lead {subcommand} (form)")
         return
-    await ack(progress_message(progress_text(parsed)))
+    await ack(progress_message(registry.of(parsed).progress(parsed)))
     await after_ack(run_command(leadbot, parsed, command, client, request), f"/lead {subcommand}")
 
 
@@ -70,14 +59,14 @@ def _subcommand(parsed: ParseResult) -> str:
     if isinstance(parsed, OpenModal):
         return parsed.subcommand
     if isinstance(parsed, Invalid):
-        return parsed.subcommand if parsed.subcommand in WRITE_SUBCOMMANDS else "help"
+        return parsed.subcommand if parsed.subcommand and registry.is_write(parsed.subcommand) else "help"
     if isinstance(parsed, Help):
         return "help"
-    return subcommand_of(parsed)
+    return registry.of(parsed).name
 
 
 async def run_command(
-    leadbot: Leadbot, parsed: Command, command: dict, client: AsyncWebClient, request: Request
+    leadbot: Leadbot, parsed: registry.TargetsList, command: dict, client: AsyncWebClient, request: Request
 ) -> None:
     reply = await leadbot.execute(parsed, request=request, replace_original=True, client=client)
     if reply is None:  # a repeated delivery of a request already being handled
@@ -102,23 +91,10 @@ async def open_form(client: AsyncWebClient, command: dict, subcommand: str) -> N
         await deliver(
             error_message(
                 f"Slack did not open the form ({reason}); type the command with its arguments instead.",
-                USAGE[subcommand],
+                registry.usage(subcommand),
             ),
             response_url=origin.response_url,
             client=None,
             channel_id=None,
             user_id=command.get("user_id", ""),
         )
-
-
-def progress_text(command: Command) -> str:
-    """What the bot is doing, said in the ack so the user sees something at once."""
-    if isinstance(command, AddLead):
-        return f"Adding lead {command.uid} to {command.list_ref}…"
-    if isinstance(command, RankLead):
-        return f"Changing the rank of {command.lead_ref} in {command.list_ref} to {command.rank}…"
-    if isinstance(command, SetLead):
-        return f"Updating {command.lead_ref} in {command.list_ref}…"
-    if isinstance(command, LeadHistory):
-        return f"Reading the history of {command.lead_ref} in {command.list_ref}…"
-    return f"Looking up {command.lead_ref} in {command.list_ref}…"

@@ -8,12 +8,13 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from commands.modals import ACTION_LIST
 
-from ..core import CONTEXT_KEY, Leadbot
+from ..pipeline import Leadbot
 from ..service import UserFacingError
+from ..slack_edge import CONTEXT_KEY
+from ..tuning import OPTIONS_BUDGET_S
 
 log = logging.getLogger(__name__)
 
-OPTIONS_BUDGET_S = 2.0  # of Slack's 3 s: the rest is for the network both ways
 OPTION_TEXT_MAX = 75  # Slack's limit for an option's text
 
 

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from commands import registry
 from commands.fields import FIELD_LIST
-from commands.grammar import Command, command_text
-from commands.modals import CALLBACK_IDS, SUBCOMMAND_OF_CALLBACK, FormOrigin, read_form
+from commands.grammar import command_text
+from commands.modals import FormOrigin, read_form
 
-from ..core import CONTEXT_KEY, Leadbot, Request, after_ack, deliver, origin_of, requester_of
+from ..forms import precheck
+from ..pipeline import Leadbot, Request
+from ..slack_edge import CONTEXT_KEY, after_ack, deliver, origin_of, requester_of
+
+#: Every subcommand's form (`lead_<name>_form`), including subcommands registered after the app was built.
+FORM_CALLBACK = re.compile(r"^lead_[a-z_]+_form$")
 
 
 def register(app: AsyncApp) -> None:
-    for callback_id in CALLBACK_IDS.values():
-        app.view(callback_id)(handle_form_submission)
+    app.view(FORM_CALLBACK)(handle_form_submission)
 
 
 async def handle_form_submission(
@@ -24,7 +30,14 @@ async def handle_form_submission(
 ) -> None:
     arrived = time.monotonic()  # the permission check and the field pre-checks share one budget
     leadbot: Leadbot = context[CONTEXT_KEY]
-    subcommand = SUBCOMMAND_OF_CALLBACK[view["callback_id"]]
+    spec = registry.by_callback(view["callback_id"])
+    if spec is None:  # a form of a subcommand this version no longer has: say so in place of a silent no-op
+        await ack(
+            response_action="errors",
+            errors={FIELD_LIST: "This form is out of date; close it and type the command again."},
+        )
+        return
+    subcommand = spec.name
     origin = origin_of(view)
     request = Request(
         requester_of(context, origin.channel_id),
@@ -42,7 +55,7 @@ async def handle_form_submission(
     if isinstance(command, dict):
         await ack(response_action="errors", errors=command)
         return
-    field_errors = await leadbot.precheck(command, budget=leadbot.form_check_budget - (time.monotonic() - arrived))
+    field_errors = await precheck(leadbot, command, budget=leadbot.form_check_budget - (time.monotonic() - arrived))
     if field_errors:
         await ack(response_action="errors", errors=field_errors)
         return
@@ -52,7 +65,7 @@ async def handle_form_submission(
 
 
 async def run_form(
-    leadbot: Leadbot, command: Command, origin: FormOrigin, client: AsyncWebClient, request: Request
+    leadbot: Leadbot, command: registry.TargetsList, origin: FormOrigin, client: AsyncWebClient, request: Request
 ) -> None:
     """The form's command, its reply sent where the form was opened from."""
     reply = await leadbot.execute(command, request=request, replace_original=False, client=client)

@@ -16,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from babelforce import BabelforceClient, ClientCredentials, RetryPolicy
 from bot.app import EVENTS_PATH, build_app, http_app
 from bot.audit import AuditLog
-from bot.core import Leadbot
 from bot.permissions import AccessPolicy, Gatekeeper
+from bot.pipeline import Leadbot
 from bot.service import LeadService
 from commands.blocks import ACTION_APPLY_ANYWAY, BLOCK_CONFIRM, BLOCK_PROGRESS
 from sandbox import SandboxServer

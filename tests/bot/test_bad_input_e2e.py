@@ -22,8 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from commands.add import AddLead
 from commands.blocks import BLOCK_ERROR, BLOCK_LEAD_HEADER, BLOCK_USAGE
-from commands.grammar import AddLead, Help, Invalid, OpenModal, SetLead, parse
+from commands.grammar import Help, Invalid, OpenModal, parse
+from commands.set import SetLead
 from tests.bot.conftest import Bot, is_progress, texts
 from tests.bot.helpers import all_leads, shared_bot
 

@@ -12,11 +12,11 @@ import pytest
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, SectionBlock
 
 from commands.blocks import BLOCK_LEAD_DATA
-from commands.grammar import EXAMPLES
 from sandbox.seed import DEMO_LIST_ID
 from tests.bot.conftest import Bot, block, texts
 from tests.bot.helpers import caveat, final_answer, header, shared_bot
 from tests.bot.test_commands_e2e import VALIDATION_ERRORS
+from tests.subcommands import EXAMPLES
 
 MESSAGE_MAX_BLOCKS = 50
 HEADER_MAX = 150

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from commands.grammar import ALL_USAGE, EXAMPLES, USAGE
 from sandbox.seed import DEMO_LIST_ID
 from tests.bot.conftest import Bot, is_progress, texts
 from tests.bot.helpers import (
@@ -28,6 +27,7 @@ from tests.bot.helpers import (
     usage_text,
     writes,
 )
+from tests.subcommands import ALL_USAGE, EXAMPLES, USAGE
 
 LEAD_ROUTE = "GET /api/v2/outbound/lists/{id}/leads/{leadId}"
 TOKEN_ROUTE = "POST /oauth/token"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from commands.grammar import EXAMPLES
+from tests.subcommands import EXAMPLES
 
 
 def _console(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,9 @@ from pydantic import SecretStr
 
 from babelforce import BabelforceClient, ClientCredentials
 from bot.audit import AuditLog
-from bot.core import Leadbot, mask
+from bot.masking import mask
 from bot.permissions import AccessPolicy, Gatekeeper
+from bot.pipeline import Leadbot
 from bot.run import CHATTY_LOGGERS, configure_logging
 from bot.service import LeadService
 

@@ -564,7 +564,7 @@ def test_undo_of_an_add_asks_slack_to_confirm_then_deletes_the_lead(tb: Bot, tru
     assert tb.control.count(DELETE_ROUTE) == 1 and writes(tb) == 1
     added, deleted = records_of(trust_db, "undo-add-1")
     assert (added["action"], added["undone_by"]) == ("add", deleted["id"])
-    assert (deleted["action"], deleted["undo_of"], deleted["outcome"]) == ("delete", added["id"], "ok")
+    assert (deleted["action"], deleted["undo_of"], deleted["outcome"]) == ("undo_add", added["id"], "ok")
 
 
 def change_data_in_the_sandbox(bot: Bot, uid: str) -> None:

@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import Block
 
 from babelforce.models import Campaign, HopperEntry, Lead, LeadList
 from commands import grammar
+from commands.add import AddLead
 from commands.blocks import (
     ACTION_APPLY_ANYWAY,
     ACTION_CANCEL,
@@ -44,6 +45,11 @@ from commands.blocks import (
     progress_message,
 )
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, escape, lead_state
+from commands.history import LeadHistory
+from commands.rank import RankLead
+from commands.set import SetLead
+from commands.show import ShowLead
+from tests import subcommands
 
 LEAD_ID = "ee369f62c0c04c8993e4b3921c506c45"
 LIST = LeadList(id="cfd395e2301b45f78a0f6abddbe15a4e", name="Spring leads", count=50)
@@ -124,11 +130,11 @@ MESSAGES: dict[str, Callable[[], dict]] = {
     "card-hostile-gt": lambda: lead_message(hostile_report(">")),
     "card-empty-lead": lambda: lead_message(report("show", None, Lead(id=LEAD_ID))),
     "error": lambda: error_message("lead 'lead-99' is not in list Spring leads."),
-    "error-usage": lambda: error_message("rank must be a whole number.", grammar.USAGE["rank"]),
-    "error-all-usage": lambda: error_message("/lead has no command 'ad'.", grammar.ALL_USAGE),
+    "error-usage": lambda: error_message("rank must be a whole number.", subcommands.USAGE["rank"]),
+    "error-all-usage": lambda: error_message("/lead has no command 'ad'.", subcommands.ALL_USAGE),
     "error-hostile": lambda: error_message(NASTY * 1000, NASTY * 100),
     "help": lambda: help_message(),
-    **{f"help-{name}": (lambda name=name: help_message(name)) for name in (*grammar.SUBCOMMANDS, "nonsense")},
+    **{f"help-{name}": (lambda name=name: help_message(name)) for name in (*subcommands.SUBCOMMANDS, "nonsense")},
     "progress": lambda: progress_message("Changing the rank of lead-10 in Spring leads…"),
     "progress-hostile": lambda: progress_message(NASTY * 1000),
     "card-undo": lambda: lead_message(report("rank", make_lead(), make_lead(rank=100)), undo_id=7),
@@ -373,17 +379,17 @@ def help_examples(message: dict) -> dict[str, str]:
 
 
 def test_help_has_one_example_per_command_equal_to_grammar_examples() -> None:
-    assert help_examples(help_message()) == {name: grammar.EXAMPLES[name] for name in SUBCOMMANDS}
+    assert help_examples(help_message()) == {name: subcommands.EXAMPLES[name] for name in SUBCOMMANDS}
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
 def test_help_example_parses_to_its_command(name: str) -> None:
     expected = {
-        "add": grammar.AddLead,
-        "rank": grammar.RankLead,
-        "show": grammar.ShowLead,
-        "set": grammar.SetLead,
-        "history": grammar.LeadHistory,
+        "add": AddLead,
+        "rank": RankLead,
+        "show": ShowLead,
+        "set": SetLead,
+        "history": LeadHistory,
     }
     (example,) = help_examples(help_message(name)).values()
     result = grammar.parse(example)
@@ -395,8 +401,8 @@ def test_help_example_parses_to_its_command(name: str) -> None:
 def test_help_on_a_topic_shows_only_that_command(name: str) -> None:
     message = help_message(name)
     assert list(help_examples(message)) == [name]
-    assert f"`{escape(grammar.USAGE[name])}`" in block(message, f"help_{name}")["text"]["text"]
-    assert message["text"] == f"leadbot: {grammar.USAGE[name]}"
+    assert f"`{escape(subcommands.USAGE[name])}`" in block(message, f"help_{name}")["text"]["text"]
+    assert message["text"] == f"leadbot: {subcommands.USAGE[name]}"
 
 
 @pytest.mark.parametrize("topic", [None, "help", "nonsense"])
@@ -409,7 +415,7 @@ def test_help_texts_have_no_raw_angle_brackets() -> None:
         assert "<" not in text and ">" not in text, text
 
 
-@pytest.mark.parametrize("usage", [grammar.USAGE["add"], grammar.USAGE["set"], grammar.ALL_USAGE])
+@pytest.mark.parametrize("usage", [subcommands.USAGE["add"], subcommands.USAGE["set"], subcommands.ALL_USAGE])
 def test_error_message_contains_the_usage_line(usage: str) -> None:
     message = error_message("rank must be a whole number.", usage)
     assert block(message, BLOCK_ERROR)["text"]["text"] == ":x: rank must be a whole number."

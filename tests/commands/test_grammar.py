@@ -6,25 +6,13 @@ import time
 
 import pytest
 
-from commands.grammar import (
-    ALL_USAGE,
-    EXAMPLES,
-    SUBCOMMANDS,
-    USAGE,
-    WRITE_SUBCOMMANDS,
-    AddLead,
-    Help,
-    Invalid,
-    LeadHistory,
-    OpenModal,
-    RankLead,
-    SetLead,
-    ShowLead,
-    Token,
-    TokenizeError,
-    parse,
-    tokenize,
-)
+from commands.add import AddLead
+from commands.grammar import Help, Invalid, OpenModal, Token, TokenizeError, parse, tokenize
+from commands.history import LeadHistory
+from commands.rank import RankLead
+from commands.set import SetLead
+from commands.show import ShowLead
+from tests.subcommands import ALL_USAGE, EXAMPLES, SUBCOMMANDS, USAGE, WRITE_SUBCOMMANDS
 
 SPRING = "Spring leads"
 

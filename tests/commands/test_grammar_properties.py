@@ -8,20 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from babelforce.models import RANK_MAX, RANK_MIN
+from commands.add import AddLead
 from commands.fields import READ_ONLY_FIELDS
-from commands.grammar import (
-    USAGE,
-    AddLead,
-    Help,
-    Invalid,
-    LeadHistory,
-    OpenModal,
-    RankLead,
-    SetLead,
-    ShowLead,
-    command_text,
-    parse,
-)
+from commands.grammar import Help, Invalid, OpenModal, command_text, parse
+from commands.history import LeadHistory
+from commands.rank import RankLead
+from commands.set import SetLead
+from commands.show import ShowLead
+from tests.subcommands import USAGE
 
 RESULT_TYPES = (AddLead, RankLead, ShowLead, SetLead, LeadHistory, Help, OpenModal, Invalid)
 SETTINGS = settings(max_examples=200, deadline=None)

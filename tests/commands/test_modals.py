@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from commands.grammar import AddLead, RankLead, SetLead, ShowLead
+from commands.add import AddLead
 from commands.modals import (
     ACTION_DATA,
     ACTION_LEAD,
@@ -24,12 +24,14 @@ from commands.modals import (
     BLOCK_NUMBER,
     BLOCK_RANK,
     BLOCK_UID,
-    CALLBACK_IDS,
-    SUBCOMMAND_OF_CALLBACK,
     FormOrigin,
     form_view,
     read_form,
 )
+from commands.rank import RankLead
+from commands.set import SetLead
+from commands.show import ShowLead
+from tests.subcommands import CALLBACK_IDS, SUBCOMMAND_OF_CALLBACK
 
 LIST_ID = "cfd395e2301b45f78a0f6abddbe15a4e"
 ORIGIN = FormOrigin("https://hooks.slack.com/commands/T0001/1234/abcd", "C0123456789")

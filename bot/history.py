@@ -1,0 +1,73 @@
+"""`/lead history`: a lead's recorded changes, read from leadbot's audit trail (babelforce is only asked to find the
+lead, so a uid reused by another lead is not mixed in)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from commands.blocks import HISTORY_SHOWN_MAX, HistoryEntry, change_summary, error_message, history_message
+
+from .audit import AuditError, Change
+from .service import UserFacingError
+from .undo import UNDO_ADD
+
+if TYPE_CHECKING:
+    from .pipeline import Leadbot
+
+
+class History:
+    """History replies for one Leadbot."""
+
+    def __init__(self, bot: Leadbot) -> None:
+        self.bot = bot
+
+    async def reply(self, list_ref: str, lead_ref: str, *, replace_original: bool) -> dict[str, Any]:
+        """The lead's recorded changes, by its id once babelforce finds it (a uid reused by another lead is not
+        mixed in); a lead babelforce no longer has (e.g. an undone add) is looked up in the audit trail by the uid
+        or id typed, and when that finds nothing either, the user gets babelforce's "no such lead" sentence."""
+        lead_list = await self.bot.service.resolve_list(list_ref)
+        gone = False
+        try:
+            lead = await self.bot.service.check_lead_exists(lead_list.id, lead_ref)
+            lead_id, lead_uid, name = lead.id, None, lead.uid or lead.id
+        except UserFacingError as not_found:
+            if not_found.field is None:
+                raise
+            lead_id, lead_uid, name, gone = lead_ref.strip(), lead_ref.strip(), lead_ref, True
+            missing = not_found
+        try:
+            # one more than is shown, to say when older changes are left out
+            changes = await self.bot.audit.history(
+                lead_list.id, lead_id=lead_id, lead_uid=lead_uid, limit=HISTORY_SHOWN_MAX + 1
+            )
+        except AuditError as failure:
+            return error_message(
+                f"leadbot could not read its audit trail: {failure.message}", replace_original=replace_original
+            )
+        if gone and not changes:
+            raise missing
+        entries = [
+            HistoryEntry(
+                at=change.at,
+                user_id=change.actor.user_id,
+                action=change.action,
+                summary=_summary(change),
+                outcome=str(change.outcome),
+                detail=change.detail,
+                undone=change.undone_by is not None,
+            )
+            for change in changes
+        ]
+        title = f"{name} (no longer in babelforce)" if gone else name
+        return history_message(lead_list.name, title, entries) | (
+            {"replace_original": True} if replace_original else {}
+        )
+
+
+def _summary(change: Change) -> str:
+    """What a recorded change did (or, when it has no result, what was asked)."""
+    if change.action == UNDO_ADD:
+        return "the lead (undo of its add)"
+    if change.after is None:
+        return change.command or "no result recorded"
+    return change_summary(change.before, change.after)

@@ -1,0 +1,456 @@
+"""The write pipeline, and the one object every listener hands its work to (Leadbot).
+
+Listeners stay thin: they ack, then hand the parsed command to `Leadbot.execute`, which never raises; anything
+unexpected is logged with a reference and the user is told in one sentence.
+
+A write goes: permission (the listener, before its ack) -> plan (read the lead and the dialer) -> "apply anyway?"
+when the change would do nothing for dialling now -> audit record (pending; no record, no change) -> babelforce ->
+audit outcome -> reply with an Undo button. The audit record's request id makes a repeated delivery (Slack retry,
+double submit, double click) a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from commands import registry
+from commands.blocks import (
+    change_summary,
+    confirmation_message,
+    error_message,
+    lead_message,
+    notice_message,
+)
+from commands.caveats import describe, escape
+from commands.grammar import command_text
+
+from .audit import Actor, AuditError, AuditLog, Outcome
+from .history import History
+from .masking import mask, masked_number
+from .permissions import Denial, Gatekeeper, Requester
+from .replies import NOT_RECORDED, with_note
+from .service import LeadService, Plan, Snapshot, UserFacingError, snapshot, written
+from .slack_edge import after_ack
+from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S
+from .undo import UNDO_ADD, Undo
+
+log = logging.getLogger(__name__)
+
+EXPECTED_KEY = "expected_before"  # in a held command: the lead as it was when the question was asked
+APPLY_ANYWAY = "apply"  # the "Apply anyway" button: a write, recorded under this action
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Who asks, and the key that makes a repeated delivery of the same request a no-op (None: no such key)."""
+
+    requester: Requester
+    request_id: str | None = None
+    text: str = ""  # the command as the user gave it, for the audit trail
+
+    @property
+    def actor(self) -> Actor:
+        who = self.requester
+        return Actor(who.user_id, who.team_id, who.enterprise_id, who.channel_id)
+
+
+@dataclass(slots=True)
+class Leadbot:
+    service: LeadService
+    audit: AuditLog
+    gate: Gatekeeper  # required: nobody gets an open gate by forgetting it (the console passes an open one)
+    audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
+    form_check_budget: float = FORM_CHECK_BUDGET_S
+    history: History = field(init=False)
+    # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
+    _in_flight: set[str] = field(default_factory=set)
+    # one write at a time per lead in this process, so an undo never interleaves with another change of that lead
+    _lead_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    # writes finished in this process, numbered; the number of each lead's latest (a plan older than it is stale)
+    _write_seq: int = 0
+    _last_write: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.history = History(self)
+
+    @property
+    def default_region(self) -> str | None:
+        """The country national phone numbers belong to (LEADBOT_DEFAULT_REGION), shared with the service."""
+        return self.service.default_region
+
+    # ------------------------------------------------------------------ permission
+
+    async def authorize(self, request: Request, subcommand: str, *, list_ref: str | None = None) -> Denial | None:
+        """The gate's answer (None: allowed). A denial is recorded in the audit trail; no babelforce call is made."""
+        denial = await self.gate.check(request.requester, write=registry.is_write(subcommand))
+        if denial is not None:
+            try:
+                async with asyncio.timeout(DENIAL_RECORD_BUDGET_S):  # the write itself goes on in its thread
+                    await self.audit.denied(
+                        actor=request.actor,
+                        action=subcommand,
+                        command=request.text,
+                        reason=denial.reason,
+                        list_ref=list_ref,
+                    )
+            except AuditError as failure:
+                log.warning("could not record a denied /lead %s: %s", subcommand, failure.message)
+            except TimeoutError:
+                log.warning(
+                    "recording a denied /lead %s is slow (audit file busy); it finishes after the ack", subcommand
+                )
+        return denial
+
+    def lead_lock(self, list_id: str, lead_id: str) -> asyncio.Lock:
+        """The lock for writes to one lead (held while its change is recorded, sent and finished)."""
+        key = (list_id, lead_id)
+        lock = self._lead_locks.get(key)
+        if lock is None:
+            lock = self._lead_locks[key] = asyncio.Lock()
+        return lock
+
+    def _wrote(self, list_id: str, lead_id: str | None) -> None:
+        """A write of this lead has ended (whatever its outcome): plans made before it are stale."""
+        self._write_seq += 1
+        if lead_id is not None:
+            self._last_write[(list_id, lead_id)] = self._write_seq
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """At shutdown: let background work (audit channel lines) finish, for at most `timeout` seconds."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
+
+    async def shutdown(self) -> None:
+        """The HTTP server's shutdown hook: background work first, then babelforce's connections."""
+        await self.aclose()
+        await self.service.client.aclose()
+
+    def in_background(self, work: Awaitable[None], what: str) -> None:
+        """Run work the user need not wait for (the audit channel line); failures are logged by after_ack."""
+        task = asyncio.ensure_future(after_ack(work, what))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ commands
+
+    async def execute(
+        self,
+        command: Any,
+        *,
+        request: Request,
+        replace_original: bool,
+        confirmed: bool = False,
+        client: AsyncWebClient | None = None,
+        expected: Snapshot | None = None,
+    ) -> dict | None:
+        """Run a command and return the reply message; never raises. None: a repeated delivery, already handled.
+
+        `confirmed`: the user answered "apply anyway" to a question asked when the lead was `expected`."""
+        started = time.perf_counter()
+        subcommand = type(command).__name__
+        outcome = "ok"
+        try:
+            spec = registry.of(command)
+            subcommand = spec.name
+            if spec.run is not None:
+                return await spec.run(self, command, request, replace_original)
+            reply, outcome = await self._write(spec, command, request, replace_original, confirmed, client, expected)
+            return reply
+        except UserFacingError as failure:
+            outcome = "refused"
+            return error_message(failure.message, replace_original=replace_original)
+        except Exception:  # the edge: whatever broke, the user gets a sentence and the bot goes on
+            outcome = "crashed"
+            reference = uuid.uuid4().hex[:8]
+            log.exception("/lead %s failed unexpectedly (reference %s)", subcommand, reference)
+            return error_message(
+                f"Something went wrong inside leadbot (reference {reference}); check the lead with /lead show "
+                "before trying again.",
+                replace_original=replace_original,
+            )
+        finally:
+            log.info(
+                "/lead %s by %s list=%s lead=%s: %s in %.0f ms",
+                subcommand,
+                request.requester.user_id or "?",
+                mask(getattr(command, "list_ref", "")),
+                mask(_log_ref(command)),
+                outcome,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    async def _write(
+        self,
+        spec: registry.Subcommand[Any],
+        command: Any,
+        request: Request,
+        replace_original: bool,
+        confirmed: bool,
+        client: AsyncWebClient | None,
+        expected: Snapshot | None,
+    ) -> tuple[dict | None, str]:
+        """A write, once per request id: a delivery already in flight here or recorded anywhere is dropped.
+
+        Then: read, and (unless nothing changes or the user must confirm) record, write and finish under the
+        lead's lock; a plan made while another write of the lead was under way is made again once that one is
+        done. An "apply anyway" for a lead that changed since the question asks again rather than overwrite."""
+        request_id = request.request_id
+        if request_id is not None:
+            if request_id in self._in_flight:  # checked and claimed with no await between: no race in-process
+                return None, "duplicate"
+            self._in_flight.add(request_id)
+        try:
+            if request_id is not None and await self._reserved(request_id):
+                log.info("request %s was already handled: not handled twice", request_id)
+                return None, "duplicate"
+            planned_at = self._write_seq
+            plan = await plan_of(spec, self.service, command)
+            changed = confirmed and _changed_since_asked(plan, expected)
+            confirmed = confirmed and not changed
+            if plan.before is not None and not plan.unchanged and not (plan.blocking and not confirmed):
+                key = (plan.lead_list.id, plan.before.id)
+                async with self.lead_lock(*key):
+                    if self._last_write.get(key, -1) > planned_at:  # written meanwhile: read it again
+                        plan = await plan_of(spec, self.service, command)
+                        changed = changed or (confirmed and _changed_since_asked(plan, expected))
+                        confirmed = confirmed and not changed
+                    if not plan.unchanged and not (plan.blocking and not confirmed):
+                        return await self._record_and_apply(plan, request, replace_original, client)
+            if plan.unchanged:
+                return lead_message(await self.service.apply(plan), replace_original=replace_original), "unchanged"
+            if plan.blocking and not confirmed:
+                return await self._ask(plan, request, replace_original, changed=changed), "asked"
+            return await self._record_and_apply(plan, request, replace_original, client)  # an add: no lead to lock yet
+        finally:
+            if request_id is not None:
+                self._in_flight.discard(request_id)
+
+    async def _reserved(self, request_id: str) -> bool:
+        try:
+            return await self.audit.reserved(request_id)
+        except AuditError as failure:  # begin() will fail too and refuse the change with the reason
+            log.warning("could not check request %s in the audit trail: %s", request_id, failure.message)
+            return False
+
+    async def _record_and_apply(
+        self, plan: Plan, request: Request, replace_original: bool, client: AsyncWebClient | None
+    ) -> tuple[dict | None, str]:
+        """The audit record first (no record, no change; a taken request id, no change), then babelforce, then the
+        record's outcome; the reply carries an Undo button when the record is complete."""
+        command = plan.command
+        action = registry.of(command).name
+        keys = (tuple(plan.changes), tuple(plan.data))  # what this change writes: all the record keeps
+        before = written(plan.before, *keys) if plan.before is not None else None
+        try:
+            change_id = await self.audit.begin(
+                actor=request.actor,
+                action=action,
+                command=request.text or command_text(command),
+                request_id=request.request_id,
+                list_id=plan.lead_list.id,
+                list_name=plan.lead_list.name,
+                lead_id=plan.before.id if plan.before is not None else None,
+                lead_uid=plan.before.uid if plan.before is not None else plan.new_lead.uid if plan.new_lead else None,
+                before=before,
+            )
+        except AuditError as failure:
+            log.error("audit trail unavailable, /lead %s refused: %s", action, failure.message)
+            message = NOT_RECORDED.format(reason=failure.message)
+            return error_message(message, replace_original=replace_original), "unrecorded"
+        if change_id is None:
+            log.info("request %s was already handled: not applied twice", request.request_id)
+            return None, "duplicate"
+        async with self.attempt(change_id, plan.lead_list.id, plan.before.id if plan.before is not None else None):
+            report = await self.service.apply(plan)
+        after = written(report.lead, *keys) if plan.before is not None else snapshot(report.lead)
+        recorded = await self.finish(
+            change_id,
+            outcome=Outcome.OK,
+            after=after,
+            lead_id=report.lead.id,
+            lead_uid=report.lead.uid,
+            caveat=describe(report.caveats),
+        )
+        if not recorded:  # the change is made, but an incomplete record cannot be undone safely: no Undo button
+            report = with_note(
+                report, "leadbot could not complete this change's audit record; it was made all the same."
+            )
+        self.in_background(
+            self.announce(client, request, action, plan.lead_list.name, after, before), "the audit channel line"
+        )
+        return lead_message(report, replace_original=replace_original, undo_id=change_id if recorded else None), "ok"
+
+    async def _ask(self, plan: Plan, request: Request, replace_original: bool, *, changed: bool = False) -> dict:
+        """Hold the command (with the lead as it is now) and ask "apply anyway?": the change would do nothing for
+        dialling now. `changed`: asked again because the lead changed after the first question."""
+        token = secrets.token_urlsafe(12)
+        payload = command_payload(plan.command)
+        if plan.before is not None:
+            payload[EXPECTED_KEY] = snapshot(plan.before)
+        try:
+            await self.audit.hold(token=token, actor=request.actor, command=payload, expires_in=CONFIRM_TTL_S)
+        except AuditError as failure:
+            return error_message(NOT_RECORDED.format(reason=failure.message), replace_original=replace_original)
+        question = _intent(plan)
+        if changed:
+            question = f"The lead changed since you were asked. {question}"
+        caveats = plan.predicted or plan.blocking
+        return confirmation_message(question, caveats, token, replace_original=replace_original)
+
+    async def confirm(self, token: str, *, request: Request, client: AsyncWebClient | None = None) -> dict | None:
+        """ "Apply anyway" was clicked: run the held command once, without asking again."""
+        try:
+            payload = await self.audit.claim(token, user_id=request.requester.user_id)
+        except AuditError as failure:
+            return error_message(NOT_RECORDED.format(reason=failure.message), replace_original=True)
+        if payload is None:
+            return notice_message(
+                "This question has expired, was already answered, or belongs to someone else; nothing was changed "
+                "by this click. Type the command again if it is still needed.",
+                replace_original=False,  # the first click's answer stays where the question was
+            )
+        expected = payload.pop(EXPECTED_KEY, None)
+        command = command_from_payload(payload)
+        keyed = Request(request.requester, f"confirm:{token}", command_text(command) + " (Apply anyway)")
+        return await self.execute(
+            command, request=keyed, replace_original=True, confirmed=True, client=client, expected=expected
+        )
+
+    async def cancel(self, token: str, *, request: Request) -> dict:
+        """ "Cancel" was clicked: drop the held command (only its asker can), replacing the question."""
+        try:
+            cancelled = await self.audit.cancel(token, user_id=request.requester.user_id)
+        except AuditError as failure:
+            log.warning("could not cancel a held confirmation: %s", failure.message)
+            cancelled = False
+        if cancelled:
+            return notice_message("Cancelled: nothing was changed.", replace_original=True)
+        return notice_message("This question was already answered or has expired; this click changed nothing.")
+
+    # ------------------------------------------------------------------ undo
+
+    async def undo(self, change_id: int, *, request: Request, client: AsyncWebClient | None = None) -> dict[str, Any]:
+        """Put a lead back as it was before an audited change; never raises. A repeated click undoes once."""
+        return await Undo(self).run(change_id, request=request, client=client)
+
+    # ------------------------------------------------------------------ audit helpers
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, record_id: int, list_id: str, lead_id: str | None) -> AsyncIterator[None]:
+        """Around a babelforce write: a failure finishes its audit record (unknown when babelforce may have applied
+        it), and either way the lead counts as written, so plans made before are made again."""
+        try:
+            yield
+        except UserFacingError as failure:
+            outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
+            await self.finish(record_id, outcome=outcome, detail=failure.message)
+            raise
+        except BaseException:
+            await self.finish(record_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
+            raise
+        finally:
+            self._wrote(list_id, lead_id)
+
+    async def finish(self, change_id: int, **outcome: object) -> bool:
+        """Complete an audit record; a failure is logged (the change itself is already made or refused)."""
+        try:
+            await self.audit.finish(change_id, **outcome)  # type: ignore[arg-type]
+        except AuditError as failure:
+            log.error("could not complete audit record %s: %s", change_id, failure.message)
+            return False
+        return True
+
+    async def announce(
+        self,
+        client: AsyncWebClient | None,
+        request: Request,
+        action: str,
+        list_name: str,
+        after: Snapshot,
+        before: Snapshot | None,
+    ) -> None:
+        """One line per change in LEADBOT_AUDIT_CHANNEL; Slack failing here loses nothing (the record is in SQLite)."""
+        if not self.audit_channel or client is None:
+            return
+        # the channel is read by many: phone numbers are masked there as in logs (the audit trail keeps them whole)
+        masked_before, masked_after = masked_number(before), masked_number(after)
+        what = change_summary(masked_before, masked_after) if action != UNDO_ADD else "deleted (undo of its add)"
+        name = after.get("uid") or after.get("id")
+        line = f"<@{request.requester.user_id}> {action} {escape(str(name))} in {escape(list_name)}: {escape(what)}"
+        try:
+            await client.chat_postMessage(channel=self.audit_channel, text=line[:3000], unfurl_links=False)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as failure:
+            log.warning("audit channel post failed (the audit record is kept): %s", type(failure).__name__)
+
+
+def command_payload(command: Any) -> dict[str, Any]:
+    """A write command as JSON-able data, to hold it while the user answers "apply anyway?"."""
+    return {"kind": registry.of(command).name, **asdict(command)}
+
+
+def command_from_payload(payload: dict[str, Any]) -> Any:
+    """The held command back from `command_payload`'s data (UnknownSubcommand for a kind no module registers)."""
+    values = dict(payload)
+    spec = registry.get(str(values.pop("kind", "")))
+    return spec.command_type(**values)
+
+
+async def plan(service: LeadService, command: Any) -> Plan:
+    """A write command's plan, by its subcommand's own `plan`."""
+    return await plan_of(registry.of(command), service, command)
+
+
+async def plan_of(spec: registry.Subcommand[Any], service: LeadService, command: Any) -> Plan:
+    """A write subcommand's plan (a read has none: reaching here with one is a bug)."""
+    if spec.plan is None:
+        raise registry.UnknownSubcommand(f"subcommand {spec.name!r} does not write")
+    return await spec.plan(service, command)
+
+
+def _log_ref(command: object) -> str:
+    """The lead a command names, for the log line (nothing for a type no module registers)."""
+    try:
+        return registry.of(command).log_ref(command)
+    except registry.UnknownSubcommand:
+        return ""
+
+
+def _intent(plan: Plan) -> str:
+    """The change in one line, old → new, for the "apply anyway?" question."""
+    before, new = plan.before, plan.new_lead
+    if new is not None:
+        return f"Add lead {new.uid} to {plan.lead_list.name}"
+    if before is None:  # an update's plan always reads the lead
+        return command_text(plan.command)
+    name = before.uid or before.id
+    if plan.action == "rank" and set(plan.changes) == {"rank"} and not plan.data:
+        return f"Change the rank of {name} from {before.rank} to {plan.changes['rank']}"
+    changed = [f"{key} {getattr(before, key)} → {value}" for key, value in plan.changes.items()]
+    for key, value in plan.data.items():
+        old = before.data.get(key)
+        if value is None:
+            changed.append(f"delete data {key!r} ({old})")
+        else:
+            changed.append(f"data {key!r} {old if key in before.data else '(new)'} → {value}")
+    return f"Change {name}: " + ", ".join(changed)
+
+
+def _changed_since_asked(plan: Plan, expected: Snapshot | None) -> bool:
+    """Whether the lead differs from how it was when "apply anyway?" was asked."""
+    return expected is not None and plan.before is not None and snapshot(plan.before) != expected

@@ -1,0 +1,17 @@
+"""leadbot's timing constants, each defined once. Slack's clock rules them: 3 s to answer any request."""
+
+from __future__ import annotations
+
+#: A form submission must be answered within 3 s: the permission check and the field pre-checks share this budget
+#: (counted from the submission's arrival); pre-checks that do not fit are left to the command itself.
+FORM_CHECK_BUDGET_S = 2.4
+#: A denial is recorded before its ack; a busy audit file (another process writing) may not delay the ack longer.
+DENIAL_RECORD_BUDGET_S = 0.5
+#: How long an "apply anyway?" question stays answerable.
+CONFIRM_TTL_S = 15 * 60
+#: The longest a write can be under way: babelforce's deadline per call is 20 s and reading a lead back after a lost
+#: answer 5 s more. A pending audit record older than this is an interrupted write (a crash), not one in flight:
+#: undo no longer waits for it, and the start-up sweep marks it unknown.
+WRITE_IN_FLIGHT_MAX_S = 60.0
+#: Slack's answer to a select's options request must come within 3 s: the rest is for the network both ways.
+OPTIONS_BUDGET_S = 2.0
