@@ -97,7 +97,7 @@ def test_cache_keeps_only_the_most_recent_lists():
 
 @pytest.mark.anyio
 async def test_lookup_cost_on_a_big_list_cold_two_requests_warm_one(sandbox_factory, make_client):
-    """The cost README promises: cold = one CSV export + one GET, warm = one GET, by uid and by number."""
+    """The cost docs/api-module.md promises: cold = one CSV export + one GET, warm = one GET, by uid and by number."""
     big = sandbox_factory(leads=20_000)
     ctl = SandboxControl(big.base_url)
     bf = make_client(base_url=big.base_url)

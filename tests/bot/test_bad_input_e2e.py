@@ -8,7 +8,7 @@ result — never a 500, never the bot's crash sentence; text the parser refuses 
 what babelforce stored (a set's data, an add's uid, number, rank and data).
 
 Writes go to lead-1 … lead-30 (outside the hopper) and adds to Spring leads, so no "apply anyway?" question is due.
-The inputs tried are counted for the README (printed when the module is done; see -rA).
+The inputs tried are counted for docs/reliability.md (printed when the module is done; see -rA).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ REPLY_BUDGET_S = STALL_DEADLINE_S * ISSUE_REPLY_BUDGET_S / Timeouts().deadline +
 ACK_BUDGET_S = 1.5
 STALL_FOR_S = 60  # far beyond any deadline: only the client's own deadline ends the wait
 
-#: Tallies for the README's "Reliability and security" figures, printed when the module is done (see -rA).
+#: Tallies for the figures in docs/reliability.md, printed when the module is done (see -rA).
 FIGURES: dict[str, int] = {"scenarios": 0, "leads checked": 0, "leads lost": 0, "duplicates": 0}
 
 
@@ -154,7 +154,7 @@ def scenario() -> None:
 
 
 def assert_once(bot: Bot, uids: list[str], created: bool = True) -> None:
-    """Each uid is in Spring leads exactly once (created) or not at all; tallied for the README."""
+    """Each uid is in Spring leads exactly once (created) or not at all; tallied for docs/reliability.md."""
     for uid in uids:
         found = sum(1 for lead in all_leads(bot) if lead.uid == uid)
         FIGURES["leads checked"] += 1
@@ -636,7 +636,7 @@ def test_when_the_ephemeral_fallback_fails_too_nothing_crashes_the_change_is_mad
 
 @pytest.fixture(scope="module", autouse=True)
 def report_figures() -> Iterator[None]:
-    """Print the tallies for the README's "Reliability and security" section once the module ran (see -rA)."""
+    """Print the tallies for docs/reliability.md once the module ran (see -rA)."""
     yield
     print(
         f"\nfault scenarios run end to end: {FIGURES['scenarios']}; leads checked: {FIGURES['leads checked']}; "
