@@ -23,9 +23,9 @@ from pydantic import SecretStr
 from babelforce.auth import ClientCredentials
 from babelforce.client import BabelforceClient
 from commands.blocks import BLOCK_PROGRESS
+from localserve import BackgroundServer
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST
-from sandbox.server import BackgroundServer
 from slackstub import SlackDriver, SlackStub, render_message, render_view
 
 from .app import EVENTS_PATH, build_app, http_app

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from sandbox.server import BackgroundServer
+from localserve import BackgroundServer
 
 logger = logging.getLogger(__name__)
 

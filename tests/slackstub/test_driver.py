@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.server import BackgroundServer
+from localserve import BackgroundServer
 from slackstub import Interaction, SlackDriver, SlackStub, signed_headers
 
 SECRET = "test-secret"
