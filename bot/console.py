@@ -25,7 +25,7 @@ from commands.blocks import BLOCK_PROGRESS
 from localserve import BackgroundServer
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST
-from slackstub import SlackDriver, SlackStub, render_message, render_view
+from slackstub import NoAnswer, SlackDriver, SlackStub, render_message, render_view
 
 from .app import EVENTS_PATH, build_app, http_app
 from .audit import AuditLog
@@ -227,7 +227,7 @@ class Console:
             break
         try:
             replies = self.stub.wait_responses(interaction.response_url, count=seen + 1, timeout=REPLY_TIMEOUT_S)
-        except AssertionError:
+        except NoAnswer:
             self._say(f"No answer from the bot within {REPLY_TIMEOUT_S:.0f} s.")
             return
         for reply in replies[seen:]:
@@ -329,7 +329,7 @@ class Console:
         self._buttons = {}
         try:
             replies = self.stub.wait_responses(click.response_url, count=1, timeout=REPLY_TIMEOUT_S)
-        except AssertionError:
+        except NoAnswer:
             self._say(f"No answer from the bot within {REPLY_TIMEOUT_S:.0f} s.")
             return
         for reply in replies:
