@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -23,10 +22,10 @@ from pydantic import SecretStr
 from babelforce.auth import ClientCredentials
 from babelforce.client import BabelforceClient
 from commands.blocks import BLOCK_PROGRESS
+from localserve import BackgroundServer
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST
-from sandbox.server import BackgroundServer
-from slackstub import SlackDriver, SlackStub, render_message, render_view
+from slackstub import NoAnswer, SlackDriver, SlackStub, render_message, render_view
 
 from .app import EVENTS_PATH, build_app, http_app
 from .audit import AuditLog
@@ -52,23 +51,6 @@ Try the babelforce article's two examples:
 Console extras: :dial [N] dials N leads of the demo campaign, :hopper shows it, :quit leaves.
 A reply's buttons are words: :undo, :apply (apply anyway), :cancel.
 """
-
-
-def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "console",
-        help="try the bot locally: /lead commands in the terminal, against the sandbox (or BABELFORCE_* settings)",
-        description=(
-            "Drive the real Bolt app from the terminal through a local stand-in for Slack. Without BABELFORCE_* "
-            "settings it starts the local babelforce sandbox with the demo seed."
-        ),
-    )
-    parser.add_argument(
-        "--script", type=Path, help="run the lines of FILE (answers to form prompts included), then exit"
-    )
-    parser.add_argument("--leads", type=int, help="sandbox only: size of the demo list (default 50)")
-    parser.add_argument("--verbose", action="store_true", help="show the bot's log lines")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -245,7 +227,7 @@ class Console:
             break
         try:
             replies = self.stub.wait_responses(interaction.response_url, count=seen + 1, timeout=REPLY_TIMEOUT_S)
-        except AssertionError:
+        except NoAnswer:
             self._say(f"No answer from the bot within {REPLY_TIMEOUT_S:.0f} s.")
             return
         for reply in replies[seen:]:
@@ -347,7 +329,7 @@ class Console:
         self._buttons = {}
         try:
             replies = self.stub.wait_responses(click.response_url, count=1, timeout=REPLY_TIMEOUT_S)
-        except AssertionError:
+        except NoAnswer:
             self._say(f"No answer from the bot within {REPLY_TIMEOUT_S:.0f} s.")
             return
         for reply in replies:

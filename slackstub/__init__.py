@@ -5,16 +5,19 @@
 option look-ups, button clicks); `render_*` turn Block Kit into readable text for the console.
 """
 
-from slackstub.driver import Interaction, SlackDriver
+from slackstub.driver import DriverError, Interaction, SlackDriver
 from slackstub.render import render_blocks, render_message, render_view
-from slackstub.server import Recorded, SlackStub
+from slackstub.server import NoAnswer, Recorded, SlackStub, SlackStubError
 from slackstub.signing import signed_headers
 
 __all__ = [
+    "DriverError",
     "Interaction",
+    "NoAnswer",
     "Recorded",
     "SlackDriver",
     "SlackStub",
+    "SlackStubError",
     "render_blocks",
     "render_message",
     "render_view",

@@ -12,11 +12,17 @@ from urllib.parse import urlencode
 
 import httpx
 
-from slackstub.server import Recorded, SlackStub
+from slackstub.server import Recorded, SlackStub, SlackStubError
 from slackstub.signing import FORM_CONTENT_TYPE, signed_headers
 
 VERIFICATION_TOKEN = "leadbot-local-verification-token"
 ACK_DEADLINE_S = 3.0  # Slack shows the user an error when the app takes longer to answer
+
+
+class DriverError(SlackStubError):
+    """The driver cannot do what it was asked: no element with that action_id, no input block for an answer, an
+    interaction without a response_url or trigger_id, or the bot's answer gives it nothing to go on (its views.open
+    failed, an options request got no options). Waits that time out raise `NoAnswer` instead."""
 
 
 @dataclass
@@ -66,7 +72,7 @@ def _find_element(blocks: list[dict[str, Any]], action_id: str) -> tuple[dict[st
             if element.get("action_id") == action_id:
                 return block, element
     known = sorted({e["action_id"] for b in blocks for e in _elements(b) if e.get("action_id")})
-    raise AssertionError(f"no element with action_id {action_id!r}; the blocks have {known}")
+    raise DriverError(f"no element with action_id {action_id!r}; the blocks have {known}")
 
 
 def _text(obj: Any) -> str:
@@ -249,7 +255,7 @@ class SlackDriver:
         """The user fills in a modal and presses its submit button.
 
         `answers` maps an input block's block_id (or its element's action_id) to what the user entered; for
-        selects, the chosen option's value (an answer matching no input block raises AssertionError). `view` is
+        selects, the chosen option's value (an answer matching no input block raises DriverError). `view` is
         the view as Slack knows it (e.g. `opened_view(...)`; its latest version is submitted if the bot updated it).
         `interaction` is the request whose trigger opened the modal: `view` may then be None, and the returned
         Interaction carries its response_url (Slack's view_submission has none of its own).
@@ -273,7 +279,7 @@ class SlackDriver:
             values[block_id] = {action_id: _state_value(element, None if answer is None else str(answer))}
         unknown = sorted(set(answers) - used)
         if unknown:
-            raise AssertionError(f"no input block for answer(s) {unknown}; the view's inputs are {sorted(values)}")
+            raise DriverError(f"no input block for answer(s) {unknown}; the view's inputs are {sorted(values)}")
         view["state"] = {"values": values}
         payload = self._envelope("view_submission")
         payload.update({"trigger_id": self.stub.new_trigger(), "view": view, "response_urls": []})
@@ -283,7 +289,7 @@ class SlackDriver:
         self, view: dict[str, Any], action_id: str, value: str = "", block_id: str | None = None
     ) -> list[dict[str, Any]]:
         """The user types `value` into an external select: returns the options the bot offered (option groups
-        flattened). Raises AssertionError when the bot does not answer 200 with options."""
+        flattened). Raises DriverError when the bot does not answer 200 with options."""
         view = self._current(view) if _is_view(view) else view
         if block_id is None:
             block, _ = _find_element(view.get("blocks") or [], action_id)
@@ -296,7 +302,7 @@ class SlackDriver:
             payload.update(self._message_context(view))
         interaction = self._send_payload(payload)
         if interaction.status != 200 or interaction.json is None:
-            raise AssertionError(
+            raise DriverError(
                 f"block_suggestion for {action_id!r} answered {interaction.status} {interaction.body[:200]!r}"
             )
         options = list(interaction.json.get("options") or [])
@@ -396,15 +402,15 @@ class SlackDriver:
     def replies(self, interaction: Interaction, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The payloads the bot posted to the interaction's response_url, once there are at least `count`."""
         if not interaction.response_url:
-            raise AssertionError("this interaction had no response_url")
+            raise DriverError("this interaction had no response_url")
         return self.stub.wait_responses(interaction.response_url, count=count, timeout=timeout)
 
     def opened_view(self, interaction: Interaction, timeout: float = 5.0) -> dict[str, Any]:
         """The view the bot opened (views.open, or views.push) with the interaction's trigger_id, as the stub
-        stored it (with its id and hash). AssertionError if the bot's call failed or none came in time."""
+        stored it (with its id and hash). DriverError if the bot's call failed, NoAnswer if none came in time."""
         trigger_id = interaction.trigger_id
         if not trigger_id:
-            raise AssertionError("this interaction had no trigger_id")
+            raise DriverError("this interaction had no trigger_id")
         event = self.stub.wait_for(
             lambda e: (
                 e.kind == "api" and e.name in ("views.open", "views.push") and e.payload.get("trigger_id") == trigger_id
@@ -412,5 +418,5 @@ class SlackDriver:
             timeout=timeout,
         )
         if not event.ok or event.response is None:
-            raise AssertionError(f"the bot's {event.name} with this trigger failed: {event.summary()} {event.response}")
+            raise DriverError(f"the bot's {event.name} with this trigger failed: {event.summary()} {event.response}")
         return event.response["view"]

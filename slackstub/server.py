@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from sandbox.server import BackgroundServer
+from localserve import BackgroundServer
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +151,16 @@ class _SocketConnection:
             coroutine.close()
             raise RuntimeError("SlackStub socket methods block: call them from another thread than the server's")
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+
+class SlackStubError(Exception):
+    """The Slack stand-in cannot do what it was asked: an unknown response_url, a Socket Mode connection that is not
+    open, an envelope it could not send. Library code (the console) catches these; in a test they are failures."""
+
+
+class NoAnswer(SlackStubError):
+    """What a wait was for (a recorded event, posts at a response_url, a Socket Mode client or ack) did not come in
+    time; the message lists what was recorded instead."""
 
 
 class ApiError(Exception):
@@ -331,7 +341,7 @@ class SlackStub(BackgroundServer):
     def wait_for(self, predicate: Callable[[Recorded], bool], timeout: float = 5.0) -> Recorded:
         """The first recorded event (already there or arriving within `timeout` s) for which `predicate` holds.
 
-        Raises AssertionError listing what was recorded when none does in time."""
+        Raises NoAnswer listing what was recorded when none does in time."""
         deadline = time.monotonic() + timeout
         seen = 0
         with self._cond:
@@ -344,7 +354,7 @@ class SlackStub(BackgroundServer):
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-        raise AssertionError(f"no matching Slack event within {timeout} s; {self._summary()}")
+        raise NoAnswer(f"no matching Slack event within {timeout} s; {self._summary()}")
 
     def calls(self, method: str) -> list[Recorded]:
         """Every recorded call of Web API `method`, in order (failed ones included: see `Recorded.ok`)."""
@@ -364,12 +374,12 @@ class SlackStub(BackgroundServer):
             return list(entry.payloads) if entry else []
 
     def wait_responses(self, rid_or_url: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """All payloads of a response_url once it has at least `count` (AssertionError after `timeout` s)."""
+        """All payloads of a response_url once it has at least `count` (NoAnswer after `timeout` s)."""
         rid = self._rid(rid_or_url)
         deadline = time.monotonic() + timeout
         with self._cond:
             if rid not in self._response_urls:
-                raise AssertionError(f"unknown response_url {rid_or_url!r}")
+                raise SlackStubError(f"unknown response_url {rid_or_url!r}")
             while True:
                 payloads = self._response_urls[rid].payloads
                 if len(payloads) >= count:
@@ -379,7 +389,7 @@ class SlackStub(BackgroundServer):
                     break
                 self._cond.wait(remaining)
             got = len(payloads)
-        raise AssertionError(
+        raise NoAnswer(
             f"response_url {rid} got {got} of {count} expected post(s) within {timeout} s; {self._summary()}"
         )
 
@@ -406,7 +416,7 @@ class SlackStub(BackgroundServer):
 
     def wait_socket_connected(self, timeout: float = 5.0, *, other_than: str | None = None) -> str:
         """The id of the newest open Socket Mode connection (already open or opening within `timeout` s);
-        `other_than` skips that one, e.g. to wait for the client to reconnect. AssertionError when none."""
+        `other_than` skips that one, e.g. to wait for the client to reconnect. NoAnswer when none."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -418,7 +428,7 @@ class SlackStub(BackgroundServer):
                     break
                 self._cond.wait(remaining)
         opened = self.calls("apps.connections.open")
-        raise AssertionError(
+        raise NoAnswer(
             f"no Socket Mode client connected within {timeout} s (apps.connections.open was called "
             f"{len(opened)} time(s): {[(e.response or {}).get('error', 'ok') for e in opened]}); {self._summary()}"
         )
@@ -428,7 +438,7 @@ class SlackStub(BackgroundServer):
         with self._cond:
             conn = self._sockets.get(cid)
         if conn is None:
-            raise AssertionError(f"Socket Mode connection {cid!r} is not open (open: {self.socket_connections})")
+            raise SlackStubError(f"Socket Mode connection {cid!r} is not open (open: {self.socket_connections})")
         return conn
 
     def socket_send(
@@ -448,7 +458,7 @@ class SlackStub(BackgroundServer):
         try:
             conn.run(conn.send_json(envelope), timeout)
         except Exception as exc:
-            raise AssertionError(f"could not send envelope {envelope_id} on connection {conn.id}: {exc!r}") from exc
+            raise SlackStubError(f"could not send envelope {envelope_id} on connection {conn.id}: {exc!r}") from exc
         return envelope_id
 
     def socket_send_command(
@@ -494,16 +504,16 @@ class SlackStub(BackgroundServer):
 
     def wait_socket_ack(self, envelope_id: str, timeout: float = 3.0) -> Recorded:
         """The client's acknowledgement of an envelope (`Recorded`, kind "socket_ack"; `.payload` is what the
-        ack carried, e.g. a slash command's immediate reply). AssertionError when none arrives within `timeout` s
+        ack carried, e.g. a slash command's immediate reply). NoAnswer when none arrives within `timeout` s
         (Slack gives an app 3 s)."""
         try:
             return self.wait_for(lambda e: e.kind == "socket_ack" and e.name == envelope_id, timeout=timeout)
-        except AssertionError as exc:
+        except NoAnswer as exc:
             with self._cond:
                 sent = self._socket_envelopes.get(envelope_id)
                 still_open = sent is not None and sent.connection_id in self._sockets
             where = "never sent" if sent is None else "connection still open" if still_open else "connection closed"
-            raise AssertionError(f"no ack for envelope {envelope_id} ({where}): {exc}") from None
+            raise NoAnswer(f"no ack for envelope {envelope_id} ({where}): {exc}") from None
 
     def socket_disconnect(self, reason: str = "refresh_requested", *, connection: str | None = None) -> None:
         """Send Slack's `disconnect` message (reason "warning", "refresh_requested" or "link_disabled"): a
@@ -516,7 +526,7 @@ class SlackStub(BackgroundServer):
         """Close a Socket Mode connection from the server's side (all of them when `connection` is None)."""
         with self._cond:
             if connection is not None and connection not in self._sockets:
-                raise AssertionError(f"Socket Mode connection {connection!r} is not open (open: {list(self._sockets)})")
+                raise SlackStubError(f"Socket Mode connection {connection!r} is not open (open: {list(self._sockets)})")
             targets = list(self._sockets.values()) if connection is None else [self._sockets[connection]]
         for conn in targets:
             with contextlib.suppress(Exception):  # already gone, or the loop is shutting down

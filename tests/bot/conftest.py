@@ -20,9 +20,9 @@ from bot.permissions import AccessPolicy, Gatekeeper
 from bot.pipeline import Leadbot
 from bot.service import LeadService
 from commands.blocks import ACTION_APPLY_ANYWAY, BLOCK_CONFIRM, BLOCK_PROGRESS
+from localserve import BackgroundServer
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
-from sandbox.server import BackgroundServer
 from slackstub import Interaction, SlackDriver, SlackStub
 from tests.support import SandboxControl
 

@@ -155,7 +155,7 @@ def send(bot: Bot, text: str) -> dict[str, Any] | None:
     if isinstance(parsed, OpenModal):
         TALLY["forms"] += 1
         assert interaction.body == "", (text, interaction.body[:300])
-        view = bot.driver.opened_view(interaction)  # AssertionError unless views.open with this trigger succeeded
+        view = bot.driver.opened_view(interaction)  # raises unless views.open with this trigger succeeded
         assert view["type"] == "modal"
         return None
     if isinstance(parsed, Help):

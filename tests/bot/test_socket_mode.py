@@ -15,7 +15,7 @@ import pytest
 
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
-from slackstub import SlackStub
+from slackstub import NoAnswer, SlackStub
 from tests.bot.conftest import is_progress, texts
 
 APP_TOKEN = "xapp-leadbot-socket-test"
@@ -107,7 +107,7 @@ def socket_bot(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[SlackSt
         try:
             try:
                 stub.wait_socket_connected(CONNECT_TIMEOUT_S)
-            except AssertionError as exc:
+            except NoAnswer as exc:
                 pytest.fail(f"leadbot run did not connect in Socket Mode: {exc}\n--- its output:\n{bot.output}")
             yield stub, bot
         finally:

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.server import BackgroundServer
-from slackstub import Interaction, SlackDriver, SlackStub, signed_headers
+from localserve import BackgroundServer
+from slackstub import DriverError, Interaction, NoAnswer, SlackDriver, SlackStub, signed_headers
 
 SECRET = "test-secret"
 
@@ -290,7 +290,7 @@ def test_clicking_a_button_in_a_reply(driver: SlackDriver, harness: BoltHarness)
 
     again = driver.click(None, "confirm", "41", interaction=interaction)
     assert driver.replies(again)[0]["text"] == "Moved lead-41 to rank 1"
-    with pytest.raises(AssertionError, match=r"no element with action_id 'nope'.*\['cancel', 'confirm'\]"):
+    with pytest.raises(DriverError, match=r"no element with action_id 'nope'.*\['cancel', 'confirm'\]"):
         driver.click(message, "nope")
 
 
@@ -310,7 +310,7 @@ def test_clicking_in_a_view_and_submitting_what_the_user_now_sees(
     assert harness.last("block_actions")["view"]["hash"] == update.response["view"]["hash"], "the current view"
 
     # the update dropped the campaign input: Slack submits the current view, so an answer for it is a test bug
-    with pytest.raises(AssertionError, match=r"no input block for answer\(s\) \['campaign'\]"):
+    with pytest.raises(DriverError, match=r"no input block for answer\(s\) \['campaign'\]"):
         driver.submit(view, {"number": "+4916098119998", "campaign": "spring"})
     assert driver.submit(view, {"number": "+4916098119998"}).status == 200
     submitted = harness.last("view_submission")["view"]
@@ -338,11 +338,11 @@ def test_forged_or_stale_signatures_get_401_and_run_nothing(
 def test_opened_view_explains_when_the_app_opened_nothing(driver: SlackDriver, stub: SlackStub) -> None:
     interaction = driver.command("show lead-40")
     driver.replies(interaction)
-    with pytest.raises(AssertionError, match=r"(?s)no matching Slack event within 0.2 s;.*1\. response"):
+    with pytest.raises(NoAnswer, match=r"(?s)no matching Slack event within 0.2 s;.*1\. response"):
         driver.opened_view(interaction, timeout=0.2)
     stub.fail("views.open", status=200, error="expired_trigger_id")
     opening = driver.command("add")
     assert opening.acked_in_time
-    with pytest.raises(AssertionError, match=r"views\.open with this trigger failed"):
+    with pytest.raises(DriverError, match=r"views\.open with this trigger failed"):
         driver.opened_view(opening)
     assert json.dumps(stub.calls("views.open")[0].response) == '{"ok": false, "error": "expired_trigger_id"}'

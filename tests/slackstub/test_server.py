@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from slackstub import Recorded, SlackStub
+from slackstub import NoAnswer, Recorded, SlackStub
 
 T = TypeVar("T")
 
@@ -294,7 +294,7 @@ def test_wait_responses_sees_posts_from_another_thread(stub: SlackStub) -> None:
         assert [p["text"] for p in stub.wait_responses(url, count=2, timeout=5)] == ["one", "two"]
     finally:
         thread.join()
-    with pytest.raises(AssertionError, match="got 2 of 3"):
+    with pytest.raises(NoAnswer, match="got 2 of 3"):
         stub.wait_responses(url, count=3, timeout=0.1)
 
 
@@ -347,14 +347,14 @@ def test_wait_for_returns_the_first_match_and_explains_a_timeout(stub: SlackStub
     assert (found.kind, found.payload["text"]) == ("api", "late")
     assert found.at <= time.monotonic()
 
-    with pytest.raises(AssertionError, match=r"1 recorded event\(s\):\n  1\. api chat.postMessage -> ok"):
+    with pytest.raises(NoAnswer, match=r"1 recorded event\(s\):\n  1\. api chat.postMessage -> ok"):
         stub.wait_for(lambda e: e.name == "views.open", timeout=0.1)
 
     seen: list[str] = []
     stub.on_record(lambda e: seen.append(e.name))
     stub.clear()
     assert stub.events == []
-    with pytest.raises(AssertionError, match="nothing was recorded"):
+    with pytest.raises(NoAnswer, match="nothing was recorded"):
         stub.wait_for(lambda e: True, timeout=0.05)
     run(lambda: web.auth_test())
     assert seen == ["auth.test"]

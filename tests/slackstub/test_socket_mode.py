@@ -18,7 +18,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slackstub import SlackStub
+from slackstub import NoAnswer, SlackStub
 from slackstub.driver import VERIFICATION_TOKEN
 
 T = TypeVar("T")
@@ -226,9 +226,9 @@ def test_client_leaving_is_noticed_and_sending_then_fails_fast(stub: SlackStub) 
             await asyncio.to_thread(stub.wait_socket_connected, 3)
 
     run(scenario)
-    with pytest.raises(AssertionError, match="no Socket Mode client connected"):
+    with pytest.raises(NoAnswer, match="no Socket Mode client connected"):
         stub.socket_send_command("help", timeout=0.5)
-    with pytest.raises(AssertionError, match="never sent"):
+    with pytest.raises(NoAnswer, match="never sent"):
         stub.wait_socket_ack("nope", 0.05)
 
 

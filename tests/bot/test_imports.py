@@ -1,0 +1,72 @@
+"""`leadbot run` never imports the test doubles (sandbox/, slackstub/); `leadbot console` and `leadbot sandbox` do.
+
+Each check runs in a fresh interpreter, since this test process has long imported both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.cli import SANDBOX_SEEDS, build_parser
+from sandbox.seed import SEEDS
+
+# Runs after the snippet under test: the test-double modules it loaded, as a JSON list.
+REPORT = """
+import json as _json, sys as _sys
+print(_json.dumps(sorted(name for name in _sys.modules if name.split(".")[0] in {"sandbox", "slackstub"})))
+"""
+
+
+def _test_doubles_loaded_by(snippet: str, cwd: Path) -> list[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "BABELFORCE_", "LEADBOT_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", snippet + REPORT], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_leadbot_run_imports_no_test_double(tmp_path: Path) -> None:
+    snippet = """
+import bot.app, bot.cli, bot.run
+args = bot.cli.build_parser().parse_args(["run", "--http", "--port", "0"])
+assert args.run is bot.run.run
+"""
+    assert _test_doubles_loaded_by(snippet, tmp_path) == []
+
+
+def test_leadbot_console_does_import_the_slack_stand_in_and_the_sandbox(tmp_path: Path) -> None:
+    # the console's own callback, stopped early by a script it cannot read (nothing is served)
+    snippet = """
+import bot.cli
+args = bot.cli.build_parser().parse_args(["console", "--script", "no-such-script.txt"])
+assert args.run(args) == 2
+"""
+    loaded = _test_doubles_loaded_by(snippet, tmp_path)
+    assert "slackstub" in loaded
+    assert "sandbox" in loaded
+
+
+def test_leadbot_sandbox_does_import_the_sandbox(tmp_path: Path) -> None:
+    # the sandbox's own callback, stopped by its check of --leads before anything is served
+    snippet = """
+import bot.cli
+args = bot.cli.build_parser().parse_args(["sandbox", "--seed", "empty", "--leads", "5"])
+try:
+    args.run(args)
+except SystemExit as exit:
+    assert exit.code == 2
+else:
+    raise AssertionError("--leads with --seed empty was accepted")
+"""
+    assert "sandbox.cli" in _test_doubles_loaded_by(snippet, tmp_path)
+
+
+def test_the_sandbox_parser_offers_the_sandboxs_seeds() -> None:
+    assert SANDBOX_SEEDS == SEEDS
+    args = build_parser().parse_args(["sandbox"])
+    assert args.seed == "demo"
