@@ -24,10 +24,11 @@ USAGE = """usage: python3 dev.py COMMAND [ARGS...]
 commands:
   demo [ARGS]   install, then start the local console: the bot, a Slack stand-in and the babelforce
                 sandbox (demo seed); type /lead commands (ARGS go to `leadbot console`, e.g. --script FILE)
-  test [ARGS]   install with test extras, then ruff check, ruff format --check and pytest (ARGS go to pytest)
+  test [ARGS]   install with test extras, then ruff check, ruff format --check, mypy and pytest (ARGS go to
+                pytest)
   bench [ARGS]  install, then run the benchmarks on loopback (about a minute) and write bench/results/latest.md and
                 .json; `bench --quick` is a 15-second check, `bench --help` lists the options
-  lint          ruff check and ruff format --check only
+  lint          ruff check, ruff format --check and mypy only
   fmt           ruff format and ruff check --fix (changes files)
 """
 
@@ -54,7 +55,11 @@ def _ensure_venv(extras: str) -> None:
 
 
 def _lint() -> int:
-    return _run(PYTHON, "-m", "ruff", "check", ".") or _run(PYTHON, "-m", "ruff", "format", "--check", ".")
+    return (
+        _run(PYTHON, "-m", "ruff", "check", ".")
+        or _run(PYTHON, "-m", "ruff", "format", "--check", ".")
+        or _run(PYTHON, "-m", "mypy")
+    )
 
 
 def main(argv: list[str]) -> int:

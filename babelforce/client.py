@@ -767,8 +767,6 @@ def _retry_after(response: httpx.Response) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when is None:
-        return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)  # HTTP dates are GMT; a '-0000' zone parses naive and would read as local
     return max(when.timestamp() - time.time(), 0.0)

@@ -25,6 +25,7 @@ line before it is quoted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class BabelforceError(Exception):
@@ -93,7 +94,7 @@ class ConflictError(APIStatusError):
 
 
 class RateLimitedError(APIStatusError):
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 

@@ -101,7 +101,7 @@ def machine() -> dict[str, Any]:
                 memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("uvicorn", "uvloop", "httptools", "httpx", "slack-bolt", "starlette", "aiohttp"):
         try:
             versions[package] = metadata.version(package)

@@ -18,6 +18,7 @@ from typing import Self
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.config import LifespanType
 
 START_TIMEOUT_S = 10.0
 
@@ -82,7 +83,7 @@ class _PromptServer(uvicorn.Server):
                 loop.call_soon_threadsafe(wake.set)
 
 
-def _uvicorn_config(app: ASGIApp, log_level: str, http: str = "h11", lifespan: str = "off") -> uvicorn.Config:
+def _uvicorn_config(app: ASGIApp, log_level: str, http: str = "h11", lifespan: LifespanType = "off") -> uvicorn.Config:
     return uvicorn.Config(
         app,
         http=http,
@@ -107,7 +108,7 @@ class BackgroundServer:
         log_level: str = "warning",
         http: str = "h11",
         name: str = "server",
-        lifespan: str = "off",
+        lifespan: LifespanType = "off",
     ) -> None:
         self.app = app
         self.host = host

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from sandbox.faults import FaultBook, FaultsMiddleware, RequestStats
 from sandbox.hopper import DIALABLE_STATUSES, LIST_ORDERS
@@ -65,7 +66,7 @@ def items_response(items: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse({"items": items, "success": True})
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"success": False, "message": message}, status_code=status, headers=headers)
 
 
@@ -469,7 +470,7 @@ def _paged_leads(request: Request, base_path: str, list_id: str | None) -> Respo
         "maxResults": MAX_RESULTS,
     }
     if page < pages:
-        query = {"page": page + 1, "max": page_size}
+        query: dict[str, int | str] = {"page": page + 1, "max": page_size}
         if list_id is not None and base_path.endswith("/outbound/leads"):
             query["listId"] = list_id
         if status is not None:
@@ -840,7 +841,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, message, headers=exc.headers)
 
 
-def route_template(scope: dict[str, Any]) -> str | None:
+def route_template(scope: Scope) -> str | None:
     """The route path template (as in the spec, e.g. `/api/v2/outbound/lists/{id}/leads`) a request hits."""
     partial = None
     for route in ROUTES:

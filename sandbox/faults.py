@@ -20,11 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[Message], Any]
-ASGIApp = Callable[[Scope, Receive, Send], Any]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TRICKLE_INTERVAL_S = 0.2
 _RULE_KEYS = {"status", "retry_after", "latency_ms", "stall_s", "reset", "method", "path", "times"}

@@ -342,9 +342,9 @@ class SandboxState:
                 if lead is not None:
                     found[lead.id] = lead
             for uid in uids:
-                lead_id = lead_list.ids_by_uid.get(uid)
-                if lead_id is not None:
-                    found[lead_id] = lead_list.leads[lead_id]
+                uid_lead_id = lead_list.ids_by_uid.get(uid)
+                if uid_lead_id is not None:
+                    found[uid_lead_id] = lead_list.leads[uid_lead_id]
             self._remove_leads(lead_list, list(found.values()))
             return len(found)
 
