@@ -88,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
         )
         print(BANNER.format(babelforce=where, demo=DEMO_LIST), flush=True)
         return console.loop(lines)
-    return 0
 
 
 class Console:
@@ -254,7 +253,7 @@ class Console:
                 self._say(f"  ✗ {answer.strip()!r} is not one of the {len(options)} choices; type its number or name.")
         if element.get("multiline"):
             self._say(f"{label}{optional}: one per line, an empty line ends")
-            lines = []
+            lines: list[str] = []
             while True:
                 line = ask("  | ")
                 if line is None or not line.strip():
@@ -327,6 +326,9 @@ class Console:
             self._say(f"The bot answered HTTP {click.status}.")
             return
         self._buttons = {}
+        if click.response_url is None:  # every click the stub sends carries one
+            self._say("The click had no response_url to answer at.")
+            return
         try:
             replies = self.stub.wait_responses(click.response_url, count=1, timeout=REPLY_TIMEOUT_S)
         except NoAnswer:

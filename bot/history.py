@@ -27,6 +27,7 @@ class History:
         or id typed, and when that finds nothing either, the user gets babelforce's "no such lead" sentence."""
         lead_list = await self.bot.service.resolve_list(list_ref)
         gone = False
+        missing: UserFacingError | None = None
         try:
             lead = await self.bot.service.check_lead_exists(lead_list.id, lead_ref)
             lead_id, lead_uid, name = lead.id, None, lead.uid or lead.id
@@ -44,7 +45,7 @@ class History:
             return error_message(
                 f"leadbot could not read its audit trail: {failure.message}", replace_original=replace_original
             )
-        if gone and not changes:
+        if missing is not None and not changes:
             raise missing
         entries = [
             HistoryEntry(

@@ -14,6 +14,7 @@ membership is never assumed, and the next request asks Slack again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -263,7 +264,7 @@ class Gatekeeper:
             team_id = requester.team_id if requester.enterprise_id else None
             task = loop.create_task(self._list_members(group, team_id), name=f"usergroups.users.list {group}")
             self._lookups[group] = task
-            task.add_done_callback(lambda done, group=group: self._forget_lookup(group, done))
+            task.add_done_callback(functools.partial(self._forget_lookup, group))
         return task
 
     def _forget_lookup(self, group: str, task: asyncio.Task[frozenset[str] | None]) -> None:

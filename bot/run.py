@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import Literal
 
 import aiohttp
 import uvicorn
@@ -51,9 +52,9 @@ CHATTY_LOGGERS = ("slack_sdk", "slack_bolt", "bot.bolt", "httpcore", "aiohttp", 
 def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
-    except StartupError as problems:
-        return _refuse(problems.problems)
-    mode = "http" if args.http or settings.slack_app_token is None else "socket"
+    except StartupError as invalid:
+        return _refuse(invalid.problems)
+    mode: Literal["http", "socket"] = "http" if args.http or settings.slack_app_token is None else "socket"
     problems: list[str] = []
     babelforce_settings = None
     try:

@@ -286,7 +286,8 @@ class LeadService:
 
     async def _add(self, plan: Plan) -> LeadReport:
         lead_list, new = plan.lead_list, plan.new_lead
-        assert new is not None  # an add's plan carries the lead to create
+        # an add's plan carries the lead to create, with the uid, number and rank the command gave
+        assert new is not None and new.uid is not None and new.number is not None and new.rank is not None
         write = self.client.add_lead(lead_list.id, uid=new.uid, number=new.number, rank=new.rank, data=new.data or None)
         result = await self._guard(lead_list, write, write=True, uid=new.uid, taken_hint="add")
         # Read after the add: a hopper below its minimum takes a new lead at once, and the caveat must say so.
@@ -390,6 +391,7 @@ class LeadService:
 
         A miss refreshes the directory once, so a list created a moment ago is still found.
         """
+        lists: list[LeadList] = []
         for attempt in range(2):
             lists = await self._guard(None, self.lists())
             found = _match_list(lists, list_ref)

@@ -120,17 +120,18 @@ class Undo:
                 else "so undo would overwrite that; change it with /lead set."
             )
             return error_message(f"Lead {name} was changed since ({drift}), {then}")
+        report = None
         async with self.bot.attempt(undo_id, lead_list.id, current.id):
             if deleting:
                 await self.bot.service.remove(lead_list, current)
             else:
                 report = await self.bot.service.restore(lead_list, current, before, after)
-        restored = None if deleting else written(report.lead, fields, data_keys)
-        caveat = None if deleting else describe(report.caveats)
+        restored = None if report is None else written(report.lead, fields, data_keys)
+        caveat = None if report is None else describe(report.caveats)
         recorded = await self.bot.finish(undo_id, outcome=Outcome.OK, after=restored, caveat=caveat)
         recorded = await self._mark_undone(change.id, undo_id) and recorded
         note = "" if recorded else " leadbot could not complete the audit record of this undo."
-        if deleting:
+        if report is None:
             self.bot.in_background(
                 self.bot.announce(client, request, UNDO_ADD, lead_list.name, now, now), "the audit channel line"
             )

@@ -23,7 +23,7 @@ Action = Literal["add", "rank", "set", "show", "undo"]
 #: What babelforce does when a campaign has no list order set (DOMAIN.md: UP is the default).
 DEFAULT_LIST_ORDER = ListOrder.UP
 
-ORDER_MEANING = {
+ORDER_MEANING: dict[str, str] = {
     ListOrder.UP: "last loaded first",
     ListOrder.DOWN: "first loaded first",
     ListOrder.UP_RANK: "highest rank first",
