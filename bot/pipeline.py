@@ -34,7 +34,7 @@ from commands.blocks import (
     lead_message,
     notice_message,
 )
-from commands.caveats import describe, escape
+from commands.caveat_text import describe, escape
 from commands.grammar import command_text
 
 from .audit import Actor, AuditError, AuditLog, Outcome

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commands.blocks import error_message, lead_message, notice_message
-from commands.caveats import describe
+from commands.caveat_text import describe
 
 from .audit import AuditError, Change, Outcome
 from .replies import NOT_RECORDED, with_note

@@ -28,7 +28,8 @@ from slack_sdk.models.blocks import (
 from babelforce.models import Lead, LeadList
 
 from . import registry
-from .caveats import Action, Caveat, DialContext, campaign_line, describe, escape
+from .caveat_text import campaign_line, caveat_text, describe, escape
+from .caveats import Action, Caveat, DialContext
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): kept a little under where it is cheap.
 HEADER_MAX = 150
@@ -126,7 +127,7 @@ def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *
         ContextBlock(
             block_id=BLOCK_CAVEAT,
             elements=[
-                MarkdownTextObject(text=_trim(f"{ICON_WARNING} {caveat.text}", SECTION_TEXT_MAX))
+                MarkdownTextObject(text=_trim(f"{ICON_WARNING} {caveat_text(caveat)}", SECTION_TEXT_MAX))
                 for caveat in caveats[:10]
             ],
         ),
@@ -280,7 +281,7 @@ def lead_blocks(report: LeadReport) -> list[Block]:
         notes.insert(0, f"babelforce's answer was lost on the way, so leadbot looked the lead up: {done}.")
     blocks.append(DividerBlock())
     caveat_elements = [
-        MarkdownTextObject(text=_trim(f"{_icon(report, caveat)} {caveat.text}", SECTION_TEXT_MAX))
+        MarkdownTextObject(text=_trim(f"{_icon(report, caveat)} {caveat_text(caveat)}", SECTION_TEXT_MAX))
         for caveat in report.caveats
     ]
     caveat_elements += [

@@ -1,6 +1,8 @@
-"""Hopper caveats: will a change reach the dialer now, and if not, why and when?
+"""Hopper caveats: will a change reach the dialer now, and if not, why and when? The dialer's rules, as facts.
 
-Pure functions of the campaign, the hopper as read just before the change, and the lead before and after it.
+Pure functions of the campaign, the hopper as read just before the change, and the lead before and after it. They
+return facts (a kind plus its numbers: position, hopper size, list order, status, ...); commands/caveat_text.py turns
+them into sentences. Nothing here knows of Slack.
 The rules come from babelforce's article on updating leads (see DOMAIN.md):
 - a lead already in the hopper ignores updates for this dial;
 - a lead moved ahead of the hopper's leads is not added to the current batch: it heads the next one;
@@ -11,7 +13,6 @@ The rules come from babelforce's article on updating leads (see DOMAIN.md):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -60,10 +61,40 @@ WARNINGS = NO_EFFECT_NOW | {
 }
 
 
+class Subject(StrEnum):
+    """What a caveat speaks of: a change to a lead, a new lead, or a lead as it stands (/lead show)."""
+
+    CHANGE = "change"
+    NEW_LEAD = "new_lead"
+    SHOWN = "shown"
+
+
+class Kept(StrEnum):
+    """What a dial already loaded still uses after a change of the lead (IN_HOPPER)."""
+
+    PLACE = "place"
+    OLD_NUMBER = "old_number"
+    OLD_UID = "old_uid"
+    OLD_DATA = "old_data"
+
+
 @dataclass(frozen=True, slots=True)
 class Caveat:
+    """One fact about the dialer and a lead: its kind, and the figures that go with it (None: not part of it)."""
+
     kind: CaveatKind
-    text: str  # Slack mrkdwn, one or two plain sentences with the numbers
+    subject: Subject = Subject.CHANGE
+    position: int | None = None  # in the hopper, 1-based
+    hopper_size: int | None = None
+    rank: int | None = None
+    status: str | None = None
+    list_name: str | None = None
+    campaign_name: str | None = None
+    list_order: str | None = None
+    reason: str | None = None  # why the campaign or the hopper could not be read
+    kept: tuple[Kept, ...] = ()  # IN_HOPPER after a change: what this dial still uses
+    old_number: str | None = None
+    old_uid: str | None = None
 
     @property
     def is_warning(self) -> bool:
@@ -130,147 +161,86 @@ def needs_last_hopper_rank(action: Action, context: DialContext, lead_id: str | 
 def change_caveats(action: Action, before: Lead | None, after: Lead, context: DialContext) -> tuple[Caveat, ...]:
     """The caveats for a change (`add` has no `before`), most important first; never empty."""
     rank_changed = before is None or before.rank != after.rank
-    final = (_final(after.status),) if after.is_final else ()
+    subject = Subject.NEW_LEAD if action == "add" else Subject.CHANGE
+    final = (_final(after.status, subject),) if after.is_final else ()
     if context.campaign_error is not None:
-        return (_campaign_unknown(context), *final)
+        return (_campaign_unknown(context, subject), *final)
     if not context.dialling:
-        return (_not_dialled(context, new_lead=action == "add"), *final)
+        return (_not_dialled(context, subject), *final)
     if final:
         return final
-    order = (_order_ignores_rank(context),) if rank_changed and not context.ranks_matter else ()
+    order = (_order_ignores_rank(context, subject),) if rank_changed and not context.ranks_matter else ()
     if context.hopper is None:
-        return (*order, _hopper_unknown(context, new_lead=action == "add"))
+        return (*order, _hopper_unknown(context, subject))
     size = len(context.hopper)
     position = context.hopper_position(after.id)
     if position is not None and action == "add":
-        return (
-            Caveat(
-                CaveatKind.LOADED_NOW,
-                f"*Loaded at once*: the hopper was below its minimum, so the new lead went straight in at position "
-                f"{position} of {size}; it is dialled in this batch.",
-            ),
-        )
+        return (Caveat(CaveatKind.LOADED_NOW, subject, position=position, hopper_size=size),)
     if position is not None:
         return (_in_hopper(position, size, before, after), *order)
     if awaits_recycling(after):
-        return (_awaits_recycling(after.status, show=False), *order)
+        return (Caveat(CaveatKind.AWAITS_RECYCLING, subject, status=after.status), *order)
     if order:
         return order
     if rank_changed and context.is_ahead_of_hopper(after.rank):
-        if action == "add":
-            return (
-                Caveat(
-                    CaveatKind.NEW_LEAD_AFTER_BATCH,
-                    f"*Called after the current batch*: rank {after.rank} is ahead of the {_leads(size)} in the "
-                    "hopper, but the dialer does not compare a new lead with leads already loaded; it is called "
-                    "after them.",
-                ),
-            )
-        return (
-            Caveat(
-                CaveatKind.NEXT_BATCH,
-                f"*Not in the current batch*: rank {after.rank} puts it ahead of leads in the hopper, but the "
-                f"dialer does not reload them. It will be first of the next batch, after the {_leads(size)} in "
-                "the hopper (unless another waiting lead ranks higher).",
-            ),
-        )
-    then = (
-        "The dialer loads the new lead at a later refill."
-        if action == "add"
-        else "The dialer uses the new values when it next loads this lead."
-    )
-    return (
-        Caveat(
-            CaveatKind.NEXT_REFILL,
-            f"*Takes effect at the next hopper refill*: the lead is not in the hopper ({_leads(size)} loaded). {then}",
-        ),
-    )
+        kind = CaveatKind.NEW_LEAD_AFTER_BATCH if action == "add" else CaveatKind.NEXT_BATCH
+        return (Caveat(kind, subject, rank=after.rank, hopper_size=size),)
+    return (Caveat(CaveatKind.NEXT_REFILL, subject, hopper_size=size),)
 
 
 def lead_state(lead: Lead, context: DialContext) -> Caveat:
     """Where a lead stands with the dialer, for `/lead show`."""
+    shown = Subject.SHOWN
     if context.campaign_error is not None:
-        return _campaign_unknown(context)
+        return _campaign_unknown(context, shown)
     if not context.dialling:
-        return _not_dialled(context, new_lead=False, show=True)
+        return _not_dialled(context, shown)
     if lead.is_final:
-        return _final(lead.status)
+        return _final(lead.status, shown)
     if context.hopper is None:
-        return _hopper_unknown(context, show=True)
+        return _hopper_unknown(context, shown)
     size = len(context.hopper)
     position = context.hopper_position(lead.id)
     if position is not None:
-        return Caveat(
-            CaveatKind.IN_HOPPER,
-            f"*In the hopper* at position {position} of {size}: it is dialled in this batch with the values it was "
-            "loaded with; a change now does not reach this dial.",
-        )
+        return Caveat(CaveatKind.IN_HOPPER, shown, position=position, hopper_size=size)
     if awaits_recycling(lead):
-        return _awaits_recycling(lead.status, show=True)
-    return Caveat(
-        CaveatKind.NOT_IN_HOPPER,
-        f"*Not in the hopper* ({_leads(size)} loaded): changes to it take effect when the dialer next loads leads.",
-    )
+        return Caveat(CaveatKind.AWAITS_RECYCLING, shown, status=lead.status)
+    return Caveat(CaveatKind.NOT_IN_HOPPER, shown, hopper_size=size)
 
 
 def _in_hopper(position: int, size: int, before: Lead | None, after: Lead) -> Caveat:
-    """Already loaded: say what this dial still uses, field by field."""
-    still: list[str] = []
+    """Already loaded: what this dial still uses, field by field."""
+    kept: list[Kept] = []
     if before is not None and before.rank != after.rank:
-        still.append("the lead keeps its place")
+        kept.append(Kept.PLACE)
     if before is not None and before.number != after.number:
-        still.append(f"it is still called on the old number {escape(str(before.number))}")
+        kept.append(Kept.OLD_NUMBER)
     if before is not None and before.uid != after.uid:
-        still.append(f"it still carries the old uid {escape(str(before.uid))}")
+        kept.append(Kept.OLD_UID)
     if before is not None and before.data != after.data:
-        still.append("the agent still sees the old data")
-    detail = "; ".join(still) if still else "it is dialled with the values it was loaded with"
+        kept.append(Kept.OLD_DATA)
     return Caveat(
         CaveatKind.IN_HOPPER,
-        f"*Already in the hopper* (position {position} of {size}): this change is not taken into account for this "
-        f"dial; {detail}.",
+        position=position,
+        hopper_size=size,
+        kept=tuple(kept),
+        old_number=before.number if before is not None else None,
+        old_uid=before.uid if before is not None else None,
     )
 
 
-def campaign_line(context: DialContext) -> str:
-    """One context line: which campaign dials the list, its order and the hopper's size."""
+def _not_dialled(context: DialContext, subject: Subject) -> Caveat:
     campaign = context.campaign
-    if campaign is None:
-        return f"List *{escape(context.list_name)}* · no campaign dials it"
-    state = "active" if campaign.active else "not active"
-    order = context.list_order
-    meaning = ORDER_MEANING.get(order, "")  # StrEnum keys: a plain "UP RANK" finds its meaning
-    parts = [
-        f"Campaign *{escape(campaign.name)}* ({state})",
-        f"list order {order}" + (f" ({meaning})" if meaning else ""),
-    ]
-    if context.hopper is not None and context.dialling:
-        parts.append(f"hopper {_leads(len(context.hopper))}")
-    return " · ".join(parts)
-
-
-def _not_dialled(context: DialContext, *, new_lead: bool, show: bool = False) -> Caveat:
-    name = escape(context.list_name)
-    if context.campaign is None:
-        why = f"no campaign dials list *{name}*"
-    else:
-        why = f"campaign *{escape(context.campaign.name)}* that dials *{name}* is not active"
-    then = (
-        "It is called once a campaign dials this list."
-        if show
-        else "The rank applies when a campaign dials this list."
-        if new_lead
-        else "The change applies when a campaign dials this list."
-    )
-    return Caveat(CaveatKind.NOT_DIALLED, f"*Not dialled now*: {why}. {then}")
-
-
-def _final(status: str | None) -> Caveat:
     return Caveat(
-        CaveatKind.FINAL_STATUS,
-        f"*Will not be dialled again*: its status is `{escape(str(status))}`, a final outcome, so the dialer "
-        "never loads it again, whatever is changed.",
+        CaveatKind.NOT_DIALLED,
+        subject,
+        list_name=context.list_name,
+        campaign_name=campaign.name if campaign is not None else None,
     )
+
+
+def _final(status: str | None, subject: Subject) -> Caveat:
+    return Caveat(CaveatKind.FINAL_STATUS, subject, status=status)
 
 
 def awaits_recycling(lead: Lead) -> bool:
@@ -279,56 +249,23 @@ def awaits_recycling(lead: Lead) -> bool:
     return lead.status is not None and lead.status not in DIALABLE_STATUSES and not lead.is_final
 
 
-def _awaits_recycling(status: str | None, *, show: bool) -> Caveat:
-    then = "" if show else " The change counts from then."
-    return Caveat(
-        CaveatKind.AWAITS_RECYCLING,
-        f"*Waits for recycling*: its last outcome is `{escape(str(status))}`, so the dialer loads it again only if "
-        f"the campaign's recycling rules call it back.{then}",
-    )
+def _campaign_unknown(context: DialContext, subject: Subject) -> Caveat:
+    return Caveat(CaveatKind.CAMPAIGN_UNKNOWN, subject, list_name=context.list_name, reason=context.campaign_error)
 
 
-def _campaign_unknown(context: DialContext) -> Caveat:
-    return Caveat(
-        CaveatKind.CAMPAIGN_UNKNOWN,
-        f"*Dialer state unknown*: could not read the campaign that dials list *{escape(context.list_name)}* "
-        f"({context.campaign_error}), so leadbot cannot say when this takes effect.",
-    )
-
-
-def _order_ignores_rank(context: DialContext) -> Caveat:
-    order = context.list_order
-    meaning = ORDER_MEANING.get(order)
-    how = f" ({meaning})" if meaning else ""
-    name = escape(context.campaign.name) if context.campaign else "The campaign"
+def _order_ignores_rank(context: DialContext, subject: Subject) -> Caveat:
     return Caveat(
         CaveatKind.ORDER_IGNORES_RANK,
-        f"*Rank does not change the dial order*: campaign *{name}* dials in list order {order}{how}, so rank is "
-        "not used at all.",
+        subject,
+        campaign_name=context.campaign.name if context.campaign else None,
+        list_order=context.list_order,
     )
 
 
-def _hopper_unknown(context: DialContext, *, show: bool = False, new_lead: bool = False) -> Caveat:
-    name = escape(context.campaign.name) if context.campaign else "the campaign"
-    reason = f" ({context.hopper_error})" if context.hopper_error else ""
-    if show:
-        then = "It may already be loaded."
-    elif new_lead:
-        then = "leadbot cannot say when the new lead is loaded."
-    else:
-        then = "If the lead is already loaded, this change waits for the next batch."
-    return Caveat(CaveatKind.HOPPER_UNKNOWN, f"*Hopper unknown*: could not read the hopper of *{name}*{reason}. {then}")
-
-
-def _leads(count: int) -> str:
-    return f"{count} lead" if count == 1 else f"{count} leads"
-
-
-def escape(text: str) -> str:
-    """Escape the three characters Slack requires escaped in mrkdwn text (user and babelforce text)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def describe(caveats: Sequence[Caveat]) -> str:
-    """The caveats as plain text (notification fallback): markup removed."""
-    return " ".join(caveat.text.replace("*", "").replace("`", "") for caveat in caveats)
+def _hopper_unknown(context: DialContext, subject: Subject) -> Caveat:
+    return Caveat(
+        CaveatKind.HOPPER_UNKNOWN,
+        subject,
+        campaign_name=context.campaign.name if context.campaign else None,
+        reason=context.hopper_error,
+    )

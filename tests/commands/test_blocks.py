@@ -44,7 +44,8 @@ from commands.blocks import (
     notice_message,
     progress_message,
 )
-from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, escape, lead_state
+from commands.caveat_text import caveat_text, escape
+from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, lead_state
 from commands.history import LeadHistory
 from commands.rank import RankLead
 from commands.set import SetLead
@@ -103,8 +104,8 @@ def hostile_report(char: str) -> LeadReport:
     return report("set", before, after, context=context, lead_list=lead_list, notes=notes, recovered=True)
 
 
-IN_HOPPER_CAVEATS = (Caveat(CaveatKind.IN_HOPPER, "*Already in the hopper* (position 11 of 20): not taken."),)
-HOSTILE_CAVEATS = tuple(Caveat(CaveatKind.FINAL_STATUS, escape(NASTY * 300)) for _ in range(14))
+IN_HOPPER_CAVEATS = (Caveat(CaveatKind.IN_HOPPER, position=11, hopper_size=20),)
+HOSTILE_CAVEATS = tuple(Caveat(CaveatKind.FINAL_STATUS, status=NASTY * 300) for _ in range(14))
 AT = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
 HISTORY = [
     HistoryEntry(AT, "U0SUPERVISOR", "undo", "rank 45 → 40", "ok"),
@@ -327,12 +328,15 @@ def test_caveat_icon_says_warning_or_good_news(action: str, before: Lead | None,
 
 
 def test_caveats_then_notes_are_shown_and_capped_at_ten() -> None:
-    caveats = (Caveat(CaveatKind.IN_HOPPER, "one"), Caveat(CaveatKind.ORDER_IGNORES_RANK, "two"))
+    caveats = (
+        Caveat(CaveatKind.IN_HOPPER, position=1, hopper_size=2),
+        Caveat(CaveatKind.ORDER_IGNORES_RANK, list_order="UP"),
+    )
     notes = tuple(f"note {i}" for i in range(12))
     message = lead_message(report("set", make_lead(), make_lead(rank=1), caveats=caveats, notes=notes, unchanged=True))
     texts = [element["text"] for element in block(message, BLOCK_CAVEAT)["elements"]]
     assert len(texts) == 10
-    assert texts[:2] == [f"{ICON_WARNING} one", f"{ICON_WARNING} two"]
+    assert texts[:2] == [f"{ICON_WARNING} {caveat_text(caveat)}" for caveat in caveats]
     assert texts[2:] == [f"{ICON_INFO} note {i}" for i in range(8)]
 
 

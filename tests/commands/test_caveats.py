@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 
 from babelforce.models import Campaign, HopperEntry, Lead
+from commands.caveat_text import campaign_line, caveat_text
 from commands.caveats import (
     NO_EFFECT_NOW,
     WARNINGS,
     CaveatKind,
     DialContext,
-    campaign_line,
     change_caveats,
     lead_state,
     needs_last_hopper_rank,
@@ -76,8 +76,8 @@ def kinds(caveats: tuple) -> tuple[CaveatKind, ...]:
 def test_rank_change_of_lead_in_hopper_is_ignored_at_its_position() -> None:
     caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), article_context())
     assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
-    assert "position 11 of 20" in caveats[0].text
-    assert "not taken into account" in caveats[0].text
+    assert "position 11 of 20" in caveat_text(caveats[0])
+    assert "not taken into account" in caveat_text(caveats[0])
 
 
 def test_data_change_of_lead_in_hopper_is_ignored_at_its_position() -> None:
@@ -85,21 +85,21 @@ def test_data_change_of_lead_in_hopper_is_ignored_at_its_position() -> None:
     after = make_lead(40, 40, address="martin mendalde")
     caveats = change_caveats("set", before, after, article_context())
     assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
-    assert "position 11 of 20" in caveats[0].text
+    assert "position 11 of 20" in caveat_text(caveats[0])
 
 
 def test_in_hopper_position_falls_back_to_index_when_order_is_missing() -> None:
     hopper = tuple(HopperEntry(id=entry.id) for entry in ARTICLE_HOPPER)  # no `order` sent
     caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), article_context(hopper=hopper))
     assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
-    assert "position 11 of 20" in caveats[0].text
+    assert "position 11 of 20" in caveat_text(caveats[0])
 
 
 def test_in_hopper_position_is_the_entry_order_not_the_index() -> None:
     hopper = (HopperEntry(id=lead_id(1), order="2"), HopperEntry(id=lead_id(2), order="1"))  # listed out of order
     caveats = change_caveats("rank", make_lead(1, 5), make_lead(1, 6), article_context(hopper=hopper))
     assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
-    assert "position 2 of 2" in caveats[0].text
+    assert "position 2 of 2" in caveat_text(caveats[0])
 
 
 # --- caveat 2: moved ahead of the hopper, heads the next batch -----------------------------------------------------
@@ -108,7 +108,7 @@ def test_in_hopper_position_is_the_entry_order_not_the_index() -> None:
 def test_rank_moved_ahead_under_up_rank_heads_the_next_batch() -> None:
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context())
     assert kinds(caveats) == (CaveatKind.NEXT_BATCH,)
-    text = caveats[0].text
+    text = caveat_text(caveats[0])
     assert "rank 100" in text
     assert "first of the next batch" in text
     assert "20 leads" in text
@@ -118,7 +118,7 @@ def test_rank_moved_ahead_under_down_rank_heads_the_next_batch() -> None:
     context = article_context("DOWN RANK", hopper=DOWN_HOPPER, last_hopper_rank=20)
     caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, -5), context)
     assert kinds(caveats) == (CaveatKind.NEXT_BATCH,)
-    text = caveats[0].text
+    text = caveat_text(caveats[0])
     assert "rank -5" in text
     assert "first of the next batch" in text
     assert "20 leads" in text
@@ -128,7 +128,7 @@ def test_rank_raised_under_down_rank_is_not_ahead() -> None:
     context = article_context("DOWN RANK", hopper=DOWN_HOPPER, last_hopper_rank=20)
     caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 100), context)
     assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
-    assert "20 leads loaded" in caveats[0].text
+    assert "20 leads loaded" in caveat_text(caveats[0])
 
 
 @pytest.mark.parametrize(
@@ -158,27 +158,27 @@ def test_moved_ahead_without_a_known_last_rank_is_not_next_batch() -> None:
 def test_rank_change_under_up_or_down_order_changes_nothing(order: str, shown: str) -> None:
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context(order))
     assert kinds(caveats) == (CaveatKind.ORDER_IGNORES_RANK,)
-    assert shown in caveats[0].text
-    assert f"*{CAMPAIGN_NAME}*" in caveats[0].text
+    assert shown in caveat_text(caveats[0])
+    assert f"*{CAMPAIGN_NAME}*" in caveat_text(caveats[0])
 
 
 def test_missing_list_order_behaves_as_up() -> None:
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context(None))
     assert kinds(caveats) == (CaveatKind.ORDER_IGNORES_RANK,)
-    assert "list order UP (last loaded first)" in caveats[0].text
+    assert "list order UP (last loaded first)" in caveat_text(caveats[0])
 
 
 def test_unknown_list_order_ignores_rank_and_names_the_order() -> None:
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context("RANDOM"))
     assert kinds(caveats) == (CaveatKind.ORDER_IGNORES_RANK,)
-    assert "list order RANDOM," in caveats[0].text
+    assert "list order RANDOM," in caveat_text(caveats[0])
 
 
 def test_rank_change_in_hopper_under_up_order_gives_both_caveats() -> None:
     caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), article_context("UP"))
     assert kinds(caveats) == (CaveatKind.IN_HOPPER, CaveatKind.ORDER_IGNORES_RANK)
-    assert "position 11 of 20" in caveats[0].text
-    assert "list order UP" in caveats[1].text
+    assert "position 11 of 20" in caveat_text(caveats[0])
+    assert "list order UP" in caveat_text(caveats[1])
 
 
 def test_data_change_in_hopper_under_up_order_is_only_in_hopper() -> None:
@@ -193,8 +193,8 @@ def test_data_change_in_hopper_under_up_order_is_only_in_hopper() -> None:
 def test_list_without_campaign_is_not_dialled() -> None:
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), DialContext(LIST_NAME))
     assert kinds(caveats) == (CaveatKind.NOT_DIALLED,)
-    assert f"no campaign dials list *{LIST_NAME}*" in caveats[0].text
-    assert "The change applies when a campaign dials this list." in caveats[0].text
+    assert f"no campaign dials list *{LIST_NAME}*" in caveat_text(caveats[0])
+    assert "The change applies when a campaign dials this list." in caveat_text(caveats[0])
 
 
 @pytest.mark.parametrize("active", [False, None])
@@ -202,22 +202,22 @@ def test_list_of_inactive_campaign_is_not_dialled(active: bool | None) -> None:
     context = article_context(active=active)
     caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), context)
     assert kinds(caveats) == (CaveatKind.NOT_DIALLED,)
-    assert f"campaign *{CAMPAIGN_NAME}* that dials *{LIST_NAME}* is not active" in caveats[0].text
+    assert f"campaign *{CAMPAIGN_NAME}* that dials *{LIST_NAME}* is not active" in caveat_text(caveats[0])
 
 
 def test_add_to_undialled_list_says_the_rank_applies_later() -> None:
     caveats = change_caveats("add", None, make_lead(100, 100), DialContext(LIST_NAME))
     assert kinds(caveats) == (CaveatKind.NOT_DIALLED,)
-    assert "The rank applies when a campaign dials this list." in caveats[0].text
+    assert "The rank applies when a campaign dials this list." in caveat_text(caveats[0])
 
 
 def test_not_dialled_text_escapes_list_and_campaign_names() -> None:
     context = DialContext("A<b>&c", make_campaign(active=False, name="<!channel>"))
     caveats = change_caveats("rank", make_lead(1, 1), make_lead(1, 2), context)
     assert kinds(caveats) == (CaveatKind.NOT_DIALLED,)
-    assert "*A&lt;b&gt;&amp;c*" in caveats[0].text
-    assert "*&lt;!channel&gt;*" in caveats[0].text
-    assert "<" not in caveats[0].text
+    assert "*A&lt;b&gt;&amp;c*" in caveat_text(caveats[0])
+    assert "*&lt;!channel&gt;*" in caveat_text(caveats[0])
+    assert "<" not in caveat_text(caveats[0])
 
 
 # --- caveat 5: final outcome ---------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_not_dialled_text_escapes_list_and_campaign_names() -> None:
 def test_final_status_is_never_dialled_again(status: str) -> None:
     caveats = change_caveats("rank", make_lead(10, 10, status), make_lead(10, 100, status), article_context())
     assert kinds(caveats) == (CaveatKind.FINAL_STATUS,)
-    assert f"`{status}`" in caveats[0].text
+    assert f"`{status}`" in caveat_text(caveats[0])
 
 
 def test_final_status_wins_over_being_in_the_hopper() -> None:
@@ -239,14 +239,14 @@ def test_final_status_on_undialled_list_gives_both() -> None:
     before, after = make_lead(10, 10, "do_not_call"), make_lead(10, 100, "do_not_call")
     caveats = change_caveats("rank", before, after, DialContext(LIST_NAME))
     assert kinds(caveats) == (CaveatKind.NOT_DIALLED, CaveatKind.FINAL_STATUS)
-    assert f"*{LIST_NAME}*" in caveats[0].text
-    assert "`do_not_call`" in caveats[1].text
+    assert f"*{LIST_NAME}*" in caveat_text(caveats[0])
+    assert "`do_not_call`" in caveat_text(caveats[1])
 
 
 def test_final_status_text_names_the_final_status_that_triggered_it() -> None:
     caveats = change_caveats("set", make_lead(10, 10, "pending"), make_lead(10, 10, "sale"), article_context())
     assert kinds(caveats) == (CaveatKind.FINAL_STATUS,)
-    assert "`sale`" in caveats[0].text
+    assert "`sale`" in caveat_text(caveats[0])
 
 
 # --- caveat 6: a new lead is not compared with the hopper -----------------------------------------------------------
@@ -255,21 +255,21 @@ def test_final_status_text_names_the_final_status_that_triggered_it() -> None:
 def test_new_lead_ranked_ahead_is_called_after_the_batch() -> None:
     caveats = change_caveats("add", None, make_lead(100, 500), article_context())
     assert kinds(caveats) == (CaveatKind.NEW_LEAD_AFTER_BATCH,)
-    assert "rank 500" in caveats[0].text
-    assert "20 leads" in caveats[0].text
+    assert "rank 500" in caveat_text(caveats[0])
+    assert "20 leads" in caveat_text(caveats[0])
 
 
 def test_new_lead_ranked_ahead_under_down_rank_is_called_after_the_batch() -> None:
     context = article_context("DOWN RANK", hopper=DOWN_HOPPER, last_hopper_rank=20)
     caveats = change_caveats("add", None, make_lead(100, -100), context)
     assert kinds(caveats) == (CaveatKind.NEW_LEAD_AFTER_BATCH,)
-    assert "rank -100" in caveats[0].text
+    assert "rank -100" in caveat_text(caveats[0])
 
 
 def test_add_found_in_the_hopper_read_after_the_write_was_loaded_at_once() -> None:
     caveats = change_caveats("add", None, make_lead(40, 500), article_context())
     assert kinds(caveats) == (CaveatKind.LOADED_NOW,)
-    assert "position 11 of 20" in caveats[0].text
+    assert "position 11 of 20" in caveat_text(caveats[0])
 
 
 def test_add_under_up_order_says_rank_is_not_used() -> None:
@@ -283,29 +283,29 @@ def test_add_under_up_order_says_rank_is_not_used() -> None:
 def test_rank_raised_but_not_ahead_takes_effect_at_next_refill() -> None:
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 20), article_context())
     assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
-    assert "20 leads loaded" in caveats[0].text
-    assert "The dialer uses the new values" in caveats[0].text
+    assert "20 leads loaded" in caveat_text(caveats[0])
+    assert "The dialer uses the new values" in caveat_text(caveats[0])
 
 
 def test_data_only_set_under_up_order_takes_effect_at_next_refill() -> None:
     before, after = make_lead(10, 10, a="1"), make_lead(10, 10, a="2")
     caveats = change_caveats("set", before, after, article_context("UP"))
     assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
-    assert "20 leads loaded" in caveats[0].text
+    assert "20 leads loaded" in caveat_text(caveats[0])
 
 
 def test_add_not_ahead_takes_effect_at_next_refill() -> None:
     caveats = change_caveats("add", None, make_lead(100, 5), article_context())
     assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
-    assert "The dialer loads the new lead at a later refill" in caveats[0].text
-    assert "20 leads loaded" in caveats[0].text
+    assert "The dialer loads the new lead at a later refill" in caveat_text(caveats[0])
+    assert "20 leads loaded" in caveat_text(caveats[0])
 
 
 def test_refill_text_counts_one_lead_in_the_singular() -> None:
     context = article_context(hopper=make_hopper([50]), last_hopper_rank=50)
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 20), context)
     assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
-    assert "(1 lead loaded)" in caveats[0].text
+    assert "(1 lead loaded)" in caveat_text(caveats[0])
 
 
 # --- hopper unknown / empty -----------------------------------------------------------------------------------------
@@ -315,15 +315,15 @@ def test_unreadable_hopper_gives_hopper_unknown_with_the_reason() -> None:
     context = article_context(hopper=None, hopper_error="HTTP 503", last_hopper_rank=None)
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), context)
     assert kinds(caveats) == (CaveatKind.HOPPER_UNKNOWN,)
-    assert "(HTTP 503)" in caveats[0].text
-    assert f"*{CAMPAIGN_NAME}*" in caveats[0].text
+    assert "(HTTP 503)" in caveat_text(caveats[0])
+    assert f"*{CAMPAIGN_NAME}*" in caveat_text(caveats[0])
 
 
 def test_unreadable_hopper_without_reason_has_no_empty_parentheses() -> None:
     context = article_context(hopper=None, last_hopper_rank=None)
     caveats = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), context)
     assert kinds(caveats) == (CaveatKind.HOPPER_UNKNOWN,)
-    assert "()" not in caveats[0].text
+    assert "()" not in caveat_text(caveats[0])
 
 
 @pytest.mark.parametrize(("order", "rank"), [("UP RANK", 32767), ("DOWN RANK", -32768)])
@@ -333,7 +333,7 @@ def test_empty_hopper_is_never_next_batch(order: str, rank: int, action: str) ->
     before = None if action == "add" else make_lead(10, 10)
     caveats = change_caveats(action, before, make_lead(10, rank), context)  # type: ignore[arg-type]
     assert kinds(caveats) == (CaveatKind.NEXT_REFILL,)
-    assert "0 leads loaded" in caveats[0].text
+    assert "0 leads loaded" in caveat_text(caveats[0])
 
 
 # --- lead_state (show) ----------------------------------------------------------------------------------------------
@@ -342,33 +342,33 @@ def test_empty_hopper_is_never_next_batch(order: str, rank: int, action: str) ->
 def test_state_of_lead_in_hopper() -> None:
     state = lead_state(make_lead(40, 40), article_context())
     assert state.kind == CaveatKind.IN_HOPPER
-    assert "position 11 of 20" in state.text
+    assert "position 11 of 20" in caveat_text(state)
 
 
 def test_state_of_lead_not_in_hopper() -> None:
     state = lead_state(make_lead(10, 10), article_context())
     assert state.kind == CaveatKind.NOT_IN_HOPPER
-    assert "20 leads loaded" in state.text
+    assert "20 leads loaded" in caveat_text(state)
 
 
 def test_state_of_lead_on_undialled_list() -> None:
     state = lead_state(make_lead(10, 10), DialContext(LIST_NAME))
     assert state.kind == CaveatKind.NOT_DIALLED
-    assert f"*{LIST_NAME}*" in state.text
-    assert "It is called once a campaign dials this list." in state.text
+    assert f"*{LIST_NAME}*" in caveat_text(state)
+    assert "It is called once a campaign dials this list." in caveat_text(state)
 
 
 def test_state_of_lead_with_final_status() -> None:
     state = lead_state(make_lead(40, 40, "not_interested"), article_context())
     assert state.kind == CaveatKind.FINAL_STATUS
-    assert "`not_interested`" in state.text
+    assert "`not_interested`" in caveat_text(state)
 
 
 def test_state_with_unreadable_hopper() -> None:
     state = lead_state(make_lead(40, 40), article_context(hopper=None, hopper_error="no answer in time"))
     assert state.kind == CaveatKind.HOPPER_UNKNOWN
-    assert "(no answer in time)" in state.text
-    assert "It may already be loaded." in state.text
+    assert "(no answer in time)" in caveat_text(state)
+    assert "It may already be loaded." in caveat_text(state)
 
 
 # --- kinds, warnings ------------------------------------------------------------------------------------------------
@@ -573,8 +573,8 @@ def test_a_lead_already_called_is_not_promised_the_next_batch(status: str) -> No
     after = before.model_copy(update={"rank": 100})
     caveats = change_caveats("rank", before, after, context)
     assert [caveat.kind for caveat in caveats] == [CaveatKind.AWAITS_RECYCLING]
-    assert f"`{status}`" in caveats[0].text
-    assert "recycling rules" in caveats[0].text
+    assert f"`{status}`" in caveat_text(caveats[0])
+    assert "recycling rules" in caveat_text(caveats[0])
     assert lead_state(after, context).kind == CaveatKind.AWAITS_RECYCLING
 
 
@@ -586,22 +586,22 @@ def test_in_hopper_number_change_says_the_old_number_is_still_called() -> None:
     after = before.model_copy(update={"number": "+4915199999990"})
     (caveat,) = change_caveats("set", before, after, article_context())
     assert caveat.kind == CaveatKind.IN_HOPPER
-    assert "still called on the old number 4916098119998" in caveat.text
-    assert "keeps its place" not in caveat.text
+    assert "still called on the old number 4916098119998" in caveat_text(caveat)
+    assert "keeps its place" not in caveat_text(caveat)
 
 
 def test_in_hopper_data_change_says_the_agent_sees_the_old_data() -> None:
     before = make_lead(40, 40, city="Berlin")
     after = make_lead(40, 40, city="Hamburg")
     (caveat,) = change_caveats("set", before, after, article_context())
-    assert "the agent still sees the old data" in caveat.text
+    assert "the agent still sees the old data" in caveat_text(caveat)
 
 
 def test_unreadable_campaign_is_unknown_not_not_dialled() -> None:
     context = DialContext("Spring leads", campaign_error="HTTP 500")
     caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 45), context)
     assert kinds(caveats) == (CaveatKind.CAMPAIGN_UNKNOWN,)
-    assert "(HTTP 500)" in caveats[0].text
+    assert "(HTTP 500)" in caveat_text(caveats[0])
     assert lead_state(make_lead(40, 40), context).kind == CaveatKind.CAMPAIGN_UNKNOWN
 
 
@@ -614,11 +614,26 @@ def test_unreadable_hopper_keeps_the_list_order_caveat() -> None:
 def test_unreadable_hopper_on_add_speaks_of_the_new_lead() -> None:
     context = article_context(hopper=None, hopper_error="HTTP 503")
     (caveat,) = change_caveats("add", None, make_lead(100, 5), context)
-    assert "cannot say when the new lead is loaded" in caveat.text
-    assert "already loaded" not in caveat.text
+    assert "cannot say when the new lead is loaded" in caveat_text(caveat)
+    assert "already loaded" not in caveat_text(caveat)
 
 
 def test_next_batch_does_not_promise_first_place_over_other_waiting_leads() -> None:
     (caveat,) = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context())
-    assert "first of the next batch" in caveat.text
-    assert "unless another waiting lead ranks higher" in caveat.text
+    assert "first of the next batch" in caveat_text(caveat)
+    assert "unless another waiting lead ranks higher" in caveat_text(caveat)
+
+
+def test_the_rules_module_imports_nothing_of_slack_or_rendering() -> None:
+    """The dialer's rules return facts; mrkdwn and Block Kit live in caveat_text and blocks."""
+    import ast
+    from pathlib import Path
+
+    import commands.caveats
+
+    tree = ast.parse(Path(commands.caveats.__file__).read_text())
+    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported, "no import found: the scan is broken"
+    assert not {name for name in imported if name.startswith(("slack", "commands.blocks", "commands.caveat_text"))}
+    assert not {name for name in imported if name in {"blocks", "caveat_text"}}

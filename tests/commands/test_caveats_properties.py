@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from babelforce.models import RANK_MAX, RANK_MIN, Campaign, HopperEntry, Lead
+from commands.caveat_text import caveat_text
 from commands.caveats import Action, Caveat, CaveatKind, DialContext, change_caveats
 
 SETTINGS = settings(max_examples=200, deadline=None)
@@ -145,9 +146,9 @@ def test_never_raises_and_never_empty(scenario: Scenario) -> None:
 @given(any_scenario)
 def test_every_text_is_non_empty_and_escaped(scenario: Scenario) -> None:
     for caveat in run(scenario):
-        assert caveat.text.strip()
-        assert "<" not in caveat.text
-        assert ">" not in caveat.text
+        assert caveat_text(caveat).strip()
+        assert "<" not in caveat_text(caveat)
+        assert ">" not in caveat_text(caveat)
 
 
 @SETTINGS
@@ -168,7 +169,7 @@ def test_final_status_while_dialling_is_the_only_caveat(scenario: Scenario) -> N
     if scenario.dialling and scenario.after.status in FINAL:
         assert kinds(caveats) == [CaveatKind.FINAL_STATUS]
         if scenario.before is None or scenario.before.status == scenario.after.status:
-            assert f"`{scenario.after.status}`" in caveats[0].text
+            assert f"`{scenario.after.status}`" in caveat_text(caveats[0])
     elif CaveatKind.FINAL_STATUS in kinds(caveats):
         assert scenario.after.status in FINAL
 
@@ -182,7 +183,7 @@ def test_unreadable_hopper_while_dialling_is_hopper_unknown(scenario: Scenario) 
         order = [CaveatKind.ORDER_IGNORES_RANK] if scenario.rank_changed and scenario.order not in RANK_ORDERS else []
         assert kinds(caveats) == [*order, CaveatKind.HOPPER_UNKNOWN]
         if scenario.context.hopper_error:
-            assert f"({scenario.context.hopper_error})" in caveats[-1].text
+            assert f"({scenario.context.hopper_error})" in caveat_text(caveats[-1])
     else:
         assert CaveatKind.HOPPER_UNKNOWN not in kinds(caveats)
 
@@ -194,10 +195,10 @@ def test_lead_in_hopper_comes_first_with_its_position(scenario: Scenario) -> Non
     position = scenario.expected_position
     if scenario.dialling and scenario.after.status not in FINAL and position is not None and scenario.action == "add":
         assert kinds(caveats) == [CaveatKind.LOADED_NOW]  # read after the add: it went straight in
-        assert f"position {position} of {len(scenario.hopper_ids)}" in caveats[0].text
+        assert f"position {position} of {len(scenario.hopper_ids)}" in caveat_text(caveats[0])
     elif scenario.dialling and scenario.after.status not in FINAL and position is not None:
         assert caveats[0].kind == CaveatKind.IN_HOPPER
-        assert f"position {position} of {len(scenario.hopper_ids)}" in caveats[0].text
+        assert f"position {position} of {len(scenario.hopper_ids)}" in caveat_text(caveats[0])
         follow = [CaveatKind.ORDER_IGNORES_RANK] if scenario.rank_changed and scenario.order not in RANK_ORDERS else []
         assert kinds(caveats)[1:] == follow
     else:
@@ -208,7 +209,7 @@ def test_lead_in_hopper_comes_first_with_its_position(scenario: Scenario) -> Non
 @given(any_scenario)
 def test_every_position_in_a_text_is_within_the_hopper(scenario: Scenario) -> None:
     for caveat in run(scenario):
-        for position, size in POSITION.findall(caveat.text):
+        for position, size in POSITION.findall(caveat_text(caveat)):
             assert int(size) == len(scenario.hopper_ids)
             assert int(position) == scenario.expected_position
             assert 1 <= int(position) <= int(size)
@@ -222,7 +223,7 @@ def test_order_ignores_rank_only_when_rank_changed_under_up_or_down(scenario: Sc
         assert scenario.rank_changed
         assert scenario.order not in RANK_ORDERS
         (order_caveat,) = (caveat for caveat in caveats if caveat.kind == CaveatKind.ORDER_IGNORES_RANK)
-        assert f"list order {scenario.order}" in order_caveat.text
+        assert f"list order {scenario.order}" in caveat_text(order_caveat)
 
 
 @SETTINGS
@@ -237,9 +238,9 @@ def test_next_batch_only_under_rank_orders_and_ahead_of_hopper(scenario: Scenari
         assert scenario.ahead
         assert found == {CaveatKind.NEW_LEAD_AFTER_BATCH if scenario.action == "add" else CaveatKind.NEXT_BATCH}
         assert len(caveats) == 1
-        assert f"rank {scenario.after.rank} " in caveats[0].text
+        assert f"rank {scenario.after.rank} " in caveat_text(caveats[0])
         count = len(scenario.hopper_ids)
-        assert f"the {count} lead{'' if count == 1 else 's'} in the hopper" in caveats[0].text
+        assert f"the {count} lead{'' if count == 1 else 's'} in the hopper" in caveat_text(caveats[0])
 
 
 @SETTINGS
@@ -249,7 +250,7 @@ def test_next_refill_is_never_with_another_caveat(scenario: Scenario) -> None:
     if CaveatKind.NEXT_REFILL in kinds(caveats):
         assert len(caveats) == 1
         count = len(scenario.hopper_ids)
-        assert f"({count} lead{'' if count == 1 else 's'} loaded)" in caveats[0].text
+        assert f"({count} lead{'' if count == 1 else 's'} loaded)" in caveat_text(caveats[0])
 
 
 @SETTINGS

@@ -1,0 +1,156 @@
+"""The hopper caveats in words: the dialer's facts (commands/caveats.py) as Slack mrkdwn, one or two plain
+sentences with the numbers. Every kind has its sentence here (mypy checks that no kind is left out)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import assert_never
+
+from .caveats import ORDER_MEANING, Caveat, CaveatKind, DialContext, Kept, Subject
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack requires escaped in mrkdwn text (user and babelforce text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def caveat_text(caveat: Caveat) -> str:
+    """One caveat as mrkdwn: a bold verdict, then what it means for this dial."""
+    kind, subject, size = caveat.kind, caveat.subject, caveat.hopper_size or 0
+    shown, new_lead = subject == Subject.SHOWN, subject == Subject.NEW_LEAD
+    match kind:
+        case CaveatKind.IN_HOPPER:
+            if shown:
+                return (
+                    f"*In the hopper* at position {caveat.position} of {size}: it is dialled in this batch with the "
+                    "values it was loaded with; a change now does not reach this dial."
+                )
+            kept = "; ".join(_kept(caveat, item) for item in caveat.kept) or (
+                "it is dialled with the values it was loaded with"
+            )
+            return (
+                f"*Already in the hopper* (position {caveat.position} of {size}): this change is not taken into "
+                f"account for this dial; {kept}."
+            )
+        case CaveatKind.NEXT_BATCH:
+            return (
+                f"*Not in the current batch*: rank {caveat.rank} puts it ahead of leads in the hopper, but the dialer "
+                f"does not reload them. It will be first of the next batch, after the {_leads(size)} in the hopper "
+                "(unless another waiting lead ranks higher)."
+            )
+        case CaveatKind.ORDER_IGNORES_RANK:
+            order = caveat.list_order or ""
+            meaning = ORDER_MEANING.get(order)
+            how = f" ({meaning})" if meaning else ""
+            name = escape(caveat.campaign_name) if caveat.campaign_name else "The campaign"
+            return (
+                f"*Rank does not change the dial order*: campaign *{name}* dials in list order {order}{how}, so rank "
+                "is not used at all."
+            )
+        case CaveatKind.NOT_DIALLED:
+            list_name = escape(caveat.list_name or "")
+            if caveat.campaign_name is None:
+                why = f"no campaign dials list *{list_name}*"
+            else:
+                why = f"campaign *{escape(caveat.campaign_name)}* that dials *{list_name}* is not active"
+            then = (
+                "It is called once a campaign dials this list."
+                if shown
+                else "The rank applies when a campaign dials this list."
+                if new_lead
+                else "The change applies when a campaign dials this list."
+            )
+            return f"*Not dialled now*: {why}. {then}"
+        case CaveatKind.FINAL_STATUS:
+            return (
+                f"*Will not be dialled again*: its status is `{escape(str(caveat.status))}`, a final outcome, so the "
+                "dialer never loads it again, whatever is changed."
+            )
+        case CaveatKind.NEW_LEAD_AFTER_BATCH:
+            return (
+                f"*Called after the current batch*: rank {caveat.rank} is ahead of the {_leads(size)} in the hopper, "
+                "but the dialer does not compare a new lead with leads already loaded; it is called after them."
+            )
+        case CaveatKind.HOPPER_UNKNOWN:
+            name = escape(caveat.campaign_name) if caveat.campaign_name else "the campaign"
+            reason = f" ({caveat.reason})" if caveat.reason else ""
+            if shown:
+                then = "It may already be loaded."
+            elif new_lead:
+                then = "leadbot cannot say when the new lead is loaded."
+            else:
+                then = "If the lead is already loaded, this change waits for the next batch."
+            return f"*Hopper unknown*: could not read the hopper of *{name}*{reason}. {then}"
+        case CaveatKind.NEXT_REFILL:
+            then = (
+                "The dialer loads the new lead at a later refill."
+                if new_lead
+                else "The dialer uses the new values when it next loads this lead."
+            )
+            return (
+                f"*Takes effect at the next hopper refill*: the lead is not in the hopper ({_leads(size)} loaded). "
+                f"{then}"
+            )
+        case CaveatKind.NOT_IN_HOPPER:
+            return (
+                f"*Not in the hopper* ({_leads(size)} loaded): changes to it take effect when the dialer next loads "
+                "leads."
+            )
+        case CaveatKind.AWAITS_RECYCLING:
+            then = "" if shown else " The change counts from then."
+            return (
+                f"*Waits for recycling*: its last outcome is `{escape(str(caveat.status))}`, so the dialer loads it "
+                f"again only if the campaign's recycling rules call it back.{then}"
+            )
+        case CaveatKind.LOADED_NOW:
+            return (
+                f"*Loaded at once*: the hopper was below its minimum, so the new lead went straight in at position "
+                f"{caveat.position} of {size}; it is dialled in this batch."
+            )
+        case CaveatKind.CAMPAIGN_UNKNOWN:
+            return (
+                f"*Dialer state unknown*: could not read the campaign that dials list "
+                f"*{escape(caveat.list_name or '')}* ({caveat.reason}), so leadbot cannot say when this takes effect."
+            )
+        case _:
+            assert_never(kind)
+
+
+def _kept(caveat: Caveat, item: Kept) -> str:
+    match item:
+        case Kept.PLACE:
+            return "the lead keeps its place"
+        case Kept.OLD_NUMBER:
+            return f"it is still called on the old number {escape(str(caveat.old_number))}"
+        case Kept.OLD_UID:
+            return f"it still carries the old uid {escape(str(caveat.old_uid))}"
+        case Kept.OLD_DATA:
+            return "the agent still sees the old data"
+        case _:
+            assert_never(item)
+
+
+def campaign_line(context: DialContext) -> str:
+    """One context line: which campaign dials the list, its order and the hopper's size."""
+    campaign = context.campaign
+    if campaign is None:
+        return f"List *{escape(context.list_name)}* · no campaign dials it"
+    state = "active" if campaign.active else "not active"
+    order = context.list_order
+    meaning = ORDER_MEANING.get(order, "")  # StrEnum keys: a plain "UP RANK" finds its meaning
+    parts = [
+        f"Campaign *{escape(campaign.name)}* ({state})",
+        f"list order {order}" + (f" ({meaning})" if meaning else ""),
+    ]
+    if context.hopper is not None and context.dialling:
+        parts.append(f"hopper {_leads(len(context.hopper))}")
+    return " · ".join(parts)
+
+
+def describe(caveats: Sequence[Caveat]) -> str:
+    """The caveats as plain text (notification fallback, audit trail): markup removed."""
+    return " ".join(caveat_text(caveat).replace("*", "").replace("`", "") for caveat in caveats)
+
+
+def _leads(count: int) -> str:
+    return f"{count} lead" if count == 1 else f"{count} leads"
