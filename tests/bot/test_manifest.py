@@ -9,6 +9,7 @@ import yaml
 
 from bot.app import EVENTS_PATH
 from bot.listeners.commands import COMMAND
+from commands import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
@@ -80,3 +81,17 @@ def test_display_information_and_bot_user_are_present() -> None:
     assert MANIFEST["display_information"]["name"] == "leadbot"
     assert len(MANIFEST["display_information"]["description"]) <= 140
     assert MANIFEST["features"]["bot_user"]["display_name"] == "leadbot"
+
+
+def test_the_usage_hint_and_the_readme_name_every_registered_subcommand() -> None:
+    """A registered subcommand missing from Slack's hint or README's command table is a doc bug: caught here."""
+    hint = MANIFEST["features"]["slash_commands"][0]["usage_hint"]
+    hinted = set(re.findall(r"[a-z]+", hint.split(" ", 1)[0]))
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Using `/lead`") :]
+    registered = registry.all_subcommands()
+    assert registered, "no subcommand registered: the check is broken"
+    for name, spec in registered.items():
+        assert name in hinted, f"manifest.yml's usage_hint does not name {name}"
+        assert f"| `{spec.usage}` |" in table, f"README's command table has no row for {spec.usage}"
+    assert "help" in hinted or "help" in hint
