@@ -18,7 +18,9 @@ import email.utils
 import logging
 import math
 import random
+import re
 import time
+import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -65,6 +67,43 @@ class _Progress:
     """How far one call got: `dispatched` once its request (not just a token fetch) was handed to httpx."""
 
     dispatched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    """One call as its errors describe it: the operation's name, a phrase for messages ("get lead …"), the ids
+    involved, what a 404 to it means is missing, and the sentence for a 409 (None: babelforce's own reason)."""
+
+    name: str
+    what: str
+    list_id: str | None = None
+    lead_id: str | None = None
+    campaign_id: str | None = None
+    uid: str | None = None
+    missing: errors.Resource | None = None
+    conflict: str | None = None
+
+    def context(self) -> dict[str, Any]:
+        """The attributes every error raised for this call carries."""
+        return {
+            "operation": self.name,
+            "list_id": self.list_id,
+            "lead_id": self.lead_id,
+            "campaign_id": self.campaign_id,
+            "uid": self.uid,
+        }
+
+    def not_found(self) -> str:
+        if self.missing == "lead":
+            return f"No lead with id {self.lead_id} in list {self.list_id}."
+        if self.missing == "list":
+            return f"No list with id {self.list_id}."
+        if self.missing == "campaign":
+            return f"No campaign with id {self.campaign_id}."
+        return f"babelforce found nothing to {self.what}."
+
+
+_TOKEN = _Op("token", "log in")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,50 +183,42 @@ class BabelforceClient:
     # ------------------------------------------------------------------ lists
 
     async def list_lists(self) -> list[LeadList]:
-        return await self._items(LeadList, "GET", f"{OUTBOUND}/lists", what="list the lead-lists")
+        return await self._items(LeadList, "GET", f"{OUTBOUND}/lists", _Op("list_lists", "list the lead-lists"))
 
     async def get_list(self, list_id: str) -> LeadList:
-        list_id = _require_id(list_id, "list id")
-        return await self._item(
-            LeadList,
-            "GET",
-            f"{OUTBOUND}/lists/{list_id}",
-            what=f"get list {list_id}",
-            not_found=f"No list with id {list_id}.",
-        )
+        list_id = _require_id(list_id, "list", "get_list")
+        op = _Op("get_list", f"get list {list_id}", list_id=list_id, missing="list")
+        return await self._item(LeadList, "GET", f"{OUTBOUND}/lists/{list_id}", op)
 
     async def find_list(self, name_or_id: str) -> LeadList:
         """A list by id (either spelling) or by name, case-insensitively."""
         wanted = name_or_id.strip()
         if not wanted:
-            raise errors.NotFoundError(**_lookup_failure("A list name or id is needed."))
+            raise errors.NotFoundError(**_lookup_failure("A list name or id is needed.", "find_list", "list"))
         lists = await self.list_lists()
         found = match_list(lists, wanted)
         if found is not None:
             return found
         names = sorted(_one_line(lead_list.name) for lead_list in lists)
         known = ", ".join(names[:10]) + (", …" if len(names) > 10 else "") if names else "there are none"
-        raise errors.NotFoundError(**_lookup_failure(f"No list named {wanted!r}; the lists are: {known}."))
+        raise errors.NotFoundError(
+            **_lookup_failure(f"No list named {wanted!r}; the lists are: {known}.", "find_list", "list")
+        )
 
     # ------------------------------------------------------------------ leads
 
     async def get_lead(self, list_id: str, lead_id: str, *, max_age: float | None = None) -> Lead:
         """The lead, read live; with `max_age`, the copy this client last read or wrote is good enough when it is
         at most that many seconds old (no request then). Only for details where a few seconds of age are fine."""
-        list_id = _require_id(list_id, "list id")
-        lead_id = _require_id(lead_id, "lead id")
+        list_id = _require_id(list_id, "list", "get_lead")
+        lead_id = _require_id(lead_id, "lead", "get_lead", list_id=list_id)
         if max_age is not None:
             recent = self._recent.get((list_id, lead_id))
             if recent is not None and time.monotonic() - recent[0] <= max_age:
                 return recent[1]
         sent_at = time.monotonic()
-        lead = await self._item(
-            Lead,
-            "GET",
-            f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
-            what=f"get lead {lead_id}",
-            not_found=f"No lead with id {lead_id} in list {list_id}.",
-        )
+        op = _Op("get_lead", f"get lead {lead_id}", list_id=list_id, lead_id=lead_id, missing="lead")
+        lead = await self._item(Lead, "GET", f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}", op)
         self._keep(list_id, lead, sent_at)
         return lead
 
@@ -195,22 +226,21 @@ class BabelforceClient:
         self, list_id: str, *, uid: str, number: str, rank: int, data: Mapping[str, Any] | None = None
     ) -> AddResult:
         """Create a lead. Never sent twice: if the answer is lost after sending, the uid is looked up instead."""
-        list_id = _require_id(list_id, "list id")
+        list_id = _require_id(list_id, "list", "add_lead", uid=uid)
         payload: dict[str, Any] = {"uid": uid, "number": number, "rank": rank}
         if data:
             payload["data"] = dict(data)  # not in the spec's request schema, but the API takes it (article)
-        what = f"add lead {uid!r} to list {list_id}"
+        op = _Op(
+            "add_lead",
+            f"add lead {uid!r} to list {list_id}",
+            list_id=list_id,
+            uid=uid,
+            missing="list",
+            conflict=f"uid {uid!r} already exists in list {list_id}.",
+        )
         try:
             # Parsed inside the try: a 2xx whose body cannot be read is a lost answer too (the add probably happened).
-            lead = await self._item(
-                Lead,
-                "POST",
-                f"{OUTBOUND}/lists/{list_id}/leads",
-                json_body=payload,
-                what=what,
-                not_found=f"No list with id {list_id}.",
-                conflict=f"uid {uid!r} already exists in list {list_id}.",
-            )
+            lead = await self._item(Lead, "POST", f"{OUTBOUND}/lists/{list_id}/leads", op, json_body=payload)
         except (errors.APIConnectionError, errors.ServerError) as lost:
             if isinstance(lost, errors.APIConnectionError) and not lost.may_have_reached_server:
                 raise
@@ -229,8 +259,9 @@ class BabelforceClient:
         data: Mapping[str, Any] | None = None,
     ) -> Lead:
         """Partial update: only the fields given are sent; `data` keys are set, a key given as None is deleted."""
-        list_id = _require_id(list_id, "list id")
-        lead_id = _require_id(lead_id, "lead id")
+        new_uid = uid if uid is not _UNSET else None
+        list_id = _require_id(list_id, "list", "update_lead", uid=new_uid)
+        lead_id = _require_id(lead_id, "lead", "update_lead", list_id=list_id, uid=new_uid)
         payload: dict[str, Any] = {}
         for name, value in (("uid", uid), ("number", number), ("rank", rank)):
             if value is not _UNSET:
@@ -241,41 +272,36 @@ class BabelforceClient:
             raise ValueError("update_lead needs at least one field to change")
         self._recent.pop((list_id, lead_id), None)  # the copy from before the write is stale, whatever happens
         sent_at = time.monotonic()
-        lead = await self._item(
-            Lead,
-            "PUT",
-            f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
-            json_body=payload,
-            what=f"update lead {lead_id}",
-            not_found=f"No lead with id {lead_id} in list {list_id}.",
-            conflict=f"uid {uid!r} already exists in list {list_id}." if uid is not _UNSET else None,
+        op = _Op(
+            "update_lead",
+            f"update lead {lead_id}",
+            list_id=list_id,
+            lead_id=lead_id,
+            uid=new_uid,
+            missing="lead",
+            conflict=f"uid {uid!r} already exists in list {list_id}." if new_uid is not None else None,
         )
+        lead = await self._item(Lead, "PUT", f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}", op, json_body=payload)
         self._remember(list_id, lead, sent_at)  # an old uid/number entry may stay: hits are confirmed, it only misses
         return lead
 
     async def delete_lead(self, list_id: str, lead_id: str) -> None:
         """Delete one lead. The answer's body is not read: the spec gives it no shape (`{}`), the status says it all."""
-        list_id = _require_id(list_id, "list id")
-        lead_id = _require_id(lead_id, "lead id")
+        list_id = _require_id(list_id, "list", "delete_lead")
+        lead_id = _require_id(lead_id, "lead", "delete_lead", list_id=list_id)
         self._recent.pop((list_id, lead_id), None)
-        await self._call(
-            "DELETE",
-            f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}",
-            what=f"delete lead {lead_id}",
-            not_found=f"No lead with id {lead_id} in list {list_id}.",
-        )
+        op = _Op("delete_lead", f"delete lead {lead_id}", list_id=list_id, lead_id=lead_id, missing="lead")
+        await self._call("DELETE", f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}", op)
 
     async def iter_leads(self, list_id: str, *, page_size: int = 100) -> AsyncIterator[Lead]:
         """Every lead of a list through the paged JSON endpoint (slow on big lists; lookups use the index)."""
-        list_id = _require_id(list_id, "list id")
+        list_id = _require_id(list_id, "list", "list_leads")
         page = 1
         path = f"{OUTBOUND}/lists/{list_id}/leads"
-        what = f"list the leads of list {list_id}"
+        op = _Op("list_leads", f"list the leads of list {list_id}", list_id=list_id, missing="list")
         while True:
-            response = await self._call(
-                "GET", path, params={"page": page, "max": page_size}, what=what, not_found=f"No list with id {list_id}."
-            )
-            result = _read(LeadPage, _body(response, "GET", path, what), response, "GET", path, what)
+            response = await self._call("GET", path, op, params={"page": page, "max": page_size})
+            result = _read(LeadPage, _body(response, "GET", path, op), response, "GET", path, op)
             for lead in result.items:
                 yield lead
             pages = result.pagination.pages if result.pagination else None
@@ -287,39 +313,44 @@ class BabelforceClient:
         return (await self._export(list_id)).text
 
     async def _export(self, list_id: str) -> httpx.Response:
-        list_id = _require_id(list_id, "list id")
-        return await self._call(
-            "GET",
-            f"{OUTBOUND}/lists/{list_id}/leads",
-            params={"format": "csv"},
-            what=f"export the leads of list {list_id}",
-            not_found=f"No list with id {list_id}.",
-        )
+        list_id = _require_id(list_id, "list", "export_csv")
+        op = _Op("export_csv", f"export the leads of list {list_id}", list_id=list_id, missing="list")
+        return await self._call("GET", f"{OUTBOUND}/lists/{list_id}/leads", op, params={"format": "csv"})
 
     async def find_lead_by_id(self, list_id: str, lead_id: str) -> Lead:
         return await self.get_lead(list_id, lead_id)
 
     async def find_lead_by_uid(self, list_id: str, uid: str, *, fresh: bool = False) -> Lead:
         """The lead with this uid. Warm: 1 request (GET by id from the index); cold or stale: export + GET."""
-        list_id = _require_id(list_id, "list id")
+        list_id = _require_id(list_id, "list", "find_lead", uid=uid)
         found = await self._resolve(list_id, lambda index: self._confirmed_uid(list_id, index, uid), fresh=fresh)
         if not found:
-            raise errors.NotFoundError(**_lookup_failure(f"No lead with uid {uid!r} in list {list_id}."))
+            raise errors.NotFoundError(
+                **_lookup_failure(
+                    f"No lead with uid {uid!r} in list {list_id}.", "find_lead", "lead", list_id=list_id, uid=uid
+                )
+            )
         return found[0]
 
     async def find_leads_by_number(self, list_id: str, number: str) -> list[Lead]:
         """Every lead whose number has these digits (a number can repeat in a list)."""
-        list_id = _require_id(list_id, "list id")
+        list_id = _require_id(list_id, "list", "find_lead")
         if not number_key(number):
-            raise errors.NotFoundError(**_lookup_failure(f"{number!r} is not a phone number."))
+            raise errors.NotFoundError(
+                **_lookup_failure(f"{number!r} is not a phone number.", "find_lead", "lead", list_id=list_id)
+            )
         found = await self._resolve(list_id, lambda index: self._confirmed_numbers(list_id, index, number))
         if not found:
-            raise errors.NotFoundError(**_lookup_failure(f"No lead with number {_one_line(number)} in list {list_id}."))
+            raise errors.NotFoundError(
+                **_lookup_failure(
+                    f"No lead with number {_one_line(number)} in list {list_id}.", "find_lead", "lead", list_id=list_id
+                )
+            )
         return found
 
     async def find_lead(self, list_id: str, reference: str) -> Lead:
         """A lead by id (either spelling), uid, or phone number, tried in that order."""
-        list_id = _require_id(list_id, "list id")
+        list_id = _require_id(list_id, "list", "find_lead")
         reference = reference.strip()
         lead_id = normalize_id(reference)
         if lead_id is not None:
@@ -337,47 +368,46 @@ class BabelforceClient:
         found = await self._resolve(list_id, uid_then_number)
         if not found:
             raise errors.NotFoundError(
-                **_lookup_failure(f"No lead with id, uid or number {reference!r} in list {list_id}.")
+                **_lookup_failure(
+                    f"No lead with id, uid or number {reference!r} in list {list_id}.",
+                    "find_lead",
+                    "lead",
+                    list_id=list_id,
+                )
             )
         if len(found) > 1:
             raise errors.AmbiguousMatchError(
                 f"{len(found)} leads in list {list_id} have number {_one_line(reference)}; use a uid or lead id.",
                 candidates=[lead.id for lead in found],
+                resource="lead",
+                reference=reference,
+                operation="find_lead",
+                list_id=list_id,
             )
         return found[0]
 
     # ------------------------------------------------------------------ campaigns
 
     async def list_campaigns(self) -> list[Campaign]:
-        return await self._items(Campaign, "GET", f"{OUTBOUND}/campaigns", what="list the campaigns")
+        return await self._items(Campaign, "GET", f"{OUTBOUND}/campaigns", _Op("list_campaigns", "list the campaigns"))
 
     async def get_campaign(self, campaign_id: str) -> Campaign:
-        campaign_id = _require_id(campaign_id, "campaign id")
-        return await self._item(
-            Campaign,
-            "GET",
-            f"{OUTBOUND}/campaigns/{campaign_id}",
-            what=f"get campaign {campaign_id}",
-            not_found=f"No campaign with id {campaign_id}.",
-        )
+        campaign_id = _require_id(campaign_id, "campaign", "get_campaign")
+        op = _Op("get_campaign", f"get campaign {campaign_id}", campaign_id=campaign_id, missing="campaign")
+        return await self._item(Campaign, "GET", f"{OUTBOUND}/campaigns/{campaign_id}", op)
 
     async def find_campaign_for_list(self, list_id: str) -> Campaign | None:
         """The campaign dialling this list (an active one first), or None when no campaign dials it."""
-        list_id = _require_id(list_id, "list id")
+        list_id = _require_id(list_id, "list", "list_campaigns")
         dialling = [c for c in await self.list_campaigns() if c.lead_list is not None and c.lead_list.id == list_id]
         dialling.sort(key=lambda campaign: not campaign.active)
         return dialling[0] if dialling else None
 
     async def get_hopper(self, campaign_id: str) -> list[HopperEntry]:
         """The live hopper, sorted by position (1 = dialled next)."""
-        campaign_id = _require_id(campaign_id, "campaign id")
-        entries = await self._items(
-            HopperEntry,
-            "GET",
-            f"{OUTBOUND}/campaigns/{campaign_id}/hopper",
-            what=f"get the hopper of campaign {campaign_id}",
-            not_found=f"No campaign with id {campaign_id}.",
-        )
+        campaign_id = _require_id(campaign_id, "campaign", "get_hopper")
+        op = _Op("get_hopper", f"get the hopper of campaign {campaign_id}", campaign_id=campaign_id, missing="campaign")
+        entries = await self._items(HopperEntry, "GET", f"{OUTBOUND}/campaigns/{campaign_id}/hopper", op)
         return sorted(entries, key=lambda entry: entry.order if entry.order is not None else 1 << 30)
 
     # ------------------------------------------------------------------ lookup index
@@ -421,9 +451,11 @@ class BabelforceClient:
             except ValueError as bad_export:  # babelforce's answer is at fault, not our request
                 raise errors.ServerError(
                     f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
-                    status_code=200,
+                    status_code=export.status_code,
                     method="GET",
                     path=f"{OUTBOUND}/lists/{list_id}/leads",
+                    operation="export_csv",
+                    list_id=list_id,
                 ) from None
             self._indexes.put(list_id, index)
             log.debug("indexed list %s: %d uids", list_id, len(index.by_uid))
@@ -465,6 +497,7 @@ class BabelforceClient:
     async def _settle_lost_add(self, list_id: str, payload: dict[str, Any], lost: errors.BabelforceError) -> AddResult:
         """The add may or may not have happened: look, rather than send it again."""
         uid = payload["uid"]
+        context = {"operation": "add_lead", "list_id": list_id, "uid": uid}
         reason = errors.short_reason(lost)
         log.warning("answer to add of uid %r in list %s was lost (%s); looking it up", uid, list_id, reason)
         # After a timeout babelforce is probably stalled: look only briefly, so the user hears within about
@@ -476,18 +509,34 @@ class BabelforceClient:
         except errors.NotFoundError:
             raise errors.AddNotCreatedError(
                 f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and the list has "
-                "no lead with that uid, so nothing was created; try again."
+                "no lead with that uid, so nothing was created; try again.",
+                lost=lost,
+                **context,
             ) from lost
         except errors.BabelforceError as lookup_failed:
             raise errors.AddOutcomeUnknownError(
                 f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and checking "
                 f"whether it was created failed too ({errors.short_reason(lookup_failed)}), so look the lead up before "
-                "adding it again."
+                "adding it again.",
+                lost=lost,
+                check=lookup_failed,
+                **context,
             ) from lost
         except TimeoutError:
+            assert budget is not None  # only a budget makes the check time out here; the client's own is an error
+            check = errors.APITimeoutError(
+                f"babelforce did not answer within {budget:g} s when asked to find lead uid {uid!r} in list {list_id}.",
+                timeout=budget,
+                operation="find_lead",
+                list_id=list_id,
+                uid=uid,
+            )
             raise errors.AddOutcomeUnknownError(
                 f"babelforce's answer to adding uid {uid!r} to list {list_id} was lost ({reason}) and it did not "
-                f"answer the check within {budget:g} s either, so look the lead up before adding it again."
+                f"answer the check within {budget:g} s either, so look the lead up before adding it again.",
+                lost=lost,
+                check=check,
+                **context,
             ) from lost
         same_number = lead.number is not None and number_key(lead.number) == number_key(payload["number"])
         if not (same_number and lead.rank == payload["rank"]):
@@ -496,59 +545,58 @@ class BabelforceClient:
                 status_code=409,
                 method="POST",
                 path=f"{OUTBOUND}/lists/{list_id}/leads",
+                **{**context, "lead_id": lead.id},
             ) from lost
         return AddResult(lead, recovered=True)
 
     # ------------------------------------------------------------------ transport
 
-    async def _item(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+    async def _item(self, model: type[M], method: str, path: str, op: _Op, **kwargs: Any) -> M:
         """The `item` of a `{"item": ...}` answer as `model`; an answer without one is a ServerError."""
-        response = await self._call(method, path, **kwargs)
-        body = _body(response, method, path, kwargs["what"])
-        return _read(model, body.get("item"), response, method, path, kwargs["what"])
+        response = await self._call(method, path, op, **kwargs)
+        body = _body(response, method, path, op)
+        return _read(model, body.get("item"), response, method, path, op)
 
-    async def _items(self, model: type[M], method: str, path: str, **kwargs: Any) -> list[M]:
-        response = await self._call(method, path, **kwargs)
-        body = _body(response, method, path, kwargs["what"])
+    async def _items(self, model: type[M], method: str, path: str, op: _Op, **kwargs: Any) -> list[M]:
+        response = await self._call(method, path, op, **kwargs)
+        body = _body(response, method, path, op)
         items = body.get("items") or []
         if "items" not in body or not isinstance(items, list):  # garbage must not read as "there are none"
-            raise _unreadable(response, method, path, kwargs["what"])
-        return [_read(model, item, response, method, path, kwargs["what"]) for item in items]
+            raise _unreadable(response, method, path, op)
+        return [_read(model, item, response, method, path, op) for item in items]
 
     async def _call(
         self,
         method: str,
         path: str,
+        op: _Op,
         *,
-        what: str,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-        not_found: str | None = None,
-        conflict: str | None = None,
     ) -> httpx.Response:
         """One API call under the deadline: token, retries, 401 refresh, and error mapping."""
         deadline = self._timeouts.deadline
         progress = _Progress()
         try:
             async with asyncio.timeout(deadline):
-                response = await self._send(
-                    method, path, what=what, params=params, json_body=json_body, progress=progress
-                )
+                response = await self._send(method, path, op, params=params, json_body=json_body, progress=progress)
         except TimeoutError:
             raise errors.APITimeoutError(
-                f"babelforce did not answer within {deadline:g} s when asked to {what}.",
+                f"babelforce did not answer within {deadline:g} s when asked to {op.what}.",
                 may_have_reached_server=progress.dispatched,  # False when the time went on logging in
+                timeout=deadline,
+                **op.context(),
             ) from None
         if response.is_success:
             return response
-        raise _status_error(response, method, path, what, not_found, conflict, self._tokens.can_refresh)
+        raise _status_error(response, method, path, op, self._tokens.can_refresh)
 
     async def _send(
         self,
         method: str,
         path: str,
+        op: _Op,
         *,
-        what: str,
         params: Mapping[str, Any] | None,
         json_body: Any,
         progress: _Progress,
@@ -579,10 +627,10 @@ class BabelforceClient:
                     log.warning("%s %s failed (%s); retry %d in %.2f s", method, path, _kind(failure), attempt, delay)
                     await asyncio.sleep(delay)
                     continue
-                raise _connection_error(failure, self._host, what, sent, self._timeouts) from None
+                raise _connection_error(failure, self._host, op, sent, self._timeouts) from None
             except httpx.DecodingError:
                 raise errors.APIConnectionError(
-                    f"babelforce sent an answer that could not be decoded when asked to {what}."
+                    f"babelforce sent an answer that could not be decoded when asked to {op.what}.", **op.context()
                 ) from None
             if response.status_code == 401 and not refreshed and self._tokens.invalidate(token):
                 refreshed = True
@@ -612,7 +660,7 @@ class BabelforceClient:
                     await asyncio.sleep(self._backoff(attempt - 1, None))
                     continue
                 sent = not isinstance(failure, _NOT_SENT)
-                error = _connection_error(failure, self._host, "log in", sent, self._timeouts)
+                error = _connection_error(failure, self._host, _TOKEN, sent, self._timeouts)
                 error.may_have_reached_server = False  # the caller's own request never left: even an add is safe
                 raise error from None
             if response.status_code in self._retry.statuses and attempt < self._retry.max_retries:
@@ -624,14 +672,21 @@ class BabelforceClient:
             try:
                 return Token.model_validate(response.json())
             except ValueError:
-                raise errors.AuthenticationError("babelforce's token endpoint sent an unreadable answer.") from None
+                raise errors.AuthenticationError(
+                    "babelforce's token endpoint sent an unreadable answer.",
+                    operation=_TOKEN.name,
+                    status_code=response.status_code,
+                ) from None
         if response.status_code in {400, 401, 403}:
             code = _oauth_error_code(response)
             grant = form.get("grant_type", "?")
             raise errors.AuthenticationError(
-                f"babelforce refused to log in ({code}, grant {grant}); check the BABELFORCE_* credentials."
+                f"babelforce refused to log in ({code}, grant {grant}); check the BABELFORCE_* credentials.",
+                operation=_TOKEN.name,
+                status_code=response.status_code,
+                reason=_server_reason(response),
             )
-        raise _status_error(response, "POST", TOKEN_PATH, "log in", None, None, True)
+        raise _status_error(response, "POST", TOKEN_PATH, _TOKEN, True)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full jitter: uniform(0, min(cap, base * 2^attempt)); a server's Retry-After wins, up to the cap."""
@@ -656,41 +711,53 @@ def _index_from_export(export: httpx.Response, built_at: float) -> LeadIndex:
     return LeadIndex.from_csv(export.text, built_at=built_at)
 
 
-def _require_id(value: str, what: str) -> str:
+def _require_id(value: str, resource: errors.Resource, operation: str, **context: Any) -> str:
+    """The id normalized; one that is no id is a NotFoundError for `resource` (its id attribute then None)."""
     normalized = normalize_id(value)
     if normalized is None:
-        raise errors.NotFoundError(**_lookup_failure(f"{value!r} is not a valid {what}."))
+        message = f"{value!r} is not a valid {resource} id."
+        raise errors.NotFoundError(**_lookup_failure(message, operation, resource, **context))
     return normalized
 
 
-def _lookup_failure(message: str) -> dict[str, Any]:
-    return {"message": message, "status_code": 404, "method": "GET", "path": ""}
+def _lookup_failure(message: str, operation: str, resource: errors.Resource, **context: Any) -> dict[str, Any]:
+    """The arguments of a NotFoundError for a lookup that found nothing (no request of its own answered 404)."""
+    return {
+        "message": message,
+        "status_code": 404,
+        "method": "GET",
+        "path": "",
+        "operation": operation,
+        "resource": resource,
+        **context,
+    }
 
 
-def _body(response: httpx.Response, method: str, path: str, what: str) -> dict[str, Any]:
+def _body(response: httpx.Response, method: str, path: str, op: _Op) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise _unreadable(response, method, path, what)
+        raise _unreadable(response, method, path, op)
     return body
 
 
-def _read(model: type[M], value: Any, response: httpx.Response, method: str, path: str, what: str) -> M:
+def _read(model: type[M], value: Any, response: httpx.Response, method: str, path: str, op: _Op) -> M:
     """Validate `value` as `model`; a shape we cannot read (no item, no id) is babelforce's fault, not a crash."""
     try:
         return model.model_validate(value)
     except ValidationError:
-        raise _unreadable(response, method, path, what) from None
+        raise _unreadable(response, method, path, op) from None
 
 
-def _unreadable(response: httpx.Response, method: str, path: str, what: str) -> errors.ServerError:
+def _unreadable(response: httpx.Response, method: str, path: str, op: _Op) -> errors.ServerError:
     return errors.ServerError(
-        f"babelforce sent an answer that could not be read when asked to {what}.",
+        f"babelforce sent an answer that could not be read when asked to {op.what}.",
         status_code=response.status_code,
         method=method,
         path=path,
+        **op.context(),
     )
 
 
@@ -717,6 +784,9 @@ def match_list(lists: Sequence[LeadList], name_or_id: str) -> LeadList | None:
         raise errors.AmbiguousMatchError(
             f"{len(matches)} lists are named {_one_line(wanted)!r}; use the list id instead.",
             candidates=[match.id for match in matches],
+            resource="list",
+            reference=wanted,
+            operation="find_list",
         )
     return matches[0] if matches else None
 
@@ -733,22 +803,28 @@ def _behind_proxy(base_url: str) -> bool:
 
 
 def _connection_error(
-    failure: httpx.TransportError, host: str, what: str, sent: bool, timeouts: Timeouts
+    failure: httpx.TransportError, host: str, op: _Op, sent: bool, timeouts: Timeouts
 ) -> errors.APIConnectionError:
+    what, context = op.what, op.context()
     if isinstance(failure, httpx.ConnectTimeout):
         return errors.APITimeoutError(
             f"Could not connect to babelforce at {host} within {timeouts.connect:g} s to {what}.",
             may_have_reached_server=False,
+            timeout=timeouts.connect,
+            **context,
         )
     if isinstance(failure, httpx.TimeoutException):
         return errors.APITimeoutError(
-            f"babelforce went silent for {timeouts.read:g} s when asked to {what}.", may_have_reached_server=sent
+            f"babelforce went silent for {timeouts.read:g} s when asked to {what}.",
+            may_have_reached_server=sent,
+            timeout=timeouts.read,
+            **context,
         )
     if not sent:
         return errors.APIConnectionError(
-            f"Could not connect to babelforce at {host} to {what}.", may_have_reached_server=False
+            f"Could not connect to babelforce at {host} to {what}.", may_have_reached_server=False, **context
         )
-    return errors.APIConnectionError(f"The connection to babelforce dropped when asked to {what}.")
+    return errors.APIConnectionError(f"The connection to babelforce dropped when asked to {what}.", **context)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -772,18 +848,49 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _server_message(response: httpx.Response) -> str | None:
+#: Fields of an error body that hold babelforce's reason, most telling first.
+_REASON_FIELDS = ("message", "detail", "error_description", "error")
+#: Fields of a token request whose values are secret.
+_SECRET_FORM_FIELDS = ("password", "client_secret", "refresh_token")
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")
+REASON_MAX = 200
+
+
+def _server_reason(response: httpx.Response) -> str | None:
+    """babelforce's own reason for an error answer: one line, at most REASON_MAX characters, and without any
+    credential this request carried (a server that echoes our token or password must not put it in a message)."""
     try:
         body = response.json()
     except ValueError:
-        body = None
-    message = None
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("error_description") or body.get("error")
-    if not isinstance(message, str):
         return None
-    one_line = " ".join(message.split())
-    return (one_line[:200] + "…") if len(one_line) > 200 else one_line
+    if not isinstance(body, dict):
+        return None
+    reason = next((body[key] for key in _REASON_FIELDS if isinstance(body.get(key), str) and body[key].strip()), None)
+    if reason is None:
+        return None
+    for secret in _sent_secrets(response):
+        reason = reason.replace(secret, "[redacted]")
+    line = _BEARER.sub("Bearer [redacted]", " ".join(reason.split()))
+    return (line[:REASON_MAX] + "…") if len(line) > REASON_MAX else line
+
+
+def _sent_secrets(response: httpx.Response) -> list[str]:
+    """The bearer token and the secret form fields of the request this response answers."""
+    try:
+        request = response.request
+    except RuntimeError:  # a response built by hand has no request
+        return []
+    secrets = []
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        secrets.append(token.strip())
+    if request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            form = urllib.parse.parse_qs(request.content.decode("utf-8", "replace"))
+        except httpx.RequestNotRead:
+            form = {}
+        secrets.extend(value for name in _SECRET_FORM_FIELDS for value in form.get(name, ()))
+    return sorted((secret for secret in secrets if secret), key=len, reverse=True)
 
 
 def _oauth_error_code(response: httpx.Response) -> str:
@@ -796,17 +903,11 @@ def _oauth_error_code(response: httpx.Response) -> str:
 
 
 def _status_error(
-    response: httpx.Response,
-    method: str,
-    path: str,
-    what: str,
-    not_found: str | None,
-    conflict: str | None,
-    refreshable: bool,
+    response: httpx.Response, method: str, path: str, op: _Op, refreshable: bool
 ) -> errors.APIStatusError:
-    status = response.status_code
-    server = _server_message(response)
-    fields: dict[str, Any] = {"status_code": status, "method": method, "path": path, "server_message": server}
+    status, what = response.status_code, op.what
+    server = _server_reason(response)
+    fields: dict[str, Any] = {"status_code": status, "method": method, "path": path, "reason": server, **op.context()}
     detail = f": {server.rstrip('.')}" if server else ""
     if status in {400, 422}:
         return errors.InvalidRequestError(f"babelforce rejected the request to {what}{detail}.", **fields)
@@ -816,9 +917,9 @@ def _status_error(
     if status == 403:
         return errors.PermissionDeniedError(f"The babelforce account is not allowed to {what}.", **fields)
     if status == 404:
-        return errors.NotFoundError(not_found or f"babelforce found nothing to {what}.", **fields)
+        return errors.NotFoundError(op.not_found(), resource=op.missing, **fields)
     if status == 409:
-        return errors.ConflictError(conflict or f"babelforce refused to {what}: it conflicts{detail}.", **fields)
+        return errors.ConflictError(op.conflict or f"babelforce refused to {what}: it conflicts{detail}.", **fields)
     if status == 429:
         wait = _retry_after(response)
         when = f"in {math.ceil(wait)} s" if wait else "in a moment"  # 0.4 s is "in 1 s", never "in 0 s"

@@ -30,7 +30,9 @@ from commands.caveats import (
     lead_state,
     needs_last_hopper_rank,
 )
-from commands.fields import FIELD_LEAD, FIELD_LIST, FIELD_UID, FieldError, parse_number, quote_input
+from commands.fields import FIELD_LEAD, FIELD_LIST, FieldError, parse_number, quote_input
+
+from .explain import UserFacingError, ambiguous_number, list_is_gone, uid_taken, user_error
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +43,6 @@ LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
 AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
 SUGGEST_CUTOFF = 0.85  # difflib similarity for "did you mean" on list names
 SETTLE_BUDGET_S = 5.0  # reading a lead back after a write's answer was lost
-
-
-class UserFacingError(Exception):
-    """A failure explained in one sentence; `field` names the form field at fault, when there is one.
-
-    `uncertain` marks a write whose outcome is unknown (babelforce may have applied it before going silent), so the
-    audit trail says "unknown" rather than "failed".
-    """
-
-    def __init__(self, message: str, *, field: str | None = None, uncertain: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.uncertain = uncertain
 
 
 #: A lead's values as the audit trail records them, before and after a change (JSON-able).
@@ -307,12 +295,10 @@ class LeadService:
         lead_list = await self.resolve_list(list_id)
         try:
             return lead_list, await self.client.get_lead(lead_list.id, lead_id)
-        except errors.NotFoundError as failure:
-            if _list_is_gone(failure, lead_list):
-                raise UserFacingError(self._list_gone(lead_list), field=FIELD_LIST) from None
-            return lead_list, None
         except errors.BabelforceError as failure:
-            raise UserFacingError(explain(failure, lead_list)) from None
+            if isinstance(failure, errors.NotFoundError) and failure.resource == "lead":
+                return lead_list, None
+            raise self._failed(failure, lead_list) from None
 
     async def restore(self, lead_list: LeadList, current: Lead, before: Snapshot, after: Snapshot) -> LeadReport:
         """Undo a recorded change: put back only what it changed (before -> after); a data key it added is deleted,
@@ -352,11 +338,11 @@ class LeadService:
         lead_list = await self.resolve_list(list_ref)
         try:
             existing = await self.client.find_lead_by_uid(lead_list.id, uid)
-        except errors.NotFoundError:
-            return
         except errors.BabelforceError as failure:
-            raise UserFacingError(explain(failure, lead_list)) from None
-        raise UserFacingError(_uid_taken(uid, None, existing.rank, hint="set" if for_set else "add"), field=FIELD_UID)
+            if isinstance(failure, errors.NotFoundError) and failure.resource == "lead":
+                return
+            raise self._failed(failure, lead_list) from None
+        raise uid_taken(uid, None, existing.rank, hint="set" if for_set else "add")
 
     async def check_lead_exists(self, list_ref: str, lead_ref: str) -> Lead:
         """The lead, or UserFacingError(field=lead) when it cannot be found (rank/show/set forms)."""
@@ -443,29 +429,19 @@ class LeadService:
     async def _find_exactly(self, lead_list: LeadList, reference: str) -> Lead:
         try:
             return await self.client.find_lead(lead_list.id, reference)
-        except errors.NotFoundError as failure:
-            if _list_is_gone(failure, lead_list):
-                raise UserFacingError(self._list_gone(lead_list), field=FIELD_LIST) from None
-            raise UserFacingError(
-                f"No lead with uid, id or number {quote_input(reference)} in list {lead_list.name}.", field=FIELD_LEAD
-            ) from None
         except errors.AmbiguousMatchError as ambiguous:
-            raise UserFacingError(await self._ambiguous(lead_list, reference, ambiguous), field=FIELD_LEAD) from None
+            raise await self._ambiguous(lead_list, reference, ambiguous) from None
         except errors.BabelforceError as failure:
-            raise UserFacingError(explain(failure, lead_list)) from None
+            raise self._failed(failure, lead_list, reference=reference) from None
 
-    async def _ambiguous(self, lead_list: LeadList, reference: str, ambiguous: errors.AmbiguousMatchError) -> str:
+    async def _ambiguous(
+        self, lead_list: LeadList, reference: str, ambiguous: errors.AmbiguousMatchError
+    ) -> UserFacingError:
         """Name the leads that share the number, so the user can pick one by uid."""
         shown = ambiguous.candidates[:AMBIGUOUS_SHOWN]
         found = await asyncio.gather(*(self.client.get_lead(lead_list.id, c) for c in shown), return_exceptions=True)
         uids = [lead.uid or lead.id for lead in found if isinstance(lead, Lead)]
-        more = len(ambiguous.candidates) - len(uids)
-        named = ", ".join(uids) + (f" and {more} more" if more > 0 else "") if uids else ""
-        which = f" ({named})" if named else ""
-        return (
-            f"{len(ambiguous.candidates)} leads in list {lead_list.name} have number {quote_input(reference)}{which}; "
-            "use the uid or the lead id instead."
-        )
+        return ambiguous_number(lead_list, reference, ambiguous, uids)
 
     def _as_e164(self, reference: str) -> str | None:
         try:
@@ -583,22 +559,26 @@ class LeadService:
             return await call
         except errors.ConflictError as conflict:
             if uid is None or lead_list is None:
-                raise UserFacingError(explain(conflict, lead_list, write=write, lead=lead)) from None
+                raise self._failed(conflict, lead_list, write=write, lead=lead) from None
             rank = await self._rank_of_uid(lead_list, uid)
-            raise UserFacingError(_uid_taken(uid, lead_list, rank, hint=taken_hint), field=FIELD_UID) from None
-        except errors.NotFoundError as failure:
-            if lead_list is not None and _list_is_gone(failure, lead_list):
-                raise UserFacingError(self._list_gone(lead_list), field=FIELD_LIST) from None
-            raise UserFacingError(explain(failure, lead_list, write=write, lead=lead)) from None
+            raise uid_taken(uid, lead_list, rank, hint=taken_hint) from None
         except errors.BabelforceError as failure:
-            raise UserFacingError(
-                explain(failure, lead_list, write=write, lead=lead), uncertain=write and _maybe_applied(failure)
-            ) from None
+            raise self._failed(failure, lead_list, write=write, lead=lead) from None
 
-    def _list_gone(self, lead_list: LeadList) -> str:
-        self._forget("lists")
-        self._forget("campaigns")
-        return f"List {lead_list.name} no longer exists in babelforce."
+    def _failed(
+        self,
+        failure: errors.BabelforceError,
+        lead_list: LeadList | None,
+        *,
+        write: bool = False,
+        lead: Lead | None = None,
+        reference: str | None = None,
+    ) -> UserFacingError:
+        """The user's sentence for a failed call (bot.explain); a list babelforce says is gone leaves the caches."""
+        if lead_list is not None and list_is_gone(failure, lead_list):
+            self._forget("lists")
+            self._forget("campaigns")
+        return user_error(failure, lead_list, write=write, lead=lead, reference=reference)
 
     async def _rank_of_uid(self, lead_list: LeadList, uid: str) -> int | None:
         try:
@@ -640,37 +620,6 @@ class LeadService:
         self._cache.pop(key, None)
 
 
-def explain(
-    failure: errors.BabelforceError, lead_list: LeadList | None, *, write: bool = False, lead: Lead | None = None
-) -> str:
-    """One sentence for a supervisor: babelforce's error, naming the list and lead as the user knows them."""
-    if isinstance(failure, errors.APITimeoutError):
-        message = "babelforce did not answer in time"
-        if write:
-            message += "; the change may or may not have been applied, so check with /lead show before retrying."
-        else:
-            message += "; nothing was changed, try again in a moment."
-        return message
-    if isinstance(failure, errors.APIConnectionError):
-        message = f"Could not reach babelforce ({errors.short_reason(failure)})"
-        if write and failure.may_have_reached_server:
-            return message + "; the change may or may not have been applied, so check with /lead show."
-        return message + "; nothing was changed."
-    if isinstance(failure, errors.RateLimitedError):
-        wait = f" for {failure.retry_after:.0f} s" if failure.retry_after else ""
-        return f"babelforce is limiting requests right now, so nothing was changed; wait{wait} and try again."
-    if isinstance(failure, errors.AuthenticationError):
-        return "babelforce refused leadbot's credentials; ask whoever runs leadbot to check the BABELFORCE_ settings."
-    if isinstance(failure, errors.PermissionDeniedError):
-        return "babelforce does not allow leadbot's account to do this; ask a babelforce admin for the permission."
-    message = failure.message
-    if lead_list is not None:
-        message = message.replace(f"list {lead_list.id}", f"list {lead_list.name}")
-    if lead is not None and lead.uid:
-        message = message.replace(f"lead {lead.id}", f"lead {lead.uid}")
-    return message
-
-
 def _has_values(lead: Lead, changes: dict[str, Any], data: dict[str, Any]) -> bool:
     """Whether a lead carries every value a write sends (other fields may have moved on since)."""
     if any(getattr(lead, name) != value for name, value in changes.items()):
@@ -680,30 +629,8 @@ def _has_values(lead: Lead, changes: dict[str, Any], data: dict[str, Any]) -> bo
     )
 
 
-def _maybe_applied(failure: errors.BabelforceError) -> bool:
-    """A write babelforce may have carried out although no answer came back (or the check after it failed)."""
-    if isinstance(failure, errors.APITimeoutError | errors.AddOutcomeUnknownError):
-        return True
-    return isinstance(failure, errors.APIConnectionError) and failure.may_have_reached_server
-
-
-def _uid_taken(uid: str, lead_list: LeadList | None, rank: int | None, *, hint: str) -> str:
-    """A duplicate uid, said so that the next step is clear: change that lead (add) or pick another uid (set)."""
-    held = f" (rank {rank})" if rank is not None else ""
-    where = f"list {lead_list.name}" if lead_list is not None else "this list"
-    if hint == "set":
-        return f"uid {quote_input(uid)} already belongs to another lead in {where}{held}; choose another uid."
-    return f"uid {quote_input(uid)} already exists in {where}{held} — use /lead rank or /lead set to change that lead."
-
-
-def _list_is_gone(failure: errors.NotFoundError, lead_list: LeadList) -> bool:
-    """babelforce's 404 for a list (not for a lead): its path ends at the list or at its leads collection."""
-    path = failure.path.rstrip("/")
-    return path.endswith((f"/lists/{lead_list.id}", f"/lists/{lead_list.id}/leads"))
-
-
 def _match_list(lists: list[LeadList], list_ref: str) -> LeadList | None:
     try:
         return match_list(lists, list_ref)
     except errors.AmbiguousMatchError as ambiguous:
-        raise UserFacingError(ambiguous.message, field=FIELD_LIST) from None
+        raise user_error(ambiguous) from None

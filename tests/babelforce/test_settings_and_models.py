@@ -18,7 +18,7 @@ from babelforce import (
     RetryPolicy,
 )
 from babelforce.auth import ClientCredentials, PasswordLogin, StaticToken, credentials_from_settings
-from babelforce.client import BabelforceClient, _retry_after, _status_error
+from babelforce.client import BabelforceClient, _Op, _retry_after, _status_error
 from babelforce.ids import normalize_id
 from babelforce.models import Token
 
@@ -201,7 +201,7 @@ def test_retry_after_as_a_date_without_a_zone_is_read_as_gmt(monkeypatch):
 )
 def test_rate_limit_message_never_says_zero_seconds(header, said):
     response = httpx.Response(429, headers={"Retry-After": header})
-    error = _status_error(response, "GET", "/x", "list the lead-lists", None, None, True)
+    error = _status_error(response, "GET", "/x", _Op("list_lists", "list the lead-lists"), True)
     assert isinstance(error, RateLimitedError) and str(error).endswith(said)
 
 
