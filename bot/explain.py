@@ -239,6 +239,9 @@ def _not_found(failure: errors.NotFoundError, lead_list: LeadList | None, lead: 
         return f"No list with id {failure.list_id}." if failure.list_id else "No such list."
     if failure.resource == "lead":
         where = _the_list(failure, lead_list)
+        if lead is not None and lead.uid and (failure.lead_id is None or failure.lead_id == lead.id):
+            # the lead was found a moment ago: name it as the user knows it, not by babelforce's internal id
+            return f"Lead {quote_input(lead.uid)} is no longer in {where}; it was removed meanwhile."
         if failure.lead_id is not None:
             return f"No lead with id {failure.lead_id} in {where}."
         if failure.uid is not None:

@@ -447,7 +447,7 @@ def _intent(plan: Plan) -> str:
         if value is None:
             changed.append(f"delete data {key!r} ({old})")
         else:
-            changed.append(f"data {key!r} {old if key in before.data else '(new)'} → {value}")
+            changed.append(f"data {key!r} {old} → {value}" if key in before.data else f"add data {key!r} = {value}")
     return f"Change {name}: " + ", ".join(changed)
 
 

@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 from babelforce.models import Lead, LeadList
 
 from . import registry
-from .caveat_text import campaign_line, caveat_text, describe, escape
+from .caveat_text import campaign_line, caveat_text, describe, escape, verdict
 from .caveats import Action, Caveat, DialContext
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): kept a little under where it is cheap.
@@ -38,7 +38,10 @@ FIELD_TEXT_MAX = 2000
 FALLBACK_TEXT_MAX = 3000
 DATA_SHOWN_MAX = 40  # data variables listed on a card; the rest are counted
 DATA_LINE_MAX = 300  # one variable's line; longer values end in …
+DATA_VALUE_SHOWN_MAX = 120  # a data value on a card; longer ones are cut and say so
+DATA_KEY_SHOWN_MAX = 60
 
+BLOCK_VERDICT = "verdict"  # the first line of a reply: what happened, in a few words
 BLOCK_LEAD_HEADER = "lead_header"
 BLOCK_LEAD_FIELDS = "lead_fields"
 BLOCK_LEAD_DATA = "lead_data"
@@ -121,7 +124,7 @@ def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *
         SectionBlock(
             block_id=BLOCK_CONFIRM,
             text=MarkdownTextObject(
-                text=_trim(f"{ICON_WARNING} *{escape(question)}* — not applied yet.", SECTION_TEXT_MAX)
+                text=_trim(f"{ICON_WARNING} *Not applied yet:* {escape(question)}.", SECTION_TEXT_MAX)
             ),
         ),
         ContextBlock(
@@ -139,7 +142,7 @@ def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *
             ],
         ),
     ]
-    text = f"{question} — not applied yet: {describe(caveats)} Apply anyway?"
+    text = f"Not applied yet: {question}. {describe(caveats)} Apply anyway?"
     return ephemeral(blocks, text, replace_original=replace_original)
 
 
@@ -260,6 +263,10 @@ def change_summary(before: Mapping[str, Any] | None, after: Mapping[str, Any] | 
 def lead_blocks(report: LeadReport) -> list[Block]:
     lead, before = report.lead, report.before
     blocks: list[Block] = [
+        SectionBlock(
+            block_id=BLOCK_VERDICT,
+            text=MarkdownTextObject(text=_trim(f"*{escape(report_verdict(report))}*", SECTION_TEXT_MAX)),
+        ),
         HeaderBlock(block_id=BLOCK_LEAD_HEADER, text=PlainTextObject(text=_trim(_title(report), HEADER_MAX))),
         SectionBlock(
             block_id=BLOCK_LEAD_FIELDS,
@@ -300,7 +307,20 @@ def lead_blocks(report: LeadReport) -> list[Block]:
 
 def lead_text(report: LeadReport) -> str:
     """The notification / screen-reader text of a lead card: the title and the caveats in plain words."""
-    return _trim(f"{_title(report)}. {describe(report.caveats)}", FALLBACK_TEXT_MAX)
+    return _trim(f"{report_verdict(report)}. {_title(report)}. {describe(report.caveats)}", FALLBACK_TEXT_MAX)
+
+
+_DONE = {"add": "Added", "undo": "Undone"}
+
+
+def report_verdict(report: LeadReport) -> str:
+    """What happened and what it means for dialling, from the report's first (most important) caveat."""
+    if report.unchanged:
+        return "No change: nothing was written"
+    done = _DONE.get(report.action, "Applied")
+    if not report.caveats:
+        return done if report.action != "show" else "Lead found"
+    return verdict(report.caveats[0], done)
 
 
 def error_message(message: str, usage: str | None = None, *, replace_original: bool = False) -> dict:
@@ -371,7 +391,9 @@ def _title(report: LeadReport) -> str:
     if report.action == "add":
         return f"Lead {name} added"
     if report.action == "undo":
-        return f"No change: {name} already has its earlier values" if report.unchanged else f"Undone: {name} restored"
+        if report.unchanged:
+            return f"No change: {name} already has its earlier values"
+        return f"Undone: {_restored_what(before, report.lead)} of {name} restored"
     if report.action == "show":
         return f"Lead {name}"
     if report.unchanged and report.action == "rank":
@@ -381,6 +403,18 @@ def _title(report: LeadReport) -> str:
     if report.action == "rank" and before is not None:
         return f"Rank of {name}: {_value(before.rank)} → {_value(report.lead.rank)}"
     return f"Lead {name} updated"
+
+
+def _restored_what(before: Lead | None, lead: Lead) -> str:
+    """What an undo put back (only what the undone change had changed): "rank", "number and data 'city'"."""
+    if before is None:
+        return "the values"
+    names = [name for name in ("uid", "number", "rank") if getattr(before, name) != getattr(lead, name)]
+    keys = sorted(set(before.data) | set(lead.data), key=str.casefold)
+    names += [f"data {key!r}" for key in keys if before.data.get(key) != lead.data.get(key)]
+    if not names:
+        return "the values"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _fields(lead: Lead, before: Lead | None) -> list[tuple[str, str]]:
@@ -404,14 +438,15 @@ def _data_text(lead: Lead, before: Lead | None, *, restored: bool = False) -> st
     new = lead.data
     lines: list[str] = []
     for key in sorted(set(old) | set(new), key=str.casefold):
+        name = escape(_cut(key, DATA_KEY_SHOWN_MAX))
         if key in new and key in old and old[key] != new[key]:
-            lines.append(f"{escape(key)}: {escape(_data_value(old[key]))} → *{escape(_data_value(new[key]))}*")
+            lines.append(f"{name}: {_shown_data(old[key])} → *{_shown_data(new[key])}*")
         elif key in new and key not in old and before is not None:
-            lines.append(f"{escape(key)}: *{escape(_data_value(new[key]))}* ({'restored' if restored else 'added'})")
+            lines.append(f"{name}: *{_shown_data(new[key])}* ({'restored' if restored else 'added'})")
         elif key in new:
-            lines.append(f"{escape(key)}: {escape(_data_value(new[key]))}")
+            lines.append(f"{name}: {_shown_data(new[key])}")
         else:
-            lines.append(f"~{escape(key)}: {escape(_data_value(old[key]))}~ (deleted)")
+            lines.append(f"~{name}: {_shown_data(old[key])}~ (deleted)")
     if not lines:
         return ""
     text = "*data*"
@@ -438,6 +473,19 @@ def _value(value: Any) -> str:
     if value is None or value == "":
         return "–"
     return str(value)
+
+
+def _shown_data(value: Any) -> str:
+    """A data value for a card line: cut before it is marked up, so a cut never leaves a stray `*` or `~`, and
+    saying that it was cut and how long it is."""
+    text = _data_value(value)
+    if len(text) > DATA_VALUE_SHOWN_MAX:
+        text = f"{text[: DATA_VALUE_SHOWN_MAX - 1]}… (cut: {len(text)} characters in all)"
+    return escape(text)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _data_value(value: Any) -> str:

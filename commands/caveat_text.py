@@ -34,9 +34,9 @@ def caveat_text(caveat: Caveat) -> str:
             )
         case CaveatKind.NEXT_BATCH:
             return (
-                f"*Not in the current batch*: rank {caveat.rank} puts it ahead of leads in the hopper, but the dialer "
-                f"does not reload them. It will be first of the next batch, after the {_leads(size)} in the hopper "
-                "(unless another waiting lead ranks higher)."
+                f"*Not in the current batch*: rank {caveat.rank} puts it before the hopper's last lead "
+                f"{_bound(caveat)}, but the dialer does not reload a loaded batch. It will be first of the next batch, "
+                f"after the {_leads(size)} in the hopper (unless another waiting lead ranks higher)."
             )
         case CaveatKind.ORDER_IGNORES_RANK:
             order = caveat.list_order or ""
@@ -68,8 +68,9 @@ def caveat_text(caveat: Caveat) -> str:
             )
         case CaveatKind.NEW_LEAD_AFTER_BATCH:
             return (
-                f"*Called after the current batch*: rank {caveat.rank} is ahead of the {_leads(size)} in the hopper, "
-                "but the dialer does not compare a new lead with leads already loaded; it is called after them."
+                f"*Called after the current batch*: rank {caveat.rank} puts it before the hopper's last lead "
+                f"{_bound(caveat)}, but the dialer does not compare a new lead with leads already loaded; it is called "
+                f"after the {_leads(size)} in the hopper."
             )
         case CaveatKind.HOPPER_UNKNOWN:
             name = escape(caveat.campaign_name) if caveat.campaign_name else "the campaign"
@@ -114,6 +115,79 @@ def caveat_text(caveat: Caveat) -> str:
             )
         case _:
             assert_never(kind)
+
+
+def verdict(caveat: Caveat, done: str) -> str:
+    """The first line of a reply: what happened, then what it means for dialling, in a few words a stressed
+    supervisor reads at a glance. `done` is what was done ("Applied", "Added", "Undone"); a lead as it stands
+    (/lead show) gets its state alone."""
+    kind, size = caveat.kind, caveat.hopper_size or 0
+    if caveat.subject == Subject.SHOWN:
+        return _shown_verdict(caveat)
+    match kind:
+        case CaveatKind.NEXT_REFILL:
+            return (
+                f"{done}: loaded at a later refill"
+                if caveat.subject == Subject.NEW_LEAD
+                else (f"{done}: dialled with the new values from the next refill")
+            )
+        case CaveatKind.IN_HOPPER:
+            return f"{done}, but not dialled now: already in the hopper ({caveat.position} of {size})"
+        case CaveatKind.NEXT_BATCH:
+            return f"{done}: heads the next batch, not the current one"
+        case CaveatKind.ORDER_IGNORES_RANK:
+            return f"{done}, but rank changes nothing: list order {caveat.list_order}"
+        case CaveatKind.NOT_DIALLED:
+            return f"{done}, but not dialled now: no active campaign dials this list"
+        case CaveatKind.FINAL_STATUS:
+            return f"{done}, but never dialled again: final status {caveat.status}"
+        case CaveatKind.NEW_LEAD_AFTER_BATCH:
+            return f"{done}: called after the current batch"
+        case CaveatKind.HOPPER_UNKNOWN:
+            return f"{done}; the hopper could not be read, so when it is dialled is unknown"
+        case CaveatKind.NOT_IN_HOPPER:
+            return f"{done}: not in the hopper ({size} loaded)"
+        case CaveatKind.AWAITS_RECYCLING:
+            return f"{done}: dialled again only if the campaign recycles it ({caveat.status})"
+        case CaveatKind.LOADED_NOW:
+            return f"{done} and loaded at once: position {caveat.position} of {size}, dialled in this batch"
+        case CaveatKind.CAMPAIGN_UNKNOWN:
+            return f"{done}; the dialer's state could not be read, so when it is dialled is unknown"
+        case _:
+            assert_never(kind)
+
+
+def _shown_verdict(caveat: Caveat) -> str:
+    kind, size = caveat.kind, caveat.hopper_size or 0
+    match kind:
+        case CaveatKind.IN_HOPPER:
+            return f"In the hopper ({caveat.position} of {size}): dialled in this batch"
+        case CaveatKind.NOT_IN_HOPPER | CaveatKind.NEXT_REFILL:
+            return f"Waiting: not in the hopper ({size} loaded)"
+        case CaveatKind.NOT_DIALLED:
+            return "Not dialled now: no active campaign dials this list"
+        case CaveatKind.FINAL_STATUS:
+            return f"Will not be dialled again: final status {caveat.status}"
+        case CaveatKind.AWAITS_RECYCLING:
+            return f"Waits for recycling: last outcome {caveat.status}"
+        case CaveatKind.HOPPER_UNKNOWN:
+            return "Hopper unknown: it may already be loaded"
+        case CaveatKind.CAMPAIGN_UNKNOWN:
+            return "Dialer state unknown: the campaign could not be read"
+        case (
+            CaveatKind.NEXT_BATCH
+            | CaveatKind.ORDER_IGNORES_RANK
+            | CaveatKind.NEW_LEAD_AFTER_BATCH
+            | CaveatKind.LOADED_NOW
+        ):  # facts of a change, never of a lead as it stands
+            return caveat_text(caveat).split(":", 1)[0].strip("*")
+        case _:
+            assert_never(kind)
+
+
+def _bound(caveat: Caveat) -> str:
+    """What a rank "ahead of the hopper" was compared with: only the hopper's last lead is read."""
+    return f"(rank {caveat.bound_rank})" if caveat.bound_rank is not None else "(its rank was not read)"
 
 
 def _kept(caveat: Caveat, item: Kept) -> str:

@@ -87,6 +87,7 @@ class Caveat:
     position: int | None = None  # in the hopper, 1-based
     hopper_size: int | None = None
     rank: int | None = None
+    bound_rank: int | None = None  # the rank of the hopper's last lead: what a rank "ahead of the hopper" beat
     status: str | None = None
     list_name: str | None = None
     campaign_name: str | None = None
@@ -184,7 +185,7 @@ def change_caveats(action: Action, before: Lead | None, after: Lead, context: Di
         return order
     if rank_changed and context.is_ahead_of_hopper(after.rank):
         kind = CaveatKind.NEW_LEAD_AFTER_BATCH if action == "add" else CaveatKind.NEXT_BATCH
-        return (Caveat(kind, subject, rank=after.rank, hopper_size=size),)
+        return (Caveat(kind, subject, rank=after.rank, bound_rank=context.last_hopper_rank, hopper_size=size),)
     return (Caveat(CaveatKind.NEXT_REFILL, subject, hopper_size=size),)
 
 

@@ -161,7 +161,8 @@ def test_caveat_new_lead_with_rank_500_is_called_after_the_current_batch(bot: Bo
     assert header(reply) == "Lead new-500 added"
     text = caveat(reply)
     assert "Called after the current batch" in text
-    assert "rank 500 is ahead of the 20 leads in the hopper" in text
+    assert "rank 500 puts it before the hopper's last lead (rank 31)" in text
+    assert "it is called after the 20 leads in the hopper" in text
     lead = bot.lead("new-500")
     assert (lead.number, lead.rank) == ("+4915199990500", 500)
     assert bot.control.count(ADD_ROUTE) == 1

@@ -434,3 +434,23 @@ def test_text_escaped_the_way_slack_sends_it_is_stored_as_typed(bot: Bot) -> Non
 
     assert bot.lead("lead-13").data["nickname"] == "<Ben & Co>"
     assert "nickname: *&lt;Ben &amp; Co&gt;* (added)" in texts(reply)
+
+
+# ---------------------------------------------------------------------- verdict first
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        ('rank "Spring leads" lead-10 100', "*Applied: heads the next batch, not the current one*"),
+        ('set "Spring leads" lead-11 city=Bilbao', "*Applied: dialled with the new values from the next refill*"),
+        ('add "Spring leads" verdict-1 +4915199990777 5', "*Added: loaded at a later refill*"),
+        ('show "Spring leads" lead-40', "*In the hopper (11 of 20): dialled in this batch*"),
+        ('rank "Spring leads" lead-12 12', "*No change: nothing was written*"),
+    ],
+)
+def test_every_lead_reply_opens_with_its_verdict(bot: Bot, text: str, verdict: str) -> None:
+    reply = bot.ask(text)
+    first = reply["blocks"][0]
+    assert (first["block_id"], first["text"]["text"]) == ("verdict", verdict)
+    assert reply["text"].startswith(verdict.strip("*"))

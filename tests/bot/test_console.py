@@ -118,10 +118,10 @@ def test_console_buttons_are_words_apply_cancel_and_undo_with_its_confirm(tmp_pa
 
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    assert "Change the rank of lead-40 from 40 to 45 — not applied yet." in out
+    assert "Not applied yet: Change the rank of lead-40 from 40 to 45." in out
     assert "(buttons: :apply, :cancel)" in out
     assert "Rank of lead-40: 40 → 45" in out and "(buttons: :undo)" in out
-    assert "Undone: lead-40 restored" in out
+    assert "Undone: rank of lead-40 restored" in out
     assert "Nothing to undo here: the last reply has no such button." in out
     assert "Cancelled: nothing was changed." in out
     assert "Not clicked: Keep it." in out

@@ -364,7 +364,7 @@ def test_a_change_that_does_nothing_now_is_asked_about_writes_nothing_then_apply
 
     question, _ = question_for(tb, text)
 
-    assert "not applied yet" in texts(question)
+    assert "Not applied yet" in texts(question)
     assert words in caveat(question)
     assert writes(tb) == 0
     assert snapshot(tb, uid, list_id) == before
@@ -496,7 +496,7 @@ def test_undo_of_a_rank_restores_it_and_is_itself_audited(tb: Bot, trust_db: Pat
 
     restored = click(tb, card, ACTION_UNDO)
 
-    assert header(restored) == "Undone: lead-11 restored"
+    assert header(restored) == "Undone: rank of lead-11 restored"
     assert tb.lead("lead-11").rank == 11
     assert tb.control.count(UPDATE_ROUTE) == 1 and writes(tb) == 1
     original, undo = records_of(trust_db, "lead-11")
@@ -518,7 +518,7 @@ def test_undo_of_a_set_restores_uid_number_and_data_readds_a_deleted_key_and_rem
 
     restored = click(tb, card, ACTION_UNDO)
 
-    assert header(restored) == "Undone: lead-12 restored"
+    assert header(restored) == "Undone: uid, number, data 'city' and data 'vip' of lead-12 restored"
     assert tb.lead("lead-12b") is None
     lead = tb.lead("lead-12")
     assert (lead.id, lead.uid, lead.number, lead.rank, lead.data) == (
@@ -618,7 +618,7 @@ def test_undo_clicked_twice_restores_once_and_the_second_click_says_already_undo
     first = click(tb, card, ACTION_UNDO)
     second = click(tb, card, ACTION_UNDO)
 
-    assert header(first) == "Undone: lead-15 restored"
+    assert header(first) == "Undone: rank of lead-15 restored"
     assert re.fullmatch(r":information_source: Already undone \(change \d+\); nothing more to do\.", notice(second))
     assert tb.control.count(UPDATE_ROUTE) == 1 and tb.lead("lead-15").rank == 15
     assert [row["action"] for row in records_of(trust_db, "lead-15")] == ["rank", "undo"]
@@ -636,7 +636,7 @@ def test_undo_double_click_while_the_restore_is_on_its_way_says_already_undone(t
     second = click(tb, card, ACTION_UNDO)
     restored = tb.driver.replies(first, count=1)[0]
 
-    assert header(restored) == "Undone: lead-16 restored"
+    assert header(restored) == "Undone: rank of lead-16 restored"
     assert tb.control.count(UPDATE_ROUTE) == 1 and tb.lead("lead-16").rank == 16
     assert "already" in texts(second).lower() and "undone" in texts(second).lower(), texts(second)
 
@@ -1190,7 +1190,7 @@ def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxSe
             bot.sandbox.state.update_lead(DEMO_LIST_ID, bot.lead("lead-27").id, rank=37)
         second = click(bot, card, ACTION_UNDO)
 
-        assert header(second) == "Undone: lead-27 restored" and bot.lead("lead-27").rank == 27
+        assert header(second) == "Undone: rank of lead-27 restored" and bot.lead("lead-27").rank == 27
         undos = [row for row in records_of(db, "lead-27") if row["action"] == "undo"]
         assert [row["outcome"] for row in undos] == ["unknown", "ok"]
 
@@ -1200,7 +1200,7 @@ def test_undo_on_a_lead_in_the_hopper_does_not_name_the_undone_values_as_still_d
 
     undone = click(tb, card, ACTION_UNDO)
 
-    assert header(undone) == "Undone: lead-38 restored"
+    assert header(undone) == "Undone: number and data 'city' of lead-38 restored"
     text = caveat(undone)
     assert "Already in the hopper" in text and "it is dialled with the values it was loaded with" in text
     assert demo_number(1038) not in text and "old number" not in text

@@ -254,7 +254,7 @@ def test_rank_change_shows_old_and_new_rank() -> None:
     assert block(message, BLOCK_LEAD_HEADER)["text"]["text"] == "Rank of lead-10: 10 → 100"
     assert field_values(message)["rank"] == "10 → *100*"
     assert field_values(message)["uid"] == "lead-10"  # unchanged: no arrow
-    assert message["text"].startswith("Rank of lead-10: 10 → 100. ")
+    assert message["text"].startswith("Applied: heads the next batch, not the current one. Rank of lead-10: 10 → 100. ")
 
 
 def test_set_shows_old_and_new_uid_and_number() -> None:
@@ -476,7 +476,7 @@ def test_cards_without_a_record_have_no_buttons() -> None:
 def test_the_question_names_the_change_its_caveats_and_offers_apply_or_cancel_with_the_token() -> None:
     message = MESSAGES["question"]()
     assert "Change the rank of lead-10 from 10 to 100" in block(message, BLOCK_CONFIRM)["text"]["text"]
-    assert "not applied yet" in block(message, BLOCK_CONFIRM)["text"]["text"]
+    assert "*Not applied yet:*" in block(message, BLOCK_CONFIRM)["text"]["text"]
     assert "position 11 of 20" in " ".join(mrkdwn_texts(block(message, BLOCK_CAVEAT)))
     buttons = block(message, BLOCK_ACTIONS)["elements"]
     assert [(b["action_id"], b["value"]) for b in buttons] == [(ACTION_APPLY_ANYWAY, "tok-1"), (ACTION_CANCEL, "tok-1")]
@@ -526,3 +526,11 @@ def test_history_of_hostile_entries_escapes_user_text_but_keeps_the_mention() ->
 )
 def test_change_summary(before: dict | None, after: dict | None, expected: str) -> None:
     assert change_summary(before, after) == expected
+
+
+def test_a_long_data_value_is_cut_before_its_markup_and_says_so() -> None:
+    long_value = "x" * 5000
+    message = lead_message(report("set", make_lead(), make_lead(data={"notes": long_value})))
+    (line,) = [line for line in block(message, BLOCK_LEAD_DATA)["text"]["text"].splitlines() if "notes" in line]
+    assert line.endswith("… (cut: 5000 characters in all)* (added)")
+    assert line.count("*") == 2  # the bold value is closed: no stray marker

@@ -637,3 +637,54 @@ def test_the_rules_module_imports_nothing_of_slack_or_rendering() -> None:
     assert imported, "no import found: the scan is broken"
     assert not {name for name in imported if name.startswith(("slack", "commands.blocks", "commands.caveat_text"))}
     assert not {name for name in imported if name in {"blocks", "caveat_text"}}
+
+
+# --- what was compared, and the verdict line -------------------------------------------------------------------------
+
+
+def test_ahead_of_the_hopper_names_the_only_rank_it_was_compared_with() -> None:
+    """Only the hopper's last lead is read, so the sentence says that, not "ahead of the 20 leads"."""
+    (moved,) = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context())
+    (added,) = change_caveats("add", None, make_lead(99, 500), article_context())
+    assert moved.bound_rank == added.bound_rank == 31
+    assert "before the hopper's last lead (rank 31)" in caveat_text(moved)
+    assert "before the hopper's last lead (rank 31)" in caveat_text(added)
+    assert "ahead of the 20" not in caveat_text(moved) + caveat_text(added)
+
+
+@pytest.mark.parametrize(
+    ("action", "before", "after", "context", "expected"),
+    [
+        ("rank", (40, 40), (40, 100), {}, "Applied, but not dialled now: already in the hopper (11 of 20)"),
+        ("rank", (10, 10), (10, 100), {}, "Applied: heads the next batch, not the current one"),
+        ("rank", (10, 10), (10, 12), {}, "Applied: dialled with the new values from the next refill"),
+        ("rank", (10, 10), (10, 12), {"order": "UP"}, "Applied, but rank changes nothing: list order UP"),
+        ("rank", (10, 10), (10, 12), {"active": False}, "Applied, but not dialled now: no active campaign dials"),
+        ("add", None, (99, 5), {}, "Added: loaded at a later refill"),
+        ("add", None, (99, 500), {}, "Added: called after the current batch"),
+    ],
+)
+def test_the_verdict_says_what_happened_then_what_it_means(
+    action: str, before: tuple[int, int] | None, after: tuple[int, int], context: dict, expected: str
+) -> None:
+    from commands.caveat_text import verdict
+
+    order = context.pop("order", "UP RANK")
+    caveats = change_caveats(
+        action,  # type: ignore[arg-type]
+        make_lead(*before) if before else None,
+        make_lead(*after),
+        article_context(order, **context),
+    )
+    assert verdict(caveats[0], "Added" if action == "add" else "Applied").startswith(expected)
+
+
+def test_a_shown_lead_gets_its_state_as_the_verdict() -> None:
+    from commands.caveat_text import verdict
+
+    assert verdict(lead_state(make_lead(40, 40), article_context()), "Applied") == (
+        "In the hopper (11 of 20): dialled in this batch"
+    )
+    assert verdict(lead_state(make_lead(10, 10), article_context()), "Applied") == (
+        "Waiting: not in the hopper (20 loaded)"
+    )
