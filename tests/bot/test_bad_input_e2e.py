@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 
 from commands.blocks import BLOCK_ERROR, BLOCK_LEAD_HEADER, BLOCK_USAGE
 from commands.grammar import AddLead, Help, Invalid, OpenModal, SetLead, parse
-from tests.bot.conftest import Bot, is_progress, texts
-from tests.bot.helpers import all_leads, shared_bot
+from tests.support import Bot, all_leads, is_progress, shared_bot, texts
 
 CRASH = "Something went wrong inside leadbot"
 ACK_DEADLINE_S = 3.0

@@ -15,7 +15,7 @@ import pytest
 
 from sandbox import SandboxServer
 from slackstub import SlackDriver, SlackStub
-from tests.bot.conftest import is_progress, texts
+from tests.support import is_progress, texts
 
 SECRET_VALUES = ("xoxp-do-not-print-me", "sig-do-not-print-me", "bf-do-not-print-me")
 
