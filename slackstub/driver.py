@@ -3,7 +3,9 @@ clicks), as signed HTTP requests shaped like Slack's, with triggers and response
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +42,12 @@ class Interaction:
     def acked_in_time(self) -> bool:
         """Whether Slack would have accepted the ack (answered with 2xx within 3 s)."""
         return 200 <= self.status < 300 and self.elapsed <= ACK_DEADLINE_S
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One for every driver: each httpx.Client would load the CA bundle (~30 ms), and tests start many drivers."""
+    return httpx.create_ssl_context()
 
 
 def _plain(text: str) -> dict[str, Any]:
@@ -144,7 +152,7 @@ class SlackDriver:
         self.api_app_id = stub.app_id
         self.timeout = timeout
         self._own_http = http is None
-        self.http = http if http is not None else httpx.Client(timeout=timeout)
+        self.http = http if http is not None else httpx.Client(timeout=timeout, verify=_ssl_context())
 
     def close(self) -> None:
         if self._own_http:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import certifi
 import pytest
 from pydantic import SecretStr
 
@@ -369,3 +370,16 @@ async def test_the_sharded_pool_steps_aside_for_a_proxy_from_the_environment(mon
     assert isinstance(bypassed._http._transport, ShardedTransport)
     await proxied.aclose()
     await bypassed.aclose()
+
+
+def test_every_shard_of_every_client_shares_one_ssl_context_per_ca_setting(monkeypatch: pytest.MonkeyPatch):
+    """Loading the CA bundle takes tens of ms: once per process, not once per shard (16 per client)."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first, second = ShardedTransport(shards=4, per_shard=2), ShardedTransport(shards=2, per_shard=1)
+    contexts = {id(shard._pool._ssl_context) for transport in (first, second) for shard in transport._shards}
+    assert len(contexts) == 1
+
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # another CA setting: a context of its own
+    other = ShardedTransport(shards=1, per_shard=1)
+    assert other._shards[0]._pool._ssl_context is not first._shards[0]._pool._ssl_context

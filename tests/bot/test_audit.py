@@ -26,11 +26,6 @@ BOB = Actor(user_id="U0BOB", team_id="T0TEAM")
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeClock:
     """A clock the test moves by hand."""
 

@@ -14,8 +14,7 @@ from sandbox.seed import (
     RENEWALS_CAMPAIGN_ID,
     RENEWALS_LIST_ID,
 )
-from tests.bot.conftest import Bot, start_bot, texts
-from tests.bot.helpers import ADD_ROUTE, caveat, header, hopper_uids, snapshot
+from tests.support import ADD_ROUTE, Bot, caveat, header, hopper_uids, snapshot, start_bot, texts
 
 OLD_HOPPER = [f"lead-{n}" for n in range(50, 30, -1)]  # the demo's hopper: the 20 highest ranks, in dial order
 

@@ -13,21 +13,25 @@ from typing import Any
 import pytest
 
 from sandbox.seed import DEMO_LIST_ID
-from tests.bot.conftest import Bot, is_progress, texts
-from tests.bot.helpers import (
+from tests.subcommands import ALL_USAGE, EXAMPLES, USAGE
+from tests.support import (
+    ADD,
     ADD_ROUTE,
     UPDATE_ROUTE,
+    VALIDATION_ERRORS,
+    Bot,
     all_leads,
     caveat,
     error_text,
     header,
+    is_progress,
     shared_bot,
     snapshot,
+    texts,
     unescape,
     usage_text,
     writes,
 )
-from tests.subcommands import ALL_USAGE, EXAMPLES, USAGE
 
 LEAD_ROUTE = "GET /api/v2/outbound/lists/{id}/leads/{leadId}"
 TOKEN_ROUTE = "POST /oauth/token"
@@ -266,30 +270,7 @@ def test_help_and_bare_lead_answer_usage_with_one_example_per_command(quiet_bot:
 
 
 # ---------------------------------------------------------------------- validation errors
-
-ADD = 'add "Spring leads" new-1 +4915199990001'  # up to the rank
-VALIDATION_ERRORS = [
-    # (id, command text, words naming the field, subcommand whose usage is shown (None: all), lead to watch)
-    ("bad number", 'add "Spring leads" new-1 12345 500', "number '12345'", "add", None),
-    ("letters in number", 'set "Spring leads" lead-12 number=call-me', "number 'call-me'", "set", "lead-12"),
-    ("rank too high", 'rank "Spring leads" lead-10 40000', "rank 40000 is out of range", "rank", "lead-10"),
-    ("rank too low", 'rank "Spring leads" lead-10 -32769', "rank -32769 is out of range", "rank", "lead-10"),
-    ("rank not whole", 'rank "Spring leads" lead-10 1.5', "rank must be a whole number", "rank", "lead-10"),
-    ("rank a word", f"{ADD} high", "rank must be a whole number", "add", None),
-    ("rank in set", 'set "Spring leads" lead-12 rank=abc', "rank must be a whole number", "set", "lead-12"),
-    ("empty uid", 'add "Spring leads" "" +4915199990001 5', "uid must not be empty", "add", None),
-    ("empty uid in set", 'set "Spring leads" lead-12 uid=""', "uid must not be empty", "set", "lead-12"),
-    ("empty data key", 'set "Spring leads" lead-12 =value', "data keys must not be empty", "set", "lead-12"),
-    ("empty quoted data key", f'{ADD} 5 ""=x', "data keys must not be empty", "add", None),
-    ("null in add", f"{ADD} 5 city=null", "data key 'city' cannot be null", "add", None),
-    ("unknown subcommand", 'delete "Spring leads" lead-12', "no command 'delete'", None, "lead-12"),
-    ("missing rank", 'rank "Spring leads" lead-10', "rank needs <rank>", "rank", "lead-10"),
-    ("missing rank in add", ADD, "add needs <rank>", "add", None),
-    ("missing change", 'set "Spring leads" lead-12', "set needs at least one key=value", "set", "lead-12"),
-    ("too many", 'show "Spring leads" lead-40 extra', "'extra' is one too many", "show", "lead-40"),
-    ("unquoted list", "rank Spring leads lead-10 100", "'100' is one too many", "rank", "lead-10"),
-    ("unclosed quote", 'rank "Spring leads lead-10 100', "unclosed double quote", "rank", "lead-10"),
-]
+# (the cases: VALIDATION_ERRORS in tests/support.py)
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,8 @@ import pytest
 from commands.modals import ACTION_LIST, BLOCK_DATA, BLOCK_LEAD, BLOCK_LIST, BLOCK_NUMBER, BLOCK_RANK, BLOCK_UID
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_LIST_ID, RENEWALS_LIST_ID
 from slackstub.server import RESPONSE_URL_USES
-from tests.bot.conftest import Bot, texts
-from tests.bot.helpers import ADD_ROUTE, all_leads, caveat, header, shared_bot, snapshot, writes
 from tests.subcommands import CALLBACK_IDS
+from tests.support import ADD_ROUTE, Bot, all_leads, caveat, header, shared_bot, snapshot, texts, writes
 
 FORM_BLOCKS = {
     "add": [BLOCK_LIST, BLOCK_UID, BLOCK_NUMBER, BLOCK_RANK, BLOCK_DATA],

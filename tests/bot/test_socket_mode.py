@@ -16,7 +16,7 @@ import pytest
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
 from slackstub import NoAnswer, SlackStub
-from tests.bot.conftest import is_progress, texts
+from tests.support import is_progress, texts
 
 APP_TOKEN = "xapp-leadbot-socket-test"
 ACK_DEADLINE_S = 3.0

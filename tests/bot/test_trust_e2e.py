@@ -32,8 +32,6 @@ from urllib.parse import urlencode
 import pytest
 
 import bot.audit as audit_module
-import tests.bot.conftest as harness
-from babelforce import BabelforceClient
 from babelforce.config import Timeouts
 from bot.permissions import AccessPolicy
 from commands.blocks import (
@@ -50,17 +48,21 @@ from sandbox import SandboxServer
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_LIST_ID, RENEWALS_LIST_ID, demo_number
 from slackstub.server import Recorded
 from slackstub.signing import signed_headers
-from tests.bot.conftest import Bot, block, is_question, start_bot, texts
-from tests.bot.helpers import (
+from tests.support import (
     ADD_ROUTE,
     DELETE_ROUTE,
     UPDATE_ROUTE,
+    Bot,
     all_leads,
+    block,
     caveat,
     error_text,
     header,
+    is_question,
     reads_fail_once_a_put_arrives,
     snapshot,
+    start_bot,
+    texts,
     unescape,
     writes,
 )
@@ -280,23 +282,6 @@ def channel_bot(channel_db: Path) -> Iterator[Bot]:
     """LEADBOT_AUDIT_CHANNEL=C0AUDIT."""
     with SandboxServer(seed="demo") as sandbox:
         yield from start_bot(sandbox, audit_path=channel_db, audit_channel=AUDIT_CHANNEL)
-
-
-def start_bot_with_deadline(sandbox: SandboxServer, deadline: float, **kwargs: Any) -> Iterator[Bot]:
-    """conftest.start_bot, with a babelforce client that gives every call `deadline` seconds in all."""
-
-    def client(**arguments: Any) -> BabelforceClient:
-        return BabelforceClient(**arguments, timeouts=Timeouts(deadline=deadline))
-
-    starting = start_bot(sandbox, **kwargs)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness, "BabelforceClient", client)
-        bot = next(starting)
-    try:
-        yield bot
-    finally:
-        bot.control.clear_faults()  # a trickling answer must not hold up the servers' shutdown
-        starting.close()
 
 
 # ====================================================================== 1. "apply anyway?"
@@ -740,7 +725,7 @@ def test_a_503_beyond_the_retries_is_recorded_failed_with_the_sentence_and_chang
 
 def test_a_stalled_write_is_recorded_unknown_and_history_marks_it(sandbox: SandboxServer, tmp_path: Path) -> None:
     db = tmp_path / "leadbot.db"
-    for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
+    for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         bot.ask('show "Spring leads" lead-14')  # directories cached: only the PUT meets the stall
         bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
 
@@ -759,7 +744,7 @@ def test_a_stalled_write_settled_by_reading_the_lead_back_is_recorded_ok_with_un
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     db = tmp_path / "leadbot.db"
-    for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
+    for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         bot.ask('show "Spring leads" lead-14')
         bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
 
@@ -1175,7 +1160,7 @@ def test_apply_anyway_after_the_lead_changed_asks_again_instead_of_overwriting(t
 
 def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxServer, tmp_path: Path) -> None:
     db = tmp_path / "leadbot.db"
-    for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
+    for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         card = bot.ask('rank "Spring leads" lead-27 37')
         bot.control.reset_stats()
         lost = {"method": "PUT", "reset": "after", "times": None}  # applied, but every answer is lost...

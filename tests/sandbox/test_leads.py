@@ -281,7 +281,7 @@ def test_ids_are_accepted_dashed_and_in_any_case(shared_sandbox: SandboxServer, 
     assert by_query.json()["pagination"]["total"] == 10
 
 
-@pytest.mark.parametrize("bad_id", ["nope", "1234", uuid.uuid4().hex])
+@pytest.mark.parametrize("bad_id", ["nope", "1234", pytest.param(uuid.uuid4().hex, id="unknown-id")])
 def test_unknown_or_malformed_ids_are_404(shared_api: httpx.Client, bad_id: str) -> None:
     response = shared_api.get(f"{LISTS}/{bad_id}")
     assert response.status_code == 404

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from slackstub import NoAnswer, Recorded, SlackStub
-
-T = TypeVar("T")
+from tests.support import run
 
 MODAL = {
     "type": "modal",
@@ -36,13 +35,6 @@ MODAL = {
         },
     ],
 }
-
-
-def run(factory: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await factory()
-
-    return asyncio.run(main())
 
 
 def client(stub: SlackStub, token: str | None = None, **kwargs: Any) -> AsyncWebClient:
