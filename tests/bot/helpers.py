@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from commands.blocks import BLOCK_CAVEAT, BLOCK_ERROR, BLOCK_LEAD_HEADER, BLOCK_USAGE
+from commands.blocks import BLOCK_CAVEAT, BLOCK_ERROR, BLOCK_HISTORY, BLOCK_LEAD_HEADER, BLOCK_USAGE
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
 from tests.bot.conftest import Bot, block, is_progress, start_bot, texts
@@ -36,6 +36,16 @@ def error_text(message: dict[str, Any]) -> str:
 
 def usage_text(message: dict[str, Any]) -> str:
     return texts({"blocks": [block(message, BLOCK_USAGE)]})
+
+
+def history_lines(message: dict[str, Any]) -> list[str]:
+    """A /lead history reply's lines (one section per change), as the user reads them (escapes undone)."""
+    prefix = f"{BLOCK_HISTORY}_"
+    return [
+        unescape(found["text"]["text"])
+        for found in message.get("blocks", [])
+        if found.get("block_id", "").startswith(prefix)
+    ]
 
 
 def unescape(text: str) -> str:
