@@ -42,7 +42,7 @@ BUSY_TIMEOUT_S = 5.0
 # Expired confirmations are kept this long (for a late click to be told "expired" rather than "unknown"), then purged.
 CONFIRMATION_RETENTION = timedelta(days=1)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit: files in the field are at any version.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -99,12 +99,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1 -> 2: the undo of an add was recorded as "delete"; that name now belongs to no button, so a real delete
     # subcommand can never be mistaken for an undo (history, undo and the audit channel read "undo_add").
     ("UPDATE changes SET action = 'undo_add' WHERE action = 'delete' AND undo_of IS NOT NULL",),
+    # 2 -> 3: `/lead undo` without a number finds the user's latest change (AuditLog.latest_change_of) through
+    # this index, walked backwards (an index on user_id also orders by rowid, the id), not by reading every row.
+    ("CREATE INDEX changes_user_id ON changes (user_id)",),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 T = TypeVar("T")
 
 _HELD, _CLAIMED, _CANCELLED = "held", "claimed", "cancelled"
+_ID_MAX = 2**63 - 1  # SQLite's largest integer
 
 
 class AuditError(Exception):
@@ -470,6 +474,9 @@ class AuditLog:
     async def get(self, change_id: int) -> Change | None:
         """One change by id, or None."""
 
+        if not 0 < change_id <= _ID_MAX:  # a forged button value; SQLite cannot even bind it
+            return None
+
         def work(conn: sqlite3.Connection) -> Change | None:
             row = conn.execute("SELECT * FROM changes WHERE id = ?", (change_id,)).fetchone()
             return None if row is None else _change(row)
@@ -499,6 +506,24 @@ class AuditLog:
             return [_change(row) for row in rows]
 
         return await self._call("history", work, write=False)
+
+    async def latest_change_of(self, user_id: str, *, undoable: bool = False) -> Change | None:
+        """The user's latest change that was or may have been applied (ok, unknown or pending), undos left out:
+        what `/lead undo` without a number means. Failed and denied attempts changed nothing and are passed over;
+        an unknown or pending one is not, so an older change is never undone in its place. Whether it is undone
+        already, or can be, is the caller's to judge.
+
+        `undoable`: the latest that undo could take back, as far as the record tells (ok, not undone)."""
+        wanted = "outcome = 'ok' AND undone_by IS NULL" if undoable else "outcome IN ('ok', 'unknown', 'pending')"
+
+        def work(conn: sqlite3.Connection) -> Change | None:
+            row = conn.execute(
+                f"SELECT * FROM changes WHERE user_id = ? AND undo_of IS NULL AND {wanted} ORDER BY id DESC LIMIT 1",
+                (user_id,),
+            ).fetchone()
+            return None if row is None else _change(row)
+
+        return await self._call("latest change", work, write=False)
 
     async def mark_undone(self, change_id: int, undo_id: int) -> bool:
         """Claim a change for undo: True only for the first caller, so a double click undoes once."""

@@ -38,7 +38,7 @@ REPLY_TIMEOUT_S = 60.0
 FORM_TIMEOUT_S = 10.0
 POLL_S = 0.02
 PROMPT = "leadbot> "
-BUTTON_WORDS = frozenset({":undo", ":apply", ":cancel"})
+BUTTON_WORDS = frozenset({":undo", ":apply", ":cancel", ":delete"})
 
 BANNER = """\
 leadbot console: type /lead commands as in Slack (help: /lead help, quit: Ctrl-D or :quit).
@@ -49,7 +49,8 @@ Try the babelforce article's two examples:
   /lead rank "{demo}" lead-10 100       (not in the current batch: first of the next one)
   /lead add                              (no arguments: opens the form)
 Console extras: :dial [N] dials N leads of the demo campaign, :hopper shows it, :quit leaves.
-A reply's buttons are words: :undo, :apply (apply anyway), :cancel.
+A reply's buttons are words: :undo, :apply (apply anyway), :cancel, :delete (/lead undo of an add).
+History's Undo buttons are not; type /lead undo #12 with the line's number instead.
 """
 
 
@@ -287,7 +288,9 @@ class Console:
         elif words[0] == ":hopper":
             self._hopper()
         else:
-            self._say("Console extras: :dial [N], :hopper, :quit; buttons of the last reply: :undo, :apply, :cancel.")
+            self._say(
+                "Console extras: :dial [N], :hopper, :quit; buttons of the last reply: :undo, :apply, :cancel, :delete."
+            )
 
     def _hopper(self) -> None:
         assert self.sandbox is not None

@@ -19,7 +19,7 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -60,6 +60,8 @@ class Request:
     requester: Requester
     request_id: str | None = None
     text: str = ""  # the command as the user gave it, for the audit trail
+    # the Slack client that received it, for the audit channel line of a flow of its own (`/lead undo`)
+    client: AsyncWebClient | None = field(default=None, compare=False, repr=False)
 
     @property
     def actor(self) -> Actor:
@@ -168,7 +170,9 @@ class Leadbot:
         try:
             spec = registry.of(command)
             subcommand = spec.name
-            if spec.run is not None:
+            if spec.run is not None:  # a read, or a write with its own flow (undo); writers were checked before
+                if client is not None and request.client is None:
+                    request = replace(request, client=client)
                 return await spec.run(self, command, request, replace_original)
             reply, outcome = await self._write(spec, command, request, replace_original, confirmed, client, expected)
             return reply
@@ -349,6 +353,10 @@ class Leadbot:
         """Put a lead back as it was before an audited change; never raises. A repeated click undoes once."""
         return await Undo(self).run(change_id, request=request, client=client)
 
+    async def undo_command(self, change_id: int | None, *, request: Request, replace_original: bool) -> dict[str, Any]:
+        """`/lead undo [#change]`: the change named, or the user's own latest, by the button's path; never raises."""
+        return await Undo(self).command(change_id, request=request, replace_original=replace_original)
+
     # ------------------------------------------------------------------ audit helpers
 
     @contextlib.asynccontextmanager
@@ -417,9 +425,9 @@ async def plan(service: LeadService, command: Any) -> Plan:
 
 
 async def plan_of(spec: registry.Subcommand[Any], service: LeadService, command: Any) -> Plan:
-    """A write subcommand's plan (a read has none: reaching here with one is a bug)."""
+    """A write subcommand's plan (a read, or a write with its own flow, has none: reaching here with one is a bug)."""
     if spec.plan is None:
-        raise registry.UnknownSubcommand(f"subcommand {spec.name!r} does not write")
+        raise registry.UnknownSubcommand(f"subcommand {spec.name!r} has no plan")
     return await spec.plan(service, command)
 
 

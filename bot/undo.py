@@ -3,6 +3,9 @@
 The change's record says what it wrote (before -> after); undo compares the lead now with that after-state, writes
 back only what the change changed (the undo of an add deletes the lead), and records itself in the audit trail
 under the action "undo" (or "undo_add"), pointing at the change it undid.
+
+The Undo button and `/lead undo [#change]` take this one path (`Undo.run`), so a change is undone once however it
+is asked: button then command, or two commands.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from commands.blocks import error_message, lead_message, notice_message
+from commands.blocks import error_message, lead_message, notice_message, undo_add_question
 from commands.caveat_text import describe
+from commands.fields import change_ref
 
 from .audit import AuditError, Change, Outcome
 from .replies import NOT_RECORDED, with_note
@@ -38,10 +42,55 @@ class Undo:
     def __init__(self, bot: Leadbot) -> None:
         self.bot = bot
 
-    async def run(self, change_id: int, *, request: Request, client: AsyncWebClient | None = None) -> dict[str, Any]:
-        """Put a lead back as it was before an audited change; never raises. A repeated click undoes once."""
+    async def command(self, change_id: int | None, *, request: Request, replace_original: bool) -> dict[str, Any]:
+        """`/lead undo [#change]`: the change named, or (None) the user's own latest change, then the button's path;
+        never raises. The undo of an add asks first (it deletes a lead), with the Undo button as the answer."""
+        if change_id is None:
+            try:
+                latest = await self.bot.audit.latest_change_of(request.actor.user_id)
+            except AuditError as failure:
+                return error_message(
+                    f"leadbot could not read its audit trail: {failure.message}", replace_original=replace_original
+                )
+            if latest is None:
+                return notice_message(
+                    "You have made no change through leadbot that could be undone; /lead history shows a lead's "
+                    "changes with their numbers.",
+                    replace_original=replace_original,
+                )
+            if latest.undone_by is not None:  # not an older change in its place: a repeated /lead undo undoes once
+                return notice_message(await self._already_undone(latest, request), replace_original=replace_original)
+            change_id = latest.id
+        reply = await self.run(change_id, request=request, client=request.client, delete_confirmed=False)
+        return (reply | {"replace_original": True}) if replace_original else reply
+
+    async def _already_undone(self, latest: Change, request: Request) -> str:
+        """What `/lead undo` says when the user's latest change is undone already: the next one to take back, by
+        number, so that going further back is one deliberate command."""
+        assert latest.undone_by is not None
+        said = f"Your latest change, {change_ref(latest.id)}, is already undone (by {change_ref(latest.undone_by)})."
         try:
-            return await self._undo(change_id, request, client)
+            older = await self.bot.audit.latest_change_of(request.actor.user_id, undoable=True)
+        except AuditError:
+            older = None
+        if older is None:
+            return f"{said} Nothing older of yours is left to undo."
+        return f"{said} To undo your latest change before it, type /lead undo {change_ref(older.id)}."
+
+    async def run(
+        self,
+        change_id: int,
+        *,
+        request: Request,
+        client: AsyncWebClient | None = None,
+        delete_confirmed: bool = True,
+    ) -> dict[str, Any]:
+        """Put a lead back as it was before an audited change; never raises. A repeated click undoes once.
+
+        `delete_confirmed`: the user already agreed that undoing an add deletes its lead (the button's dialog);
+        otherwise such an undo answers with the question instead of deleting."""
+        try:
+            return await self._undo(change_id, request, client, delete_confirmed)
         except UserFacingError as failure:
             return error_message(failure.message)
         except AuditError as failure:
@@ -53,22 +102,29 @@ class Undo:
                 f"Something went wrong inside leadbot (reference {reference}); check the lead with /lead show."
             )
 
-    async def _undo(self, change_id: int, request: Request, client: AsyncWebClient | None) -> dict:
+    async def _undo(
+        self, change_id: int, request: Request, client: AsyncWebClient | None, delete_confirmed: bool
+    ) -> dict:
         """Check the record, then, under the lead's lock: reserve the undo, compare the lead with the change's
         after-state, write back what the change changed, and record it."""
         change = await self.bot.audit.get(change_id)
         if change is None:
-            return error_message("leadbot has no record of that change, so it cannot undo it.")
+            return error_message(
+                f"leadbot has no record of change {change_ref(change_id)}, so it cannot undo it; /lead history shows "
+                "a lead's changes with their numbers."
+            )
         if change.undone_by is not None:
-            return notice_message(f"Already undone (change {change.undone_by}); nothing more to do.")
+            return notice_message(f"Already undone (by {change_ref(change.undone_by)}); nothing more to do.")
         refusal = _not_undoable(change)
         if refusal:
             return error_message(refusal)
         assert change.list_id is not None and change.lead_id is not None  # _not_undoable checked
         async with self.bot.lead_lock(change.list_id, change.lead_id):
-            return await self._undo_locked(change, request, client)
+            return await self._undo_locked(change, request, client, delete_confirmed)
 
-    async def _undo_locked(self, change: Change, request: Request, client: AsyncWebClient | None) -> dict:
+    async def _undo_locked(
+        self, change: Change, request: Request, client: AsyncWebClient | None, delete_confirmed: bool
+    ) -> dict:
         assert change.list_id is not None and change.lead_id is not None
         lead_list, current = await self.bot.service.current(change.list_id, change.lead_id)
         name = (change.after or {}).get("uid") or change.lead_uid or change.lead_id
@@ -83,6 +139,8 @@ class Undo:
         if busy:
             return error_message(f"Lead {name} is being changed right now (by {busy}); click Undo again in a moment.")
         deleting = change.action == "add"
+        if deleting and not delete_confirmed and not _drift(change, snapshot(current)):
+            return undo_add_question(change.id, name, lead_list.name)  # its Undo button comes back here, confirmed
         before, after = change.before or {}, change.after or {}
         fields, data_keys = changed_keys(before, after)
         now = written(current, fields, data_keys) if not deleting else snapshot(current)
@@ -92,7 +150,8 @@ class Undo:
         undo_id = await self.bot.audit.begin(
             actor=request.actor,
             action=UNDO_ADD if deleting else UNDO,
-            command=f"Undo of the {change.action} of {change.at:%Y-%m-%d %H:%M} UTC",
+            command=f"Undo of the {change.action} of {change.at:%Y-%m-%d %H:%M} UTC ({change_ref(change.id)})"
+            + (f", by {request.text}" if request.text.startswith("/lead") else ""),
             request_id=f"undo:{change.id}" + (f":{unknown}" if unknown else ""),
             list_id=lead_list.id,
             list_name=lead_list.name,
@@ -104,7 +163,7 @@ class Undo:
         if undo_id is None:  # another process's click got there first
             again = await self.bot.audit.get(change.id)
             if again is not None and again.undone_by is not None:
-                return notice_message(f"Already undone (change {again.undone_by}); nothing more to do.")
+                return notice_message(f"Already undone (by {change_ref(again.undone_by)}); nothing more to do.")
             return notice_message("This change is already being undone; nothing more to do.")
         if not deleting and _restored(change, snapshot(current)):
             # an earlier undo whose answer was lost did apply: say so, and mark the change undone
@@ -165,6 +224,18 @@ class Undo:
         if not in_flight:
             return ""
         return in_flight[0].actor.user_id or "someone"
+
+
+def can_undo(change: Change, current: Snapshot | None) -> bool:
+    """Whether the change would be undone if asked now, judged from its record and the lead as it is (`current`,
+    None when gone), without asking babelforce: what earns it an Undo button in /lead history (undo checks again)."""
+    return (
+        change.undone_by is None
+        and _not_undoable(change) is None
+        and current is not None
+        and current.get("id", change.lead_id) == change.lead_id
+        and not _drift(change, current)
+    )
 
 
 def _not_undoable(change: Change) -> str | None:

@@ -30,6 +30,7 @@ from babelforce.models import Lead, LeadList
 from . import registry
 from .caveat_text import campaign_line, caveat_text, describe, escape, verdict
 from .caveats import Action, Caveat, DialContext
+from .fields import change_ref
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): kept a little under where it is cheap.
 HEADER_MAX = 150
@@ -53,7 +54,8 @@ BLOCK_PROGRESS = "progress"
 BLOCK_ACTIONS = "lead_actions"
 BLOCK_CONFIRM = "lead_confirm"
 BLOCK_NOTICE = "notice"
-BLOCK_HISTORY = "lead_history"
+BLOCK_HISTORY = "lead_history"  # the empty history's line; entries are lead_history_1, lead_history_2 …
+BLOCK_UNDO_QUESTION = "undo_question"
 
 # Buttons: their ids are the bot's contract with Slack (a message in a channel outlives a deploy).
 ACTION_UNDO = "lead_undo"  # value: the audit record's id
@@ -104,18 +106,44 @@ def lead_message(report: LeadReport, *, replace_original: bool = False, undo_id:
 
 
 def _undo_actions(report: LeadReport, undo_id: int) -> ActionsBlock:
-    name = report.lead.uid or report.lead.id
+    deletes = (report.lead.uid or report.lead.id, report.lead_list.name) if report.action == "add" else None
+    return ActionsBlock(block_id=BLOCK_ACTIONS, elements=[_undo_button(undo_id, deletes)])
+
+
+def _undo_button(undo_id: int, deletes: tuple[str, str] | None) -> ButtonElement:
+    """The Undo button of a recorded change. `deletes` (lead name, list name): its change is an add, so undoing it
+    deletes a lead, and Slack asks before the click is sent."""
     confirm = None
-    if report.action == "add":  # undoing an add deletes a lead: Slack asks before the click is sent
+    if deletes is not None:
+        lead_name, list_name = deletes
         confirm = ConfirmObject(
             title="Delete this lead?",
-            text=_trim(f"Undo deletes lead {name} from list {report.lead_list.name} in babelforce.", 300),
+            text=_trim(f"Undo deletes lead {lead_name} from list {list_name} in babelforce.", 300),
             confirm="Delete it",
             deny="Keep it",
             style="danger",
         )
-    button = ButtonElement(text="Undo", action_id=ACTION_UNDO, value=str(undo_id), confirm=confirm)
-    return ActionsBlock(block_id=BLOCK_ACTIONS, elements=[button])
+    return ButtonElement(text="Undo", action_id=ACTION_UNDO, value=str(undo_id), confirm=confirm)
+
+
+def undo_add_question(change_id: int, lead_name: str, list_name: str) -> dict:
+    """`/lead undo` of an add: it would delete a lead, so it is asked first, as the Undo button's dialog asks; the
+    button is that Undo button (same action, same record id), so the click takes the button's one path."""
+    question = (
+        f"Undoing {change_ref(change_id)} deletes lead {lead_name} from list {list_name} in babelforce. "
+        "Nothing is deleted unless you click Delete lead."
+    )
+    blocks: list[Block] = [
+        SectionBlock(
+            block_id=BLOCK_UNDO_QUESTION,
+            text=MarkdownTextObject(text=_trim(f"{ICON_WARNING} {escape(question)}", SECTION_TEXT_MAX)),
+        ),
+        ActionsBlock(
+            block_id=BLOCK_ACTIONS,
+            elements=[ButtonElement(text="Delete lead", action_id=ACTION_UNDO, value=str(change_id), style="danger")],
+        ),
+    ]
+    return ephemeral(blocks, question, replace_original=True)
 
 
 def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *, replace_original: bool) -> dict:
@@ -165,10 +193,14 @@ class HistoryEntry:
     outcome: str  # ok, failed, unknown, pending, denied
     detail: str | None = None  # the failure's sentence
     undone: bool = False
+    ref: int | None = None  # the audit record's id, shown as #12 (`/lead undo #12`)
+    undoable: bool = False  # the viewer may undo it now: it gets an Undo button
 
 
 def history_message(list_name: str, lead_name: str, entries: Sequence[HistoryEntry]) -> dict:
-    """`/lead history`: newest first, who (a Slack mention), when, what, and how it ended."""
+    """`/lead history`: newest first, one section per change: its number (for `/lead undo #12`), when (in each
+    viewer's own time zone), who (a Slack mention), what, how it ended, and an Undo button when the viewer can
+    still undo it. At most HISTORY_SHOWN_MAX + 2 blocks, well within Slack's 50."""
     title = f"History of {lead_name} in {list_name}"
     blocks: list[Block] = [HeaderBlock(block_id=BLOCK_LEAD_HEADER, text=PlainTextObject(text=_trim(title, HEADER_MAX)))]
     if not entries:
@@ -179,28 +211,34 @@ def history_message(list_name: str, lead_name: str, entries: Sequence[HistoryEnt
             )
         )
         return ephemeral(blocks, f"{title}: no changes recorded.")
-    lines = [_history_line(entry) for entry in entries[:HISTORY_SHOWN_MAX]]
-    text = ""
-    shown = 0
-    for line in lines:  # one section, cut at whole lines within Slack's limit
-        if len(text) + len(line) + 1 > SECTION_TEXT_MAX - 40:
-            text += "\n…"
-            break
-        text += ("\n" if text else "") + line
-        shown += 1
-    blocks.append(SectionBlock(block_id=BLOCK_HISTORY, text=MarkdownTextObject(text=text)))
-    blocks.append(
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"Newest first; changes made through leadbot only (times in UTC). {shown} shown"
-                    + ("; older ones are left out." if len(entries) > shown else ".")
-                )
-            ]
+    shown = entries[:HISTORY_SHOWN_MAX]
+    for index, entry in enumerate(shown, 1):
+        button = None
+        if entry.undoable and entry.ref is not None:
+            button = _undo_button(entry.ref, (lead_name, list_name) if entry.action == "add" else None)
+        blocks.append(
+            SectionBlock(
+                block_id=f"{BLOCK_HISTORY}_{index}",
+                text=MarkdownTextObject(text=_history_line(entry)),
+                accessory=button,
+            )
         )
+    undoable = next((entry.ref for entry in shown if entry.undoable and entry.ref is not None), None)
+    note = (
+        "Newest first; changes made through leadbot only; times in your time zone. "
+        + f"{len(shown)} shown"
+        + ("; older ones are left out." if len(entries) > len(shown) else ".")
+        + (f" Undo one by its number too: `/lead undo {change_ref(undoable)}`." if undoable is not None else "")
     )
-    plain = f"{title}: " + "; ".join(f"{_when(e.at)} {e.action} {e.summary} ({e.outcome})" for e in entries[:5])
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
+    plain = f"{title}: " + "; ".join(
+        f"{_ref(e)}{_when(e.at)} {e.action} {e.summary} ({e.outcome})" for e in entries[:5]
+    )
     return ephemeral(blocks, plain)
+
+
+def _ref(entry: HistoryEntry) -> str:
+    return "" if entry.ref is None else f"{change_ref(entry.ref)} "
 
 
 _OUTCOME_SHOWN = {
@@ -227,7 +265,8 @@ def _history_line(entry: HistoryEntry) -> str:
     outcome = _OUTCOME_SHOWN.get(entry.outcome, f" — {escape(entry.outcome)}")
     undone = " _(undone)_" if entry.undone else ""
     detail = f" ({escape(entry.detail)})" if entry.detail and not done else ""
-    line = f"• {_when(entry.at)} · {user} · *{escape(verb)}* {escape(entry.summary)}{outcome}{detail}{undone}"
+    ref = "" if entry.ref is None else f"`{change_ref(entry.ref)}` · "
+    line = f"{ref}{slack_date(entry.at)} · {user} · *{escape(verb)}* {escape(entry.summary)}{outcome}{detail}{undone}"
     return _trim(line, DATA_LINE_MAX * 2)
 
 
@@ -374,7 +413,8 @@ def help_message(topic: str | None = None) -> dict[str, Any]:
                         "`&lt;list&gt;` is a list name (in double quotes when it has spaces) or a list id. "
                         "`&lt;lead&gt;` is a uid, a lead id or the lead's phone number. "
                         "Values with spaces go in double quotes; `key=null` deletes a data variable. "
-                        "A command without its arguments (e.g. `/lead add`) opens a form. "
+                        "A command without its arguments (e.g. `/lead add`) opens a form; "
+                        "`/lead undo` alone undoes your own latest change instead. "
                         "Replies are visible only to you."
                     )
                 )
@@ -429,7 +469,7 @@ def _fields(lead: Lead, before: Lead | None) -> list[tuple[str, str]]:
         changed("rank", before.rank if before else None, lead.rank),
         ("status", escape(_value(lead.status))),
         ("calls", _value(lead.call_count)),
-        ("last updated", _when(lead.last_updated)),
+        ("last updated", slack_date(lead.last_updated)),
     ]
 
 
@@ -498,11 +538,26 @@ def _data_value(value: Any) -> str:
 
 
 def _when(moment: datetime | None) -> str:
+    """A moment as plain UTC text (notifications, fallbacks); a naive datetime is taken to be UTC already."""
     if moment is None:
         return "–"
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def slack_date(moment: datetime | None) -> str:
+    """A moment in mrkdwn that Slack shows in each viewer's own time zone ("today 18:40", "Nov 26, 2026 6:40 PM"),
+    with the UTC text as the fallback Slack requires. Syntax: `<!date^unix^token_string|fallback_text>`
+    (docs.slack.dev/messaging/formatting-message-text, "Date formatting"); it needs no scope."""
+    if moment is None:
+        return "–"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"<!date^{int(moment.timestamp())}^{SLACK_DATE_TOKENS}|{_when(moment)}>"
+
+
+SLACK_DATE_TOKENS = "{date_short_pretty} {time}"
 
 
 def _trim(text: str, limit: int) -> str:

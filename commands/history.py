@@ -30,7 +30,9 @@ def parse(args: list[Token], region: str | None) -> LeadHistory:
 
 
 async def run(bot: Leadbot, command: LeadHistory, request: Request, replace_original: bool) -> dict[str, Any]:
-    return await bot.history.reply(command.list_ref, command.lead_ref, replace_original=replace_original)
+    return await bot.history.reply(
+        command.list_ref, command.lead_ref, replace_original=replace_original, requester=request.requester
+    )
 
 
 async def _precheck(service: LeadService, command: LeadHistory) -> None:

@@ -70,9 +70,12 @@ class Form:
 class Subcommand(Generic[C]):
     """Everything about one subcommand, declared in its own module.
 
-    Exactly one of `run` (a read: its reply) and `plan` (a write: what the write pipeline sends, asks about and
-    records) is given. `parse` reads the tokens after the subcommand's name (never empty: no arguments open the
-    form) and raises `FieldError` or `grammar.Refusal` with one sentence for the user."""
+    Exactly one of `run` (its reply) and `plan` (a write: what the write pipeline sends, asks about and records)
+    is given. A read has `run`. A write has `plan`, unless it has a flow of its own that records itself in the
+    audit trail (undo): then `run`, and its tier is still WRITE, checked before it runs. `parse` reads the tokens
+    after the subcommand's name and raises `FieldError` or `grammar.Refusal` with one sentence for the user; it
+    never sees them empty when there is a form (no arguments open it), while a subcommand without a form reads
+    its bare name itself (`/lead undo`: your latest change)."""
 
     name: str
     command_type: type[C]
@@ -95,9 +98,11 @@ class Subcommand(Generic[C]):
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.plan is None):
-            raise ValueError(f"subcommand {self.name!r} must define exactly one of run (a read) and plan (a write)")
-        if (self.plan is not None) != (self.tier == Tier.WRITE):
-            raise ValueError(f"subcommand {self.name!r}: a write (plan) needs Tier.WRITE, a read (run) Tier.READ")
+            raise ValueError(
+                f"subcommand {self.name!r} must define exactly one of run (its own reply) and plan (a write)"
+            )
+        if self.plan is not None and self.tier != Tier.WRITE:
+            raise ValueError(f"subcommand {self.name!r}: a plan is a write and needs Tier.WRITE")
 
     @property
     def writes(self) -> bool:

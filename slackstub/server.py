@@ -682,6 +682,10 @@ class SlackStub(BackgroundServer):
                 status, text = 400, "invalid_payload"
             elif not (payload.get("text") or payload.get("blocks") or payload.get("delete_original")):
                 status, text = 400, "no_text"
+            elif "blocks" in payload and not (
+                isinstance(payload["blocks"], list) and len(payload["blocks"]) <= MESSAGE_MAX_BLOCKS
+            ):  # as for chat.postMessage: Slack answers a webhook post with more than 50 blocks 400 invalid_blocks
+                status, text = 400, "invalid_blocks"
             else:
                 status, text = 200, "ok"
                 entry.uses_left -= 1

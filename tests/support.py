@@ -37,6 +37,7 @@ from commands.blocks import (
     BLOCK_CAVEAT,
     BLOCK_CONFIRM,
     BLOCK_ERROR,
+    BLOCK_HISTORY,
     BLOCK_LEAD_HEADER,
     BLOCK_PROGRESS,
     BLOCK_USAGE,
@@ -282,6 +283,16 @@ def error_text(message: dict[str, Any]) -> str:
 
 def usage_text(message: dict[str, Any]) -> str:
     return texts({"blocks": [block(message, BLOCK_USAGE)]})
+
+
+def history_lines(message: dict[str, Any]) -> list[str]:
+    """A /lead history reply's lines (one section per change), as the user reads them (escapes undone)."""
+    prefix = f"{BLOCK_HISTORY}_"
+    return [
+        unescape(found["text"]["text"])
+        for found in message.get("blocks", [])
+        if found.get("block_id", "").startswith(prefix)
+    ]
 
 
 def unescape(text: str) -> str:

@@ -36,7 +36,7 @@ async def handle_lead_command(ack: AsyncAck, command: dict, client: AsyncWebClie
         text=f"{COMMAND} {text}".strip(),
     )
     subcommand = _subcommand(parsed)
-    denial = await leadbot.authorize(request, subcommand, list_ref=getattr(parsed, "list_ref", None))
+    denial = await leadbot.authorize(request, subcommand, list_ref=getattr(parsed, "list_ref", None) or None)
     if denial is not None:
         await ack(error_message(denial.message))
         return

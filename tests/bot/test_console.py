@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,29 @@ def test_console_buttons_are_words_apply_cancel_and_undo_with_its_confirm(tmp_pa
     assert "Not clicked: Keep it." in out
     assert "Undone: lead console-2 was deleted from list Spring leads." in out
     assert "undid a change: rank 45 → 40" in out and "changed rank 40 → 45 (undone)" in out
+
+
+def test_console_undo_by_command_and_history_dates_read_as_their_utc_fallback(tmp_path: Path) -> None:
+    run = _console(
+        "\n".join(
+            [
+                '/lead rank "Spring leads" lead-10 20',
+                '/lead add "Spring leads" console-3 +4915199990997 5',
+                "/lead undo",  # the add: asked first
+                ":delete",
+                "/lead undo 1",
+                '/lead history "Spring leads" lead-10',
+            ]
+        ),
+        tmp_path,
+    )
+
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "Undoing #2 deletes lead console-3 from list Spring leads in babelforce." in out
+    assert "(buttons: :delete)" in out
+    assert "Undone: lead console-3 was deleted from list Spring leads." in out
+    assert "Undone: lead-10 restored" in out
+    assert re.search(r"^#4 · \d{4}-\d\d-\d\d \d\d:\d\d UTC · @U\w+ · undid a change: rank 20 → 10$", out, re.M), out
+    assert re.search(r"^#1 · \d{4}-\d\d-\d\d \d\d:\d\d UTC · @U\w+ · changed rank 10 → 20 \(undone\)$", out, re.M)
+    assert "<!date" not in out and "{date_short_pretty}" not in out

@@ -40,7 +40,6 @@ from commands.blocks import (
     ACTION_UNDO,
     BLOCK_ACTIONS,
     BLOCK_ERROR,
-    BLOCK_HISTORY,
     BLOCK_NOTICE,
 )
 from commands.modals import BLOCK_LIST, BLOCK_NUMBER, BLOCK_RANK, BLOCK_UID
@@ -58,6 +57,7 @@ from tests.support import (
     caveat,
     error_text,
     header,
+    history_lines,
     is_question,
     reads_fail_once_a_put_arrives,
     snapshot,
@@ -180,8 +180,8 @@ def only_error(message: dict[str, Any]) -> str:
 
 
 def history_text(bot: Bot, list_ref: str, lead: str) -> str:
-    reply = bot.ask(f"history {list_ref} {lead}")
-    return unescape(block(reply, BLOCK_HISTORY)["text"]["text"])
+    """The history's lines (one section each), as the user reads them."""
+    return "\n".join(history_lines(bot.ask(f"history {list_ref} {lead}")))
 
 
 def slash_body(bot: Bot, text: str) -> tuple[bytes, str, str]:
@@ -604,7 +604,7 @@ def test_undo_clicked_twice_restores_once_and_the_second_click_says_already_undo
     second = click(tb, card, ACTION_UNDO)
 
     assert header(first) == "Undone: rank of lead-15 restored"
-    assert re.fullmatch(r":information_source: Already undone \(change \d+\); nothing more to do\.", notice(second))
+    assert re.fullmatch(r":information_source: Already undone \(by #\d+\); nothing more to do\.", notice(second))
     assert tb.control.count(UPDATE_ROUTE) == 1 and tb.lead("lead-15").rank == 15
     assert [row["action"] for row in records_of(trust_db, "lead-15")] == ["rank", "undo"]
 
@@ -945,7 +945,7 @@ def test_history_shows_who_when_what_and_how_it_ended_newest_first(tb: Bot) -> N
 
     lines = history_text(tb, '"Spring leads"', "lead-24").splitlines()
 
-    when = r"• \d{4}-\d\d-\d\d \d\d:\d\d UTC · "
+    when = r"`#\d+` · <!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC> · "
     expected = [
         rf"{when}<@U0COLLEAGUE> · \*undid a change:\* rank 27 → 26",
         rf"{when}<@U0COLLEAGUE> · \*changed\* rank 26 → 27 _\(undone\)_",
@@ -1136,7 +1136,7 @@ def test_history_says_when_older_changes_are_left_out(tb: Bot) -> None:
 
     reply = tb.ask('history "Spring leads" lead-3')
 
-    lines = unescape(block(reply, BLOCK_HISTORY)["text"]["text"]).splitlines()
+    lines = history_lines(reply)
     assert len(lines) == 15 and "rank 116 → 117" in lines[0]
     assert "15 shown; older ones are left out." in texts(reply)
 

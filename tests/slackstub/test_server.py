@@ -272,6 +272,16 @@ def test_unknown_expired_and_empty_response_urls(stub: SlackStub) -> None:
     assert stub.responses(url) == []
 
 
+def test_a_response_url_refuses_more_than_fifty_blocks_and_keeps_its_use(stub: SlackStub) -> None:
+    url = stub.new_response_url()
+    block = {"type": "section", "text": {"type": "mrkdwn", "text": "line"}}
+    too_many = httpx.post(url, json={"text": "t", "blocks": [block] * 51})
+    assert (too_many.status_code, too_many.text) == (400, "invalid_blocks")
+    assert stub.responses(url) == []
+    fifty = httpx.post(url, json={"text": "t", "blocks": [block] * 50})
+    assert (fifty.status_code, fifty.text) == (200, "ok")
+
+
 def test_wait_responses_sees_posts_from_another_thread(stub: SlackStub) -> None:
     url = stub.new_response_url()
 
