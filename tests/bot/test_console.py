@@ -150,7 +150,7 @@ def test_console_undo_by_command_and_history_dates_read_as_their_utc_fallback(tm
     assert "Undoing #2 deletes lead console-3 from list Spring leads in babelforce." in out
     assert "(buttons: :delete)" in out
     assert "Undone: lead console-3 was deleted from list Spring leads." in out
-    assert "Undone: lead-10 restored" in out
+    assert "Undone: rank of lead-10 restored" in out
     assert re.search(r"^#4 · \d{4}-\d\d-\d\d \d\d:\d\d UTC · @U\w+ · undid a change: rank 20 → 10$", out, re.M), out
     assert re.search(r"^#1 · \d{4}-\d\d-\d\d \d\d:\d\d UTC · @U\w+ · changed rank 10 → 20 \(undone\)$", out, re.M)
     assert "<!date" not in out and "{date_short_pretty}" not in out
