@@ -130,7 +130,9 @@ class Console:
         gate = Gatekeeper(AccessPolicy.open(), None)
         leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit, gate=gate)
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
-        bot_server = stack.enter_context(BackgroundServer(http_app(bolt, on_shutdown=leadbot.shutdown), lifespan="on"))
+        bot_server = stack.enter_context(
+            BackgroundServer(http_app(bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown), lifespan="on")
+        )
         driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))
         console = cls(stub, bot_server, driver, sandbox, out)
         console._stack = stack

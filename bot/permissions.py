@@ -283,6 +283,8 @@ class Gatekeeper:
             error = failure.response.get("error") if failure.response is not None else None
             if error in PERMANENT_GROUP_ERRORS:
                 self._refusals[group] = str(error)
+            else:  # only the latest failure speaks: an old refusal is not the reason for this one
+                self._refusals.pop(group, None)
             hint = " (the app needs the usergroups:read scope: reinstall it from manifest.yml)"
             log.warning(
                 "Slack refused to list user group %s: HTTP %s, %s%s",
@@ -293,12 +295,15 @@ class Gatekeeper:
             )
             return None
         except TimeoutError:
+            self._refusals.pop(group, None)
             log.warning("Slack did not list user group %s within %.1f s", group, self._lookup_budget)
             return None
         except (SlackClientError, aiohttp.ClientError, OSError, ValueError) as failure:
+            self._refusals.pop(group, None)
             log.warning("could not reach Slack to list user group %s: %s", group, type(failure).__name__)
             return None
         except Exception:  # whatever else broke, membership stays unconfirmed: deny, never allow
+            self._refusals.pop(group, None)
             log.exception("listing user group %s failed unexpectedly", group)
             return None
         users = response.get("users")

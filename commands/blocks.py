@@ -118,7 +118,10 @@ def _undo_button(undo_id: int, deletes: tuple[str, str] | None) -> ButtonElement
         lead_name, list_name = deletes
         confirm = ConfirmObject(
             title="Delete this lead?",
-            text=_trim(f"Undo deletes lead {lead_name} from list {list_name} in babelforce.", 300),
+            # plain text: a uid or list name is shown as typed, never read as mrkdwn (`*`, `<!channel>`)
+            text=PlainTextObject(
+                text=_trim(f"Undo deletes lead {lead_name} from list {list_name} in babelforce.", 300)
+            ),
             confirm="Delete it",
             deny="Keep it",
             style="danger",

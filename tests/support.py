@@ -214,7 +214,9 @@ def start_bot(
         )
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         with (
-            BackgroundServer(http_app(bolt, on_shutdown=leadbot.shutdown), lifespan="on") as server,
+            BackgroundServer(
+                http_app(bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown), lifespan="on"
+            ) as server,
             SlackDriver(stub, server.base_url + EVENTS_PATH, signing_secret) as driver,
         ):
             control = SandboxControl(sandbox.base_url)

@@ -16,6 +16,9 @@ from ..pipeline import APPLY_ANYWAY, Leadbot, Request
 from ..slack_edge import CONTEXT_KEY, after_ack, deliver, requester_of
 from ..undo import UNDO
 
+#: A change id is an SQLite row id: at most 19 digits; a button claiming more is not one of ours.
+MAX_CHANGE_ID_DIGITS = 18
+
 
 def register(app: AsyncApp) -> None:
     app.action(ACTION_UNDO)(handle_undo)
@@ -45,12 +48,12 @@ async def handle_cancel(
 
 
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
-    value = str(action.get("value") or "")
+    value = str(action.get("value") or "")[: MAX_CHANGE_ID_DIGITS + 1]  # a button value is ours; anything else is cut
     request = Request(requester_of(context, _channel(body)), text=f"undo of change {value}")
     denial = await leadbot.authorize(request, UNDO)
     if denial is not None:
         reply = error_message(denial.message)
-    elif not value.isdigit():
+    elif not (value.isascii() and value.isdigit() and len(value) <= MAX_CHANGE_ID_DIGITS):  # not '²', not 5000 digits
         reply = error_message("This Undo button carries no change leadbot knows; nothing was changed.")
     else:
         reply = await leadbot.undo(int(value), request=request, client=client)
