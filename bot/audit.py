@@ -234,6 +234,10 @@ class AuditLog:
             raise
         conn.row_factory = sqlite3.Row
         self._conn = conn
+        # The file as opened: a write checks it is still that file (deleted or replaced -> refused, fail closed).
+        self._path = None if memory else Path(path)
+        self._identity = None if memory else _identity(Path(path))
+        self._lost_reported = False
 
     @staticmethod
     def _prepare(conn: sqlite3.Connection, *, memory: bool) -> None:
@@ -261,6 +265,31 @@ class AuditLog:
 
     # -- plumbing ---------------------------------------------------------------------------------------------------
 
+    def _check_file(self, operation: str) -> None:
+        """Refuse a write when LEADBOT_DB is no longer the file this process opened (deleted, or replaced by
+        another): SQLite would go on writing to the unlinked inode, and every record would vanish at restart while
+        other processes open a new, empty file. Tells the operator once, at ERROR, what to do."""
+        if self._path is None:
+            return
+        try:
+            now = _identity(self._path)
+        except OSError:
+            now = None
+        if now == self._identity:
+            return
+        if not self._lost_reported:
+            self._lost_reported = True
+            log.error(
+                "audit trail: LEADBOT_DB %s was %s while leadbot runs; every change is refused until leadbot is "
+                "restarted (restore the file from a backup first if it was deleted by mistake)",
+                self._path,
+                "deleted" if now is None else "replaced by another file",
+            )
+        raise AuditError(
+            f"leadbot's audit file (LEADBOT_DB) was {'deleted' if now is None else 'replaced'} while leadbot runs, "
+            "so nothing can be recorded."
+        )
+
     def _run(self, operation: str, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
         """Run `work` under the lock (in a BEGIN IMMEDIATE transaction when it writes); sqlite3 errors -> AuditError."""
         verb = "written" if write else "read"
@@ -272,6 +301,7 @@ class AuditLog:
             try:
                 if not write:
                     return work(conn)
+                self._check_file(operation)
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
@@ -621,6 +651,12 @@ class AuditLog:
                 conn.close()
             except sqlite3.Error as exc:
                 log.warning("audit trail: close failed (%s): %s", type(exc).__name__, _sentence(exc))
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """Which file a path names now (device and inode)."""
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
 
 
 def _rollback(conn: sqlite3.Connection, operation: str) -> None:

@@ -674,3 +674,30 @@ async def test_settle_interrupted_marks_only_old_pending_attempts_unknown(log: A
     assert (await log.get(young)).outcome == Outcome.PENDING  # maybe another process's, still in flight
     assert (await log.get(done)).outcome == Outcome.OK
     assert await log.begin(actor=ALICE, action="rank", command="again", request_id="old") is None  # still reserved
+
+
+# ---------------------------------------------------------------------- the store fails closed
+
+
+async def test_a_deleted_audit_file_refuses_every_write_and_says_so(
+    log: AuditLog, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert await begin_rank(log, request_id="before") is not None
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+
+    with caplog.at_level("ERROR"), pytest.raises(AuditError, match="was deleted while leadbot runs"):
+        await begin_rank(log, request_id="after")
+    with pytest.raises(AuditError):
+        await log.hold(token="t", actor=ALICE, command={"kind": "rank"})
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1 and "restarted" in errors[0].getMessage()  # told once, with what to do
+
+
+async def test_a_replaced_audit_file_refuses_writes(log: AuditLog, db_path: Path) -> None:
+    replacement = db_path.with_name("other.db")
+    AuditLog(replacement).close()
+    replacement.replace(db_path)
+
+    with pytest.raises(AuditError, match="was replaced while leadbot runs"):
+        await begin_rank(log, request_id="after")
