@@ -168,3 +168,15 @@ def test_stats_count_api_requests_by_route_template(sandbox, api, raw) -> None:
     }
     raw.delete("/sandbox/stats")
     assert raw.get("/sandbox/stats").json() == {"total": 0, "byRoute": {}}
+
+
+def test_a_slow_add_completes_after_the_client_gave_up_as_behind_a_real_https_edge(sandbox, api, raw) -> None:
+    """babelforce sits behind an edge that has the whole request: a client's read timeout does not undo the add."""
+    add_faults(raw, {"latency_ms": 800, "method": "POST"})
+    with pytest.raises(httpx.ReadTimeout):
+        api.post(AUTUMN_LEADS, json=NEW_LEAD, timeout=httpx.Timeout(5, read=0.2))
+    assert "fault-1" not in autumn_uids(sandbox)  # not yet: babelforce is still working on it
+    deadline = time.monotonic() + 5
+    while "fault-1" not in autumn_uids(sandbox) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "fault-1" in autumn_uids(sandbox)
