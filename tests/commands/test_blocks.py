@@ -48,6 +48,7 @@ from commands.caveat_text import caveat_text, escape
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, lead_state
 from commands.history import LeadHistory
 from commands.rank import RankLead
+from commands.remove import RemoveLead
 from commands.set import SetLead
 from commands.show import ShowLead
 from tests import subcommands
@@ -60,7 +61,7 @@ HOPPER = tuple(
 )
 CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
 NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
-SUBCOMMANDS = ("add", "rank", "show", "set", "history")
+SUBCOMMANDS = ("add", "rank", "show", "set", "history", "remove")
 ENTITY = re.compile(r"&(amp|lt|gt);")
 
 
@@ -394,6 +395,7 @@ def test_help_example_parses_to_its_command(name: str) -> None:
         "show": ShowLead,
         "set": SetLead,
         "history": LeadHistory,
+        "remove": RemoveLead,
     }
     (example,) = help_examples(help_message(name)).values()
     result = grammar.parse(example)
