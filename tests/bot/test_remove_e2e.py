@@ -317,9 +317,7 @@ def test_a_remove_click_by_a_non_writer_is_refused_and_deletes_nothing(sandbox: 
 
         assert "LEADBOT_WRITERS" in error_text(answer)
         assert bot.control.stats()["total"] == 0 and bot.lead("lead-5") is not None
-        assert [(row["action"], row["outcome"], row["user_id"]) for row in records(db)] == [
-            ("remove", "denied", AGENT)
-        ]
+        assert [(row["action"], row["outcome"], row["user_id"]) for row in records(db)] == [("remove", "denied", AGENT)]
 
 
 @pytest.mark.parametrize(
