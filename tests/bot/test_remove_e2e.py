@@ -9,6 +9,7 @@ lead-31 … lead-50 (lead-40 at position 11 of 20); "Autumn leads" is dialled by
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from bot.audit import Actor, Outcome
 from bot.permissions import AccessPolicy
 from commands.blocks import (
     ACTION_CANCEL,
@@ -282,6 +284,23 @@ def test_a_delete_whose_answer_was_lost_is_retried_and_reported_once(rb: Bot, db
     assert button(reply, ACTION_UNDO)  # a complete record: it can be undone
 
 
+def test_a_delete_babelforce_never_confirms_is_recorded_unknown_and_says_the_lead_is_still_there(
+    rb: Bot, db: Path
+) -> None:
+    question = question_for(rb, 'remove "Spring leads" lead-10')
+    rb.control.faults({"method": "DELETE", "reset": "before", "times": None})  # every try dropped, none acted
+
+    answer = click(rb, question, ACTION_REMOVE)
+
+    assert unescape(error_text(answer)) == (
+        ":x: babelforce did not confirm the delete, and the lead was still there when leadbot read it back just now; "
+        "it may still go, so check with /lead show before trying again."
+    )
+    assert rb.lead("lead-10") is not None
+    (row,) = records(db)
+    assert (row["action"], row["outcome"]) == ("remove", "unknown")
+
+
 def test_the_audit_channel_gets_one_line_with_the_number_masked(rb: Bot) -> None:
     remove(rb, '"Spring leads"', "lead-9")
 
@@ -444,3 +463,44 @@ def test_history_of_a_removed_lead_shows_the_removal_with_its_call_history(rb: B
     (line,) = unescape(texts(reply)).split("\n")[1:2]
     assert f"*removed* uid lead-14, number {demo_number(14)}, rank 14; " in line
     assert line.endswith("(status no_answer, 1 call)")
+
+
+def test_undo_after_an_earlier_undo_whose_outcome_was_unknown_finds_the_lead_back_and_adds_none(
+    rb: Bot, db: Path
+) -> None:
+    reply = remove(rb, '"Spring leads"', "lead-15")
+    (removed,) = records(db)
+    record = removed["before_json"]
+
+    async def lost_undo() -> None:  # an undo that added the lead, but whose answer never came back
+        audit = rb.leadbot.audit
+        undo_id = await audit.begin(
+            actor=Actor(SUPERVISOR),
+            action="undo_remove",
+            command="Undo of the remove",
+            request_id=f"undo:{removed['id']}",
+            list_id=DEMO_LIST_ID,
+            lead_uid="lead-15",
+            undo_of=removed["id"],
+        )
+        assert undo_id is not None
+        await audit.finish(undo_id, outcome=Outcome.UNKNOWN, detail="babelforce did not answer in time")
+
+    asyncio.run(lost_undo())
+    rb.sandbox.state.add_lead(DEMO_LIST_ID, "lead-15", record["number"], record["rank"], record["data"])
+    rb.control.reset_stats()
+
+    answer = click(rb, reply, ACTION_UNDO)
+
+    assert (
+        notice(answer)
+        == ":information_source: Lead lead-15 is already back in list Spring leads (as a new lead): undone."
+    )
+    assert writes(rb) == 0
+    rows = records(db)
+    assert [(row["action"], row["outcome"]) for row in rows] == [
+        ("remove", "ok"),
+        ("undo_remove", "unknown"),
+        ("undo_remove", "ok"),
+    ]
+    assert rows[0]["undone_by"] == rows[2]["id"] and rows[2]["request_id"] == f"undo:{removed['id']}:1"
