@@ -136,6 +136,12 @@ class Undo:
         )
         lost = call_history(record.get("status"), record.get("callCount"))
         notes = [f"It has a new id and starts as a new lead: {lost} did not come back."]
+        old_place = report.context.hopper_position(change.lead_id) if change.lead_id else None
+        if old_place is not None:  # the removed lead's entry, still loaded (babelforce cannot unload it)
+            notes.append(
+                f"Its old entry is still loaded in the current batch (position {old_place} of "
+                f"{len(report.context.hopper or ())}), so this batch may call the number too."
+            )
         if not recorded:
             notes.append("leadbot could not complete the audit record of this undo.")
         return lead_message(replace(report, action="undo_remove", notes=(*notes, *report.notes)))

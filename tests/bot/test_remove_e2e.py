@@ -504,3 +504,16 @@ def test_undo_after_an_earlier_undo_whose_outcome_was_unknown_finds_the_lead_bac
         ("undo_remove", "ok"),
     ]
     assert rows[0]["undone_by"] == rows[2]["id"] and rows[2]["request_id"] == f"undo:{removed['id']}:1"
+
+
+def test_undo_of_a_lead_removed_from_the_hopper_says_its_old_entry_may_still_call_the_number(rb: Bot) -> None:
+    reply = remove(rb, '"Spring leads"', "lead-40")
+
+    undone = click(rb, reply, ACTION_UNDO)
+
+    assert header(undone) == "Undone: lead-40 is back in Spring leads as a new lead"
+    assert (
+        "Its old entry is still loaded in the current batch (position 11 of 20), so this batch may call the number "
+        "too." in unescape(texts(undone))
+    )
+    assert hopper_uids(rb, DEMO_CAMPAIGN_ID).count("lead-40") == 1  # the old entry; the new lead waits its turn
