@@ -38,7 +38,7 @@ REPLY_TIMEOUT_S = 60.0
 FORM_TIMEOUT_S = 10.0
 POLL_S = 0.02
 PROMPT = "leadbot> "
-BUTTON_WORDS = frozenset({":undo", ":apply", ":cancel", ":delete"})
+BUTTON_WORDS = frozenset({":undo", ":apply", ":cancel", ":delete", ":remove", ":keep"})
 
 BANNER = """\
 leadbot console: type /lead commands as in Slack (help: /lead help, quit: Ctrl-D or :quit).
@@ -48,9 +48,10 @@ Try the babelforce article's two examples:
   /lead rank "{demo}" lead-40 45        (lead-40 is already in the hopper: leadbot asks before changing it)
   /lead rank "{demo}" lead-10 100       (not in the current batch: first of the next one)
   /lead add                              (no arguments: opens the form)
+  /lead remove "{demo}" lead-40          (asks first; lead-40 stays in the loaded batch: try :dial 20)
 Console extras: :dial [N] dials N leads of the demo campaign, :hopper shows it, :quit leaves.
-A reply's buttons are words: :undo, :apply (apply anyway), :cancel, :delete (/lead undo of an add).
-History's Undo buttons are not; type /lead undo #12 with the line's number instead.
+A reply's buttons are words: :undo, :apply (apply anyway), :cancel, :delete (/lead undo of an add),
+:remove (remove lead), :keep. History's Undo buttons are not; type /lead undo #12 with the line's number instead.
 """
 
 
@@ -284,14 +285,21 @@ class Console:
                 return
             count = int(words[1]) if len(words) == 2 else 1
             response = httpx.post(f"{base}/sandbox/campaigns/{DEMO_CAMPAIGN_ID}/dial", json={"count": count})
-            dialled = [lead.get("uid") for lead in response.json().get("items", [])]
+            answer = response.json()
+            dialled = [lead.get("uid") for lead in answer.get("items", [])]
+            # leads deleted after they were loaded: the batch still called them
+            dialled += [
+                f"{entry.get('uid')} (removed, called from the loaded batch)"
+                for entry in answer.get("removedCalled", [])
+            ]
             self._say(f"Dialled {len(dialled)}: {', '.join(dialled) or 'nobody (the hopper is empty)'}.")
             self._hopper()
         elif words[0] == ":hopper":
             self._hopper()
         else:
             self._say(
-                "Console extras: :dial [N], :hopper, :quit; buttons of the last reply: :undo, :apply, :cancel, :delete."
+                "Console extras: :dial [N], :hopper, :quit; buttons of the last reply: :undo, :apply, :cancel, "
+                ":delete, :remove, :keep."
             )
 
     def _hopper(self) -> None:

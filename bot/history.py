@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from commands.blocks import HISTORY_SHOWN_MAX, HistoryEntry, change_summary, error_message, history_message
+from commands.remove import NAME as REMOVE
+from commands.remove import status_and_calls
 
 from .audit import AuditError, Change
 from .service import Snapshot, UserFacingError, snapshot
-from .undo import UNDO_ADD, can_undo
+from .undo import UNDO_ADD, UNDO_REMOVE, can_undo
 
 if TYPE_CHECKING:
     from .permissions import Requester
@@ -86,6 +88,12 @@ def _summary(change: Change) -> str:
     """What a recorded change did (or, when it has no result, what was asked)."""
     if change.action == UNDO_ADD:
         return "the lead (undo of its add)"
+    if change.action == UNDO_REMOVE:
+        added = f"{change_summary(None, change.after)} " if change.after else "the lead "
+        return added + "as a new lead (undo of its removal)"
+    if change.action == REMOVE and change.before is not None:  # the record keeps the whole lead
+        before = change.before
+        return f"{change_summary(None, before)} ({status_and_calls(before.get('status'), before.get('callCount'))})"
     if change.after is None:
         return change.command or "no result recorded"
     return change_summary(change.before, change.after)

@@ -42,10 +42,10 @@ from .history import History
 from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
 from .replies import NOT_RECORDED, with_note
-from .service import LeadService, Plan, Snapshot, UserFacingError, snapshot, written
+from .service import LeadService, Plan, Snapshot, UserFacingError, lead_record, snapshot, written
 from .slack_edge import after_ack
 from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S
-from .undo import UNDO_ADD, Undo
+from .undo import UNDO_ADD, UNDO_REMOVE, Undo
 
 log = logging.getLogger(__name__)
 
@@ -227,18 +227,18 @@ class Leadbot:
             plan = await plan_of(spec, self.service, command)
             changed = confirmed and _changed_since_asked(plan, expected)
             confirmed = confirmed and not changed
-            if plan.before is not None and not plan.unchanged and not (plan.blocking and not confirmed):
+            if plan.before is not None and not plan.unchanged and not (plan.asks and not confirmed):
                 key = (plan.lead_list.id, plan.before.id)
                 async with self.lead_lock(*key):
                     if self._last_write.get(key, -1) > planned_at:  # written meanwhile: read it again
                         plan = await plan_of(spec, self.service, command)
                         changed = changed or (confirmed and _changed_since_asked(plan, expected))
                         confirmed = confirmed and not changed
-                    if not plan.unchanged and not (plan.blocking and not confirmed):
+                    if not plan.unchanged and not (plan.asks and not confirmed):
                         return await self._record_and_apply(plan, request, replace_original, client)
             if plan.unchanged:
                 return lead_message(await self.service.apply(plan), replace_original=replace_original), "unchanged"
-            if plan.blocking and not confirmed:
+            if plan.asks and not confirmed:
                 return await self._ask(plan, request, replace_original, changed=changed), "asked"
             return await self._record_and_apply(plan, request, replace_original, client)  # an add: no lead to lock yet
         finally:
@@ -261,6 +261,8 @@ class Leadbot:
         action = registry.of(command).name
         keys = (tuple(plan.changes), tuple(plan.data))  # what this change writes: all the record keeps
         before = written(plan.before, *keys) if plan.before is not None else None
+        if plan.removal and plan.before is not None:  # a remove keeps the whole lead: Undo adds it back from this
+            before = lead_record(plan.before)
         try:
             change_id = await self.audit.begin(
                 actor=request.actor,
@@ -282,7 +284,9 @@ class Leadbot:
             return None, "duplicate"
         async with self.attempt(change_id, plan.lead_list.id, plan.before.id if plan.before is not None else None):
             report = await self.service.apply(plan)
-        after = written(report.lead, *keys) if plan.before is not None else snapshot(report.lead)
+        after: Snapshot | None = written(report.lead, *keys) if plan.before is not None else snapshot(report.lead)
+        if plan.removal:  # the lead is gone: nothing after
+            after = None
         recorded = await self.finish(
             change_id,
             outcome=Outcome.OK,
@@ -311,14 +315,26 @@ class Leadbot:
             await self.audit.hold(token=token, actor=request.actor, command=payload, expires_in=CONFIRM_TTL_S)
         except AuditError as failure:
             return error_message(NOT_RECORDED.format(reason=failure.message), replace_original=replace_original)
+        ask = registry.of(plan.command).question
+        if ask is not None:  # the subcommand words its own question (a remove: the lead's card and Remove)
+            message = ask(plan, token, changed)
+            return {**message, "replace_original": True} if replace_original else message
         question = _intent(plan)
         if changed:
             question = f"The lead changed since you were asked. {question}"
         caveats = plan.predicted or plan.blocking
         return confirmation_message(question, caveats, token, replace_original=replace_original)
 
-    async def confirm(self, token: str, *, request: Request, client: AsyncWebClient | None = None) -> dict | None:
-        """ "Apply anyway" was clicked: run the held command once, without asking again."""
+    async def confirm(
+        self,
+        token: str,
+        *,
+        request: Request,
+        client: AsyncWebClient | None = None,
+        button: str = "Apply anyway",
+    ) -> dict | None:
+        """ "Apply anyway" (or a subcommand's own yes, e.g. Remove lead: `button`) was clicked: run the held command
+        once, without asking again."""
         try:
             payload = await self.audit.claim(token, user_id=request.requester.user_id)
         except AuditError as failure:
@@ -331,7 +347,7 @@ class Leadbot:
             )
         expected = payload.pop(EXPECTED_KEY, None)
         command = command_from_payload(payload)
-        keyed = Request(request.requester, f"confirm:{token}", command_text(command) + " (Apply anyway)")
+        keyed = Request(request.requester, f"confirm:{token}", command_text(command) + f" ({button})")
         return await self.execute(
             command, request=keyed, replace_original=True, confirmed=True, client=client, expected=expected
         )
@@ -390,7 +406,7 @@ class Leadbot:
         request: Request,
         action: str,
         list_name: str,
-        after: Snapshot,
+        after: Snapshot | None,
         before: Snapshot | None,
     ) -> None:
         """One line per change in LEADBOT_AUDIT_CHANNEL; Slack failing here loses nothing (the record is in SQLite)."""
@@ -398,8 +414,16 @@ class Leadbot:
             return
         # the channel is read by many: phone numbers are masked there as in logs (the audit trail keeps them whole)
         masked_before, masked_after = masked_number(before), masked_number(after)
-        what = change_summary(masked_before, masked_after) if action != UNDO_ADD else "deleted (undo of its add)"
-        name = after.get("uid") or after.get("id")
+        if action == UNDO_ADD:
+            what = "deleted (undo of its add)"
+        elif action == UNDO_REMOVE:
+            what = "added back as a new lead (undo of its removal): " + change_summary(None, masked_after)
+        elif after is None:  # a remove: the record keeps the whole lead
+            what = "removed: " + change_summary(None, masked_before)
+        else:
+            what = change_summary(masked_before, masked_after)
+        named = after or before or {}
+        name = named.get("uid") or named.get("id")
         line = f"<@{request.requester.user_id}> {action} {escape(str(name))} in {escape(list_name)}: {escape(what)}"
         try:
             await client.chat_postMessage(channel=self.audit_channel, text=line[:3000], unfurl_links=False)

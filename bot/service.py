@@ -29,6 +29,7 @@ from commands.caveats import (
     change_caveats,
     lead_state,
     needs_last_hopper_rank,
+    removal_caveat,
 )
 from commands.fields import FIELD_LEAD, FIELD_LIST, FieldError, parse_number, quote_input
 
@@ -51,6 +52,12 @@ Snapshot = dict[str, Any]
 
 def snapshot(lead: Lead) -> Snapshot:
     return {"id": lead.id, "uid": lead.uid, "number": lead.number, "rank": lead.rank, "data": dict(lead.data)}
+
+
+def lead_record(lead: Lead) -> Snapshot:
+    """The whole lead, for the audit record of a remove: what Undo adds back (uid, number, rank, data) and what is
+    lost with it for good (status, callCount)."""
+    return {**snapshot(lead), "status": lead.status, "callCount": lead.call_count}
 
 
 def written(lead: Lead, fields: Iterable[str], data_keys: Iterable[str]) -> Snapshot:
@@ -97,6 +104,12 @@ class Plan:
     blocking: tuple[Caveat, ...] = ()  # NO_EFFECT_NOW caveats predicted for this change: worth a question
     predicted: tuple[Caveat, ...] = ()  # every caveat predicted, shown with the question
     new_lead: Lead | None = None  # an add: the lead to create
+    removal: bool = False  # a remove: apply deletes `before`; always asked about first
+
+    @property
+    def asks(self) -> bool:
+        """Whether the write waits for the user's yes: it would do nothing for dialling now, or it deletes a lead."""
+        return bool(self.blocking) or self.removal
 
 
 @dataclass(slots=True)
@@ -204,9 +217,19 @@ class LeadService:
             predicted=caveats,
         )
 
+    async def plan_remove(self, command: Any, *, lead_ref: str) -> Plan:
+        """A remove: the list, the whole lead as it is (the audit record keeps it, for Undo) and where it stands with
+        the dialer (the question says whether a loaded batch may still call it). Always asked about first."""
+        lead_list = await self.resolve_list(command.list_ref)
+        before, context = await self._lead_and_context(lead_list, lead_ref)
+        caveat = removal_caveat(before.id, context)
+        return Plan(command, "remove", lead_list, context, before, predicted=(caveat,), removal=True)
+
     async def apply(self, plan: Plan) -> LeadReport:
         """Send the planned write and report what babelforce did and what the dialer will do with it."""
         lead_list, context, before, action = plan.lead_list, plan.context, plan.before, plan.action
+        if plan.removal:
+            return await self._apply_removal(plan)
         if before is None:
             return await self._add(plan)
         if plan.unchanged:
@@ -272,6 +295,54 @@ class LeadService:
                 ) from None
             raise failure from None
 
+    async def _apply_removal(self, plan: Plan) -> LeadReport:
+        """Delete the lead, then read the dialer again: babelforce cannot take a lead out of a loaded batch, so the
+        reply must say whether the hopper still holds it (the sandbox models that it does, until it is dialled)."""
+        lead_list, lead = plan.lead_list, plan.before
+        assert lead is not None  # a remove's plan always reads the lead
+        outcome = await self._delete(lead_list, lead)
+        notes = plan.notes
+        if outcome == "gone":
+            notes = (
+                "babelforce said the lead was already gone when leadbot deleted it: it was deleted a moment before "
+                "(by someone else, or by a retry of this delete whose first answer was lost).",
+                *notes,
+            )
+        context = await self._context_for(lead_list, await self._dialling(lead_list))
+        caveat = removal_caveat(lead.id, context, before=plan.context)
+        return LeadReport("remove", lead_list, lead, context, (caveat,), notes=notes, recovered=outcome == "recovered")
+
+    async def _delete(self, lead_list: LeadList, lead: Lead) -> str:
+        """Delete a lead: "deleted"; "gone" when babelforce says it has no such lead (deleted a moment before, maybe
+        by a retry of this very delete); "recovered" when the answer was lost and reading the lead back finds it
+        gone. A lost answer with the lead still there is uncertain (a slow babelforce may still delete it)."""
+        try:
+            await self.client.delete_lead(lead_list.id, lead.id)
+            return "deleted"
+        except errors.NotFoundError as missing:
+            if missing.resource == "lead":
+                return "gone"
+            raise self._failed(missing, lead_list, write=True, lead=lead) from None
+        except errors.BabelforceError as failure:
+            error = self._failed(failure, lead_list, write=True, lead=lead)
+        if not error.uncertain:
+            raise error
+        try:
+            async with asyncio.timeout(SETTLE_BUDGET_S):
+                await self.client.get_lead(lead_list.id, lead.id)
+        except errors.NotFoundError as missing:
+            if missing.resource != "lead":
+                raise error from None
+            log.info("the answer to deleting lead %s was lost; reading it back shows it is gone", lead.id)
+            return "recovered"
+        except (errors.BabelforceError, TimeoutError):
+            raise error from None
+        raise UserFacingError(
+            "babelforce did not confirm the delete, and the lead was still there when leadbot read it back just now; "
+            "it may still go, so check with /lead show before trying again.",
+            uncertain=True,
+        )
+
     async def _add(self, plan: Plan) -> LeadReport:
         lead_list, new = plan.lead_list, plan.new_lead
         # an add's plan carries the lead to create, with the uid, number and rank the command gave
@@ -330,6 +401,25 @@ class LeadService:
     async def remove(self, lead_list: LeadList, lead: Lead) -> None:
         """Delete a lead (undo of an add)."""
         await self._guard(lead_list, self.client.delete_lead(lead_list.id, lead.id), write=True, lead=lead)
+
+    async def readd(self, lead_list: LeadList, record: Snapshot) -> LeadReport:
+        """Add a removed lead back from its audit record (undo of a remove): the same uid, number, rank and data.
+        babelforce gives it a new id and it starts as a new lead: status and call count cannot be sent."""
+        dialling = await self._dialling(lead_list)
+        context = DialContext(lead_list.name, dialling.campaign, campaign_error=dialling.error)
+        new_lead = Lead(
+            id="", uid=record["uid"], number=record["number"], rank=record["rank"], data=dict(record.get("data") or {})
+        )
+        return await self._add(Plan(None, "add", lead_list, context, None, new_lead=new_lead))
+
+    async def lead_with_uid(self, lead_list: LeadList, uid: str) -> Lead | None:
+        """The list's lead with this uid as babelforce has it now (a fresh lookup), or None."""
+        try:
+            return await self.client.find_lead_by_uid(lead_list.id, uid, fresh=True)
+        except errors.BabelforceError as failure:
+            if isinstance(failure, errors.NotFoundError) and failure.resource == "lead":
+                return None
+            raise self._failed(failure, lead_list) from None
 
     # ------------------------------------------------------------------ form pre-checks
 

@@ -1,8 +1,9 @@
 """Undo: put a lead back as it was before an audited change, once, and only while nobody changed it since.
 
 The change's record says what it wrote (before -> after); undo compares the lead now with that after-state, writes
-back only what the change changed (the undo of an add deletes the lead), and records itself in the audit trail
-under the action "undo" (or "undo_add"), pointing at the change it undid.
+back only what the change changed (the undo of an add deletes the lead; the undo of a remove adds it back, as a new
+lead, from the whole lead its record keeps), and records itself in the audit trail under the action "undo" (or
+"undo_add", "undo_remove"), pointing at the change it undid.
 
 The Undo button and `/lead undo [#change]` take this one path (`Undo.run`), so a change is undone once however it
 is asked: button then command, or two commands.
@@ -12,14 +13,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from babelforce.models import Lead
 from commands.blocks import error_message, lead_message, notice_message, undo_add_question
 from commands.caveat_text import describe
 from commands.fields import change_ref
+from commands.remove import NAME as REMOVE
+from commands.remove import call_history
 
 from .audit import AuditError, Change, Outcome
 from .replies import NOT_RECORDED, with_note
@@ -31,9 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Audit actions of the Undo button: the undo of a rank or set change, and the undo of an add (a delete).
+#: Audit actions of the Undo button: the undo of a rank or set change, of an add (a delete) and of a remove (an add).
 UNDO = "undo"
 UNDO_ADD = "undo_add"
+UNDO_REMOVE = "undo_remove"
 
 
 class Undo:
@@ -120,7 +126,79 @@ class Undo:
             return error_message(refusal)
         assert change.list_id is not None and change.lead_id is not None  # _not_undoable checked
         async with self.bot.lead_lock(change.list_id, change.lead_id):
+            if change.action == REMOVE:
+                return await self._undo_removal(change, request, client)
             return await self._undo_locked(change, request, client, delete_confirmed)
+
+    async def _undo_removal(self, change: Change, request: Request, client: AsyncWebClient | None) -> dict:
+        """Add a removed lead back from its record: the same uid, number, rank and data. babelforce gives it a new
+        id and it starts as a new lead (status and call count cannot be sent), which the reply says. Refused when
+        the list has a lead with that uid again: someone added it back, and a second one would be a duplicate."""
+        assert change.list_id is not None
+        record = change.before or {}
+        uid = record.get("uid")
+        if not uid or not record.get("number") or not isinstance(record.get("rank"), int):
+            return error_message(
+                "leadbot's record of that removal lacks the lead's uid, number or rank; add it by hand."
+            )
+        lead_list = await self.bot.service.resolve_list(change.list_id)
+        attempts = await self.bot.audit.undos_of(change.id)
+        if any(attempt.outcome == Outcome.OK for attempt in attempts):
+            return notice_message("Already undone; nothing more to do.")
+        if any(attempt.outcome == Outcome.PENDING and self._live(attempt) for attempt in attempts):
+            return notice_message("This removal is already being undone; nothing more to do.")
+        unknown = sum(attempt.outcome in (Outcome.UNKNOWN, Outcome.PENDING) for attempt in attempts)
+        existing = await self.bot.service.lead_with_uid(lead_list, uid)
+        if existing is not None and not (unknown and _is_readded(record, existing)):
+            return error_message(
+                f"List {lead_list.name} has a lead with uid {uid} again (added since the removal), so Undo did not add "
+                "a second one; see it with /lead show."
+            )
+        undo_id = await self.bot.audit.begin(
+            actor=request.actor,
+            action=UNDO_REMOVE,
+            command=f"Undo of the remove of {change.at:%Y-%m-%d %H:%M} UTC",
+            request_id=f"undo:{change.id}" + (f":{unknown}" if unknown else ""),
+            list_id=lead_list.id,
+            list_name=lead_list.name,
+            lead_uid=uid,
+            undo_of=change.id,
+        )
+        if undo_id is None:  # another process's click got there first
+            return notice_message("This removal is already being undone, or was; nothing more to do.")
+        if existing is not None:  # an earlier undo whose answer was lost did add it back: say so, mark it undone
+            after = snapshot(existing)
+            await self.bot.finish(
+                undo_id, outcome=Outcome.OK, after=after, lead_id=existing.id, detail="already added back"
+            )
+            await self._mark_undone(change.id, undo_id)
+            return notice_message(f"Lead {uid} is already back in list {lead_list.name} (as a new lead): undone.")
+        async with self.bot.attempt(undo_id, lead_list.id, None):
+            report = await self.bot.service.readd(lead_list, record)
+        after = snapshot(report.lead)
+        recorded = await self.bot.finish(
+            undo_id,
+            outcome=Outcome.OK,
+            after=after,
+            lead_id=report.lead.id,
+            lead_uid=report.lead.uid,
+            caveat=describe(report.caveats),
+        )
+        recorded = await self._mark_undone(change.id, undo_id) and recorded
+        self.bot.in_background(
+            self.bot.announce(client, request, UNDO_REMOVE, lead_list.name, after, None), "the audit channel line"
+        )
+        lost = call_history(record.get("status"), record.get("callCount"))
+        notes = [f"It has a new id and starts as a new lead: {lost} did not come back."]
+        old_place = report.context.hopper_position(change.lead_id) if change.lead_id else None
+        if old_place is not None:  # the removed lead's entry, still loaded (babelforce cannot unload it)
+            notes.append(
+                f"Its old entry is still loaded in the current batch (position {old_place} of "
+                f"{len(report.context.hopper or ())}), so this batch may call the number too."
+            )
+        if not recorded:
+            notes.append("leadbot could not complete the audit record of this undo.")
+        return lead_message(replace(report, action="undo_remove", notes=(*notes, *report.notes)))
 
     async def _undo_locked(
         self, change: Change, request: Request, client: AsyncWebClient | None, delete_confirmed: bool
@@ -240,7 +318,7 @@ def can_undo(change: Change, current: Snapshot | None) -> bool:
 
 def _not_undoable(change: Change) -> str | None:
     """Why a recorded change cannot be undone, or None."""
-    if change.action in (UNDO, UNDO_ADD):
+    if change.action in (UNDO, UNDO_ADD, UNDO_REMOVE):
         return "An undo cannot itself be undone; change the lead again with /lead set."
     if change.outcome == Outcome.UNKNOWN:
         return (
@@ -252,6 +330,16 @@ def _not_undoable(change: Change) -> str | None:
     if change.outcome != Outcome.OK or change.list_id is None or change.lead_id is None:
         return f"That change was not applied ({change.outcome}), so there is nothing to undo."
     return None
+
+
+def _is_readded(record: Snapshot, lead: Lead) -> bool:
+    """Whether a lead is the removed one added back (same uid, number, rank and data): an earlier undo's work."""
+    return (lead.uid, lead.number, lead.rank, lead.data) == (
+        record.get("uid"),
+        record.get("number"),
+        record.get("rank"),
+        record.get("data") or {},
+    )
 
 
 def _restored(change: Change, current: Snapshot) -> bool:

@@ -29,7 +29,7 @@ from babelforce.models import Lead, LeadList
 
 from . import registry
 from .caveat_text import campaign_line, caveat_text, describe, escape, verdict
-from .caveats import Action, Caveat, DialContext
+from .caveats import Action, Caveat, CaveatKind, DialContext, Subject
 from .fields import change_ref
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): kept a little under where it is cheap.
@@ -61,6 +61,7 @@ BLOCK_UNDO_QUESTION = "undo_question"
 ACTION_UNDO = "lead_undo"  # value: the audit record's id
 ACTION_APPLY_ANYWAY = "lead_apply_anyway"  # value: the held confirmation's token
 ACTION_CANCEL = "lead_cancel"  # value: the held confirmation's token
+ACTION_REMOVE = "lead_remove"  # value: the held confirmation's token (a /lead remove waiting for its yes)
 HISTORY_SHOWN_MAX = 15
 
 ICON_WARNING = ":warning:"
@@ -106,11 +107,13 @@ def lead_message(report: LeadReport, *, replace_original: bool = False, undo_id:
 
 
 def _undo_actions(report: LeadReport, undo_id: int) -> ActionsBlock:
-    deletes = (report.lead.uid or report.lead.id, report.lead_list.name) if report.action == "add" else None
-    return ActionsBlock(block_id=BLOCK_ACTIONS, elements=[_undo_button(undo_id, deletes)])
+    named = (report.lead.uid or report.lead.id, report.lead_list.name)
+    deletes = named if report.action == "add" else None
+    readds = named if report.action == "remove" else None
+    return ActionsBlock(block_id=BLOCK_ACTIONS, elements=[_undo_button(undo_id, deletes, readds)])
 
 
-def _undo_button(undo_id: int, deletes: tuple[str, str] | None) -> ButtonElement:
+def _undo_button(undo_id: int, deletes: tuple[str, str] | None, readds: tuple[str, str] | None = None) -> ButtonElement:
     """The Undo button of a recorded change. `deletes` (lead name, list name): its change is an add, so undoing it
     deletes a lead, and Slack asks before the click is sent."""
     confirm = None
@@ -125,6 +128,20 @@ def _undo_button(undo_id: int, deletes: tuple[str, str] | None) -> ButtonElement
             confirm="Delete it",
             deny="Keep it",
             style="danger",
+        )
+    elif readds is not None:  # undoing a remove makes the lead dialable again, as a new lead
+        lead_name, list_name = readds
+        confirm = ConfirmObject(
+            title="Add this lead back?",
+            text=PlainTextObject(
+                text=_trim(
+                    f"Undo adds lead {lead_name} back to list {list_name} as a new lead (same uid, number, rank and "
+                    "data) that the dialer may call again; its call history does not come back.",
+                    300,
+                )
+            ),
+            confirm="Add it back",
+            deny="Keep it removed",
         )
     return ButtonElement(text="Undo", action_id=ACTION_UNDO, value=str(undo_id), confirm=confirm)
 
@@ -175,6 +192,48 @@ def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *
     ]
     text = f"Not applied yet: {question}. {describe(caveats)} Apply anyway?"
     return ephemeral(blocks, text, replace_original=replace_original)
+
+
+def removal_question(report: LeadReport, token: str, *, changed: bool = False) -> dict:
+    """ "Remove this lead?": its card, whether a loaded batch may still call it, and a Remove button behind Slack's
+    confirm dialog (naming the uid and the list). Nothing is deleted until that is clicked and confirmed."""
+    name = escape(report.lead.uid or report.lead.id)
+    list_name = escape(report.lead_list.name)
+    blocks = lead_blocks(report)
+    if changed:
+        blocks.insert(
+            1,
+            SectionBlock(
+                block_id=BLOCK_NOTICE,
+                text=MarkdownTextObject(
+                    text=f"{ICON_WARNING} The lead changed since you were asked; check it again before removing it."
+                ),
+            ),
+        )
+    confirm = ConfirmObject(
+        title="Remove this lead?",
+        text=_trim(
+            f"leadbot deletes lead {name} from list {list_name} in babelforce, so no later batch calls it. Undo can "
+            "add it back only as a new lead, without its call history.",
+            300,
+        ),
+        confirm="Remove it",
+        deny="Keep it",
+        style="danger",
+    )
+    blocks.append(
+        ActionsBlock(
+            block_id=BLOCK_ACTIONS,
+            elements=[
+                ButtonElement(
+                    text="Remove lead", action_id=ACTION_REMOVE, value=token, style="danger", confirm=confirm
+                ),
+                ButtonElement(text="Keep it", action_id=ACTION_CANCEL, value=token),
+            ],
+        )
+    )
+    text = f"{_title(report)} {describe(report.caveats)} Nothing is removed until you click Remove lead."
+    return ephemeral(blocks, text)
 
 
 def notice_message(text: str, *, replace_original: bool = False) -> dict:
@@ -252,7 +311,7 @@ _OUTCOME_SHOWN = {
     "denied": " — *denied*",
 }
 #: How the buttons' recorded actions read in a history line; a subcommand's own says `Subcommand.done_verb`.
-_ACTION_SHOWN = {"undo": "undid a change:", "undo_add": "deleted", "apply": "applied"}
+_ACTION_SHOWN = {"undo": "undid a change:", "undo_add": "deleted", "undo_remove": "added back", "apply": "applied"}
 
 
 def _done_verb(action: str) -> str:
@@ -326,7 +385,9 @@ def lead_blocks(report: LeadReport) -> list[Block]:
         blocks.append(SectionBlock(block_id=BLOCK_LEAD_DATA, text=MarkdownTextObject(text=data_text)))
     notes = list(report.notes)
     if report.recovered:
-        done = "it was created once" if report.action == "add" else "the change was applied"
+        done = {"add": "it was created once", "undo_remove": "it was added back once", "remove": "it is deleted"}.get(
+            report.action, "the change was applied"
+        )
         notes.insert(0, f"babelforce's answer was lost on the way, so leadbot looked the lead up: {done}.")
     blocks.append(DividerBlock())
     caveat_elements = [
@@ -337,7 +398,12 @@ def lead_blocks(report: LeadReport) -> list[Block]:
         MarkdownTextObject(text=_trim(f"{ICON_INFO} {escape(note)}", SECTION_TEXT_MAX)) for note in notes
     ]
     if caveat_elements:
-        blocks.append(ContextBlock(block_id=BLOCK_CAVEAT, elements=caveat_elements[:10]))
+        caveat_block = ContextBlock(block_id=BLOCK_CAVEAT, elements=caveat_elements[:10])
+        # a remove's verdict hangs on its caveat (is it still loaded?): right under the title
+        if report.action == "remove":
+            blocks.insert(1, caveat_block)
+        else:
+            blocks.append(caveat_block)
     blocks.append(
         ContextBlock(
             block_id=BLOCK_CAMPAIGN,
@@ -439,6 +505,10 @@ def _title(report: LeadReport) -> str:
         return f"Undone: {_restored_what(before, report.lead)} of {name} restored"
     if report.action == "show":
         return f"Lead {name}"
+    if report.action == "remove":
+        return _removal_title(report, name)
+    if report.action == "undo_remove":
+        return f"Undone: {name} is back in {report.lead_list.name} as a new lead"
     if report.unchanged and report.action == "rank":
         return f"No change: {name} already has rank {_value(report.lead.rank)}"
     if report.unchanged:
@@ -458,6 +528,16 @@ def _restored_what(before: Lead | None, lead: Lead) -> str:
     if not names:
         return "the values"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _removal_title(report: LeadReport, name: str) -> str:
+    """The question before a remove, or its verdict after: "will not be dialled" only when no hopper holds it."""
+    caveat = report.caveats[0] if report.caveats else None
+    if caveat is None or caveat.subject != Subject.REMOVED:
+        return f"Remove lead {name} from {report.lead_list.name}?"
+    if caveat.kind == CaveatKind.NOT_LOADED:
+        return f"Removed: {name} will not be dialled"
+    return f"Removed: {name} will not be dialled by later batches"
 
 
 def _fields(lead: Lead, before: Lead | None) -> list[tuple[str, str]]:
@@ -509,7 +589,7 @@ def _data_text(lead: Lead, before: Lead | None, *, restored: bool = False) -> st
 def _icon(report: LeadReport, caveat: Caveat) -> str:
     if caveat.is_warning:
         return ICON_WARNING
-    return ICON_INFO if report.action == "show" or report.unchanged else ICON_OK
+    return ICON_INFO if report.action in ("show", "remove") or report.unchanged else ICON_OK
 
 
 def _value(value: Any) -> str:

@@ -113,6 +113,8 @@ def caveat_text(caveat: Caveat) -> str:
                 f"*Dialer state unknown*: could not read the campaign that dials list "
                 f"*{escape(caveat.list_name or '')}* ({caveat.reason}), so leadbot cannot say when this takes effect."
             )
+        case CaveatKind.STILL_LOADED | CaveatKind.NOT_LOADED | CaveatKind.REMOVAL_UNKNOWN:
+            return removal_text(caveat)
         case _:
             assert_never(kind)
 
@@ -153,8 +155,27 @@ def verdict(caveat: Caveat, done: str) -> str:
             return f"{done} and loaded at once: position {caveat.position} of {size}, dialled in this batch"
         case CaveatKind.CAMPAIGN_UNKNOWN:
             return f"{done}; the dialer's state could not be read, so when it is dialled is unknown"
+        case CaveatKind.STILL_LOADED | CaveatKind.NOT_LOADED | CaveatKind.REMOVAL_UNKNOWN:
+            return _removal_verdict(caveat)
         case _:
             assert_never(kind)
+
+
+def _removal_verdict(caveat: Caveat) -> str:
+    """A remove: after the delete, whether any batch may still call it; before it (the question), not yet."""
+    removed = caveat.subject == Subject.REMOVED
+    match caveat.kind:
+        case CaveatKind.STILL_LOADED:
+            where = f"still loaded in the current batch ({caveat.position} of {caveat.hopper_size or 0})"
+            return f"Removed, but {where}: this batch may still call it" if removed else f"Not removed yet: {where}"
+        case CaveatKind.NOT_LOADED:
+            return "Removed: no batch will call it" if removed else "Not removed yet: no loaded batch holds it"
+        case _:
+            return (
+                "Removed; whether the current batch still holds it is unknown"
+                if removed
+                else "Not removed yet; whether the current batch holds it is unknown"
+            )
 
 
 def _shown_verdict(caveat: Caveat) -> str:
@@ -179,6 +200,9 @@ def _shown_verdict(caveat: Caveat) -> str:
             | CaveatKind.ORDER_IGNORES_RANK
             | CaveatKind.NEW_LEAD_AFTER_BATCH
             | CaveatKind.LOADED_NOW
+            | CaveatKind.STILL_LOADED
+            | CaveatKind.NOT_LOADED
+            | CaveatKind.REMOVAL_UNKNOWN
         ):  # facts of a change, never of a lead as it stands
             return caveat_text(caveat).split(":", 1)[0].strip("*")
         case _:
@@ -188,6 +212,62 @@ def _shown_verdict(caveat: Caveat) -> str:
 def _bound(caveat: Caveat) -> str:
     """What a rank "ahead of the hopper" was compared with: only the hopper's last lead is read."""
     return f"(rank {caveat.bound_rank})" if caveat.bound_rank is not None else "(its rank was not read)"
+
+
+def removal_text(caveat: Caveat) -> str:
+    """A remove's caveat: can the lead still be called? Before the delete (the question) or after it."""
+    removed, size = caveat.subject == Subject.REMOVED, caveat.hopper_size or 0
+    cannot = "babelforce's API cannot take a lead out of a loaded batch"
+    if caveat.kind == CaveatKind.STILL_LOADED:
+        if removed:
+            return (
+                f"*It is still loaded in the current batch* (position {caveat.position} of {size}): {cannot}, so "
+                "this batch may still call it."
+            )
+        return (
+            f"*Loaded in the current batch* (position {caveat.position} of {size}): {cannot}, so this batch may "
+            "still call it after the removal; no later batch will."
+        )
+    if caveat.kind == CaveatKind.NOT_LOADED:
+        list_name = escape(caveat.list_name or "")
+        if caveat.hopper_size is None:  # no active campaign dials the list
+            if caveat.campaign_name is None:
+                why = f"no campaign dials list *{list_name}*"
+            else:
+                why = f"campaign *{escape(caveat.campaign_name)}* that dials *{list_name}* is not active"
+            return f"*Not dialled*: {why}, so no batch will call it."
+        if not removed:
+            return f"*Not in the hopper* ({_leads(size)} loaded): once removed, no batch will call it."
+        if caveat.position is not None:
+            return (
+                f"*Out of the hopper*: it was loaded at position {caveat.position} just before the delete and is gone "
+                f"from the hopper now ({_leads(size)} loaded), so no batch will call it."
+            )
+        return f"*Not in the hopper* (read again after the delete, {_leads(size)} loaded): no batch will call it."
+    if caveat.campaign_name is not None:
+        what = f"could not read the hopper of *{escape(caveat.campaign_name)}*"
+    else:
+        what = f"could not read the campaign that dials list *{escape(caveat.list_name or '')}*"
+    what += f" ({caveat.reason})" if caveat.reason else ""
+    if not removed:
+        return (
+            f"*Hopper unknown*: {what}. If the lead is loaded, {cannot}, so that batch may still call it after the "
+            "removal; no later batch will."
+        )
+    if caveat.position is not None:
+        return (
+            f"*Hopper unknown after the delete*: {what}. The lead was loaded at position {caveat.position} of "
+            f"{caveat.hopper_size} just before, and {cannot}, so this batch may still call it; no later batch will."
+        )
+    if caveat.hopper_size is not None:
+        return (
+            f"*Hopper unknown after the delete*: {what}. The lead was not loaded when leadbot read the hopper just "
+            "before the delete, and no later batch will call it."
+        )
+    return (
+        f"*Hopper unknown*: {what}, so leadbot cannot say whether the current batch holds the lead; if it does, "
+        f"{cannot}, so that batch may still call it. No later batch will."
+    )
 
 
 def _kept(caveat: Caveat, item: Kept) -> str:

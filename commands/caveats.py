@@ -19,7 +19,7 @@ from typing import Literal
 
 from babelforce.models import DIALABLE_STATUSES, Campaign, HopperEntry, Lead, ListOrder
 
-Action = Literal["add", "rank", "set", "show", "undo"]
+Action = Literal["add", "rank", "set", "show", "undo", "remove", "undo_remove"]
 
 #: What babelforce does when a campaign has no list order set (DOMAIN.md: UP is the default).
 DEFAULT_LIST_ORDER = ListOrder.UP
@@ -45,6 +45,11 @@ class CaveatKind(StrEnum):
     AWAITS_RECYCLING = "awaits_recycling"  # already called (e.g. no_answer): back only if recycling rules say so
     LOADED_NOW = "loaded_now"  # add: the hopper was short, the new lead went straight in
     CAMPAIGN_UNKNOWN = "campaign_unknown"  # the campaign dialling the list could not be read
+    # remove: babelforce's API cannot take a lead out of a loaded batch (DOMAIN.md), so only the hopper can still
+    # call a lead once it is deleted
+    STILL_LOADED = "still_loaded"  # in the hopper: that batch may still call it; no later batch will
+    NOT_LOADED = "not_loaded"  # in no hopper (or no active campaign dials the list): no batch will call it
+    REMOVAL_UNKNOWN = "removal_unknown"  # the hopper (or the campaign) could not be read
 
 
 #: Caveats after which the change does nothing for dialling now (the ones worth an "apply anyway?").
@@ -58,6 +63,8 @@ WARNINGS = NO_EFFECT_NOW | {
     CaveatKind.HOPPER_UNKNOWN,
     CaveatKind.AWAITS_RECYCLING,
     CaveatKind.CAMPAIGN_UNKNOWN,
+    CaveatKind.STILL_LOADED,
+    CaveatKind.REMOVAL_UNKNOWN,
 }
 
 
@@ -67,6 +74,7 @@ class Subject(StrEnum):
     CHANGE = "change"
     NEW_LEAD = "new_lead"
     SHOWN = "shown"
+    REMOVED = "removed"  # a lead just deleted, the hopper read again after the delete
 
 
 class Kept(StrEnum):
@@ -269,4 +277,41 @@ def _hopper_unknown(context: DialContext, subject: Subject) -> Caveat:
         subject,
         campaign_name=context.campaign.name if context.campaign else None,
         reason=context.hopper_error,
+    )
+
+
+def removal_caveat(lead_id: str, context: DialContext, *, before: DialContext | None = None) -> Caveat:
+    """Whether a lead can still be called once it is deleted: only by a batch already holding it.
+
+    Without `before`, `context` was read before the delete (the question: subject CHANGE). With it, `context` was
+    read after the delete and `before` just before it (subject REMOVED): a lead loaded in `before` but not in
+    `context` left the hopper; position and hopper_size then say where it was."""
+    subject = Subject.REMOVED if before is not None else Subject.CHANGE
+    was_at = before.hopper_position(lead_id) if before is not None else None
+    size_before = len(before.hopper) if before is not None and before.hopper is not None else None
+    campaign = context.campaign
+    campaign_name = campaign.name if campaign is not None else None
+    if context.campaign_error is not None or (context.dialling and context.hopper is None):
+        return Caveat(
+            CaveatKind.REMOVAL_UNKNOWN,
+            subject,
+            position=was_at,
+            hopper_size=size_before,
+            list_name=context.list_name,
+            campaign_name=campaign_name if context.campaign_error is None else None,
+            reason=context.campaign_error or context.hopper_error,
+        )
+    if not context.dialling or context.hopper is None:
+        return Caveat(CaveatKind.NOT_LOADED, subject, list_name=context.list_name, campaign_name=campaign_name)
+    size = len(context.hopper)
+    position = context.hopper_position(lead_id)
+    if position is not None:
+        return Caveat(CaveatKind.STILL_LOADED, subject, position=position, hopper_size=size)
+    return Caveat(
+        CaveatKind.NOT_LOADED,
+        subject,
+        position=was_at,
+        hopper_size=size,
+        list_name=context.list_name,
+        campaign_name=campaign_name,
     )

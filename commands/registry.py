@@ -94,6 +94,9 @@ class Subcommand(Generic[C]):
     # when the command names one (bot.forms.precheck).
     precheck: Callable[[LeadService, C], Awaitable[None]] | None = None
     done_verb: str = "changed"  # how a finished change reads in history ("@alice · *changed* rank 40 → 45")
+    # A write whose plan asks first (Plan.asks) may word its own question: (plan, held token, asked again because
+    # the lead changed) -> message; None: "apply anyway?" (commands.blocks.confirmation_message).
+    question: Callable[[Plan, str, bool], dict[str, Any]] | None = None
     log_ref: Callable[[C], str] = field(default=lambda command: getattr(command, "lead_ref", ""))
 
     def __post_init__(self) -> None:
@@ -119,7 +122,7 @@ class UnknownSubcommand(LookupError):
 
 
 #: Names that are not subcommands but are recorded in the audit trail or checked for permission as actions.
-RESERVED = frozenset({"help", "apply", "undo_add", "delete"})
+RESERVED = frozenset({"help", "apply", "undo_add", "undo_remove", "delete"})
 
 _BY_NAME: dict[str, Subcommand[Any]] = {}
 _BY_TYPE: dict[type, Subcommand[Any]] = {}
@@ -197,4 +200,4 @@ def is_write(name: str) -> bool:
 
 
 #: Buttons that write; each is an action of its own in the audit trail.
-WRITE_ACTIONS = frozenset({"undo", "apply", "undo_add"})
+WRITE_ACTIONS = frozenset({"undo", "apply", "undo_add", "undo_remove"})

@@ -753,9 +753,11 @@ async def dial(request: Request) -> Response:
     if status not in DIAL_STATUSES:
         raise Invalid(f"status must be one of the dial statuses ({', '.join(DIAL_STATUSES)}).")
     with state.lock:
-        dialled = state.dial(campaign_id, count, status)
+        dialled, orphans = state.dial_batch(campaign_id, count, status)
         items = [lead_json(lead, state.campaign_id_of_list(lead.list_id)) for lead in dialled]
-    return JSONResponse({"success": True, "items": items})
+    # entries of leads deleted after they were loaded: called from the batch, with no lead left to update
+    removed = [{"id": entry.lead_id, "uid": entry.uid, "number": entry.number} for entry in orphans]
+    return JSONResponse({"success": True, "items": items, "removedCalled": removed})
 
 
 @control

@@ -358,16 +358,13 @@ class SandboxState:
             return lead_list
 
     def _remove_leads(self, lead_list: LeadList, leads: list[Lead]) -> None:
-        if not leads:
-            return
+        """Delete leads from the list. A lead already loaded keeps its hopper entry until it is dialled: the
+        conservative model (babelforce's spec does not say; its API offers no way to take a lead out of a loaded
+        batch), so a client must never promise that deleting a loaded lead stops this batch from calling it.
+        The hopper stays as full as it was, so nothing is refilled."""
         for lead in leads:
             del lead_list.leads[lead.id]
             del lead_list.ids_by_uid[lead.uid]
-        if lead_list.campaign_id is not None:
-            campaign = self.campaigns[lead_list.campaign_id]
-            gone = {lead.id for lead in leads}
-            campaign.hopper = [entry for entry in campaign.hopper if entry.lead_id not in gone]
-            self._refill(campaign)
 
     def iter_leads(self, list_id: str | None = None, status: str | None = None) -> Iterator[Lead]:
         """Leads in list order (lists in creation order when account-wide), optionally of one status.
@@ -461,15 +458,24 @@ class SandboxState:
 
     def dial(self, campaign_id: str, count: int = 1, status: str = "no_answer") -> list[Lead]:
         """Simulate the dialer: call the first `count` hopper entries, record the outcome, then refill."""
+        return self.dial_batch(campaign_id, count, status)[0]
+
+    def dial_batch(
+        self, campaign_id: str, count: int = 1, status: str = "no_answer"
+    ) -> tuple[list[Lead], list[HopperEntry]]:
+        """`dial`, also returning the entries whose lead was deleted after it was loaded: the batch still calls
+        their number (as loaded), but there is no lead left to record the outcome on."""
         with self.lock:
             campaign = self.get_campaign(campaign_id)
             batch, campaign.hopper = campaign.hopper[:count], campaign.hopper[count:]
             lead_list = self.lists[campaign.list_id] if campaign.list_id is not None else None
             now = now_rfc3339()
             dialled: list[Lead] = []
+            orphans: list[HopperEntry] = []
             for entry in batch:
                 lead = lead_list.leads.get(entry.lead_id) if lead_list is not None else None
-                if lead is None:  # cannot happen: deleting a lead removes its entry
+                if lead is None:  # deleted after it was loaded: called all the same, nothing to update
+                    orphans.append(entry)
                     continue
                 lead.status = status
                 lead.call_count += 1
@@ -477,9 +483,9 @@ class SandboxState:
                 lead.date_called = now
                 lead.last_updated = now
                 dialled.append(lead)
-            campaign.calls += len(dialled)
+            campaign.calls += len(batch)
             self._refill(campaign)
-            return dialled
+            return dialled, orphans
 
     def lead_stats(self, campaign_id: str) -> dict[str, int]:
         with self.lock:

@@ -1,4 +1,5 @@
-"""Buttons on the bot's replies: Undo, and "Apply anyway" / "Cancel" for a change that would not affect dialling now.
+"""Buttons on the bot's replies: Undo, "Apply anyway" / "Cancel" for a change that would not affect dialling now, and
+"Remove lead" (behind Slack's confirm dialog) for a /lead remove waiting for its yes.
 
 Each click is acked at once (Slack's 3 s); the permission check and the work follow, and the answer goes to the
 click's response_url. Repeated clicks are harmless: the audit trail lets each change be undone and each held
@@ -10,7 +11,8 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, ACTION_UNDO, error_message
+from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, ACTION_REMOVE, ACTION_UNDO, error_message
+from commands.remove import NAME as REMOVE
 
 from ..pipeline import APPLY_ANYWAY, Leadbot, Request
 from ..slack_edge import CONTEXT_KEY, after_ack, deliver, requester_of
@@ -24,6 +26,7 @@ def register(app: AsyncApp) -> None:
     app.action(ACTION_UNDO)(handle_undo)
     app.action(ACTION_APPLY_ANYWAY)(handle_apply_anyway)
     app.action(ACTION_CANCEL)(handle_cancel)
+    app.action(ACTION_REMOVE)(handle_remove)
 
 
 async def handle_undo(
@@ -45,6 +48,13 @@ async def handle_cancel(
 ) -> None:
     await ack()
     await after_ack(_cancel(context[CONTEXT_KEY], body, action, client, context), "the Cancel button")
+
+
+async def handle_remove(
+    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await after_ack(_remove(context[CONTEXT_KEY], body, action, client, context), "the Remove lead button")
 
 
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
@@ -69,6 +79,21 @@ async def _apply_anyway(
         await _answer(error_message(denial.message), body, client, request)
         return
     reply = await leadbot.confirm(str(action.get("value") or ""), request=request, client=client)
+    if reply is not None:
+        await _answer(reply, body, client, request)
+
+
+async def _remove(
+    leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The held /lead remove, run once (the click's token is its request id: a double click removes once)."""
+    request = Request(requester_of(context, _channel(body)))
+    denial = await leadbot.authorize(request, REMOVE)
+    if denial is not None:
+        await _answer(error_message(denial.message), body, client, request)
+        return
+    token = str(action.get("value") or "")
+    reply = await leadbot.confirm(token, request=request, client=client, button="Remove lead")
     if reply is not None:
         await _answer(reply, body, client, request)
 

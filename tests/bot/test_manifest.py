@@ -42,7 +42,7 @@ def test_the_lead_command_is_declared_with_description_and_usage_hint() -> None:
     assert [command["command"] for command in commands] == [COMMAND]
     lead = commands[0]
     assert lead["description"] and len(lead["description"]) <= 100
-    assert "add|rank|show|set|history" in lead["usage_hint"]
+    assert "add|rank|show|set|history|remove" in lead["usage_hint"]
     assert lead["url"].endswith(EVENTS_PATH)
 
 

@@ -51,6 +51,7 @@ from commands.caveat_text import caveat_text, escape
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, lead_state
 from commands.history import LeadHistory
 from commands.rank import RankLead
+from commands.remove import RemoveLead
 from commands.set import SetLead
 from commands.show import ShowLead
 from commands.undo import UndoChange
@@ -64,7 +65,7 @@ HOPPER = tuple(
 )
 CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
 NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
-SUBCOMMANDS = ("add", "rank", "show", "set", "history", "undo")
+SUBCOMMANDS = ("add", "rank", "show", "set", "history", "remove", "undo")
 ENTITY = re.compile(r"&(amp|lt|gt);")
 # Slack's date formatting, the one control sequence the bot writes around escaped text (a moment, never user text)
 SLACK_DATE = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>")
@@ -410,6 +411,7 @@ def test_help_example_parses_to_its_command(name: str) -> None:
         "show": ShowLead,
         "set": SetLead,
         "history": LeadHistory,
+        "remove": RemoveLead,
         "undo": UndoChange,
     }
     (example,) = help_examples(help_message(name)).values()

@@ -390,9 +390,12 @@ def test_warnings_are_no_effect_now_plus_delays_and_unknowns() -> None:
         CaveatKind.HOPPER_UNKNOWN,
         CaveatKind.AWAITS_RECYCLING,
         CaveatKind.CAMPAIGN_UNKNOWN,
+        CaveatKind.STILL_LOADED,
+        CaveatKind.REMOVAL_UNKNOWN,
     } == WARNINGS - NO_EFFECT_NOW
     assert CaveatKind.NEXT_REFILL not in WARNINGS
     assert CaveatKind.NOT_IN_HOPPER not in WARNINGS
+    assert CaveatKind.NOT_LOADED not in WARNINGS
 
 
 def test_next_refill_is_not_a_warning_and_next_batch_is() -> None:

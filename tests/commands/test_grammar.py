@@ -10,6 +10,7 @@ from commands.add import AddLead
 from commands.grammar import Help, Invalid, OpenModal, Token, TokenizeError, parse, tokenize
 from commands.history import LeadHistory
 from commands.rank import RankLead
+from commands.remove import RemoveLead
 from commands.set import SetLead
 from commands.show import ShowLead
 from commands.undo import UndoChange
@@ -147,6 +148,7 @@ def test_every_example_parses(subcommand: str) -> None:
         "show": ShowLead,
         "set": SetLead,
         "history": LeadHistory,
+        "remove": RemoveLead,
         "undo": UndoChange,
     }
     assert isinstance(result, expected[subcommand])
@@ -156,13 +158,13 @@ def test_every_example_parses(subcommand: str) -> None:
 def test_constants() -> None:
     assert tuple(USAGE) == SUBCOMMANDS
     assert set(EXAMPLES) | {"help"} == set(SUBCOMMANDS)
-    assert sorted(WRITE_SUBCOMMANDS) == ["add", "rank", "set", "undo"]
+    assert sorted(WRITE_SUBCOMMANDS) == ["add", "rank", "remove", "set", "undo"]
     assert ALL_USAGE.splitlines() == list(USAGE.values())
 
 
 INVALID = [
     # (text, subcommand, field, message fragment)
-    ("frob", None, None, "/lead has no command 'frob'; use add, rank, show, set, history, undo or help."),
+    ("frob", None, None, "/lead has no command 'frob'; use add, rank, show, set, history, remove, undo or help."),
     ("help frob", "help", None, "there is no help on 'frob'"),
     ("help rank show", "help", None, "'show' is one too many"),
     ('show "Spring leads', "show", None, "unclosed double quote"),
@@ -257,7 +259,7 @@ def test_unknown_command_with_a_suggestion_shows_only_its_usage(text: str, sugge
 def test_unknown_command_without_a_suggestion_shows_all_usage(text: str) -> None:
     result = parse(text)
     assert isinstance(result, Invalid), result
-    assert result.message.endswith("; use add, rank, show, set, history, undo or help.")
+    assert result.message.endswith("; use add, rank, show, set, history, remove, undo or help.")
     assert result.usage == ALL_USAGE
 
 
