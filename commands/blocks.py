@@ -363,11 +363,15 @@ def change_summary(before: Mapping[str, Any] | None, after: Mapping[str, Any] | 
 
 def lead_blocks(report: LeadReport) -> list[Block]:
     lead, before = report.lead, report.before
-    blocks: list[Block] = [
-        SectionBlock(
-            block_id=BLOCK_VERDICT,
-            text=MarkdownTextObject(text=_trim(f"*{escape(report_verdict(report))}*", SECTION_TEXT_MAX)),
-        ),
+    blocks: list[Block] = []
+    if report.action not in _TITLE_IS_VERDICT:
+        blocks.append(
+            SectionBlock(
+                block_id=BLOCK_VERDICT,
+                text=MarkdownTextObject(text=_trim(f"*{escape(report_verdict(report))}*", SECTION_TEXT_MAX)),
+            )
+        )
+    blocks += [
         HeaderBlock(block_id=BLOCK_LEAD_HEADER, text=PlainTextObject(text=_trim(_title(report), HEADER_MAX))),
         SectionBlock(
             block_id=BLOCK_LEAD_FIELDS,
@@ -415,10 +419,14 @@ def lead_blocks(report: LeadReport) -> list[Block]:
 
 def lead_text(report: LeadReport) -> str:
     """The notification / screen-reader text of a lead card: the title and the caveats in plain words."""
-    return _trim(f"{report_verdict(report)}. {_title(report)}. {describe(report.caveats)}", FALLBACK_TEXT_MAX)
+    verdict_first = "" if report.action in _TITLE_IS_VERDICT else f"{report_verdict(report)}. "
+    return _trim(f"{verdict_first}{_title(report)}. {describe(report.caveats)}", FALLBACK_TEXT_MAX)
 
 
 _DONE = {"add": "Added", "undo": "Undone"}
+#: Replies whose title already says what happened and what it means ("Removed: lead-40 will not be dialled"):
+#: the title is their first line, so no verdict line above it.
+_TITLE_IS_VERDICT = frozenset({"remove", "undo_remove"})
 
 
 def report_verdict(report: LeadReport) -> str:

@@ -35,14 +35,17 @@ from commands.blocks import (
 from commands.modals import BLOCK_LEAD, BLOCK_LIST
 from sandbox import SandboxServer
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_CAMPAIGN_ID, DEMO_LIST_ID, demo_number
-from tests.bot.conftest import Bot, block, start_bot, texts
-from tests.bot.helpers import (
+from tests.support import (
     ADD_ROUTE,
     DELETE_ROUTE,
+    Bot,
+    block,
     caveat,
     error_text,
     header,
     hopper_uids,
+    start_bot,
+    texts,
     unescape,
     usage_text,
     writes,

@@ -17,6 +17,7 @@ from commands.blocks import (
     ACTION_UNDO,
     BLOCK_ACTIONS,
     BLOCK_CAVEAT,
+    BLOCK_HISTORY,
     BLOCK_LEAD_HEADER,
     BLOCK_NOTICE,
     HistoryEntry,
@@ -449,7 +450,11 @@ def test_history_reads_remove_and_its_undo() -> None:
         HistoryEntry(at, "U0ALICE", "remove", "uid lead-40 (status busy, 3 calls)", "ok", undone=True),
         HistoryEntry(at, "U0BOB", "remove", "/lead remove L lead-40", "denied", detail="not a writer"),
     ]
-    lines = history_message(LIST.name, "lead-40", entries)["blocks"][1]["text"]["text"].splitlines()
+    lines = [
+        found["text"]["text"]
+        for found in history_message(LIST.name, "lead-40", entries)["blocks"]
+        if found.get("block_id", "").startswith(f"{BLOCK_HISTORY}_")
+    ]
     assert "*added back* uid lead-40" in lines[0]
     assert "*removed* uid lead-40 (status busy, 3 calls) _(undone)_" in lines[1]
     assert "*tried to remove:* /lead remove L lead-40 — *denied* (not a writer)" in lines[2]
