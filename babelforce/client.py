@@ -108,12 +108,13 @@ _TOKEN = _Op("token", "log in")
 
 @dataclass(frozen=True, slots=True)
 class SimilarLeads:
-    """Leads of a list that look like a lead being written: the same number's digits, or a uid equal to it once
-    case and spaces are ignored but not equal to it (an equal uid is babelforce's own conflict). Each one confirmed
-    by a GET; at most `SIMILAR_SHOWN` of each."""
+    """Leads of a list that look like a lead being written: the same number's digits, a uid equal to it once case
+    and spaces are ignored, or the very same uid (which babelforce refuses). Each one confirmed by a GET; at most
+    `SIMILAR_SHOWN` of each."""
 
     same_number: list[Lead] = field(default_factory=list)
     similar_uid: list[Lead] = field(default_factory=list)
+    same_uid: list[Lead] = field(default_factory=list)
 
 
 #: Leads confirmed (one GET each) per kind of likeness: enough to name them in a warning.
@@ -357,9 +358,9 @@ class BabelforceClient:
         max_age: float,
         exclude: str | None = None,
     ) -> SimilarLeads:
-        """Leads that share `number`'s digits, or whose uid differs from `uid` only by case or spaces, per the index
-        (rebuilt from one export when older than `max_age` s; a hit costs one GET, a miss nothing). `exclude`: the
-        id of the lead being changed. A lead added outside this client in the last `max_age` s may be missed."""
+        """Leads that share `number`'s digits, or whose uid is `uid` or differs from it only by case or spaces, per
+        the index (rebuilt from one export when older than `max_age` s; a hit costs one GET, a miss nothing).
+        `exclude`: the lead being changed. A lead added outside this client in the last `max_age` s may be missed."""
         list_id = _require_id(list_id, "list", "find_lead")
         if uid is None and number is None:
             return SimilarLeads()
@@ -383,6 +384,7 @@ class BabelforceClient:
                 for lead in leads
                 if uid and lead.uid is not None and lead.uid != uid and uid_key(lead.uid) == uid_key(uid)
             ][:SIMILAR_SHOWN],
+            same_uid=[lead for lead in leads if uid and lead.uid == uid][:SIMILAR_SHOWN],
         )
 
     async def find_lead_by_id(self, list_id: str, lead_id: str) -> Lead:

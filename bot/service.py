@@ -168,7 +168,9 @@ class LeadService:
         context = DialContext(lead_list.name, dialling.campaign, campaign_error=dialling.error)
         new_lead = Lead(id="", uid=uid, number=number, rank=rank, data=dict(data or {}))
         dialer = change_caveats("add", None, new_lead, context)
-        caveats = (*warnings, *dialer)
+        # the hopper is read after the add (a short hopper takes the lead at once), so before it there is nothing to
+        # say about it: a question asked for a warning must not claim the hopper "could not be read"
+        caveats = (*warnings, *(caveat for caveat in dialer if caveat.kind != CaveatKind.HOPPER_UNKNOWN))
         blocking = (*warnings, *(caveat for caveat in dialer if caveat.kind == CaveatKind.NOT_DIALLED))
         return Plan(
             command,
@@ -391,7 +393,8 @@ class LeadService:
     ) -> tuple[tuple[Caveat, ...], tuple[str, ...]]:
         """Warnings (DUPLICATE_NUMBER, SIMILAR_UID) for a uid or number about to be written, from the list's lookup
         index (a hit costs one GET); and a note instead when the list could not be checked. `lead_id`: the lead
-        being changed, which never counts as another."""
+        being changed, which never counts as another. A uid another lead already has is refused here (uid_taken),
+        as babelforce would refuse it, rather than asked about."""
         if uid is None and number is None:
             return (), ()
         try:
@@ -403,6 +406,9 @@ class LeadService:
             reason = errors.short_reason(failure)
             what = " and ".join(part for part, given in (("number", number), ("uid", uid)) if given)
             return (), (f"leadbot could not check whether another lead of the list has this {what} ({reason}).",)
+        if uid is not None and similar.same_uid:  # babelforce refuses an equal uid: say so now, without sending
+            hint = "add" if subject == Subject.NEW_LEAD else "set"
+            raise uid_taken(uid, lead_list, similar.same_uid[0].rank, hint=hint)
         warnings: list[Caveat] = []
         if similar.same_number:
             others = tuple(lead.uid or lead.id for lead in similar.same_number)

@@ -153,8 +153,8 @@ async def _plan(service: LeadService, command: SetLead) -> Plan:
 
 
 async def _precheck(service: LeadService, command: SetLead) -> None:
-    if command.relative_rank and command.rank is not None:
-        await service.refuse_relative_rank(command.list_ref, command.lead_ref, command.rank, spelled="rank=")
+    if command.relative_rank and command.rank is not None:  # next to the form's rank field: a bare number to write
+        await service.refuse_relative_rank(command.list_ref, command.lead_ref, command.rank)
     lead = await service.check_lead_exists(command.list_ref, command.lead_ref)
     if command.uid is not None and command.uid != lead.uid:
         await service.check_uid_free(command.list_ref, command.uid, for_set=True)

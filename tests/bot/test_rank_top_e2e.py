@@ -90,6 +90,27 @@ def test_top_under_up_rank_is_one_above_the_highest_waiting_lead_and_heads_the_n
     assert hopper_uids(bot, DEMO_CAMPAIGN_ID)[0] == "lead-5"
 
 
+def test_top_with_the_list_already_indexed_reads_it_once_more_and_only_once(bot: Bot) -> None:
+    bot.ask('show "Spring leads" lead-5')  # the lookup index is built: the lead is found without an export
+    bot.control.reset_stats()
+
+    reply = bot.ask('rank "Spring leads" lead-5 top')
+
+    assert header(reply) == "Rank of lead-5: 5 → 31"
+    assert bot.control.stats()["byRoute"].get(EXPORT_ROUTE) == 1  # fresh ranks and statuses: one export
+    assert bot.control.stats()["byRoute"].get(LEAD_ROUTE, 0) <= 3
+
+
+def test_top_under_up_order_reads_no_export_once_the_list_is_indexed(bot: Bot) -> None:
+    bot.ask("show Renewals renewal-2")
+    bot.control.reset_stats()
+
+    reply = bot.ask("rank Renewals renewal-2 top")
+
+    assert "rank does not matter" in error_text(reply)
+    assert bot.control.stats()["byRoute"].get(EXPORT_ROUTE, 0) == 0
+
+
 def test_top_under_down_rank_is_one_below_the_lowest_waiting_lead_and_heads_the_next_batch(bot: Bot) -> None:
     set_list_order(bot, "DOWN RANK")  # the hopper keeps lead-50 … lead-31; lead-1 is now the first waiting lead
     bot.control.reset_stats()
@@ -111,7 +132,9 @@ def test_top_of_a_lead_that_already_beats_every_waiting_lead_changes_nothing_and
     reply = bot.ask('rank "Spring leads" lead-40 top')
 
     text = plain(caveat(reply))
-    assert "Rank 40 is already the top: it beats the highest waiting lead (lead-30, rank 30), so the rank stays." in text
+    assert (
+        "Rank 40 is already the top: it beats the highest waiting lead (lead-30, rank 30), so the rank stays." in text
+    )
     assert "In the hopper at position 11 of 20" in text
     assert writes(bot) == 0
 
@@ -238,6 +261,20 @@ def test_set_rank_plus_ten_is_refused_the_same_way(bot: Bot) -> None:
     )
     assert writes(bot) == 0
     assert bot.lead("lead-5").data["city"] != "Bonn"
+
+
+def test_the_set_form_refuses_plus_ten_next_to_the_rank_field(bot: Bot) -> None:
+    interaction = bot.command("set")
+    view = bot.driver.opened_view(interaction)
+    bot.control.reset_stats()
+
+    refused = bot.driver.submit(view, {BLOCK_LIST: DEMO_LIST_ID, BLOCK_LEAD: "lead-5", BLOCK_RANK: "+10"})
+
+    assert refused.json is not None and refused.json["response_action"] == "errors", refused.body
+    assert refused.json["errors"] == {
+        BLOCK_RANK: "rank is absolute: lead-5 has rank 5; write 15 to raise it by 10, or 10 to set rank 10."
+    }
+    assert writes(bot) == 0
 
 
 def test_minus_five_stays_an_absolute_rank(bot: Bot) -> None:
