@@ -393,8 +393,8 @@ class LeadService:
     ) -> tuple[tuple[Caveat, ...], tuple[str, ...]]:
         """Warnings (DUPLICATE_NUMBER, SIMILAR_UID) for a uid or number about to be written, from the list's lookup
         index (a hit costs one GET); and a note instead when the list could not be checked. `lead_id`: the lead
-        being changed, which never counts as another. A uid another lead already has is refused here (uid_taken),
-        as babelforce would refuse it, rather than asked about."""
+        being changed, which never counts as another. A uid another lead already has gets no warning: babelforce
+        refuses it, and that refusal is what the user is told."""
         if uid is None and number is None:
             return (), ()
         try:
@@ -406,9 +406,10 @@ class LeadService:
             reason = errors.short_reason(failure)
             what = " and ".join(part for part, given in (("number", number), ("uid", uid)) if given)
             return (), (f"leadbot could not check whether another lead of the list has this {what} ({reason}).",)
-        if uid is not None and similar.same_uid:  # babelforce refuses an equal uid: say so now, without sending
-            hint = "add" if subject == Subject.NEW_LEAD else "set"
-            raise uid_taken(uid, lead_list, similar.same_uid[0].rank, hint=hint)
+        if uid is not None and similar.same_uid:
+            # babelforce refuses an equal uid (409): no question about a write that cannot happen; the write goes on
+            # to that refusal, which is recorded as failed and names the lead holding the uid
+            return (), ()
         warnings: list[Caveat] = []
         if similar.same_number:
             others = tuple(lead.uid or lead.id for lead in similar.same_number)

@@ -157,8 +157,22 @@ def test_an_equal_uid_is_still_babelforces_refusal_not_a_warning(bot: Bot) -> No
 
     assert not is_question(reply)
     assert "uid 'lead-5' already exists in list Spring leads (rank 5)" in texts(reply)
-    assert writes(bot) == 0  # known from the lookup: refused without sending an add babelforce would refuse
+    assert "Number already" not in texts(reply)  # no question about an add babelforce refuses anyway
+    assert bot.control.stats()["byRoute"].get(ADD_ROUTE) == 1  # sent, refused (409), recorded as failed
     assert bot.lead_count() == 50
+
+
+def test_retrying_an_add_whose_lead_exists_is_refused_not_asked_about_its_own_number(bot: Bot) -> None:
+    """A supervisor unsure whether an add went through types it again: babelforce's refusal, not a question
+    about the number the first add gave that very lead."""
+    bot.ask('add "Spring leads" new-9 +4915199999999 5')
+    bot.control.reset_stats()
+
+    reply = bot.ask('add "Spring leads" new-9 +4915199999999 5')
+
+    assert not is_question(reply)
+    assert "uid 'new-9' already exists in list Spring leads (rank 5)" in texts(reply)
+    assert bot.lead_count() == 51
 
 
 def test_the_add_form_asks_first_too(bot: Bot) -> None:
