@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -36,7 +36,7 @@ from . import errors
 from .auth import Credentials, TokenManager, credentials_from_settings
 from .config import BabelforceSettings, RetryPolicy, Timeouts
 from .ids import normalize_id
-from .lookup import IndexCache, LeadIndex, number_key
+from .lookup import IndexCache, LeadIndex, ListStandings, number_key, uid_key
 from .models import Campaign, HopperEntry, Lead, LeadList, LeadPage, Token
 from .transport import ShardedTransport
 
@@ -104,6 +104,21 @@ class _Op:
 
 
 _TOKEN = _Op("token", "log in")
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarLeads:
+    """Leads of a list that look like a lead being written: the same number's digits, a uid equal to it once case
+    and spaces are ignored, or the very same uid (which babelforce refuses). Each one confirmed by a GET; at most
+    `SIMILAR_SHOWN` of each."""
+
+    same_number: list[Lead] = field(default_factory=list)
+    similar_uid: list[Lead] = field(default_factory=list)
+    same_uid: list[Lead] = field(default_factory=list)
+
+
+#: Leads confirmed (one GET each) per kind of likeness: enough to name them in a warning.
+SIMILAR_SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +331,61 @@ class BabelforceClient:
         list_id = _require_id(list_id, "list", "export_csv")
         op = _Op("export_csv", f"export the leads of list {list_id}", list_id=list_id, missing="list")
         return await self._call("GET", f"{OUTBOUND}/lists/{list_id}/leads", op, params={"format": "csv"})
+
+    def is_indexed(self, list_id: str) -> bool:
+        """Whether a lookup index of the list is at hand (a lookup then needs no export)."""
+        compact = normalize_id(list_id)
+        return compact is not None and self._indexes.get(compact) is not None
+
+    async def lead_standings(self, list_id: str) -> ListStandings:
+        """Every lead's rank and status, from one fresh CSV export (never one GET per lead); the list's lookup
+        index is rebuilt from the same export on the way."""
+        list_id = _require_id(list_id, "list", "export_csv")
+        lock = self._index_locks.setdefault(list_id, asyncio.Lock())
+        async with lock:  # index builds wait for this export and then find the fresh index
+            built_at = time.monotonic()
+            export = await self._export(list_id)
+            index, standings = await asyncio.to_thread(_read_export, export, built_at, list_id)
+            self._indexes.put(list_id, index)
+        return standings
+
+    async def similar_leads(
+        self,
+        list_id: str,
+        *,
+        uid: str | None = None,
+        number: str | None = None,
+        max_age: float,
+        exclude: str | None = None,
+    ) -> SimilarLeads:
+        """Leads that share `number`'s digits, or whose uid is `uid` or differs from it only by case or spaces, per
+        the index (rebuilt from one export when older than `max_age` s; a hit costs one GET, a miss nothing).
+        `exclude`: the lead being changed. A lead added outside this client in the last `max_age` s may be missed."""
+        list_id = _require_id(list_id, "list", "find_lead")
+        if uid is None and number is None:
+            return SimilarLeads()
+        index = await self._index(list_id, fresher_than=time.monotonic() - max_age)
+        by_number = index.ids_for_number(number) if number and number_key(number) else []
+        by_uid = index.ids_for_uid_key(uid) if uid else []
+        skip = {exclude} if exclude else set()
+        wanted = [lead_id for lead_id in dict.fromkeys([*by_number, *by_uid]) if lead_id not in skip]
+        found = await asyncio.gather(*(self.get_lead(list_id, lead_id) for lead_id in wanted), return_exceptions=True)
+        for failure in found:
+            if isinstance(failure, BaseException) and not isinstance(failure, errors.NotFoundError):
+                raise failure
+        leads = [lead for lead in found if isinstance(lead, Lead) and lead.id not in skip]
+        key = number_key(number) if number else None
+        return SimilarLeads(
+            same_number=[lead for lead in leads if key and lead.number and number_key(lead.number) == key][
+                :SIMILAR_SHOWN
+            ],
+            similar_uid=[
+                lead
+                for lead in leads
+                if uid and lead.uid is not None and lead.uid != uid and uid_key(lead.uid) == uid_key(uid)
+            ][:SIMILAR_SHOWN],
+            same_uid=[lead for lead in leads if uid and lead.uid == uid][:SIMILAR_SHOWN],
+        )
 
     async def find_lead_by_id(self, list_id: str, lead_id: str) -> Lead:
         return await self.get_lead(list_id, lead_id)
@@ -698,6 +768,28 @@ class BabelforceClient:
 
 #: Encodings whose bytes can be split on b"\n" before decoding (the index then never holds the export twice).
 _LINE_SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"})
+
+
+def _read_export(export: httpx.Response, built_at: float, list_id: str) -> tuple[LeadIndex, ListStandings]:
+    """The index and the standings from one export; an export that cannot be read is babelforce's fault."""
+    encoding = export.encoding or "utf-8"
+    try:
+        line_safe = codecs.lookup(encoding).name in _LINE_SAFE_ENCODINGS
+    except LookupError:
+        line_safe = False
+    try:
+        if line_safe:
+            return LeadIndex.with_standings(export.content, built_at=built_at, encoding=encoding)
+        return LeadIndex.with_standings(export.text, built_at=built_at)
+    except ValueError as bad_export:
+        raise errors.ServerError(
+            f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
+            status_code=export.status_code,
+            method="GET",
+            path=f"{OUTBOUND}/lists/{list_id}/leads",
+            operation="export_csv",
+            list_id=list_id,
+        ) from None
 
 
 def _index_from_export(export: httpx.Response, built_at: float) -> LeadIndex:

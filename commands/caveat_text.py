@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import assert_never
 
-from .caveats import ORDER_MEANING, Caveat, CaveatKind, DialContext, Kept, Subject
+from babelforce.models import RANK_MAX, RANK_MIN, ListOrder
+
+from .caveats import ORDER_MEANING, Caveat, CaveatKind, DialContext, Kept, Subject, TopBasis, TopRefusal
 
 
 def escape(text: str) -> str:
@@ -115,6 +117,42 @@ def caveat_text(caveat: Caveat) -> str:
             )
         case CaveatKind.STILL_LOADED | CaveatKind.NOT_LOADED | CaveatKind.REMOVAL_UNKNOWN:
             return removal_text(caveat)
+        case CaveatKind.DUPLICATE_NUMBER:
+            then = (
+                "babelforce keeps both leads, so this number can be called twice."
+                if new_lead
+                else "after this change both leads have it, so it can be called twice."
+            )
+            return (
+                f"*Number already in the list*: {_named(caveat.others)} {_has(caveat.others)} "
+                f"{escape(str(caveat.number))} too; {then}"
+            )
+        case CaveatKind.SIMILAR_UID:
+            uid = escape(str(caveat.uid))
+            then = (
+                f"so {uid} is added as a second lead rather than changing that one"
+                if new_lead
+                else "so the list would hold two leads that read alike"
+            )
+            return (
+                f"*Similar uid*: {_named(caveat.others)} {_is(caveat.others)} already in the list, and {uid} differs "
+                f"only by case or spaces; babelforce treats them as different uids, {then}."
+            )
+        case CaveatKind.TOP_RANK:
+            return f"*Top: rank {caveat.rank}*, {_beyond(caveat)}: the rank that heads the next batch."
+        case CaveatKind.ALREADY_TOP:
+            if not caveat.others:
+                return (
+                    f"*Rank {caveat.rank} is already the top*: no other {_group(caveat)} is there to beat, so the rank "
+                    "stays."
+                )
+            best = "highest" if caveat.list_order == ListOrder.UP_RANK else "lowest"
+            return (
+                f"*Rank {caveat.rank} is already the top*: it beats the {best} {_group(caveat)} "
+                f"({escape(caveat.others[0])}, rank {caveat.other_rank}), so the rank stays."
+            )
+        case CaveatKind.TOP_REFUSED:
+            return escape(top_refusal_text(caveat))
         case _:
             assert_never(kind)
 
@@ -157,6 +195,16 @@ def verdict(caveat: Caveat, done: str) -> str:
             return f"{done}; the dialer's state could not be read, so when it is dialled is unknown"
         case CaveatKind.STILL_LOADED | CaveatKind.NOT_LOADED | CaveatKind.REMOVAL_UNKNOWN:
             return _removal_verdict(caveat)
+        case CaveatKind.DUPLICATE_NUMBER:
+            return f"{done}; another lead of the list has the same number"
+        case CaveatKind.SIMILAR_UID:
+            return f"{done}; another lead's uid differs only by case or spaces"
+        case CaveatKind.TOP_RANK:
+            return f"{done}: rank {caveat.rank} heads the next batch"
+        case CaveatKind.ALREADY_TOP:
+            return f"No change: rank {caveat.rank} already heads the next batch"
+        case CaveatKind.TOP_REFUSED:
+            return "Not applied: no rank can make it head the next batch"
         case _:
             assert_never(kind)
 
@@ -203,6 +251,11 @@ def _shown_verdict(caveat: Caveat) -> str:
             | CaveatKind.STILL_LOADED
             | CaveatKind.NOT_LOADED
             | CaveatKind.REMOVAL_UNKNOWN
+            | CaveatKind.DUPLICATE_NUMBER
+            | CaveatKind.SIMILAR_UID
+            | CaveatKind.TOP_RANK
+            | CaveatKind.ALREADY_TOP
+            | CaveatKind.TOP_REFUSED
         ):  # facts of a change, never of a lead as it stands
             return caveat_text(caveat).split(":", 1)[0].strip("*")
         case _:
@@ -268,6 +321,93 @@ def removal_text(caveat: Caveat) -> str:
         f"*Hopper unknown*: {what}, so leadbot cannot say whether the current batch holds the lead; if it does, "
         f"{cannot}, so that batch may still call it. No later batch will."
     )
+
+
+def top_refusal_text(caveat: Caveat) -> str:
+    """Why `/lead rank … top` changes nothing (TOP_REFUSED), as one plain sentence (an error message: no markup)."""
+    refusal = caveat.refusal
+    if refusal is None:
+        raise ValueError(f"a {caveat.kind} fact is no refusal of top")
+    instead = "give a number instead."
+    match refusal:
+        case TopRefusal.ORDER_IGNORES_RANK:
+            order = caveat.list_order or ""
+            meaning = ORDER_MEANING.get(order)
+            how = f" ({meaning})" if meaning else ""
+            name = f"campaign {caveat.campaign_name}" if caveat.campaign_name else "the campaign"
+            return (
+                f"rank does not matter: {name} dials in list order {order}{how}, so no rank puts a lead first; "
+                "nothing was changed."
+            )
+        case TopRefusal.NOT_DIALLED:
+            if caveat.campaign_name is None:
+                why = f"no campaign dials list {caveat.list_name}"
+            else:
+                why = f"campaign {caveat.campaign_name} that dials list {caveat.list_name} is not active"
+            return f"top needs a campaign dialling by rank, but {why}; nothing was changed: {instead}"
+        case TopRefusal.CAMPAIGN_UNKNOWN:
+            return (
+                f"Could not read the campaign that dials list {caveat.list_name} ({caveat.reason}), so leadbot cannot "
+                f"tell which rank heads the next batch; nothing was changed: try again, or {instead}"
+            )
+        case TopRefusal.AT_LIMIT:
+            up = caveat.list_order == ListOrder.UP_RANK
+            limit, word, way = (RANK_MAX, "highest", "above") if up else (RANK_MIN, "lowest", "below")
+            rival = caveat.others[0] if caveat.others else "another waiting lead"
+            return (
+                f"No rank is {way} {rival}'s rank {caveat.other_rank}: {limit} is the {word} rank babelforce "
+                f"stores, so top cannot put this lead ahead of it; nothing was changed. Move {rival} "
+                f"{'down' if up else 'up'} first, or give a number."
+            )
+        case TopRefusal.RANKS_UNKNOWN:
+            if caveat.unranked:
+                which = f"gives no rank for {_leads(caveat.unranked)} waiting to be loaded"
+            else:
+                which = "has no rank column"
+            return (
+                f"babelforce's lead export for list {caveat.list_name} {which}, so leadbot cannot tell which rank "
+                f"heads the next batch; nothing was changed: {instead}"
+            )
+        case _:
+            assert_never(refusal)
+
+
+def _beyond(caveat: Caveat) -> str:
+    """ "one above the highest waiting lead (lead-30, rank 50)": the lead `top` had to beat."""
+    up = caveat.list_order == ListOrder.UP_RANK
+    rival = escape(caveat.others[0]) if caveat.others else "?"
+    best = "highest" if up else "lowest"
+    return f"one {'above' if up else 'below'} the {best} {_group(caveat)} ({rival}, rank {caveat.other_rank})"
+
+
+def _group(caveat: Caveat) -> str:
+    """The leads `top` compared with, in words; when the hopper or the statuses were unknown, it says so."""
+    basis = caveat.basis or TopBasis.WAITING
+    match basis:
+        case TopBasis.WAITING:
+            return "waiting lead"
+        case TopBasis.NOT_IN_HOPPER:
+            return "lead not in the hopper (the export has no statuses)"
+        case TopBasis.DIALABLE:
+            return "dialable lead, loaded or not (the hopper could not be read)"
+        case TopBasis.ALL:
+            return "lead of the list (neither the hopper nor the statuses could be read)"
+        case _:
+            assert_never(basis)
+
+
+def _named(uids: Sequence[str]) -> str:
+    """ "lead lead-7" or "leads lead-7, lead-8" (mrkdwn-escaped)."""
+    shown = ", ".join(escape(uid) for uid in uids) or "another lead"
+    return f"lead {shown}" if len(uids) <= 1 else f"leads {shown}"
+
+
+def _has(uids: Sequence[str]) -> str:
+    return "has" if len(uids) <= 1 else "have"
+
+
+def _is(uids: Sequence[str]) -> str:
+    return "is" if len(uids) <= 1 else "are"
 
 
 def _kept(caveat: Caveat, item: Kept) -> str:

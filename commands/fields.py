@@ -114,6 +114,29 @@ def parse_rank(text: str) -> int:
     return rank
 
 
+def is_signed_up(text: str) -> bool:
+    """A rank typed with a plus sign (`+10`): most likely meant as "10 more", which babelforce cannot do (a rank is
+    absolute), so it is refused naming the lead's rank. `-5` stays the absolute rank -5."""
+    return text.strip().startswith("+")
+
+
+def relative_rank_refusal(lead_name: str, current: int | None, step: int, *, spelled: str = "") -> str:
+    """The refusal of a signed rank (`+10`), with the absolute value it probably meant. `spelled` prefixes the
+    values to write (`rank=` for /lead set)."""
+    if current is None:
+        return f"rank is absolute: {lead_name} has no rank yet; write {spelled}{step} to set rank {step}."
+    head = f"rank is absolute: {lead_name} has rank {current}"
+    if step == 0:
+        return f"{head}; write {spelled}0 to set rank 0."
+    meant = current + step
+    if meant > RANK_MAX:
+        return (
+            f"{head}, and {step} more would pass the highest rank, {RANK_MAX}; write {spelled}{RANK_MAX} for the "
+            f"highest, or {spelled}{step} to set rank {step}."
+        )
+    return f"{head}; write {spelled}{meant} to raise it by {step}, or {spelled}{step} to set rank {step}."
+
+
 def parse_uid(text: str) -> str:
     """A lead's uid (the customer's own id): surrounding spaces dropped, one line, at most 255 characters."""
     uid = text.strip()

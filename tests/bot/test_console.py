@@ -65,7 +65,7 @@ def test_console_renders_cards_errors_and_help_as_text(article_run: subprocess.C
     assert "Lead uuid_100 added" in out
     assert "number        +4916098119998" in out  # fields rendered as aligned label/value pairs
     assert "rank must be a whole number" in out
-    assert "Usage: /lead rank <list> <lead> <rank>" in out
+    assert "Usage: /lead rank <list> <lead> <rank|top>" in out
     assert "Example: /lead show" in out
     assert "Traceback" not in out + article_run.stderr
 

@@ -228,7 +228,7 @@ def test_form_slack_refuses_to_open_is_reported_at_the_response_url(bot: Bot) ->
     reply = bot.driver.replies(interaction)[0]
     shown = texts(reply)
     assert "Slack did not open the form (expired_trigger_id)" in shown
-    assert "/lead rank &lt;list&gt; &lt;lead&gt; &lt;rank&gt;" in shown
+    assert "/lead rank &lt;list&gt; &lt;lead&gt; &lt;rank|top&gt;" in shown
 
 
 def test_submission_is_acked_in_time_when_the_pre_check_is_slow_and_the_command_still_runs(bot: Bot) -> None:

@@ -392,6 +392,8 @@ def test_warnings_are_no_effect_now_plus_delays_and_unknowns() -> None:
         CaveatKind.CAMPAIGN_UNKNOWN,
         CaveatKind.STILL_LOADED,
         CaveatKind.REMOVAL_UNKNOWN,
+        CaveatKind.DUPLICATE_NUMBER,
+        CaveatKind.SIMILAR_UID,
     } == WARNINGS - NO_EFFECT_NOW
     assert CaveatKind.NEXT_REFILL not in WARNINGS
     assert CaveatKind.NOT_IN_HOPPER not in WARNINGS

@@ -70,7 +70,8 @@ VALID = [
     ('add "a=b" "O\'Brien x" 4915100000040 1', AddLead("a=b", "O'Brien x", "+4915100000040", 1, {})),
     # rank
     (EXAMPLES["rank"], RankLead(SPRING, "lead-10", 100)),
-    ("rank “Spring leads” lead-10 +100", RankLead(SPRING, "lead-10", 100)),
+    ("rank “Spring leads” lead-10 +100", RankLead(SPRING, "lead-10", 100, relative=True)),  # refused by the plan
+    ("rank “Spring leads” lead-10 TOP", RankLead(SPRING, "lead-10", None, top=True)),
     ("Rank Autumn +4915100000040 32767", RankLead("Autumn", "+4915100000040", 32767)),
     # show
     (EXAMPLES["show"], ShowLead(SPRING, "lead-40")),
@@ -422,7 +423,7 @@ MESSAGES = [
         "rank 'Spring leads' lead-10",
         "rank",
         "rank",
-        "rank must be a whole number from -32768 to 32767; got 'lead-10'. Use double quotes, not single: "
+        "rank must be a whole number from -32768 to 32767, or top; got 'lead-10'. Use double quotes, not single: "
         '"Spring leads".',
     ),
     (
