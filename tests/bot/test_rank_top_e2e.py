@@ -21,8 +21,7 @@ from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_UNDO
 from commands.modals import BLOCK_LEAD, BLOCK_LIST, BLOCK_RANK
 from sandbox import SandboxServer
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_CAMPAIGN_ID, DEMO_LIST_ID, RENEWALS_LIST_ID
-from tests.bot.conftest import Bot, is_question, start_bot, texts
-from tests.bot.helpers import caveat, error_text, header, hopper_uids, unescape, writes
+from tests.support import Bot, caveat, error_text, header, hopper_uids, is_question, start_bot, texts, unescape, writes
 
 EXPORT_ROUTE = "GET /api/v2/outbound/lists/{id}/leads"  # the CSV export (the bot never pages the JSON list)
 LEAD_ROUTE = "GET /api/v2/outbound/lists/{id}/leads/{leadId}"

@@ -14,8 +14,7 @@ import pytest
 
 from commands.modals import BLOCK_LIST, BLOCK_NUMBER, BLOCK_RANK, BLOCK_UID
 from sandbox.seed import DEMO_LIST_ID, demo_number
-from tests.bot.conftest import Bot, is_question, texts
-from tests.bot.helpers import ADD_ROUTE, UPDATE_ROUTE, caveat, header, unescape, writes
+from tests.support import ADD_ROUTE, UPDATE_ROUTE, Bot, caveat, header, is_question, texts, unescape, writes
 
 LEAD_7 = demo_number(7)  # +4915100000007
 
@@ -41,7 +40,7 @@ def asks(bot: Bot, text: str) -> tuple[dict[str, Any], str]:
 def test_add_with_another_leads_number_asks_first_naming_it_then_apply_anyway_adds_once(bot: Bot) -> None:
     question, shown = asks(bot, f'add "Spring leads" new-7 {LEAD_7} 5')
 
-    assert "Add lead new-7 to Spring leads — not applied yet." in shown
+    assert "Not applied yet: Add lead new-7 to Spring leads." in shown
     assert (
         f"Number already in the list: lead lead-7 has {LEAD_7} too; babelforce keeps both leads, so this number can "
         "be called twice."
