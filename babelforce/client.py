@@ -846,6 +846,7 @@ def _read(model: type[M], value: Any, response: httpx.Response, method: str, pat
 def _unreadable(response: httpx.Response, method: str, path: str, op: _Op) -> errors.ServerError:
     return errors.ServerError(
         f"babelforce sent an answer that could not be read when asked to {op.what}.",
+        answered=False,
         status_code=response.status_code,
         method=method,
         path=path,
@@ -948,6 +949,14 @@ _BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")
 REASON_MAX = 200
 
 
+def _json_object(response: httpx.Response) -> bool:
+    """Whether an answer is babelforce's own JSON (an object), not a gateway's page or a cut-off body."""
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
+
+
 def _server_reason(response: httpx.Response) -> str | None:
     """babelforce's own reason for an error answer: one line, at most REASON_MAX characters, and without any
     credential this request carried (a server that echoes our token or password must not put it in a message)."""
@@ -1020,6 +1029,8 @@ def _status_error(
         )
     if status >= 500:
         return errors.ServerError(
-            f"babelforce had a server error (HTTP {status}) when asked to {what}; try again shortly.", **fields
+            f"babelforce had a server error (HTTP {status}) when asked to {what}; try again shortly.",
+            answered=_json_object(response),
+            **fields,
         )
     return errors.APIStatusError(f"babelforce answered HTTP {status} when asked to {what}.", **fields)

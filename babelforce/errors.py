@@ -164,7 +164,13 @@ class RateLimitedError(APIStatusError):
 
 
 class ServerError(APIStatusError):
-    pass
+    """A 5xx, or an answer that could not be read. `answered` is False when no answer of babelforce's own came back
+    (a gateway's HTML page, a 2xx with a body that is not babelforce's JSON): the request had left, so a write may
+    have been carried out all the same, and only reading the lead back can tell."""
+
+    def __init__(self, message: str, *, answered: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.answered = answered
 
 
 class AmbiguousMatchError(BabelforceError):

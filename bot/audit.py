@@ -42,7 +42,7 @@ BUSY_TIMEOUT_S = 5.0
 # Expired confirmations are kept this long (for a late click to be told "expired" rather than "unknown"), then purged.
 CONFIRMATION_RETENTION = timedelta(days=1)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit: files in the field are at any version.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -102,6 +102,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2 -> 3: `/lead undo` without a number finds the user's latest change (AuditLog.latest_change_of) through
     # this index, walked backwards (an index on user_id also orders by rowid, the id), not by reading every row.
     ("CREATE INDEX changes_user_id ON changes (user_id)",),
+    # 3 -> 4: where to tell the user how an unconfirmed write ended (bot.settler): the command's response_url
+    # while Slack accepts it, else a direct message; and the settler's look for unsettled attempts by outcome.
+    (
+        "ALTER TABLE changes ADD COLUMN reply_to TEXT",
+        "CREATE INDEX changes_unsettled ON changes (outcome) WHERE outcome IN ('pending', 'unknown')",
+    ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -159,6 +165,7 @@ class Change:
     request_id: str | None
     undo_of: int | None
     undone_by: int | None
+    reply_to: dict | None = None  # where the user is told how an unconfirmed attempt ended (response_url, channel)
 
 
 def _utc_now() -> datetime:
@@ -345,11 +352,15 @@ class AuditLog:
         lead_uid: str | None = None,
         before: dict | None = None,
         undo_of: int | None = None,
+        reply_to: dict | None = None,
+        intended: dict | None = None,
     ) -> int | None:
         """Record an attempt as PENDING before babelforce is touched; its id, or None for a duplicate delivery.
 
         The partial unique index reserves `request_id` for every attempt that has not FAILED, so the Slack retry,
-        the double submit and the double click find it taken and make no change.
+        the double submit and the double click find it taken and make no change. `intended`: the values the write
+        will leave (its after-state, kept until `finish` records what babelforce answered), so an attempt whose
+        answer never came can be settled by comparing the lead with it.
         """
         before_json = self._json("begin", "before", before)
         row = (
@@ -369,6 +380,9 @@ class AuditLog:
             Outcome.PENDING.value,
             request_id,
             undo_of,
+            self._json("begin", "reply_to", reply_to),
+            self._json("begin", "intended", intended),
+            _snapshot_uid(intended),
         )
 
         def work(conn: sqlite3.Connection) -> int | None:
@@ -377,8 +391,8 @@ class AuditLog:
                     """
                     INSERT INTO changes (at, user_id, team_id, enterprise_id, channel_id, action, command, list_id,
                                          list_name, lead_id, lead_uid, before_json, before_uid, outcome, request_id,
-                                         undo_of)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         undo_of, reply_to, after_json, after_uid)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                     row,
                 )
@@ -514,12 +528,19 @@ class AuditLog:
         return await self._call("get", work, write=False)
 
     async def history(
-        self, list_id: str, *, lead_id: str | None = None, lead_uid: str | None = None, limit: int = 10
+        self,
+        list_id: str,
+        *,
+        lead_id: str | None = None,
+        lead_uid: str | None = None,
+        limit: int = 10,
+        unfinished_add_uid: str | None = None,
     ) -> list[Change]:
         """A lead's recent changes in a list, newest first, every outcome included.
 
         A change matches on its lead id, or on its uid as recorded, before or after: a uid change shows under the
-        old uid and the new one.
+        old uid and the new one. `unfinished_add_uid`: also an add of that uid that never learnt its lead's id (its
+        answer was lost, or a crash interrupted it).
         """
         if lead_id is None and lead_uid is None:
             raise ValueError("history() needs lead_id or lead_uid")
@@ -528,14 +549,58 @@ class AuditLog:
             rows = conn.execute(
                 """
                 SELECT * FROM changes
-                WHERE list_id = :list AND (lead_id = :id OR lead_uid = :uid OR before_uid = :uid OR after_uid = :uid)
+                WHERE list_id = :list AND (lead_id = :id OR lead_uid = :uid OR before_uid = :uid OR after_uid = :uid
+                    OR (lead_id IS NULL AND action = 'add' AND lead_uid = :add_uid))
                 ORDER BY id DESC LIMIT :limit
                 """,
-                {"list": list_id, "id": lead_id, "uid": lead_uid, "limit": max(0, limit)},
+                {
+                    "list": list_id,
+                    "id": lead_id,
+                    "uid": lead_uid,
+                    "add_uid": unfinished_add_uid,
+                    "limit": max(0, limit),
+                },
             ).fetchall()
             return [_change(row) for row in rows]
 
         return await self._call("history", work, write=False)
+
+    async def unsettled(self, *, older_than: float, limit: int = 200) -> list[Change]:
+        """Write attempts whose outcome babelforce never confirmed (unknown), or that a crash left pending, begun at
+        least `older_than` seconds ago: what the settler reads babelforce for. Oldest first."""
+        cutoff = _iso(self._clock() - timedelta(seconds=older_than))
+
+        def work(conn: sqlite3.Connection) -> list[Change]:
+            rows = conn.execute(
+                "SELECT * FROM changes WHERE outcome IN ('pending', 'unknown') AND at <= ? ORDER BY id LIMIT ?",
+                (cutoff, max(0, limit)),
+            ).fetchall()
+            return [_change(row) for row in rows]
+
+        return await self._call("unsettled", work, write=False)
+
+    async def by_request_id(self, request_id: str) -> Change | None:
+        """The latest attempt recorded for a request id (a repeated delivery is answered with its outcome)."""
+
+        def work(conn: sqlite3.Connection) -> Change | None:
+            row = conn.execute(
+                "SELECT * FROM changes WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,)
+            ).fetchone()
+            return None if row is None else _change(row)
+
+        return await self._call("by request id", work, write=False)
+
+    async def later_changes(self, change: Change) -> list[Change]:
+        """Attempts on the same lead recorded after `change`, oldest first (a late write may have overtaken them)."""
+
+        def work(conn: sqlite3.Connection) -> list[Change]:
+            rows = conn.execute(
+                "SELECT * FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? ORDER BY id",
+                (change.list_id, change.lead_id, change.id),
+            ).fetchall()
+            return [_change(row) for row in rows]
+
+        return await self._call("later changes", work, write=False)
 
     async def latest_change_of(self, user_id: str, *, undoable: bool = False) -> Change | None:
         """The user's latest change that was or may have been applied (ok, unknown or pending), undos left out:
@@ -694,4 +759,5 @@ def _change(row: sqlite3.Row) -> Change:
         request_id=row["request_id"],
         undo_of=row["undo_of"],
         undone_by=row["undone_by"],
+        reply_to=None if row["reply_to"] is None else json.loads(row["reply_to"]),
     )

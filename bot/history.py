@@ -48,7 +48,12 @@ class History:
         try:
             # one more than is shown, to say when older changes are left out
             changes = await self.bot.audit.history(
-                lead_list.id, lead_id=lead_id, lead_uid=lead_uid, limit=HISTORY_SHOWN_MAX + 1
+                lead_list.id,
+                lead_id=lead_id,
+                lead_uid=lead_uid,
+                limit=HISTORY_SHOWN_MAX + 1,
+                # an add interrupted before it learnt the lead's id (lost answer, crash) is found by its uid
+                unfinished_add_uid=None if gone else name,
             )
         except AuditError as failure:
             return error_message(

@@ -20,6 +20,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -42,9 +43,10 @@ from .history import History
 from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
 from .replies import NOT_RECORDED, with_note
-from .service import LeadService, Plan, Snapshot, UserFacingError, lead_record, snapshot, written
+from .service import LeadService, Plan, Snapshot, UserFacingError, lead_record, predict, snapshot, written
+from .settler import FIRST_LOOK_S, LAST_LOOK_S, Settler
 from .slack_edge import after_ack
-from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S
+from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S, WRITE_IN_FLIGHT_MAX_S
 from .undo import UNDO_ADD, UNDO_REMOVE, Undo
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,13 @@ class Request:
     text: str = ""  # the command as the user gave it, for the audit trail
     # the Slack client that received it, for the audit channel line of a flow of its own (`/lead undo`)
     client: AsyncWebClient | None = field(default=None, compare=False, repr=False)
+    # where its answer goes: kept with an audit record, so a write babelforce never confirmed can be followed up
+    response_url: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def reply_to(self) -> dict[str, str | None]:
+        who = self.requester
+        return {"response_url": self.response_url, "channel_id": who.channel_id, "user_id": who.user_id}
 
     @property
     def actor(self) -> Actor:
@@ -76,7 +85,12 @@ class Leadbot:
     gate: Gatekeeper  # required: nobody gets an open gate by forgetting it (the console passes an open one)
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     form_check_budget: float = FORM_CHECK_BUDGET_S
+    # the bot's own Slack client, for follow-ups nobody is waiting on (the settler's direct message)
+    slack: AsyncWebClient | None = None
+    # when the settler looks at a write babelforce never confirmed: (first look, last look), seconds after it
+    settle_after: tuple[float, float] = (FIRST_LOOK_S, LAST_LOOK_S)
     history: History = field(init=False)
+    settler: Settler = field(init=False)
     # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
     _in_flight: set[str] = field(default_factory=set)
     # one write at a time per lead in this process, so an undo never interleaves with another change of that lead
@@ -90,6 +104,8 @@ class Leadbot:
 
     def __post_init__(self) -> None:
         self.history = History(self)
+        first, last = self.settle_after
+        self.settler = Settler(self, first_look=first, last_look=last, slack=self.slack)
 
     @property
     def default_region(self) -> str | None:
@@ -134,9 +150,18 @@ class Leadbot:
             self._last_write[(list_id, lead_id)] = self._write_seq
 
     async def aclose(self, timeout: float = 5.0) -> None:
-        """At shutdown: let background work (audit channel lines) finish, for at most `timeout` seconds."""
+        """At shutdown: let background work (audit channel lines) finish, for at most `timeout` seconds; the
+        settler stops waiting (the next start's sweep settles what it had left)."""
+        await self.settler.aclose()
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
+
+    async def start(self) -> None:
+        """The server's start-up hook: settle, in the background, what an earlier run left unconfirmed."""
+        self.in_background(self._sweep(), "the start-up settling of unconfirmed writes")
+
+    async def _sweep(self) -> None:
+        await self.settler.sweep()
 
     async def shutdown(self) -> None:
         """The HTTP server's shutdown hook: background work first, then babelforce's connections."""
@@ -222,7 +247,7 @@ class Leadbot:
         try:
             if request_id is not None and await self._reserved(request_id):
                 log.info("request %s was already handled: not handled twice", request_id)
-                return None, "duplicate"
+                return await self._handled_before(request_id), "duplicate"
             planned_at = self._write_seq
             plan = await plan_of(spec, self.service, command)
             changed = confirmed and _changed_since_asked(plan, expected)
@@ -245,6 +270,30 @@ class Leadbot:
             if request_id is not None:
                 self._in_flight.discard(request_id)
 
+    async def _handled_before(self, request_id: str) -> dict[str, Any] | None:
+        """The answer to a repeated delivery: nothing while its first attempt may still be under way (that one
+        answers), else how the first attempt ended, so an attempt a crash interrupted is never met with silence."""
+        try:
+            first = await self.audit.by_request_id(request_id)
+        except AuditError:
+            return None
+        if first is None:
+            return None
+        age = (datetime.now(UTC) - first.at).total_seconds()
+        if first.outcome == Outcome.PENDING and age < WRITE_IN_FLIGHT_MAX_S:
+            return None
+        ended = {
+            Outcome.OK: "it was applied",
+            Outcome.FAILED: "it failed and changed nothing",
+            Outcome.UNKNOWN: "babelforce never confirmed it; leadbot is checking and will tell you",
+            Outcome.PENDING: "it was interrupted; leadbot is checking babelforce and will tell you",
+            Outcome.DENIED: "it was refused",
+        }[first.outcome]
+        return notice_message(
+            f"Already handled as change #{first.id}: {ended}. See /lead history for the lead.",
+            replace_original=False,  # the first attempt's own answer stays where it is
+        )
+
     async def _reserved(self, request_id: str) -> bool:
         try:
             return await self.audit.reserved(request_id)
@@ -261,6 +310,13 @@ class Leadbot:
         action = registry.of(command).name
         keys = (tuple(plan.changes), tuple(plan.data))  # what this change writes: all the record keeps
         before = written(plan.before, *keys) if plan.before is not None else None
+        # What the write will leave if babelforce applies it, kept from the start: a write interrupted by a crash or
+        # never answered is settled later by comparing the lead with it (bot.settler).
+        intended = (
+            written(predict(plan.before, plan.changes, plan.data), *keys)
+            if plan.before is not None and not plan.removal
+            else None
+        )
         if plan.removal and plan.before is not None:  # a remove keeps the whole lead: Undo adds it back from this
             before = lead_record(plan.before)
         try:
@@ -274,6 +330,8 @@ class Leadbot:
                 lead_id=plan.before.id if plan.before is not None else None,
                 lead_uid=plan.before.uid if plan.before is not None else plan.new_lead.uid if plan.new_lead else None,
                 before=before,
+                intended=intended,
+                reply_to=request.reply_to,
             )
         except AuditError as failure:
             log.error("audit trail unavailable, /lead %s refused: %s", action, failure.message)
@@ -347,7 +405,12 @@ class Leadbot:
             )
         expected = payload.pop(EXPECTED_KEY, None)
         command = command_from_payload(payload)
-        keyed = Request(request.requester, f"confirm:{token}", command_text(command) + f" ({button})")
+        keyed = Request(
+            request.requester,
+            f"confirm:{token}",
+            command_text(command) + f" ({button})",
+            response_url=request.response_url,
+        )
         return await self.execute(
             command, request=keyed, replace_original=True, confirmed=True, client=client, expected=expected
         )
@@ -384,6 +447,8 @@ class Leadbot:
         except UserFacingError as failure:
             outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
             await self.finish(record_id, outcome=outcome, detail=failure.message)
+            if outcome == Outcome.UNKNOWN:  # babelforce will be read again, and the user told how it ended
+                self.settler.watch(record_id)
             raise
         except BaseException:
             await self.finish(record_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")

@@ -132,6 +132,7 @@ def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -
         audit=audit,
         gate=Gatekeeper(policy, slack),
         audit_channel=settings.leadbot_audit_channel,
+        slack=slack,
     )
 
 
@@ -152,7 +153,12 @@ def _serve_http(
         return _refuse([problem])
     log.info("leadbot serving Slack requests at http://%s:%s%s", host, port, EVENTS_PATH)
     uvicorn.run(
-        http_app(bolt, signing_secret=settings.slack_signing_secret.get_secret_value(), on_shutdown=leadbot.shutdown),
+        http_app(
+            bolt,
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            on_startup=leadbot.start,
+            on_shutdown=leadbot.shutdown,
+        ),
         host=host,
         port=port,
         log_level=settings.leadbot_log_level.lower(),
@@ -186,6 +192,7 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
         handler = AsyncSocketModeHandler(bolt, app_token)
         try:
             await handler.connect_async()
+            await leadbot.start()
             log.info("leadbot connected to Slack in Socket Mode")
             await stop.wait()
             log.info("leadbot stopping")

@@ -23,7 +23,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TRICKLE_INTERVAL_S = 0.2
-_RULE_KEYS = {"status", "retry_after", "latency_ms", "stall_s", "reset", "method", "path", "times"}
+_RULE_KEYS = {"status", "retry_after", "latency_ms", "stall_s", "reset", "method", "path", "times", "act", "answer"}
+#: How a faulty answer reads: babelforce's own JSON error, a gateway's HTML page, or a 200 whose body is cut off.
+ANSWERS = ("json", "gateway", "garbled")
 
 
 def is_api_path(path: str) -> bool:
@@ -50,6 +52,8 @@ class FaultRule:
     method: str | None = None
     path: str | None = None
     times: int | None = 1  # None: unlimited
+    act: bool = False  # with a status: the API acts first, then that status is answered in place of its own
+    answer: str = "json"  # see ANSWERS; "garbled" always acts first
     pattern: re.Pattern[str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -79,6 +83,12 @@ class FaultRule:
                 pattern = re.compile(path)
             except re.error as exc:
                 raise ValueError(f"path is not a valid regular expression: {exc}.") from exc
+        act = rule.get("act", False)
+        if not isinstance(act, bool):
+            raise ValueError("act must be true or false.")
+        answer = rule.get("answer", "json")
+        if answer not in ANSWERS:
+            raise ValueError(f"answer must be one of {', '.join(ANSWERS)}.")
         times = rule.get("times", 1)
         if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
             raise ValueError("times must be a positive integer, or null for unlimited.")
@@ -91,6 +101,8 @@ class FaultRule:
             method=method.upper() if method else None,
             path=path,
             times=times,
+            act=act,
+            answer=answer,
             pattern=pattern,
         )
 
@@ -104,6 +116,8 @@ class FaultRule:
             "method": self.method,
             "path": self.path,
             "times": self.times,
+            "act": self.act,
+            "answer": self.answer,
         }
 
     def matches(self, method: str, path: str) -> bool:
@@ -214,7 +228,12 @@ class FaultsMiddleware:
             await asyncio.sleep(rule.latency_ms / 1000)
         if rule.reset == "before":
             await drop_connection(send)
+        elif rule.answer == "garbled":  # babelforce acted and said 200, but the body arrives cut off
+            await self.app(scope, receive, _Captured())
+            await self._garbled(send)
         elif rule.status is not None:
+            if rule.act:  # acted, then the answer was lost behind an error (a gateway's 502 after the API wrote)
+                await self.app(scope, receive, _Captured())
             await self._simulated_status(rule, send)
         elif rule.reset == "after":
             await self.app(scope, receive, _Captured())
@@ -225,10 +244,22 @@ class FaultsMiddleware:
             await self.app(scope, receive, send)
 
     @staticmethod
+    async def _garbled(send: Send) -> None:
+        body = b'{"item": {"id": "0123'  # a JSON answer cut off mid-way
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    @staticmethod
     async def _simulated_status(rule: FaultRule, send: Send) -> None:
         status = rule.status or 500
-        body = json.dumps({"success": False, "message": f"Simulated {status}"}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if rule.answer == "gateway":
+            body = f"<html><body><h1>{status} Bad Gateway</h1><p>upstream timed out</p></body></html>".encode()
+            content_type = b"text/html"
+        else:
+            body = json.dumps({"success": False, "message": f"Simulated {status}"}).encode()
+            content_type = b"application/json"
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         if rule.retry_after is not None:
             seconds = rule.retry_after
             text = str(int(seconds)) if float(seconds).is_integer() else str(math.ceil(seconds))

@@ -190,6 +190,7 @@ def start_bot(
     credentials: ClientCredentials | PasswordLogin | None = None,
     timeouts: Timeouts | None = None,
     bot_token: str | None = None,
+    settle_after: tuple[float, float] | None = None,
 ) -> Iterator[Bot]:
     """A generator that yields one running bot and stops it when closed (use `yield from` in a fixture).
 
@@ -209,8 +210,14 @@ def start_bot(
             policy or AccessPolicy(allow_all_writers=allow_writes),
             AsyncWebClient(token=stub.bot_token, base_url=stub.api_url),
         )
+        slack = AsyncWebClient(token=stub.bot_token, base_url=stub.api_url)
         leadbot = Leadbot(
-            LeadService(client, default_region=default_region), audit=audit, gate=gate, audit_channel=audit_channel
+            LeadService(client, default_region=default_region),
+            audit=audit,
+            gate=gate,
+            audit_channel=audit_channel,
+            slack=slack,
+            **({"settle_after": settle_after} if settle_after is not None else {}),
         )
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         with (

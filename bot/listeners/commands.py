@@ -34,6 +34,7 @@ async def handle_lead_command(ack: AsyncAck, command: dict, client: AsyncWebClie
         # Slack resends a request it thinks was lost (X-Slack-Retry-Num) with the same trigger_id: one change only
         request_id=f"command:{command['trigger_id']}" if command.get("trigger_id") else None,
         text=f"{COMMAND} {text}".strip(),
+        response_url=command.get("response_url"),
     )
     subcommand = _subcommand(parsed)
     denial = await leadbot.authorize(request, subcommand, list_ref=getattr(parsed, "list_ref", None) or None)

@@ -60,7 +60,9 @@ async def handle_form_submission(
         await ack(response_action="errors", errors=field_errors)
         return
     await ack()
-    keyed = Request(request.requester, request.request_id, command_text(command) + " (form)")
+    keyed = Request(
+        request.requester, request.request_id, command_text(command) + " (form)", response_url=origin.response_url
+    )
     await after_ack(run_form(leadbot, command, origin, client, keyed), f"the /lead {subcommand} form")
 
 
