@@ -422,10 +422,14 @@ class AuditLog:
         """
         outcome = Outcome(outcome)
         after_json = self._json("finish", "after", after)
+        # A failed write changed nothing: the values it meant to leave (kept since `begin`) are not its after-state.
+        clear_intended = outcome == Outcome.FAILED and after is None
         params = (
             outcome.value,
             _iso(self._clock()),
+            clear_intended,
             after_json,
+            clear_intended,
             after_json,
             _snapshot_uid(after),
             lead_id,
@@ -439,8 +443,8 @@ class AuditLog:
             cursor = conn.execute(
                 """
                 UPDATE changes SET outcome = ?, finished_at = ?,
-                    after_json = COALESCE(?, after_json),
-                    after_uid = CASE WHEN ? IS NULL THEN after_uid ELSE ? END,
+                    after_json = CASE WHEN ? THEN NULL ELSE COALESCE(?, after_json) END,
+                    after_uid = CASE WHEN ? THEN NULL WHEN ? IS NULL THEN after_uid ELSE ? END,
                     lead_id = COALESCE(?, lead_id), lead_uid = COALESCE(?, lead_uid),
                     caveat = COALESCE(?, caveat), detail = COALESCE(?, detail)
                 WHERE id = ?
@@ -591,13 +595,17 @@ class AuditLog:
         return await self._call("by request id", work, write=False)
 
     async def later_changes(self, change: Change) -> list[Change]:
-        """Attempts on the same lead recorded after `change`, oldest first (a late write may have overtaken them)."""
+        """Attempts on the same lead recorded after `change`, oldest first (a late write may have overtaken them);
+        for an add that never learnt its lead's id, the later attempts to add the same uid."""
 
         def work(conn: sqlite3.Connection) -> list[Change]:
-            rows = conn.execute(
-                "SELECT * FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? ORDER BY id",
-                (change.list_id, change.lead_id, change.id),
-            ).fetchall()
+            if change.lead_id is None:
+                query = "SELECT * FROM changes WHERE list_id = ? AND action = ? AND lead_uid = ? AND id > ? ORDER BY id"
+                params: tuple[object, ...] = (change.list_id, change.action, change.lead_uid, change.id)
+            else:
+                query = "SELECT * FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? ORDER BY id"
+                params = (change.list_id, change.lead_id, change.id)
+            rows = conn.execute(query, params).fetchall()
             return [_change(row) for row in rows]
 
         return await self._call("later changes", work, write=False)

@@ -94,6 +94,11 @@ def explain(
     if isinstance(failure, errors.AmbiguousMatchError):
         return _ambiguous(failure, lead_list)
     if isinstance(failure, errors.AddNotCreatedError):
+        if not maybe_applied(failure):  # babelforce itself answered with a refusal: nothing was created
+            return (
+                f"{_lost_add(failure, lead_list)} and the list has no lead with that uid, so nothing was created; "
+                "try again."
+            )
         return (
             f"{_lost_add(failure, lead_list)} and the list has no lead with that uid yet, so the add is not confirmed: "
             "babelforce may still be creating it. leadbot looks again shortly and tells you; do not add it again "
@@ -113,8 +118,12 @@ def explain(
 
 def maybe_applied(failure: errors.BabelforceError) -> bool:
     """A write babelforce may have carried out although no answer came back (or the check after it failed)."""
-    if isinstance(failure, errors.APITimeoutError | errors.AddOutcomeUnknownError | errors.AddNotCreatedError):
-        return True  # an add whose lookup missed is not confirmed yet: babelforce may still be creating it
+    if isinstance(failure, errors.AddNotCreatedError):
+        # the lookup missed: not confirmed yet, unless babelforce's own answer said it refused (a JSON error)
+        lost = failure.lost
+        return not (isinstance(lost, errors.APIStatusError) and getattr(lost, "answered", True))
+    if isinstance(failure, errors.APITimeoutError | errors.AddOutcomeUnknownError):
+        return True
     if isinstance(failure, errors.ServerError) and not failure.answered:
         return True  # a gateway's page or an unreadable body: the request had left, babelforce may have acted
     return isinstance(failure, errors.APIConnectionError) and failure.may_have_reached_server

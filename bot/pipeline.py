@@ -44,7 +44,7 @@ from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
 from .replies import NOT_RECORDED, with_note
 from .service import LeadService, Plan, Snapshot, UserFacingError, lead_record, predict, snapshot, written
-from .settler import FIRST_LOOK_S, LAST_LOOK_S, Settler
+from .settler import FIRST_LOOK_S, LAST_LOOK_S, SETTLED_PREFIX, Settler
 from .slack_edge import after_ack
 from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S, WRITE_IN_FLIGHT_MAX_S
 from .undo import UNDO_ADD, UNDO_REMOVE, Undo
@@ -281,7 +281,10 @@ class Leadbot:
             return None
         age = (datetime.now(UTC) - first.at).total_seconds()
         if first.outcome == Outcome.PENDING and age < WRITE_IN_FLIGHT_MAX_S:
-            return None
+            return None  # still under way: the first attempt answers
+        settled_later = (first.detail or "").startswith(SETTLED_PREFIX)
+        if first.outcome in (Outcome.OK, Outcome.FAILED, Outcome.DENIED) and not settled_later:
+            return None  # its own answer was given: a Slack retry changes nothing and replaces nothing
         ended = {
             Outcome.OK: "it was applied",
             Outcome.FAILED: "it failed and changed nothing",

@@ -44,6 +44,8 @@ LAST_LOOK_S = 120.0
 #: Slack takes posts at a response_url for 30 minutes; after that the follow-up is a direct message.
 RESPONSE_URL_LIFETIME_S = 30 * 60
 _GONE = object()
+#: The start of an audit record's detail once the settler settled it (not the write's own answer).
+SETTLED_PREFIX = "settled later: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,13 @@ class Settler:
         ref = f"#{change.id}"
         if change.lead_id is None:  # an add whose answer never came: is there a lead with its uid now?
             found = await service.lead_with_uid(lead_list, change.lead_uid or "") if change.lead_uid else None
+            created_later = next(
+                (later for later in await self.bot.audit.later_changes(change) if later.outcome == Outcome.OK), None
+            )
+            if found is not None and created_later is not None and created_later.lead_id == found.id:
+                # the lead is there because a later add of the same uid created it (the user tried again)
+                await self._finish(change, Outcome.FAILED, detail=f"not created; the later add #{created_later.id} was")
+                return Settled(Outcome.FAILED, None)  # the user has that later add's own answer: nothing to add
             if found is not None:
                 await self._finish(change, Outcome.OK, after=snapshot(found), lead_id=found.id, detail="arrived late")
                 return Settled(
@@ -232,6 +241,7 @@ class Settler:
         )
 
     async def _finish(self, change: Change, outcome: Outcome, **fields: Any) -> None:
+        fields["detail"] = f"{SETTLED_PREFIX}{fields.get('detail', '')}"
         await self.bot.audit.finish(change.id, outcome=outcome, **fields)
         log.info("settler: change %s settled as %s (%s)", change.id, outcome, fields.get("detail", ""))
 

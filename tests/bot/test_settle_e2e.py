@@ -209,3 +209,18 @@ def test_the_settler_makes_no_write_of_its_own(sb: Bot, db: Path) -> None:
     sb.control.reset_stats()
     run(sb.leadbot.settler.sweep)
     assert sb.control.count(UPDATE_ROUTE) == 0
+
+
+def test_an_unconfirmed_add_is_not_credited_with_the_lead_a_later_retry_created(sb: Bot, db: Path) -> None:
+    sb.control.faults({"method": "POST", "path": r"/leads$", "reset": "before"})
+    first, _ = final(sb, 'add "Spring leads" retried-1 +4915199990931 3')
+    assert "not confirmed" in error_text(first)
+    second, _ = final(sb, 'add "Spring leads" retried-1 +4915199990931 3')  # the user did not wait
+    assert header(second) == "Lead retried-1 added"
+
+    def outcomes() -> list[str] | None:
+        found = [row["outcome"] for row in rows(db, "lead_uid = ?", "retried-1")]
+        return found if found == ["failed", "ok"] else None
+
+    assert wait_for(outcomes, timeout=8) == ["failed", "ok"]  # settled at the last look: the retry made the lead
+    assert sb.lead_count() == 51
