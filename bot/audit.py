@@ -42,7 +42,7 @@ BUSY_TIMEOUT_S = 5.0
 # Expired confirmations are kept this long (for a late click to be told "expired" rather than "unknown"), then purged.
 CONFIRMATION_RETENTION = timedelta(days=1)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit: files in the field are at any version.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -107,6 +107,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE changes ADD COLUMN reply_to TEXT",
         "CREATE INDEX changes_unsettled ON changes (outcome) WHERE outcome IN ('pending', 'unknown')",
+    ),
+    # 4 -> 5: one change of a lead at a time across every process sharing this file (AuditLog.lock_lead); a lock
+    # left by a crashed process lapses at expires_at.
+    (
+        """
+        CREATE TABLE lead_locks (
+            list_id    TEXT NOT NULL,
+            lead_id    TEXT NOT NULL,
+            holder     TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, lead_id)
+        )
+        """,
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -609,6 +622,55 @@ class AuditLog:
             return [_change(row) for row in rows]
 
         return await self._call("later changes", work, write=False)
+
+    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
+        """Take the lead's cross-process write lock for `holder` (True), or find it held by another (False). A lock
+        older than its `ttl` (a crashed process's) is taken over."""
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> bool:
+            conn.execute(
+                "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND expires_at <= ?",
+                (list_id, lead_id, _iso(now)),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO lead_locks (list_id, lead_id, holder, expires_at) VALUES (?, ?, ?, ?)",
+                (list_id, lead_id, holder, _iso(now + timedelta(seconds=ttl))),
+            )
+            row = conn.execute(
+                "SELECT holder FROM lead_locks WHERE list_id = ? AND lead_id = ?", (list_id, lead_id)
+            ).fetchone()
+            return row is not None and row[0] == holder
+
+        return await self._call("lock lead", work)
+
+    async def unlock_lead(self, list_id: str, lead_id: str, holder: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND holder = ?", (list_id, lead_id, holder)
+            )
+
+        await self._call("unlock lead", work)
+
+    async def last_id(self) -> int:
+        """The newest record's id (0 when there is none): a mark to ask later what was recorded since."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM changes").fetchone()[0])
+
+        return await self._call("last id", work, write=False)
+
+    async def written_since(self, list_id: str, lead_id: str, mark: int) -> bool:
+        """Whether any attempt on the lead was recorded after `mark` (by any process sharing this file)."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? AND outcome != 'denied' LIMIT 1",
+                (list_id, lead_id, mark),
+            ).fetchone()
+            return row is not None
+
+        return await self._call("written since", work, write=False)
 
     async def latest_change_of(self, user_id: str, *, undoable: bool = False) -> Change | None:
         """The user's latest change that was or may have been applied (ok, unknown or pending), undos left out:

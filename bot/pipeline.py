@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 import uuid
@@ -50,6 +51,9 @@ from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S, 
 from .undo import UNDO_ADD, UNDO_REMOVE, Undo
 
 log = logging.getLogger(__name__)
+
+#: How often a write waiting for another process's lock on the same lead looks again.
+CROSS_PROCESS_LOCK_POLL_S = 0.05
 
 EXPECTED_KEY = "expected_before"  # in a held command: the lead as it was when the question was asked
 APPLY_ANYWAY = "apply"  # the "Apply anyway" button: a write, recorded under this action
@@ -101,6 +105,7 @@ class Leadbot:
     # writes finished in this process, numbered; the number of each lead's latest (a plan older than it is stale)
     _write_seq: int = 0
     _last_write: dict[tuple[str, str], int] = field(default_factory=dict)
+    _process_id: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
     def __post_init__(self) -> None:
         self.history = History(self)
@@ -135,13 +140,31 @@ class Leadbot:
                 )
         return denial
 
-    def lead_lock(self, list_id: str, lead_id: str) -> asyncio.Lock:
-        """The lock for writes to one lead (held while its change is recorded, sent and finished)."""
+    @contextlib.asynccontextmanager
+    async def lead_lock(self, list_id: str, lead_id: str) -> AsyncIterator[None]:
+        """One write of a lead at a time, held while its change is recorded, sent and finished: in this process (an
+        asyncio lock) and across every process sharing the audit file (its lead_locks table). Waits for another
+        process's write for as long as a write can take, then refuses in one sentence."""
         key = (list_id, lead_id)
         lock = self._lead_locks.get(key)
         if lock is None:
             lock = self._lead_locks[key] = asyncio.Lock()
-        return lock
+        async with lock:
+            holder = f"{self._process_id}:{uuid.uuid4().hex[:8]}"
+            deadline = time.monotonic() + WRITE_IN_FLIGHT_MAX_S
+            while not await self.audit.lock_lead(list_id, lead_id, holder, ttl=WRITE_IN_FLIGHT_MAX_S):
+                if time.monotonic() > deadline:
+                    raise UserFacingError(
+                        "This lead is being changed by another leadbot process right now; try again in a moment."
+                    )
+                await asyncio.sleep(CROSS_PROCESS_LOCK_POLL_S)
+            try:
+                yield
+            finally:
+                try:
+                    await self.audit.unlock_lead(list_id, lead_id, holder)
+                except AuditError as failure:  # it lapses at its expiry; the change itself is done
+                    log.warning("could not release the write lock of lead %s: %s", lead_id, failure.message)
 
     def _wrote(self, list_id: str, lead_id: str | None) -> None:
         """A write of this lead has ended (whatever its outcome): plans made before it are stale."""
@@ -249,13 +272,17 @@ class Leadbot:
                 log.info("request %s was already handled: not handled twice", request_id)
                 return await self._handled_before(request_id), "duplicate"
             planned_at = self._write_seq
+            recorded_before = await self._last_record_id()
             plan = await plan_of(spec, self.service, command)
             changed = confirmed and _changed_since_asked(plan, expected)
             confirmed = confirmed and not changed
             if plan.before is not None and not plan.unchanged and not (plan.asks and not confirmed):
                 key = (plan.lead_list.id, plan.before.id)
                 async with self.lead_lock(*key):
-                    if self._last_write.get(key, -1) > planned_at:  # written meanwhile: read it again
+                    written_meanwhile = self._last_write.get(key, -1) > planned_at or (
+                        recorded_before is None or await self._written_since(key, recorded_before)
+                    )
+                    if written_meanwhile:  # by this process or another: plan again from the lead as it is now
                         plan = await plan_of(spec, self.service, command)
                         changed = changed or (confirmed and _changed_since_asked(plan, expected))
                         confirmed = confirmed and not changed
@@ -296,6 +323,18 @@ class Leadbot:
             f"Already handled as change #{first.id}: {ended}. See /lead history for the lead.",
             replace_original=False,  # the first attempt's own answer stays where it is
         )
+
+    async def _last_record_id(self) -> int | None:
+        try:
+            return await self.audit.last_id()
+        except AuditError:
+            return None  # then the plan is made again under the lock, to be safe
+
+    async def _written_since(self, key: tuple[str, str], mark: int) -> bool:
+        try:
+            return await self.audit.written_since(key[0], key[1], mark)
+        except AuditError:
+            return True
 
     async def _reserved(self, request_id: str) -> bool:
         try:
