@@ -152,7 +152,7 @@ class Leadbot:
         async with lock:
             holder = f"{self._process_id}:{uuid.uuid4().hex[:8]}"
             deadline = time.monotonic() + WRITE_IN_FLIGHT_MAX_S
-            while not await self.audit.lock_lead(list_id, lead_id, holder, ttl=WRITE_IN_FLIGHT_MAX_S):
+            while not await self._lock_lead(list_id, lead_id, holder):
                 if time.monotonic() > deadline:
                     raise UserFacingError(
                         "This lead is being changed by another leadbot process right now; try again in a moment."
@@ -323,6 +323,14 @@ class Leadbot:
             f"Already handled as change #{first.id}: {ended}. See /lead history for the lead.",
             replace_original=False,  # the first attempt's own answer stays where it is
         )
+
+    async def _lock_lead(self, list_id: str, lead_id: str, holder: str) -> bool:
+        """The cross-process lock; a store that cannot record it refuses the change as it refuses the record."""
+        try:
+            return await self.audit.lock_lead(list_id, lead_id, holder, ttl=WRITE_IN_FLIGHT_MAX_S)
+        except AuditError as failure:
+            log.error("audit trail unavailable, a write of lead %s refused: %s", lead_id, failure.message)
+            raise UserFacingError(NOT_RECORDED.format(reason=failure.message)) from None
 
     async def _last_record_id(self) -> int | None:
         try:
