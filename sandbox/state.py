@@ -60,8 +60,8 @@ __all__ = [
     "SandboxError",
     "SandboxState",
     "TokenStore",
-    "new_id",
     "is_dashed_uuid",
+    "new_id",
     "normalize_id",
     "now_rfc3339",
 ]
