@@ -417,10 +417,30 @@ class BabelforceClient:
         return dialling[0] if dialling else None
 
     async def get_hopper(self, campaign_id: str) -> list[HopperEntry]:
-        """The live hopper, sorted by position (1 = dialled next)."""
+        """The live hopper, sorted by position (1 = dialled next).
+
+        Every entry is kept, even one that names no lead (neither an id nor a list id + uid, or not even an object):
+        it still takes a place in the hopper. Such entries are logged once per read, as a warning, and match no
+        lead (HopperEntry.is_lead); they never make the whole hopper unreadable.
+        """
         campaign_id = _require_id(campaign_id, "campaign", "get_hopper")
         op = _Op("get_hopper", f"get the hopper of campaign {campaign_id}", campaign_id=campaign_id, missing="campaign")
-        entries = await self._items(HopperEntry, "GET", f"{OUTBOUND}/campaigns/{campaign_id}/hopper", op)
+        path = f"{OUTBOUND}/campaigns/{campaign_id}/hopper"
+        response = await self._call("GET", path, op)
+        body = _body(response, "GET", path, op)
+        items = body.get("items") or []
+        if "items" not in body or not isinstance(items, list):  # garbage must not read as "the hopper is empty"
+            raise _unreadable(response, "GET", path, op)
+        entries = [_hopper_entry(item) for item in items]
+        unnamed = sum(not entry.identifies_a_lead for entry in entries)
+        if unnamed:
+            log.warning(
+                "%d of the %d entries in the hopper of campaign %s name no lead (no id, and no list id + uid): "
+                "they are skipped when looking for a lead in the hopper",
+                unnamed,
+                len(entries),
+                campaign_id,
+            )
         return sorted(entries, key=lambda entry: entry.order if entry.order is not None else 1 << 30)
 
     # ------------------------------------------------------------------ lookup index
@@ -722,6 +742,14 @@ def _index_from_export(export: httpx.Response, built_at: float) -> LeadIndex:
     if line_safe:
         return LeadIndex.from_csv(export.content, built_at=built_at, encoding=encoding)
     return LeadIndex.from_csv(export.text, built_at=built_at)
+
+
+def _hopper_entry(item: Any) -> HopperEntry:
+    """One hopper entry as read; an item that cannot be read at all is an entry naming no lead, not an error."""
+    try:
+        return HopperEntry.model_validate(item)
+    except ValidationError:
+        return HopperEntry()
 
 
 def _require_id(value: str, resource: errors.Resource, operation: str, **context: Any) -> str:
