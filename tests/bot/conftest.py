@@ -127,6 +127,8 @@ def start_bot(
     )
     audit = AuditLog(audit_path)
     with SlackStub() as stub:
+        if audit_channel is not None:
+            stub.add_channel(audit_channel, "leadbot-audit")  # README: invite the bot to that channel
         gate = Gatekeeper(
             policy or AccessPolicy(allow_all_writers=allow_writes),
             AsyncWebClient(token=stub.bot_token, base_url=stub.api_url),
