@@ -211,12 +211,13 @@ class SlackStub(BackgroundServer):
     to it, and its acks are recorded (`wait_socket_ack`). Stopping the stub closes every socket (code 1001).
 
     Web API methods: `auth.test`, `views.open`, `views.update`, `views.push`, `chat.postMessage`,
-    `chat.postEphemeral`, `conversations.info` (channels from `add_channel`), `usergroups.users.list` (groups from
+    `chat.postEphemeral`, `conversations.info` (channels from `add_channel`), `conversations.open` (a DM with one
+    user), `usergroups.users.list` (groups from
     `set_usergroup`) and `apps.connections.open`; any other method answers `unknown_method`. Each call is recorded,
     checks its token and honours the faults queued with `fail`. As in Slack, chat.postEphemeral and
     chat.postMessage work only in channels the bot is a member of (`bot_channels`: C0CAMPAIGN from the start,
-    `remove_bot_from` to leave), else `channel_not_found` / `not_in_channel`; chat.postMessage to a user id posts
-    in that user's DM with the app.
+    `remove_bot_from` to leave), else `channel_not_found` / `not_in_channel`; `conversations.open` with one user id
+    opens that user's DM with the app, where the bot may post.
 
     `screen()` is what the user sees: a slash command's ack (shown by the driver), posts at response_urls and
     messages sent with chat.*, after Slack's rules on replacing: `replace_original` replaces the message an
@@ -266,6 +267,7 @@ class SlackStub(BackgroundServer):
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.info": self._conversations_info,
+            "conversations.open": self._conversations_open,
             "usergroups.users.list": self._usergroups_users_list,
             "apps.connections.open": self._apps_connections_open,
         }
@@ -929,17 +931,16 @@ class SlackStub(BackgroundServer):
         return f"{time.time():.6f}"
 
     def dm_channel(self, user_id: str) -> str:
-        """The id of the DM between `user_id` and the app (its Messages tab), made on first use."""
+        """The id of the DM between `user_id` and the app (its Messages tab), opened on first use."""
         with self._cond:
             return self._dms.setdefault(user_id, "D" + user_id.lstrip("UW")[:9].ljust(9, "0"))
 
     def _where_the_bot_may_post(self, channel: str) -> str:
-        """The conversation a chat.* call posts to, or Slack's error: a user id (U…/W…) means the user's DM with
-        the app (chat.postMessage opens it); the app's own DMs are open to it; any other channel needs the bot as
-        a member: unknown (or a DM between people) -> channel_not_found, known but not joined -> not_in_channel."""
+        """The conversation a chat.* call posts to, or Slack's error: the app's own DMs (opened with
+        conversations.open) are open to it; any other channel needs the bot as a member: unknown (or a DM between
+        people, or a user id: whether Slack takes one here is not documented for every token, so the stub does not)
+        -> channel_not_found, known but not joined -> not_in_channel."""
         with self._cond:
-            if channel[:1] in ("U", "W"):
-                return self.dm_channel(channel)
             if channel in self._dms.values():
                 return channel
             if channel not in self.channels:
@@ -968,16 +969,32 @@ class SlackStub(BackgroundServer):
         return {"channel": channel, "ts": ts, "message": message}
 
     def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Slack's chat.postEphemeral: only where the bot is a member (a user id is no channel here)."""
+        """Slack's chat.postEphemeral: only where the bot is a member."""
         channel = self._message_checks(args)
         if not args.get("user"):
             raise ApiError("user_not_found")
-        if channel[:1] in ("U", "W"):
-            raise ApiError("channel_not_found")
         channel = self._where_the_bot_may_post(channel)
         shown: dict[str, Any] = {key: args[key] for key in ("text", "blocks", "attachments") if key in args}
         self.show(channel, str(args["user"]), shown, "chat.postEphemeral")
         return {"message_ts": self._ts()}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's conversations.open for a DM between the app and one user (`users`: one user id), or resuming one
+        (`channel`): the D… id that chat.postMessage then posts to. Several users (a group DM) are not modelled."""
+        users = [user.strip() for user in str(args.get("users") or "").split(",") if user.strip()]
+        channel = args.get("channel")
+        if not users and not channel:
+            raise ApiError("users_list_not_supplied")
+        if channel:
+            with self._cond:
+                if channel not in self._dms.values():
+                    raise ApiError("channel_not_found")
+            return {"channel": {"id": channel}}
+        if len(users) > 1:
+            raise ApiError("method_not_supported_for_channel_type")
+        if users[0][:1] not in ("U", "W"):
+            raise ApiError("user_not_found")
+        return {"channel": {"id": self.dm_channel(users[0])}}
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         connection_id = secrets.token_urlsafe(12)

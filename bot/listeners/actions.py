@@ -46,7 +46,7 @@ async def handle_cancel(
 
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
     value = str(action.get("value") or "")
-    request = Request(requester_of(context, _channel(body)), text=f"undo of change {value}")
+    request = Request(requester_of(body, context, _channel(body)), text=f"undo of change {value}")
     denial = await leadbot.authorize(request, UNDO)
     if denial is not None:
         reply = error_message(denial.message)
@@ -60,7 +60,7 @@ async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClie
 async def _apply_anyway(
     leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    request = Request(requester_of(context, _channel(body)))
+    request = Request(requester_of(body, context, _channel(body)))
     denial = await leadbot.authorize(request, APPLY_ANYWAY)
     if denial is not None:
         await _answer(error_message(denial.message), body, client, request)
@@ -73,7 +73,7 @@ async def _apply_anyway(
 async def _cancel(
     leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    request = Request(requester_of(context, _channel(body)))
+    request = Request(requester_of(body, context, _channel(body)))
     reply = await leadbot.cancel(str(action.get("value") or ""), request=request)
     await _answer(reply, body, client, request)
 

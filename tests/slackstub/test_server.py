@@ -213,18 +213,17 @@ def test_chat_methods_need_the_bot_in_the_channel_as_slack_does(stub: SlackStub)
     assert run(lambda: web.conversations_info(channel="C0QUIET"))["channel"]["is_member"] is True
 
 
-def test_chat_post_message_to_a_user_id_posts_in_their_dm_with_the_app(stub: SlackStub) -> None:
+def test_a_dm_with_the_app_is_opened_with_conversations_open_and_then_posted_to(stub: SlackStub) -> None:
     web = client(stub)
-    posted = run(lambda: web.chat_postMessage(channel="U0SUPERVISOR", text="your result"))
-    dm = posted["channel"]
+    for method in (web.chat_postMessage, web.chat_postEphemeral):  # a user id is no conversation here
+        error = api_error(lambda method=method: method(channel="U0SUPERVISOR", user="U0SUPERVISOR", text="x"))
+        assert error.response["error"] == "channel_not_found"
+    dm = run(lambda: web.conversations_open(users="U0SUPERVISOR"))["channel"]["id"]
     assert dm.startswith("D") and dm == stub.dm_channel("U0SUPERVISOR")
+    assert run(lambda: web.conversations_open(channel=dm))["channel"]["id"] == dm
+    assert api_error(lambda: web.api_call("conversations.open", json={})).response["error"] == "users_list_not_supplied"
+    assert run(lambda: web.chat_postMessage(channel=dm, text="your result"))["channel"] == dm
     assert run(lambda: web.chat_postEphemeral(channel=dm, user="U0SUPERVISOR", text="again"))["ok"]
-    assert (
-        api_error(lambda: web.chat_postEphemeral(channel="U0SUPERVISOR", user="U0SUPERVISOR", text="x")).response[
-            "error"
-        ]
-        == "channel_not_found"
-    )  # chat.postEphemeral takes a conversation, not a user id
     shown = stub.screen(dm, "U0SUPERVISOR")
     assert [(m.message["text"], m.user_id, m.via) for m in shown] == [
         ("your result", None, "chat.postMessage"),
