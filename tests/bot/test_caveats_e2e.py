@@ -260,6 +260,18 @@ def test_hopper_entries_naming_no_lead_make_the_hopper_unknown_for_a_lead_not_fo
     assert len(warned) == 1  # once for the one read
 
 
+def test_a_hopper_answered_success_false_is_unknown_with_babelforces_reason_not_http_200(bot: Bot) -> None:
+    bot.control.faults(
+        {"status": 200, "body": {"success": False, "message": "Hopper busy"}, "path": "/hopper$", "times": None}
+    )
+
+    shown = bot.ask('show "Spring leads" lead-40')
+
+    assert "Hopper unknown" in caveat(shown)
+    assert "(babelforce reported a failure)" in caveat(shown)
+    assert "HTTP 200" not in texts(shown)
+
+
 # ---------------------------------------------------------------------- the campaign as it is now
 
 
