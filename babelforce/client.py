@@ -301,12 +301,21 @@ class BabelforceClient:
         return lead
 
     async def delete_lead(self, list_id: str, lead_id: str) -> None:
-        """Delete one lead. The answer's body is not read: the spec gives it no shape (`{}`), the status says it all."""
+        """Delete one lead. The spec gives the answer no shape (`{}`): only a JSON body saying `"success": false`
+        is read, as babelforce refusing."""
         list_id = _require_id(list_id, "list", "delete_lead")
         lead_id = _require_id(lead_id, "lead", "delete_lead", list_id=list_id)
         self._recent.pop((list_id, lead_id), None)
         op = _Op("delete_lead", f"delete lead {lead_id}", list_id=list_id, lead_id=lead_id, missing="lead")
-        await self._call("DELETE", f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}", op)
+        path = f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}"
+        response = await self._call("DELETE", path, op)
+        if _is_json(response) and response.content.strip():
+            try:
+                said = response.json()
+            except ValueError:
+                return
+            if isinstance(said, dict) and said.get("success") is False:
+                raise _refused(response, "DELETE", path, op)
 
     async def iter_leads(self, list_id: str, *, page_size: int = 100) -> AsyncIterator[Lead]:
         """Every lead of a list through the paged JSON endpoint (slow on big lists; lookups use the index)."""
@@ -330,7 +339,11 @@ class BabelforceClient:
     async def _export(self, list_id: str) -> httpx.Response:
         list_id = _require_id(list_id, "list", "export_csv")
         op = _Op("export_csv", f"export the leads of list {list_id}", list_id=list_id, missing="list")
-        return await self._call("GET", f"{OUTBOUND}/lists/{list_id}/leads", op, params={"format": "csv"})
+        path = f"{OUTBOUND}/lists/{list_id}/leads"
+        response = await self._call("GET", path, op, params={"format": "csv"})
+        if _is_json(response):
+            _body(response, "GET", path, op)  # raises when babelforce says "success": false instead of exporting
+        return response
 
     def is_indexed(self, list_id: str) -> bool:
         """Whether a lookup index of the list is at hand (a lookup then needs no export)."""
@@ -474,10 +487,30 @@ class BabelforceClient:
         return dialling[0] if dialling else None
 
     async def get_hopper(self, campaign_id: str) -> list[HopperEntry]:
-        """The live hopper, sorted by position (1 = dialled next)."""
+        """The live hopper, sorted by position (1 = dialled next).
+
+        Every entry is kept, even one that names no lead (neither an id nor a list id + uid, or not even an object):
+        it still takes a place in the hopper. Such entries are logged once per read, as a warning, and match no
+        lead (HopperEntry.is_lead); they never make the whole hopper unreadable.
+        """
         campaign_id = _require_id(campaign_id, "campaign", "get_hopper")
         op = _Op("get_hopper", f"get the hopper of campaign {campaign_id}", campaign_id=campaign_id, missing="campaign")
-        entries = await self._items(HopperEntry, "GET", f"{OUTBOUND}/campaigns/{campaign_id}/hopper", op)
+        path = f"{OUTBOUND}/campaigns/{campaign_id}/hopper"
+        response = await self._call("GET", path, op)
+        body = _body(response, "GET", path, op)
+        items = body.get("items") or []
+        if "items" not in body or not isinstance(items, list):  # garbage must not read as "the hopper is empty"
+            raise _unreadable(response, "GET", path, op)
+        entries = [_hopper_entry(item) for item in items]
+        unnamed = sum(not entry.identifies_a_lead for entry in entries)
+        if unnamed:
+            log.warning(
+                "%d of the %d entries in the hopper of campaign %s name no lead (no id, and no list id + uid): "
+                "they are skipped when looking for a lead in the hopper",
+                unnamed,
+                len(entries),
+                campaign_id,
+            )
         return sorted(entries, key=lambda entry: entry.order if entry.order is not None else 1 << 30)
 
     # ------------------------------------------------------------------ lookup index
@@ -803,6 +836,14 @@ def _index_from_export(export: httpx.Response, built_at: float) -> LeadIndex:
     return LeadIndex.from_csv(export.text, built_at=built_at)
 
 
+def _hopper_entry(item: Any) -> HopperEntry:
+    """One hopper entry as read; an item that cannot be read at all is an entry naming no lead, not an error."""
+    try:
+        return HopperEntry.model_validate(item)
+    except ValidationError:
+        return HopperEntry()
+
+
 def _require_id(value: str, resource: errors.Resource, operation: str, **context: Any) -> str:
     """The id normalized; one that is no id is a NotFoundError for `resource` (its id attribute then None)."""
     normalized = normalize_id(value)
@@ -826,13 +867,37 @@ def _lookup_failure(message: str, operation: str, resource: errors.Resource, **c
 
 
 def _body(response: httpx.Response, method: str, path: str, op: _Op) -> dict[str, Any]:
+    """The JSON envelope of a 2xx answer; one that says `"success": false` is babelforce refusing (see _refused)."""
     try:
         body = response.json()
     except ValueError:
         body = None
     if not isinstance(body, dict):
         raise _unreadable(response, method, path, op)
+    if body.get("success") is False:
+        raise _refused(response, method, path, op)
     return body
+
+
+def _refused(response: httpx.Response, method: str, path: str, op: _Op) -> errors.InvalidRequestError:
+    """A 2xx answer whose envelope says `"success": false`: babelforce did not do what it was asked (the spec's
+    envelopes all carry `success`; DefaultV2MessageResponse: "Whether or not the request was successful"). Its
+    reason is the body's message / detail; status_code stays the 2xx it came with, so nobody reads it as a 4xx."""
+    reason = _server_reason(response)
+    detail = f": {reason.rstrip('.')}" if reason else ""
+    return errors.InvalidRequestError(
+        f"babelforce answered that it could not {op.what}{detail}.",
+        status_code=response.status_code,
+        method=method,
+        path=path,
+        reason=reason,
+        **op.context(),
+    )
+
+
+def _is_json(response: httpx.Response) -> bool:
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 def _read(model: type[M], value: Any, response: httpx.Response, method: str, path: str, op: _Op) -> M:
@@ -966,13 +1031,38 @@ def _server_reason(response: httpx.Response) -> str | None:
         return None
     if not isinstance(body, dict):
         return None
-    reason = next((body[key] for key in _REASON_FIELDS if isinstance(body.get(key), str) and body[key].strip()), None)
+    reason = _reason_in(body)
     if reason is None:
         return None
     for secret in _sent_secrets(response):
         reason = reason.replace(secret, "[redacted]")
     line = _BEARER.sub("Bearer [redacted]", " ".join(reason.split()))
     return (line[:REASON_MAX] + "…") if len(line) > REASON_MAX else line
+
+
+def _reason_in(body: dict[str, Any]) -> str | None:
+    """The reason an error body gives: its message, followed by its `detail` when that says more (a generic
+    "Validation failed" plus the field at fault); else the first of detail / error_description / error.
+
+    `detail` is read in the shapes APIs give it: text, a list of texts or of objects with `msg` / `message`
+    (one per field at fault), or an object with `message` / `msg` / `title`."""
+    message, detail = _reason_text(body.get("message")), _reason_text(body.get("detail"))
+    if message and detail and detail.rstrip(".").casefold() not in message.casefold():
+        return f"{message.rstrip('.')}: {detail}"
+    if message or detail:
+        return message or detail
+    return next((text for key in _REASON_FIELDS if (text := _reason_text(body.get(key)))), None)
+
+
+def _reason_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, dict):
+        return next((text for key in ("message", "msg", "title") if (text := _reason_text(value.get(key)))), None)
+    if isinstance(value, list):
+        texts = [text for text in map(_reason_text, value[:5]) if text]
+        return "; ".join(texts) or None
+    return None
 
 
 def _sent_secrets(response: httpx.Response) -> list[str]:

@@ -311,8 +311,10 @@ class Console:
     # ------------------------------------------------------------------ output
 
     def _show(self, message: dict) -> None:
-        """A reply as text. A reply replacing the progress line is simply printed after it, as a terminal does.
-        Its buttons become console words (`[Undo]` -> :undo) until the next reply (which may have none)."""
+        """A message as text, after the ones before it: a command's receipt line stays above its answer, as in
+        Slack (which never replaces a slash command's ack), and an answer replacing a clicked question is printed
+        after it, as a terminal does. Its buttons become console words (`[Undo]` -> :undo) until the next reply
+        (which may have none)."""
         self._say(render_message({key: value for key, value in message.items() if key != "replace_original"}))
         buttons = {
             ":" + element["text"]["text"].split()[0].lower(): (message, element)

@@ -90,10 +90,12 @@ class AccessPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Requester:
-    """Who is asking, from where (ids from the Slack request)."""
+    """Who is asking, from where (ids from the Slack request). `team_id` and `enterprise_id` are the acting user's
+    own workspace and organisation (bot.slack_edge.actor_workspace), not the installing workspace: LEADBOT_TEAM_ID is
+    checked against them, so a Slack Connect partner is refused unless their own workspace is listed."""
 
     user_id: str
-    team_id: str | None = None
+    team_id: str | None = None  # None: the request does not tell (then only the enterprise id can match)
     enterprise_id: str | None = None
     channel_id: str | None = None  # None: unknown (then LEADBOT_CHANNELS cannot be satisfied -> denied when set)
 

@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 from babelforce import errors
 from babelforce.client import BabelforceClient, match_list
 from babelforce.lookup import ListStandings
-from babelforce.models import Campaign, Lead, LeadList
+from babelforce.models import Campaign, HopperEntry, Lead, LeadList
 from commands.blocks import LeadReport
 from commands.caveat_text import top_refusal_text
 from commands.caveats import (
@@ -395,8 +395,8 @@ class LeadService:
         context = await self._context_for(lead_list, dialling)
         if result.lead.campaign_id and (context.campaign is None or context.campaign.id != result.lead.campaign_id):
             context = await self._context_for(lead_list, await self._dialling(lead_list, fresh=True))
-        if needs_last_hopper_rank("add", context, result.lead.id, new.rank) and context.hopper:
-            context = replace(context, last_hopper_rank=await self._rank_of(lead_list, context.hopper[-1].id))
+        if needs_last_hopper_rank("add", context, result.lead.id, new.rank, (new.uid,)) and context.hopper:
+            context = replace(context, last_hopper_rank=await self._rank_of(lead_list, context.hopper[-1]))
         caveats = change_caveats("add", None, result.lead, context)
         return LeadReport("add", lead_list, result.lead, context, caveats, recovered=result.recovered, notes=plan.notes)
 
@@ -751,17 +751,21 @@ class LeadService:
         write: Awaitable[T],
     ) -> tuple[T, DialContext]:
         """Run the write; meanwhile, when the caveat needs it, read the rank of the hopper's last lead."""
-        if not needs_last_hopper_rank(action, context, before.id, new_rank) or not context.hopper:
+        if not needs_last_hopper_rank(action, context, before.id, new_rank, (before.uid,)) or not context.hopper:
             return await write, context
-        written, last_rank = await asyncio.gather(write, self._rank_of(lead_list, context.hopper[-1].id))
+        written, last_rank = await asyncio.gather(write, self._rank_of(lead_list, context.hopper[-1]))
         return written, replace(context, last_hopper_rank=last_rank)
 
-    async def _rank_of(self, lead_list: LeadList, lead_id: str) -> int | None:
+    async def _rank_of(self, lead_list: LeadList, entry: HopperEntry) -> int | None:
+        """The current rank of the lead a hopper entry names (by id, else by this list's uid); None when unknown."""
         try:  # the hopper's last lead: a copy read in the last HOPPER_TAIL_MAX_AGE_S seconds will do
-            return (await self.client.get_lead(lead_list.id, lead_id, max_age=HOPPER_TAIL_MAX_AGE_S)).rank
+            if entry.id is not None:
+                return (await self.client.get_lead(lead_list.id, entry.id, max_age=HOPPER_TAIL_MAX_AGE_S)).rank
+            if entry.uid is not None and entry.list_id == lead_list.id:
+                return (await self.client.find_lead_by_uid(lead_list.id, entry.uid)).rank
         except errors.BabelforceError as failure:  # only a caveat's detail is lost; the write goes on
-            log.warning("could not read the hopper's last lead %s: %s", lead_id, failure)
-            return None
+            log.warning("could not read the hopper's last lead %s: %s", entry.id or entry.uid, failure)
+        return None
 
     # ------------------------------------------------------------------ errors
 

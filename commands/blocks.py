@@ -68,7 +68,6 @@ ICON_WARNING = ":warning:"
 ICON_OK = ":white_check_mark:"
 ICON_INFO = ":information_source:"
 ICON_ERROR = ":x:"
-ICON_WAIT = ":hourglass_flowing_sand:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,12 +458,22 @@ def error_message(message: str, usage: str | None = None, *, replace_original: b
 
 
 def progress_message(text: str) -> dict:
-    """The immediate ack: says what is being done while babelforce is asked."""
+    """The immediate ack of a command that answers after it: "Received: <what was asked>", one small line.
+
+    Why a line, and why worded so: Slack wants an answer within 3 s, and babelforce may take longer (its deadline
+    is 20 s), so the ack comes first and the answer follows at the response_url. That answer is a new message: Slack
+    never replaces a slash command's ack (replace_original is for messages from interactions), so the ack stays on
+    screen above it for good. An "⏳ Changing …" line would then claim forever that work is still going on, and an
+    empty ack would leave a slow babelforce with nothing on screen, inviting the user to type the command again (a
+    second change). A receipt says what was asked, reads true before the answer and after it, and the user sees
+    the typed command, which Slack does not show for an ephemeral answer.
+    """
+    asked = text.rstrip("…. ")
     block = ContextBlock(
         block_id=BLOCK_PROGRESS,
-        elements=[MarkdownTextObject(text=_trim(f"{ICON_WAIT} {escape(text)}", SECTION_TEXT_MAX))],
+        elements=[MarkdownTextObject(text=_trim(f"Received: {escape(asked)}", SECTION_TEXT_MAX))],
     )
-    return ephemeral([block], text)
+    return ephemeral([block], f"Received: {asked}")
 
 
 def help_message(topic: str | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ that puts a lead at the head of the next batch, or why there is none.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -182,10 +183,23 @@ class DialContext:
     def ranks_matter(self) -> bool:
         return self.list_order in (ListOrder.UP_RANK, ListOrder.DOWN_RANK)
 
-    def hopper_position(self, lead_id: str) -> int | None:
-        """1-based position of the lead in the hopper, or None when it is not loaded (or unknown)."""
+    @property
+    def list_id(self) -> str | None:
+        """The list the campaign dials: the `listId` its hopper entries carry."""
+        lead_list = self.campaign.lead_list if self.campaign is not None else None
+        return lead_list.id if lead_list is not None else None
+
+    @property
+    def unnamed_entries(self) -> int:
+        """Hopper entries that name no lead (no id, no list id + uid): a lead not found may be one of them."""
+        return sum(not entry.identifies_a_lead for entry in self.hopper or ())
+
+    def hopper_position(self, lead_id: str, uids: Iterable[str | None] = ()) -> int | None:
+        """1-based position of the lead in the hopper, or None when it is not loaded (or unknown). An entry is the
+        lead by its id, else by this list's id + one of `uids` (the lead's uids now and before the change)."""
+        uids = tuple(uids)
         for index, entry in enumerate(self.hopper or ()):
-            if entry.id == lead_id:
+            if entry.is_lead(lead_id, self.list_id, uids):
                 return entry.order if entry.order is not None else index + 1
         return None
 
@@ -198,7 +212,9 @@ class DialContext:
         return rank < self.last_hopper_rank
 
 
-def needs_last_hopper_rank(action: Action, context: DialContext, lead_id: str | None, new_rank: int | None) -> bool:
+def needs_last_hopper_rank(
+    action: Action, context: DialContext, lead_id: str | None, new_rank: int | None, uids: Iterable[str | None] = ()
+) -> bool:
     """Whether the caveat depends on the hopper's last rank, so the caller fetches that lead only when it matters."""
     if context.campaign_error is not None:
         return False
@@ -206,7 +222,7 @@ def needs_last_hopper_rank(action: Action, context: DialContext, lead_id: str | 
         return False
     if not context.hopper:
         return False
-    return lead_id is None or context.hopper_position(lead_id) is None
+    return lead_id is None or context.hopper_position(lead_id, uids) is None
 
 
 def change_caveats(action: Action, before: Lead | None, after: Lead, context: DialContext) -> tuple[Caveat, ...]:
@@ -224,7 +240,9 @@ def change_caveats(action: Action, before: Lead | None, after: Lead, context: Di
     if context.hopper is None:
         return (*order, _hopper_unknown(context, subject))
     size = len(context.hopper)
-    position = context.hopper_position(after.id)
+    position = context.hopper_position(after.id, (after.uid, before.uid if before is not None else None))
+    if position is None and context.unnamed_entries:
+        return (*order, _unnamed_entries(context, subject))
     if position is not None and action == "add":
         return (Caveat(CaveatKind.LOADED_NOW, subject, position=position, hopper_size=size),)
     if position is not None:
@@ -251,7 +269,9 @@ def lead_state(lead: Lead, context: DialContext) -> Caveat:
     if context.hopper is None:
         return _hopper_unknown(context, shown)
     size = len(context.hopper)
-    position = context.hopper_position(lead.id)
+    position = context.hopper_position(lead.id, (lead.uid,))
+    if position is None and context.unnamed_entries:
+        return _unnamed_entries(context, shown)
     if position is not None:
         return Caveat(CaveatKind.IN_HOPPER, shown, position=position, hopper_size=size)
     if awaits_recycling(lead):
@@ -310,6 +330,18 @@ def _order_ignores_rank(context: DialContext, subject: Subject) -> Caveat:
         subject,
         campaign_name=context.campaign.name if context.campaign else None,
         list_order=context.list_order,
+    )
+
+
+def _unnamed_entries(context: DialContext, subject: Subject) -> Caveat:
+    """The lead matched no entry, but some entries name no lead: it may be one of them, so "not in the hopper"
+    cannot be said. What can be: where it stands is unknown, and why."""
+    size = len(context.hopper or ())
+    return Caveat(
+        CaveatKind.HOPPER_UNKNOWN,
+        subject,
+        campaign_name=context.campaign.name if context.campaign else None,
+        reason=f"{context.unnamed_entries} of its {size} entries name no lead",
     )
 
 

@@ -83,10 +83,10 @@ def _rank_text(command: RankLead) -> str:
 
 def _progress(command: RankLead) -> str:
     if command.top:
-        return f"Working out the top rank for {command.lead_ref} in {command.list_ref}…"
+        return f"rank {command.lead_ref} in {command.list_ref} top"
     if command.relative:
-        return f"Reading the rank of {command.lead_ref} in {command.list_ref}…"
-    return f"Changing the rank of {command.lead_ref} in {command.list_ref} to {command.rank}…"
+        return f"change the rank of {command.lead_ref} in {command.list_ref} by {command.rank:+d}"
+    return f"change the rank of {command.lead_ref} in {command.list_ref} to {command.rank}"
 
 
 async def _plan(service: LeadService, command: RankLead) -> Plan:

@@ -86,7 +86,7 @@ class Subcommand(Generic[C]):
     positionals: tuple[str, ...]  # field names of the arguments taken by position, for "needs <x>" messages
     parse: Callable[[list[Token], str | None], C]
     written: Callable[[C], Written]
-    progress: Callable[[C], str]  # the ack's "doing it…" line
+    progress: Callable[[C], str]  # what was asked, for the ack's "Received: …" line (it stays on screen for good)
     form: Form | None = None
     run: Callable[[Leadbot, C, Request, bool], Awaitable[dict[str, Any]]] | None = None
     plan: Callable[[LeadService, C], Awaitable[Plan]] | None = None

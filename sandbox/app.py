@@ -36,6 +36,7 @@ from sandbox.state import (
     NotFound,
     SandboxError,
     SandboxState,
+    is_dashed_uuid,
     normalize_id,
     now_rfc3339,
 )
@@ -526,6 +527,8 @@ async def all_leads(request: Request) -> Response:
     list_id = None
     if raw_list_id is not None:
         list_id = normalize_id(raw_list_id)
+        if list_id is None and is_dashed_uuid(raw_list_id):
+            raise NotFound(f"Lead-list {raw_list_id} not found.")  # an id babelforce does not match (normalize_id)
         if list_id is None:
             raise Invalid("listId must be a lead-list id.")
     return _paged_leads(request, "/api/v2/outbound/leads", list_id)

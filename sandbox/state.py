@@ -60,6 +60,7 @@ __all__ = [
     "SandboxError",
     "SandboxState",
     "TokenStore",
+    "is_dashed_uuid",
     "new_id",
     "normalize_id",
     "now_rfc3339",
@@ -106,10 +107,20 @@ def new_id() -> str:
 
 
 def normalize_id(raw: str) -> str | None:
-    """The 32-hex spelling of an id given as 32 hex or as a dashed uuid (any case); None if it is neither."""
-    if _HEX32.fullmatch(raw) or _DASHED.fullmatch(raw):
-        return raw.replace("-", "").lower()
+    """The id as stored (32 lowercase hex digits) when `raw` is 32 hex digits in any case; None otherwise.
+
+    The dashed uuid spelling is not an id here, so it answers 404 like an unknown id: babelforce's own Go SDK
+    (github.com/babelforce/manager-sdk-go, ids.go) says the API does not match the hyphenated form and rewrites
+    such ids before sending, "instead of 404ing". leadbot's client sends the compact form; this keeps it honest.
+    """
+    if _HEX32.fullmatch(raw):
+        return raw.lower()
     return None
+
+
+def is_dashed_uuid(raw: str) -> bool:
+    """The uuid spelling with dashes, which the real API does not match (see `normalize_id`)."""
+    return _DASHED.fullmatch(raw) is not None
 
 
 def now_rfc3339() -> str:

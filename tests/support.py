@@ -206,6 +206,8 @@ def start_bot(
     audit = AuditLog(audit_path)
     stub_options = {"bot_token": bot_token} if bot_token is not None else {}
     with SlackStub(**stub_options) as stub:
+        if audit_channel is not None:
+            stub.add_channel(audit_channel, "leadbot-audit")  # README: invite the bot to that channel
         gate = Gatekeeper(
             policy or AccessPolicy(allow_all_writers=allow_writes),
             AsyncWebClient(token=stub.bot_token, base_url=stub.api_url),

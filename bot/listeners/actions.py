@@ -60,7 +60,9 @@ async def handle_remove(
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
     value = str(action.get("value") or "")[: MAX_CHANGE_ID_DIGITS + 1]  # a button value is ours; anything else is cut
     request = Request(
-        requester_of(context, _channel(body)), text=f"undo of change {value}", response_url=body.get("response_url")
+        requester_of(body, context, _channel(body)),
+        text=f"undo of change {value}",
+        response_url=body.get("response_url"),
     )
     denial = await leadbot.authorize(request, UNDO)
     if denial is not None:
@@ -75,7 +77,7 @@ async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClie
 async def _apply_anyway(
     leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    request = Request(requester_of(context, _channel(body)), response_url=body.get("response_url"))
+    request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
     denial = await leadbot.authorize(request, APPLY_ANYWAY)
     if denial is not None:
         await _answer(error_message(denial.message), body, client, request)
@@ -89,7 +91,7 @@ async def _remove(
     leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     """The held /lead remove, run once (the click's token is its request id: a double click removes once)."""
-    request = Request(requester_of(context, _channel(body)), response_url=body.get("response_url"))
+    request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
     denial = await leadbot.authorize(request, REMOVE)
     if denial is not None:
         await _answer(error_message(denial.message), body, client, request)
@@ -103,7 +105,7 @@ async def _remove(
 async def _cancel(
     leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    request = Request(requester_of(context, _channel(body)), response_url=body.get("response_url"))
+    request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
     reply = await leadbot.cancel(str(action.get("value") or ""), request=request)
     await _answer(reply, body, client, request)
 

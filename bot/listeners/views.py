@@ -40,7 +40,7 @@ async def handle_form_submission(
     subcommand = spec.name
     origin = origin_of(view)
     request = Request(
-        requester_of(context, origin.channel_id),
+        requester_of(body, context, origin.channel_id),
         # a form submitted twice carries the same view id: the change is made once
         request_id=f"view:{view['id']}" if view.get("id") else None,
         text=f"/lead {subcommand} (form)",

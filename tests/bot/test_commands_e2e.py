@@ -385,7 +385,7 @@ def test_slow_babelforce_ack_in_time_with_progress_then_the_reply(bot: Bot) -> N
 
     assert interaction.status == 200 and interaction.elapsed < 3.0, interaction.elapsed
     assert interaction.json is not None and is_progress(interaction.json)
-    assert "Looking up lead-40 in Spring leads" in texts(interaction.json)
+    assert texts(interaction.json) == "Received: show lead-40 in Spring leads"
     reply = bot.driver.replies(interaction, timeout=20)[0]
     assert "position 11 of 20" in caveat(reply)
     rid = (interaction.response_url or "").rsplit("/", 1)[-1]

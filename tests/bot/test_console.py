@@ -52,6 +52,18 @@ def test_console_shows_the_articles_two_examples(article_run: subprocess.Complet
     assert "It will be first of the next batch, after the 20 leads in the hopper" in out
 
 
+def test_console_shows_the_receipt_line_and_then_the_answer_as_slack_does(
+    article_run: subprocess.CompletedProcess[str],
+) -> None:
+    """Slack keeps a slash command's ack on screen above the answer: the console prints both, the receipt first."""
+    out = article_run.stdout
+    receipt = out.index("Received: change the rank of lead-10 in Spring leads to 100")
+    answer = out.index("Rank of lead-10: 10 → 100")
+    assert receipt < answer
+    assert "(replaces the previous message)" not in out[receipt:answer]
+    assert "⏳" not in out
+
+
 def test_console_dialling_the_batch_brings_the_moved_lead_in_first(
     article_run: subprocess.CompletedProcess[str],
 ) -> None:

@@ -82,6 +82,25 @@ NOT_MADE = "tell whoever runs it."
 NOT_YOURS = "expired, was already answered, or belongs to someone else; nothing was changed by this click"
 
 
+def test_a_write_babelforce_answers_success_false_is_recorded_failed_with_its_reason_and_not_resent(
+    tb: Bot, trust_db: Path
+) -> None:
+    """A 200 whose envelope says "success": false did not happen: one sentence with babelforce's own reason, the
+    record says failed, the lead is unchanged, and the PUT is not sent again."""
+    before = snapshot(tb, "lead-26")
+    tb.control.reset_stats()
+    tb.control.faults({"method": "PUT", "status": 200, "body": {"success": False, "message": "Lead is locked"}})
+
+    reply = tb.ask('rank "Spring leads" lead-26 6')
+
+    message = only_error(reply).removeprefix(":x: ")
+    assert message == "babelforce rejected the request to update lead lead-26: Lead is locked."
+    assert tb.control.count(UPDATE_ROUTE) == 1
+    assert snapshot(tb, "lead-26") == before
+    (row,) = records_of(trust_db, "lead-26")
+    assert (row["outcome"], row["detail"], row["after_json"]) == ("failed", message, None)
+
+
 # ---------------------------------------------------------------------- the audit file, read as an operator would
 
 

@@ -149,7 +149,7 @@ MESSAGES: dict[str, Callable[[], dict]] = {
     "error-hostile": lambda: error_message(NASTY * 1000, NASTY * 100),
     "help": lambda: help_message(),
     **{f"help-{name}": (lambda name=name: help_message(name)) for name in (*subcommands.SUBCOMMANDS, "nonsense")},
-    "progress": lambda: progress_message("Changing the rank of lead-10 in Spring leads…"),
+    "progress": lambda: progress_message("change the rank of lead-10 in Spring leads to 60"),
     "progress-hostile": lambda: progress_message(NASTY * 1000),
     "card-undo": lambda: lead_message(report("rank", make_lead(), make_lead(rank=100)), undo_id=7),
     "card-add-undo": lambda: lead_message(report("add", None, make_lead()), undo_id=8),
@@ -461,11 +461,19 @@ def test_error_message_escapes_the_message() -> None:
 
 
 def test_progress_message_is_one_escaped_context_line() -> None:
-    message = progress_message("Looking up <lead> & co")
+    message = progress_message("show <lead> & co")
     assert [raw["block_id"] for raw in message["blocks"]] == [BLOCK_PROGRESS]
     (element,) = message["blocks"][0]["elements"]
-    assert element["text"] == ":hourglass_flowing_sand: Looking up &lt;lead&gt; &amp; co"
-    assert message["text"] == "Looking up <lead> & co"
+    assert element["text"] == "Received: show &lt;lead&gt; &amp; co"
+    assert message["text"] == "Received: show <lead> & co"
+
+
+@pytest.mark.parametrize("asked", ["Touching lead-10…", "Touching lead-10...", "Touching lead-10"])
+def test_the_ack_line_reads_true_for_good_no_ellipsis_no_hourglass(asked: str) -> None:
+    """Slack never replaces a command's ack: it stays above the answer, so it must not claim work in progress."""
+    message = progress_message(asked)
+    assert message["text"] == "Received: Touching lead-10"
+    assert "…" not in str(message) and "hourglass" not in str(message)
 
 
 # ---------------------------------------------------------------------- undo, "apply anyway?", history
