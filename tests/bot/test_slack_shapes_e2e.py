@@ -27,8 +27,7 @@ from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_UNDO, BLOCK_PROGRESS
 from commands.modals import ACTION_LIST, BLOCK_LEAD, BLOCK_LIST, BLOCK_RANK
 from sandbox.seed import DEMO_LIST_ID
 from slackstub.server import RESPONSE_URL_USES
-from tests.bot.conftest import Bot, is_progress, is_question, texts
-from tests.bot.helpers import UPDATE_ROUTE, header, shared_bot
+from tests.support import UPDATE_ROUTE, Bot, header, is_progress, is_question, shared_bot, texts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "slack_payloads"
 SHAPES = {path.stem: json.loads(path.read_text()) for path in sorted(FIXTURES.glob("*.json"))}

@@ -197,7 +197,7 @@ def test_undo_alone_takes_back_my_latest_change_recorded_and_announced(ub: Bot, 
 
         interaction = ub.command("undo")
         assert interaction.acked_in_time and interaction.json is not None and is_progress(interaction.json)
-        assert "Undoing your latest change…" in texts(interaction.json)
+        assert "undo your latest change" in texts(interaction.json)
         card = ub.driver.replies(interaction, count=1)[0]
 
     assert header(card) == "Undone: rank of lead-4 restored"

@@ -146,7 +146,7 @@ def test_remove_is_a_write_with_help_a_form_and_its_history_verb() -> None:
     assert spec.done_verb == "removed"
     assert parse(spec.example) == RemoveLead("Spring leads", "lead-40")
     assert (
-        spec.progress(RemoveLead("Spring leads", "lead-40")) == "Looking up lead-40 in Spring leads before removing it…"
+        spec.progress(RemoveLead("Spring leads", "lead-40")) == "remove lead-40 from Spring leads"
     )
     shown = str(help_message("remove"))
     assert "/lead remove &lt;list&gt; &lt;lead&gt;" in shown and spec.example in shown

@@ -85,7 +85,7 @@ def test_undo_is_a_write_with_its_own_flow_and_no_form() -> None:
     spec = registry.get("undo")
     assert spec.tier == registry.Tier.WRITE and registry.is_write("undo")
     assert spec.run is not None and spec.plan is None and spec.form is None
-    assert spec.progress(UndoChange()) == "Undoing your latest change…"
+    assert spec.progress(UndoChange()) == "undo your latest change"
     assert spec.progress(UndoChange(12)) == "Undoing change #12…"
 
 
