@@ -201,7 +201,7 @@ def test_undo_alone_takes_back_my_latest_change_recorded_and_announced(ub: Bot, 
         card = ub.driver.replies(interaction, count=1)[0]
 
     assert header(card) == "Undone: rank of lead-4 restored"
-    assert card["replace_original"] is True  # it takes the progress line's place
+    assert "replace_original" not in card  # Slack never replaces a command's ack: the answer is a new message
     assert re.search(rf"\*last updated\*\n{DATE}", texts(card)), texts(card)  # each reader's own time zone
     assert (ub.lead("lead-4").rank, ub.lead("lead-3").rank) == (4, 13)  # only the latest; the older one stays
     assert ub.control.count(UPDATE_ROUTE) == 1

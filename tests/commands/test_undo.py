@@ -86,7 +86,7 @@ def test_undo_is_a_write_with_its_own_flow_and_no_form() -> None:
     assert spec.tier == registry.Tier.WRITE and registry.is_write("undo")
     assert spec.run is not None and spec.plan is None and spec.form is None
     assert spec.progress(UndoChange()) == "undo your latest change"
-    assert spec.progress(UndoChange(12)) == "Undoing change #12…"
+    assert spec.progress(UndoChange(12)) == "undo change #12"
 
 
 def test_help_shows_the_example_and_says_the_bare_command_needs_no_form() -> None:
