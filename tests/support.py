@@ -105,10 +105,19 @@ class SandboxControl:
     def expire_tokens(self) -> None:
         self._http.post("/sandbox/tokens/expire").raise_for_status()
 
-    def dial(self, campaign_id: str, count: int, status: str = "no_answer") -> list[dict[str, Any]]:
-        response = self._http.post(f"/sandbox/campaigns/{campaign_id}/dial", json={"count": count, "status": status})
+    def dial(
+        self, campaign_id: str, count: int, status: str = "no_answer", *, agent: str | None = None, talk_s: int = 0
+    ) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"count": count, "status": status}
+        if agent is not None:
+            body.update(agent=agent, talk_s=talk_s)
+        response = self._http.post(f"/sandbox/campaigns/{campaign_id}/dial", json=body)
         response.raise_for_status()
         return response.json()["items"]
+
+    def agents(self, campaign_id: str, *names: str) -> None:
+        """Exactly these agents are logged in to the campaign from now on."""
+        self._http.put(f"/sandbox/campaigns/{campaign_id}/agents", json={"agents": list(names)}).raise_for_status()
 
     def token(self) -> str:
         form = {"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "sandbox"}
