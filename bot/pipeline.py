@@ -38,6 +38,7 @@ from commands.caveat_text import describe, escape
 from commands.grammar import command_text
 
 from .audit import Actor, AuditError, AuditLog, Outcome
+from .campaigns import Campaigns
 from .history import History
 from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
@@ -77,6 +78,7 @@ class Leadbot:
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     form_check_budget: float = FORM_CHECK_BUDGET_S
     history: History = field(init=False)
+    campaigns: Campaigns = field(init=False)  # /lead campaign and the Home tab
     # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
     _in_flight: set[str] = field(default_factory=set)
     # one write at a time per lead in this process, so an undo never interleaves with another change of that lead
@@ -90,6 +92,7 @@ class Leadbot:
 
     def __post_init__(self) -> None:
         self.history = History(self)
+        self.campaigns = Campaigns(self.service)
 
     @property
     def default_region(self) -> str | None:
