@@ -95,7 +95,11 @@ class _BodyTooLarge(Exception):
 
 
 def http_app(
-    app: AsyncApp, *, signing_secret: str, on_shutdown: Callable[[], Awaitable[None]] | None = None
+    app: AsyncApp,
+    *,
+    signing_secret: str,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
 ) -> Starlette:
     """Slack's requests (commands, interactivity, select options) at /slack/events; GET /healthz for probes.
 
@@ -133,6 +137,8 @@ def http_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:  # in the serving loop (background work such as the campaign alerts)
+            await on_startup()
         yield
         if on_shutdown is not None:
             await on_shutdown()

@@ -37,6 +37,7 @@ from commands.blocks import (
 from commands.caveat_text import describe, escape
 from commands.grammar import command_text
 
+from .alerts import AlertWatcher
 from .audit import Actor, AuditError, AuditLog, Outcome
 from .campaigns import Campaigns
 from .history import History
@@ -76,6 +77,7 @@ class Leadbot:
     audit: AuditLog
     gate: Gatekeeper  # required: nobody gets an open gate by forgetting it (the console passes an open one)
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
+    alerts: AlertWatcher | None = None  # LEADBOT_ALERT_CHANNEL: the campaign watcher (started by start_watching)
     form_check_budget: float = FORM_CHECK_BUDGET_S
     history: History = field(init=False)
     campaigns: Campaigns = field(init=False)  # /lead campaign and the Home tab
@@ -136,8 +138,16 @@ class Leadbot:
         if lead_id is not None:
             self._last_write[(list_id, lead_id)] = self._write_seq
 
+    async def start_watching(self) -> None:
+        """At start-up, in the serving loop: the campaign alerts, when LEADBOT_ALERT_CHANNEL is set."""
+        if self.alerts is not None:
+            self.alerts.start()
+
     async def aclose(self, timeout: float = 5.0) -> None:
-        """At shutdown: let background work (audit channel lines) finish, for at most `timeout` seconds."""
+        """At shutdown: stop the alerts, let background work (audit channel lines) finish, for at most `timeout`
+        seconds."""
+        if self.alerts is not None:
+            await self.alerts.stop()
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
 

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from babelforce.client import BabelforceClient
 from babelforce.config import BabelforceSettings
 
+from .alerts import AlertWatcher
 from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
 from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
 from .http_server import server_options
@@ -132,6 +133,20 @@ def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -
         audit=audit,
         gate=Gatekeeper(policy, slack),
         audit_channel=settings.leadbot_audit_channel,
+        alerts=alert_watcher(settings, client, slack),
+    )
+
+
+def alert_watcher(settings: BotSettings, client: BabelforceClient, slack: AsyncWebClient) -> AlertWatcher | None:
+    """The campaign alerts of LEADBOT_ALERT_CHANNEL (None when it is unset)."""
+    if settings.leadbot_alert_channel is None:
+        return None
+    return AlertWatcher(
+        client,
+        slack,
+        settings.leadbot_alert_channel,
+        interval=settings.leadbot_alert_interval,
+        hopper_min=settings.leadbot_alert_hopper_min,
     )
 
 
@@ -152,7 +167,12 @@ def _serve_http(
         return _refuse([problem])
     log.info("leadbot serving Slack requests at http://%s:%s%s", host, port, EVENTS_PATH)
     uvicorn.run(
-        http_app(bolt, signing_secret=settings.slack_signing_secret.get_secret_value(), on_shutdown=leadbot.shutdown),
+        http_app(
+            bolt,
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            on_shutdown=leadbot.shutdown,
+            on_startup=leadbot.start_watching,
+        ),
         host=host,
         port=port,
         log_level=settings.leadbot_log_level.lower(),
@@ -187,6 +207,7 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
         try:
             await handler.connect_async()
             log.info("leadbot connected to Slack in Socket Mode")
+            await leadbot.start_watching()
             await stop.wait()
             log.info("leadbot stopping")
         finally:

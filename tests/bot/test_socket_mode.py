@@ -96,6 +96,8 @@ def _bot_env(stub: SlackStub, sandbox: SandboxServer, app_token: str) -> dict[st
         BABELFORCE_CLIENT_ID="sandbox",
         BABELFORCE_CLIENT_SECRET="sandbox",
         LEADBOT_ALLOW_ALL_WRITERS="true",
+        LEADBOT_ALERT_CHANNEL="C0ALERTS",  # Renewals' 10 loaded leads are below 15: one line at the first pass
+        LEADBOT_ALERT_HOPPER_MIN="15",
     )  # no SLACK_SIGNING_SECRET: Socket Mode must not need one
 
 
@@ -140,6 +142,13 @@ def test_socket_mode_acks_a_command_in_time_and_answers_at_the_response_url(
     assert "first of the next batch" in texts(reply), reply
     assert _rank_of(sandbox, "lead-10") == 100
     assert bot.process.poll() is None, bot.output
+
+
+def test_socket_mode_starts_the_campaign_alerts(socket_bot: tuple[SlackStub, BotProcess]) -> None:
+    stub, _ = socket_bot
+    posted = stub.wait_for(lambda event: event.kind == "api" and event.name == "chat.postMessage", timeout=10)
+    assert posted.payload["channel"] == "C0ALERTS"
+    assert posted.payload["text"].startswith(":warning: *Renewals*: hopper low, 10 loaded (alert below 15)")
 
 
 def test_socket_mode_help_is_acked_with_the_usage(socket_bot: tuple[SlackStub, BotProcess]) -> None:
