@@ -41,6 +41,7 @@ from .alerts import AlertWatcher
 from .audit import Actor, AuditError, AuditLog, Outcome
 from .campaigns import Campaigns
 from .history import History
+from .home import Home
 from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
 from .replies import NOT_RECORDED, with_note
@@ -81,6 +82,7 @@ class Leadbot:
     form_check_budget: float = FORM_CHECK_BUDGET_S
     history: History = field(init=False)
     campaigns: Campaigns = field(init=False)  # /lead campaign and the Home tab
+    home: Home = field(init=False)
     # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
     _in_flight: set[str] = field(default_factory=set)
     # one write at a time per lead in this process, so an undo never interleaves with another change of that lead
@@ -95,6 +97,7 @@ class Leadbot:
     def __post_init__(self) -> None:
         self.history = History(self)
         self.campaigns = Campaigns(self.service)
+        self.home = Home(self)
 
     @property
     def default_region(self) -> str | None:
@@ -103,9 +106,14 @@ class Leadbot:
 
     # ------------------------------------------------------------------ permission
 
-    async def authorize(self, request: Request, subcommand: str, *, list_ref: str | None = None) -> Denial | None:
-        """The gate's answer (None: allowed). A denial is recorded in the audit trail; no babelforce call is made."""
-        denial = await self.gate.check(request.requester, write=registry.is_write(subcommand))
+    async def authorize(
+        self, request: Request, subcommand: str, *, list_ref: str | None = None, channel_rule: bool = True
+    ) -> Denial | None:
+        """The gate's answer (None: allowed). A denial is recorded in the audit trail; no babelforce call is made.
+        `channel_rule=False`: from the user's Home tab, which is in no channel (Gatekeeper.check)."""
+        denial = await self.gate.check(
+            request.requester, write=registry.is_write(subcommand), channel_rule=channel_rule
+        )
         if denial is not None:
             try:
                 async with asyncio.timeout(DENIAL_RECORD_BUDGET_S):  # the write itself goes on in its thread

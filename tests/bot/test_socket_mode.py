@@ -151,6 +151,16 @@ def test_socket_mode_starts_the_campaign_alerts(socket_bot: tuple[SlackStub, Bot
     assert posted.payload["text"].startswith(":warning: *Renewals*: hopper low, 10 loaded (alert below 15)")
 
 
+def test_socket_mode_publishes_the_home_tab_when_it_is_opened(socket_bot: tuple[SlackStub, BotProcess]) -> None:
+    stub, _ = socket_bot
+    seen = len(stub.events)
+    envelope_id = stub.socket_send_event(stub.app_home_opened("U0SUPERVISOR"))
+    stub.wait_socket_ack(envelope_id, timeout=ACK_DEADLINE_S)
+    view = stub.wait_home_view("U0SUPERVISOR", after=seen, timeout=10)
+    shown = " ".join(block.get("text", {}).get("text", "") for block in view["blocks"])
+    assert "*Spring outreach* · active · hopper 20 loaded" in shown
+
+
 def test_socket_mode_help_is_acked_with_the_usage(socket_bot: tuple[SlackStub, BotProcess]) -> None:
     stub, _ = socket_bot
     envelope_id = stub.socket_send_command("help")
