@@ -237,7 +237,7 @@ def campaign_message(detail: CampaignDetail, *, replace_original: bool = False) 
         ("list", escape(campaign.lead_list.name or campaign.lead_list.id) if campaign.lead_list else "none"),
         ("list order", order_text(campaign.list_order)),
         ("call ratio", _number(campaign.call_ratio)),
-        ("hopper", hopper_text(campaign, detail.hopper)),
+        ("hopper", hopper_text(campaign, detail.hopper).removeprefix("hopper ")),
     ]
     blocks: list[Block] = [
         SectionBlock(block_id=BLOCK_CAMPAIGN_VERDICT, text=MarkdownTextObject(text=_trim(f"*{escape(verdict)}*"))),
@@ -335,10 +335,10 @@ def _scalar(value: Any) -> str:
 def agents_text(agents: Part[tuple[AgentStatistics, ...]]) -> str:
     """The per-agent statistics, one line each (login, talk, wait, pause)."""
     if agents.value is None:
-        return f"*Agents*\nStatistics not available: {escape(agents.error or 'babelforce gave none')}"
+        return f"*Agent statistics*\nNot available: {escape(agents.error or 'babelforce gave none')}"
     if not agents.value:
-        return "*Agents*\nNo agent statistics: no agent has worked this campaign in babelforce's figures."
-    lines = [f"*Agents* ({len(agents.value)})"]
+        return "*Agent statistics*\nNone: no agent has worked this campaign in babelforce's figures."
+    lines = [f"*Agent statistics* ({len(agents.value)} agents)"]
     for agent in agents.value[:AGENTS_SHOWN_MAX]:
         parts = [escape(_short(agent.agent or "an agent"))]
         if agent.login_at is not None:

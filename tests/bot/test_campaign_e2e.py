@@ -78,7 +78,9 @@ def test_by_id_and_a_stopped_one(bot: Bot) -> None:
 def test_a_part_that_cannot_be_read_is_said_so_and_the_rest_is_shown(bot: Bot) -> None:
     bot.control.faults({"path": "/statistics$", "status": 503, "times": None})
     reply = bot.ask('campaign "Renewals"')
-    assert "Statistics not available: babelforce had a server error (HTTP 503)" in section(reply, "campaign_agents")
+    assert "*Agent statistics*\nNot available: babelforce had a server error (HTTP 503)" in section(
+        reply, "campaign_agents"
+    )
     assert "*Leads*: leads in the list 10" in section(reply, "campaign_status")
 
 

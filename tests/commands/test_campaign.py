@@ -217,10 +217,10 @@ def test_a_part_babelforce_could_not_give_is_said_so() -> None:
         detail(status=Part(None, "babelforce did not answer in time."), agents=Part(None, "No access."))
     )
     assert "Not available: babelforce did not answer in time." in block_text(message, BLOCK_CAMPAIGN_STATUS)
-    assert "Statistics not available: No access." in block_text(message, BLOCK_CAMPAIGN_AGENTS)
+    assert "*Agent statistics*\nNot available: No access." in block_text(message, BLOCK_CAMPAIGN_AGENTS)
     empty = campaign_message(detail(status=Part(CampaignStatus()), agents=Part(())))
     assert "babelforce gave no figures." in block_text(empty, BLOCK_CAMPAIGN_STATUS)
-    assert "No agent statistics" in block_text(empty, BLOCK_CAMPAIGN_AGENTS)
+    assert "*Agent statistics*\nNone: no agent" in block_text(empty, BLOCK_CAMPAIGN_AGENTS)
 
 
 def test_many_agents_are_cut() -> None:
