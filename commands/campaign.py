@@ -401,7 +401,8 @@ SUBCOMMAND = registry.register(
         command_type=ShowCampaign,
         summary=(
             "every campaign at a glance (active, list, list order, hopper fill); with a campaign's name or id, its "
-            "live status and statistics as babelforce gives them. No name needs no form: it lists them all"
+            "live status and statistics as babelforce gives them. Without a name it lists them all, so it opens no "
+            "form"
         ),
         usage="/lead campaign [name]",
         example='/lead campaign "Spring outreach"',

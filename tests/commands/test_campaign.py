@@ -108,7 +108,7 @@ def test_help_and_the_command_text() -> None:
     assert command_text(ShowCampaign()) == "/lead campaign"
     shown = texts(help_message("campaign"))
     assert "/lead campaign [name]" in shown and '/lead campaign "Spring outreach"' in shown
-    assert "no name needs no form" in shown.lower()
+    assert "without a name it lists them all, so it opens no form" in shown.lower()
 
 
 def test_a_campaign_names_no_list() -> None:
