@@ -25,7 +25,7 @@ import urllib.request
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -37,7 +37,7 @@ from .auth import Credentials, TokenManager, credentials_from_settings
 from .config import BabelforceSettings, RetryPolicy, Timeouts
 from .ids import normalize_id
 from .lookup import IndexCache, LeadIndex, ListStandings, number_key, uid_key
-from .models import Campaign, HopperEntry, Lead, LeadList, LeadPage, Token
+from .models import AgentStatistics, Campaign, CampaignStatus, HopperEntry, Lead, LeadList, LeadPage, Token
 from .transport import ShardedTransport
 
 log = logging.getLogger(__name__)
@@ -512,6 +512,36 @@ class BabelforceClient:
                 campaign_id,
             )
         return sorted(entries, key=lambda entry: entry.order if entry.order is not None else 1 << 30)
+
+    async def get_campaign_status(self, campaign_id: str) -> CampaignStatus:
+        """The campaign's real-time status: dial method and level, list order, and babelforce's lead, call and
+        agent figures (free-form objects, kept as sent)."""
+        campaign_id = _require_id(campaign_id, "campaign", "get_campaign_status")
+        op = _Op(
+            "get_campaign_status",
+            f"get the status of campaign {campaign_id}",
+            campaign_id=campaign_id,
+            missing="campaign",
+        )
+        return await self._item(CampaignStatus, "GET", f"{OUTBOUND}/campaigns/{campaign_id}/status", op)
+
+    async def get_campaign_statistics(
+        self, campaign_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[AgentStatistics]:
+        """Per-agent figures (login, talk, wait, pause) for agents working the campaign between `since` and `until`
+        (babelforce's `from`/`to`, Unix seconds; either may be left open)."""
+        campaign_id = _require_id(campaign_id, "campaign", "get_campaign_statistics")
+        op = _Op(
+            "get_campaign_statistics",
+            f"get the statistics of campaign {campaign_id}",
+            campaign_id=campaign_id,
+            missing="campaign",
+        )
+        params = {
+            name: int(moment.timestamp()) for name, moment in (("from", since), ("to", until)) if moment is not None
+        }
+        path = f"{OUTBOUND}/campaigns/{campaign_id}/statistics"
+        return await self._items(AgentStatistics, "GET", path, op, params=params or None)
 
     # ------------------------------------------------------------------ lookup index
 

@@ -13,7 +13,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError, WrapValidator, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from .ids import lenient_id
@@ -176,6 +186,61 @@ class HopperEntry(WireModel):
         if self.id is not None:
             return self.id == lead_id
         return self.list_id is not None and self.list_id == list_id and self.uid is not None and self.uid in uids
+
+
+def _seconds(value: object) -> object:
+    """A duration babelforce sends as a string ("90"): a whole number of seconds, or None when unreadable."""
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return value
+
+
+def _object_or_empty(value: object) -> object:
+    """A free-form object of figures; anything else (null, [] for an empty PHP array) reads as none."""
+    return value if isinstance(value, dict) else {}
+
+
+class CampaignStatus(WireModel):
+    """A campaign's real-time status (GET /campaigns/{id}/status). The spec spells some names in snake_case
+    (`dial_level`) and the rest in camelCase, and leaves the `*Stats` objects free-form: they are kept as babelforce
+    sends them, to be shown whatever their keys."""
+
+    order: str | None = None
+    dial_level: Annotated[float | None, Lenient] = Field(None, validation_alias=AliasChoices("dial_level", "dialLevel"))
+    dial_method: str | None = Field(None, validation_alias=AliasChoices("dial_method", "dialMethod"))
+    statuses: list[str] = []
+    time: Annotated[datetime | None, Lenient] = None
+    campaign_lead_stats: Annotated[dict[str, Any], BeforeValidator(_object_or_empty)] = {}
+    campaign_call_stats: Annotated[dict[str, Any], BeforeValidator(_object_or_empty)] = {}
+    campaign_agent_stats: Annotated[dict[str, Any], BeforeValidator(_object_or_empty)] = {}
+    trunk: Annotated[dict[str, Any], BeforeValidator(_object_or_empty)] = {}
+
+    @field_validator("statuses", mode="before")
+    @classmethod
+    def _list_of_statuses(cls, value: object) -> object:
+        return [str(item) for item in value] if isinstance(value, list) else []
+
+    @property
+    def dialable_leads(self) -> int | None:
+        """How many leads the dialer could still load, when babelforce's lead figures say (`dialable`)."""
+        value = self.campaign_lead_stats.get("dialable")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class AgentStatistics(BaseModel):
+    """One agent's figures for a campaign (GET /campaigns/{id}/statistics): snake_case on the wire, every figure a
+    string there; durations read as whole seconds (None when unreadable)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+    agent: str | None = None
+    login_at: Annotated[datetime | None, Lenient] = None
+    pause_in_seconds: Annotated[int | None, BeforeValidator(_seconds), Lenient] = None
+    wait_in_seconds: Annotated[int | None, BeforeValidator(_seconds), Lenient] = None
+    talk_in_seconds: Annotated[int | None, BeforeValidator(_seconds), Lenient] = None
 
 
 class Pagination(WireModel):

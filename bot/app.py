@@ -137,7 +137,7 @@ def http_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if on_startup is not None:
+        if on_startup is not None:  # in the serving loop (background work such as the campaign alerts)
             await on_startup()
         yield
         if on_shutdown is not None:

@@ -690,6 +690,19 @@ class AuditLog:
 
         return await self._call("latest change", work, write=False)
 
+    async def changes_of(self, user_id: str, *, limit: int = 10) -> list[Change]:
+        """The user's own latest changes, newest first, every outcome but refusals (a denied request changed
+        nothing): the Home tab's list, through the user_id index."""
+
+        def work(conn: sqlite3.Connection) -> list[Change]:
+            rows = conn.execute(
+                "SELECT * FROM changes WHERE user_id = ? AND outcome <> 'denied' ORDER BY id DESC LIMIT ?",
+                (user_id, max(0, limit)),
+            ).fetchall()
+            return [_change(row) for row in rows]
+
+        return await self._call("changes of a user", work, write=False)
+
     async def mark_undone(self, change_id: int, undo_id: int) -> bool:
         """Claim a change for undo: True only for the first caller, so a double click undoes once."""
 

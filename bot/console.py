@@ -8,6 +8,7 @@ as text. A form becomes a series of prompts. Nothing here reaches the internet.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import secrets
 import sys
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 
 import httpx
 from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 
 from babelforce.auth import ClientCredentials
 from babelforce.client import BabelforceClient
@@ -25,8 +27,12 @@ from commands.blocks import BLOCK_PROGRESS
 from localserve import BackgroundServer
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST
-from slackstub import NoAnswer, SlackDriver, SlackStub, render_message, render_view
+from sandbox.state import DIAL_STATUSES
+from sandbox.state import Campaign as SandboxCampaign
+from slackstub import NoAnswer, Recorded, SlackDriver, SlackStub, render_message, render_view
+from slackstub.render import mrkdwn
 
+from .alerts import AlertWatcher
 from .app import EVENTS_PATH, build_app, http_app
 from .audit import AuditLog
 from .permissions import AccessPolicy, Gatekeeper
@@ -39,6 +45,10 @@ FORM_TIMEOUT_S = 10.0
 POLL_S = 0.02
 PROMPT = "leadbot> "
 BUTTON_WORDS = frozenset({":undo", ":apply", ":cancel", ":delete", ":remove", ":keep"})
+DIAL_USAGE = (
+    "Usage: :dial [N] [status] [campaign], e.g. :dial 3 busy Renewals (N 1 or more; status one of babelforce's dial "
+    "statuses, no_answer by default; the demo campaign by default)."
+)
 
 BANNER = """\
 leadbot console: type /lead commands as in Slack (help: /lead help, quit: Ctrl-D or :quit).
@@ -49,9 +59,11 @@ Try the babelforce article's two examples:
   /lead rank "{demo}" lead-10 100       (not in the current batch: first of the next one)
   /lead add                              (no arguments: opens the form)
   /lead remove "{demo}" lead-40          (asks first; lead-40 stays in the loaded batch: try :dial 20)
-Console extras: :dial [N] dials N leads of the demo campaign, :hopper shows it, :quit leaves.
-A reply's buttons are words: :undo, :apply (apply anyway), :cancel, :delete (/lead undo of an add),
-:remove (remove lead), :keep. History's Undo buttons are not; type /lead undo #12 with the line's number instead.
+Console extras: :dial [N] [status] [campaign] dials N leads (of the demo campaign unless named) with that outcome,
+:hopper [campaign] shows a hopper, :home shows your Home tab, :quit leaves.
+A reply's buttons are words: :undo, :apply (apply anyway), :cancel, :delete (/lead undo of an add), :remove (remove
+lead), :keep. History's and the Home tab's Undo buttons are not; type /lead undo #12 with the line's number
+instead.{alerts}
 """
 
 
@@ -85,10 +97,28 @@ def run(args: argparse.Namespace) -> int:
         else:
             client = BabelforceClient.from_settings(babelforce_settings)
             where = f"babelforce: {client.base_url} (from BABELFORCE_* settings)."
+        alerts = None
+        if settings.leadbot_alert_channel is not None:
+            alerts = {
+                "channel": settings.leadbot_alert_channel,
+                "interval": settings.leadbot_alert_interval,
+                "hopper_min": settings.leadbot_alert_hopper_min,
+            }
         console = stack.enter_context(
-            Console.start(client, default_region=settings.leadbot_default_region, sandbox=sandbox, out=sys.stdout)
+            Console.start(
+                client,
+                default_region=settings.leadbot_default_region,
+                sandbox=sandbox,
+                out=sys.stdout,
+                alerts=alerts,
+            )
         )
-        print(BANNER.format(babelforce=where, demo=DEMO_LIST), flush=True)
+        said = (
+            f"\nCampaign alerts to {settings.leadbot_alert_channel} are printed as they are posted ([alert] …)."
+            if alerts
+            else ""
+        )
+        print(BANNER.format(babelforce=where, demo=DEMO_LIST, alerts=said), flush=True)
         return console.loop(lines)
 
 
@@ -120,8 +150,12 @@ class Console:
         default_region: str | None = None,
         sandbox: SandboxServer | None = None,
         out: TextIO = sys.stdout,
+        alerts: dict[str, Any] | None = None,
     ) -> Console:
-        """Start the Slack stand-in and the bot (writes allowed: the console is one person's own session)."""
+        """Start the Slack stand-in and the bot (writes allowed: the console is one person's own session).
+
+        `alerts`: the campaign watcher's options (`channel`, `interval`, `hopper_min`), when LEADBOT_ALERT_CHANNEL is
+        set; its lines go to the Slack stand-in and are printed as they are posted."""
         stack = ExitStack()
         stub = stack.enter_context(SlackStub())
         signing_secret = secrets.token_hex(16)
@@ -129,11 +163,18 @@ class Console:
         audit = AuditLog(":memory:")
         stack.callback(audit.close)
         gate = Gatekeeper(AccessPolicy.open(), None)
-        leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit, gate=gate)
+        watcher = None
+        if alerts is not None:
+            options = dict(alerts)
+            slack = AsyncWebClient(token=stub.bot_token, base_url=stub.api_url)
+            watcher = AlertWatcher(client, slack, options.pop("channel"), **options)
+            stub.on_record(functools.partial(_print_alert, watcher.channel, out))
+        leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit, gate=gate, alerts=watcher)
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
-        bot_server = stack.enter_context(
-            BackgroundServer(http_app(bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown), lifespan="on")
+        app = http_app(
+            bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown, on_startup=leadbot.start_watching
         )
+        bot_server = stack.enter_context(BackgroundServer(app, lifespan="on"))
         driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))
         console = cls(stub, bot_server, driver, sandbox, out)
         console._stack = stack
@@ -275,38 +316,98 @@ class Console:
         if words[0] in BUTTON_WORDS:
             self._say(f"Nothing to {words[0][1:]} here: the last reply has no such button.")
             return
-        if self.sandbox is None:
-            self._say("Console extras work only with the local sandbox.")
+        if words[0] == ":home":
+            self._home()
             return
-        base = self.sandbox.base_url
+        if self.sandbox is None:
+            self._say("Console extras work only with the local sandbox (but :home works).")
+            return
         if words[0] == ":dial":
-            if len(words) > 2 or (len(words) == 2 and not (words[1].isdigit() and int(words[1]) >= 1)):
-                self._say("Usage: :dial [N] dials the first N leads of the hopper (N a whole number, 1 or more).")
-                return
-            count = int(words[1]) if len(words) == 2 else 1
-            response = httpx.post(f"{base}/sandbox/campaigns/{DEMO_CAMPAIGN_ID}/dial", json={"count": count})
-            answer = response.json()
-            dialled = [lead.get("uid") for lead in answer.get("items", [])]
-            # leads deleted after they were loaded: the batch still called them
-            dialled += [
-                f"{entry.get('uid')} (removed, called from the loaded batch)"
-                for entry in answer.get("removedCalled", [])
-            ]
-            self._say(f"Dialled {len(dialled)}: {', '.join(dialled) or 'nobody (the hopper is empty)'}.")
-            self._hopper()
+            self._dial(words[1:])
         elif words[0] == ":hopper":
-            self._hopper()
+            campaign = self._campaign(" ".join(words[1:]))
+            if campaign is not None:
+                self._hopper(campaign)
         else:
             self._say(
-                "Console extras: :dial [N], :hopper, :quit; buttons of the last reply: :undo, :apply, :cancel, "
-                ":delete, :remove, :keep."
+                "Console extras: :dial [N] [status] [campaign], :hopper [campaign], :home, :quit; buttons of the last "
+                "reply: :undo, :apply, :cancel, :delete, :remove, :keep."
             )
 
-    def _hopper(self) -> None:
+    def _dial(self, words: list[str]) -> None:
+        """`:dial [N] [status] [campaign]`: the dialer calls the first N leads of the hopper (1 by default) with that
+        outcome (no_answer by default), in the demo campaign unless one is named; then the hopper refills."""
+        count, status = 1, "no_answer"
+        if words and words[0].isdigit():
+            count = int(words.pop(0))
+        if words and words[0].lower() in DIAL_STATUSES:
+            status = words.pop(0).lower()
+        if count < 1:
+            self._say(DIAL_USAGE)
+            return
+        campaign = self._campaign(" ".join(words))
+        if campaign is None:
+            return
         assert self.sandbox is not None
-        uids = [entry.uid for entry in self.sandbox.state.hopper(DEMO_CAMPAIGN_ID)]
-        listed = ", ".join(map(str, uids)) if uids else "empty (no dialable lead left)"
-        self._say(f"Hopper of the demo campaign ({len(uids)}): {listed}")
+        response = httpx.post(
+            f"{self.sandbox.base_url}/sandbox/campaigns/{campaign.id}/dial", json={"count": count, "status": status}
+        )
+        if response.status_code != 200:
+            self._say(f"The sandbox refused: {response.json().get('message', response.text)}")
+            return
+        answer = response.json()
+        dialled = [lead.get("uid") for lead in answer.get("items", [])]
+        # leads deleted after they were loaded: the batch still called them
+        dialled += [
+            f"{entry.get('uid')} (removed, called from the loaded batch)" for entry in answer.get("removedCalled", [])
+        ]
+        outcome = f" as {status}" if dialled else ""
+        who = ", ".join(dialled) or "nobody (the hopper is empty)"
+        self._say(f"Dialled {len(dialled)} of {campaign.name}{outcome}: {who}.")
+        self._hopper(campaign)
+
+    def _campaign(self, typed: str) -> SandboxCampaign | None:
+        """A sandbox campaign by name (any case, quotes optional) or id; the demo campaign when nothing is typed."""
+        assert self.sandbox is not None
+        wanted = typed.strip().strip('"').strip()
+        with self.sandbox.state.lock:
+            campaigns = list(self.sandbox.state.campaigns.values())
+        if not wanted:
+            wanted = DEMO_CAMPAIGN_ID
+        found = next(
+            (c for c in campaigns if c.id == wanted.lower().replace("-", "") or c.name.casefold() == wanted.casefold()),
+            None,
+        )
+        if found is None:
+            names = ", ".join(sorted(c.name for c in campaigns)) or "none"
+            self._say(f"No campaign named {wanted!r} in the sandbox; the campaigns are: {names}. {DIAL_USAGE}")
+        return found
+
+    def _hopper(self, campaign: SandboxCampaign) -> None:
+        assert self.sandbox is not None
+        uids = [entry.uid for entry in self.sandbox.state.hopper(campaign.id)]
+        if not campaign.active:
+            listed = "empty (the campaign is not active)"
+        else:
+            listed = ", ".join(map(str, uids)) if uids else "empty (no dialable lead left)"
+        self._say(f"Hopper of {campaign.name} ({len(uids)}): {listed}")
+
+    def _home(self) -> None:
+        """Open the Home tab as Slack would (app_home_opened) and show what leadbot published there."""
+        user = self.driver.user_id
+        seen = len(self.stub.events)
+        opened = self.driver.open_home()
+        if opened.status != 200:
+            self._say(f"The bot answered HTTP {opened.status}.")
+            return
+        try:
+            view = self.stub.wait_home_view(user, after=seen, timeout=REPLY_TIMEOUT_S)
+        except NoAnswer:
+            self._say(f"No Home tab published within {REPLY_TIMEOUT_S:.0f} s.")
+            return
+        self._say(render_view(view))
+        if any((block.get("accessory") or {}).get("type") == "button" for block in view.get("blocks", [])):
+            self._say("  (the Home tab's Undo buttons are not words: type /lead undo #12 with the change's number)")
 
     # ------------------------------------------------------------------ output
 
@@ -354,6 +455,12 @@ class Console:
 
     def _say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
+
+
+def _print_alert(channel: str, out: TextIO, recorded: Recorded) -> None:
+    """An alert line, printed as the watcher posts it (from the Slack stand-in's thread)."""
+    if recorded.kind == "api" and recorded.name == "chat.postMessage" and recorded.payload.get("channel") == channel:
+        print(f"[alert {channel}] {mrkdwn(str(recorded.payload.get('text', '')))}", file=out, flush=True)
 
 
 def _is_progress(message: dict) -> bool:

@@ -234,6 +234,10 @@ def _doing(failure: errors.BabelforceError, lead_list: LeadList | None, lead: Le
         return f"get campaign {failure.campaign_id}"
     if operation == "get_hopper":
         return f"get the hopper of campaign {failure.campaign_id}"
+    if operation == "get_campaign_status":
+        return f"get the status of campaign {failure.campaign_id}"
+    if operation == "get_campaign_statistics":
+        return f"get the statistics of campaign {failure.campaign_id}"
     if operation == "token":
         return "log in"
     return "do this"

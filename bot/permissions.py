@@ -138,17 +138,20 @@ class Gatekeeper:
         self._lookups: dict[str, asyncio.Task[frozenset[str] | None]] = {}  # in flight, shared (single flight)
         self._refusals: dict[str, str] = {}  # group -> the error code of Slack's last refusal that retries cannot fix
 
-    async def check(self, requester: Requester, *, write: bool) -> Denial | None:
+    async def check(self, requester: Requester, *, write: bool, channel_rule: bool = True) -> Denial | None:
         """None when `requester` may write (`write=True`: add, rank, set, undo) or read (show, history, help);
-        else the Denial to show them. Never raises for Slack trouble: an unconfirmed group membership denies."""
-        denial = self._where(requester) or await self._who(requester, write=write)
+        else the Denial to show them. Never raises for Slack trouble: an unconfirmed group membership denies.
+
+        `channel_rule=False`: the request comes from no channel but from the user's private Home tab, where
+        LEADBOT_CHANNELS has nothing to restrict (the workspace and who may read or write still apply)."""
+        denial = self._where(requester, channel_rule=channel_rule) or await self._who(requester, write=write)
         if denial is not None:
             log.info("denied a %s to user %s: %s", "write" if write else "read", requester.user_id, denial.reason)
         return denial
 
     # ------------------------------------------------------------------ the rules
 
-    def _where(self, requester: Requester) -> Denial | None:
+    def _where(self, requester: Requester, *, channel_rule: bool = True) -> Denial | None:
         policy = self.policy
         if policy.teams and not ({requester.team_id, requester.enterprise_id} & policy.teams):
             if requester.team_id is None and requester.enterprise_id is None:
@@ -163,7 +166,7 @@ class Gatekeeper:
                     "LEADBOT_TEAM_ID."
                 )
             return Denial("team", message)
-        if policy.channels and requester.channel_id not in policy.channels:
+        if channel_rule and policy.channels and requester.channel_id not in policy.channels:
             shown = sorted(policy.channels)[:CHANNELS_SHOWN]
             # plain ids: the reply is escaped text, where <#C…> would show as typed rather than as a channel link
             where = "channel " + ", ".join(shown)

@@ -39,8 +39,11 @@ from commands.blocks import (
 from commands.caveat_text import describe, escape
 from commands.grammar import command_text
 
+from .alerts import AlertWatcher
 from .audit import Actor, AuditError, AuditLog, Outcome
+from .campaigns import Campaigns
 from .history import History
+from .home import Home
 from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
 from .replies import NOT_RECORDED, with_note
@@ -88,6 +91,7 @@ class Leadbot:
     audit: AuditLog
     gate: Gatekeeper  # required: nobody gets an open gate by forgetting it (the console passes an open one)
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
+    alerts: AlertWatcher | None = None  # LEADBOT_ALERT_CHANNEL: the campaign watcher (started by start_watching)
     form_check_budget: float = FORM_CHECK_BUDGET_S
     # the bot's own Slack client, for follow-ups nobody is waiting on (the settler's direct message)
     slack: AsyncWebClient | None = None
@@ -95,6 +99,8 @@ class Leadbot:
     settle_after: tuple[float, float] = (FIRST_LOOK_S, LAST_LOOK_S)
     history: History = field(init=False)
     settler: Settler = field(init=False)
+    campaigns: Campaigns = field(init=False)  # /lead campaign and the Home tab
+    home: Home = field(init=False)
     # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
     _in_flight: set[str] = field(default_factory=set)
     # one write at a time per lead in this process, so an undo never interleaves with another change of that lead
@@ -111,6 +117,8 @@ class Leadbot:
         self.history = History(self)
         first, last = self.settle_after
         self.settler = Settler(self, first_look=first, last_look=last, slack=self.slack)
+        self.campaigns = Campaigns(self.service)
+        self.home = Home(self)
 
     @property
     def default_region(self) -> str | None:
@@ -119,9 +127,14 @@ class Leadbot:
 
     # ------------------------------------------------------------------ permission
 
-    async def authorize(self, request: Request, subcommand: str, *, list_ref: str | None = None) -> Denial | None:
-        """The gate's answer (None: allowed). A denial is recorded in the audit trail; no babelforce call is made."""
-        denial = await self.gate.check(request.requester, write=registry.is_write(subcommand))
+    async def authorize(
+        self, request: Request, subcommand: str, *, list_ref: str | None = None, channel_rule: bool = True
+    ) -> Denial | None:
+        """The gate's answer (None: allowed). A denial is recorded in the audit trail; no babelforce call is made.
+        `channel_rule=False`: from the user's Home tab, which is in no channel (Gatekeeper.check)."""
+        denial = await self.gate.check(
+            request.requester, write=registry.is_write(subcommand), channel_rule=channel_rule
+        )
         if denial is not None:
             try:
                 async with asyncio.timeout(DENIAL_RECORD_BUDGET_S):  # the write itself goes on in its thread
@@ -172,16 +185,25 @@ class Leadbot:
         if lead_id is not None:
             self._last_write[(list_id, lead_id)] = self._write_seq
 
+    async def start_watching(self) -> None:
+        """At start-up, in the serving loop: the campaign alerts, when LEADBOT_ALERT_CHANNEL is set."""
+        if self.alerts is not None:
+            self.alerts.start()
+
     async def aclose(self, timeout: float = 5.0) -> None:
-        """At shutdown: let background work (audit channel lines) finish, for at most `timeout` seconds; the
-        settler stops waiting (the next start's sweep settles what it had left)."""
+        """At shutdown: stop the alerts, let background work (audit channel lines) finish, for at most `timeout`
+        seconds; the settler stops waiting (the next start's sweep settles what it had left)."""
         await self.settler.aclose()
+        if self.alerts is not None:
+            await self.alerts.stop()
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
 
     async def start(self) -> None:
-        """The server's start-up hook: settle, in the background, what an earlier run left unconfirmed."""
+        """The server's start-up hook: settle, in the background, what an earlier run left unconfirmed; start the
+        campaign alerts when LEADBOT_ALERT_CHANNEL is set."""
         self.in_background(self._sweep(), "the start-up settling of unconfirmed writes")
+        await self.start_watching()
 
     async def _sweep(self) -> None:
         await self.settler.sweep()

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from babelforce.client import BabelforceClient
 from babelforce.config import BabelforceSettings
 
+from .alerts import AlertWatcher
 from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
 from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
 from .http_server import server_options
@@ -133,6 +134,20 @@ def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -
         gate=Gatekeeper(policy, slack),
         audit_channel=settings.leadbot_audit_channel,
         slack=slack,
+        alerts=alert_watcher(settings, client, slack),
+    )
+
+
+def alert_watcher(settings: BotSettings, client: BabelforceClient, slack: AsyncWebClient) -> AlertWatcher | None:
+    """The campaign alerts of LEADBOT_ALERT_CHANNEL (None when it is unset)."""
+    if settings.leadbot_alert_channel is None:
+        return None
+    return AlertWatcher(
+        client,
+        slack,
+        settings.leadbot_alert_channel,
+        interval=settings.leadbot_alert_interval,
+        hopper_min=settings.leadbot_alert_hopper_min,
     )
 
 
@@ -192,8 +207,8 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
         handler = AsyncSocketModeHandler(bolt, app_token)
         try:
             await handler.connect_async()
-            await leadbot.start()
             log.info("leadbot connected to Slack in Socket Mode")
+            await leadbot.start()  # settles what an earlier run left unconfirmed; starts the campaign alerts
             await stop.wait()
             log.info("leadbot stopping")
         finally:

@@ -59,6 +59,9 @@ class BotSettings(BaseSettings):
     leadbot_team_id: IdSet = frozenset()  # accepted workspace (T…) and enterprise (E…) ids; empty: any
     leadbot_db: Path | None = None  # the SQLite audit file; None: data/leadbot.db in the working directory
     leadbot_audit_channel: str | None = None  # a channel id that gets one line per change
+    leadbot_alert_channel: str | None = None  # a channel id that gets campaign alerts; None: no alerts
+    leadbot_alert_interval: float = Field(default=60.0, ge=10, le=3600)  # seconds between two looks at the campaigns
+    leadbot_alert_hopper_min: int = Field(default=5, ge=1, le=100_000)  # alert when fewer leads are loaded
 
     @field_validator(
         "slack_bot_token",
@@ -68,6 +71,7 @@ class BotSettings(BaseSettings):
         "leadbot_default_region",
         "leadbot_db",
         "leadbot_audit_channel",
+        "leadbot_alert_channel",
         mode="before",
     )
     @classmethod
@@ -106,9 +110,9 @@ class BotSettings(BaseSettings):
     def _team_ids(cls, value: frozenset[str]) -> frozenset[str]:
         return _checked_ids(value, TEAM_ID, TEAM_EXPECTED)
 
-    @field_validator("leadbot_audit_channel")
+    @field_validator("leadbot_audit_channel", "leadbot_alert_channel")
     @classmethod
-    def _audit_channel(cls, value: str | None) -> str | None:
+    def _one_channel(cls, value: str | None) -> str | None:
         if value is None:
             return None
         return next(iter(_checked_ids(frozenset({value.strip()}), CHANNEL_ID, CHANNEL_EXPECTED)))

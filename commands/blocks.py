@@ -145,6 +145,12 @@ def _undo_button(undo_id: int, deletes: tuple[str, str] | None, readds: tuple[st
     return ButtonElement(text="Undo", action_id=ACTION_UNDO, value=str(undo_id), confirm=confirm)
 
 
+def undo_button(undo_id: int, deletes: tuple[str, str] | None = None) -> ButtonElement:
+    """The Undo button of a recorded change, wherever it is shown (a reply, history, the Home tab); `deletes` (lead
+    name, list name) for an add, whose undo deletes the lead after Slack's confirm dialog."""
+    return _undo_button(undo_id, deletes)
+
+
 def undo_add_question(change_id: int, lead_name: str, list_name: str) -> dict:
     """`/lead undo` of an add: it would delete a lead, so it is asked first, as the Undo button's dialog asks; the
     button is that Undo button (same action, same record id), so the click takes the button's one path."""

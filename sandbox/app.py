@@ -11,8 +11,10 @@ import io
 import json
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -723,21 +725,62 @@ async def campaign_hopper(request: Request) -> Response:
 
 @api
 async def campaign_status(request: Request) -> Response:
+    """CampaignRealtimeStatus: the list order, the dial method and level, the statuses the dialer loads, and the
+    figures of this state (the free-form *Stats objects: leads, calls and their outcomes, agents logged in)."""
     state = _state(request)
     with state.lock:
         campaign = state.get_campaign(_campaign_id(request))
+        figures = state.campaign_status(campaign.id)
         item = {
             "order": campaign.list_order,
             "dial_method": "standard",
             "dial_level": campaign.call_ratio,
             "statuses": sorted(DIALABLE_STATUSES),
             "time": now_rfc3339(),
-            "campaignLeadStats": state.lead_stats(campaign.id),
-            "campaignCallStats": {"calls": campaign.calls},
-            "campaignAgentStats": {},
+            "campaignLeadStats": figures["lead_stats"],
+            "campaignCallStats": figures["call_stats"],
+            "campaignAgentStats": figures["agent_stats"],
             "trunk": {},
         }
     return item_response(item)
+
+
+def _unix_param(request: Request, name: str) -> int | None:
+    """An optional UnixTimestamp query parameter (whole seconds)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not DIGITS.fullmatch(raw):
+        raise Invalid(f"{name} must be a Unix timestamp in whole seconds.")
+    return int(raw)
+
+
+def _rfc3339(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@api
+async def campaign_statistics(request: Request) -> Response:
+    """Per-agent statistics (CampaignStatisticsItem: every figure a string): the agents whose session overlaps
+    [from, to], with the talk time of the calls `dial` gave them and the rest of their login as waiting."""
+    since, until = _unix_param(request, "from"), _unix_param(request, "to")
+    if since is not None and until is not None and since > until:
+        raise Invalid("from must not be after to.")
+    state = _state(request)
+    now = time.time()
+    with state.lock:
+        sessions = state.agent_sessions(_campaign_id(request), since, until)
+        items = [
+            {
+                "agent": session.agent,
+                "login_at": _rfc3339(session.login_at),
+                "pause_in_seconds": "0",
+                "wait_in_seconds": str(session.wait_s(now)),
+                "talk_in_seconds": str(session.talk_s),
+            }
+            for session in sessions
+        ]
+    return items_response(items)
 
 
 # ---- /sandbox/* controls ------------------------------------------------------------------------------------
@@ -755,12 +798,44 @@ async def dial(request: Request) -> Response:
     status = body.get("status", "no_answer")
     if status not in DIAL_STATUSES:
         raise Invalid(f"status must be one of the dial statuses ({', '.join(DIAL_STATUSES)}).")
+    agent = body.get("agent")
+    if agent is not None and (not isinstance(agent, str) or not agent.strip()):
+        raise Invalid("agent must be the name of an agent logged in to the campaign.")
+    talk_s = body.get("talk_s", 0)
+    if not _is_int(talk_s) or talk_s < 0:
+        raise Invalid("talk_s must be a whole number of seconds, 0 or more.")
     with state.lock:
-        dialled, orphans = state.dial_batch(campaign_id, count, status)
+        dialled, orphans = state.dial_batch(campaign_id, count, status, agent=agent, talk_s=talk_s)
         items = [lead_json(lead, state.campaign_id_of_list(lead.list_id)) for lead in dialled]
     # entries of leads deleted after they were loaded: called from the batch, with no lead left to update
     removed = [{"id": entry.lead_id, "uid": entry.uid, "number": entry.number} for entry in orphans]
     return JSONResponse({"success": True, "items": items, "removedCalled": removed})
+
+
+@control
+async def agents(request: Request) -> Response:
+    """GET: the agents' sessions; PUT {"agents": [names]}: exactly these are logged in from now on."""
+    campaign_id = _campaign_id(request)
+    state = _state(request)
+    state.get_campaign(campaign_id)
+    if request.method == "PUT":
+        names = (await _json_object(request)).get("agents")
+        if not isinstance(names, list) or not all(isinstance(name, str) and name.strip() for name in names):
+            raise Invalid("agents must be a list of agent names.")
+        sessions = state.set_agents(campaign_id, names)
+    else:
+        sessions = state.agent_sessions(campaign_id)
+    items = [
+        {
+            "agent": session.agent,
+            "loginAt": _rfc3339(session.login_at),
+            "logoutAt": None if session.logout_at is None else _rfc3339(session.logout_at),
+            "calls": session.calls,
+            "talkSeconds": session.talk_s,
+        }
+        for session in sessions
+    ]
+    return JSONResponse({"success": True, "items": items})
 
 
 @control
@@ -814,7 +889,9 @@ ENDPOINTS: dict[str, dict[str, Handler]] = {
     CAMPAIGNS + "/{id}/list/{listId}": {"PUT": campaign_list_set_by_id},
     CAMPAIGNS + "/{id}/hopper": {"GET": campaign_hopper},
     CAMPAIGNS + "/{id}/status": {"GET": campaign_status},
+    CAMPAIGNS + "/{id}/statistics": {"GET": campaign_statistics},
     "/sandbox/campaigns/{id}/dial": {"POST": dial},
+    "/sandbox/campaigns/{id}/agents": {"GET": agents, "PUT": agents},
     "/sandbox/faults": {"GET": faults, "POST": faults, "DELETE": faults},
     "/sandbox/stats": {"GET": stats, "DELETE": stats},
     "/sandbox/tokens/expire": {"POST": expire_tokens},

@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,7 @@ __all__ = [
     "DIALABLE_STATUSES",
     "DIAL_STATUSES",
     "LIST_ORDERS",
+    "AgentSession",
     "Campaign",
     "Conflict",
     "Invalid",
@@ -155,6 +157,23 @@ class LeadList:
 
 
 @dataclass(slots=True)
+class AgentSession:
+    """An agent's login to a campaign (the sandbox has no real agents: /sandbox/campaigns/{id}/agents logs them in
+    and out, and a dial may name the agent who took its calls). Times are Unix seconds."""
+
+    agent: str
+    login_at: float
+    logout_at: float | None = None
+    talk_s: int = 0
+    calls: int = 0
+
+    def wait_s(self, now: float) -> int:
+        """Logged in and not talking (the sandbox knows no pauses)."""
+        end = self.logout_at if self.logout_at is not None else now
+        return max(0, int(end - self.login_at) - self.talk_s)
+
+
+@dataclass(slots=True)
 class Campaign:
     id: str
     name: str
@@ -166,6 +185,8 @@ class Campaign:
     list_id: str | None = None
     hopper: list[HopperEntry] = field(default_factory=list)
     calls: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)  # dial status -> calls that ended with it
+    agents: dict[str, AgentSession] = field(default_factory=dict)  # the latest session of each agent
 
 
 @dataclass
@@ -430,7 +451,7 @@ class SandboxState:
         with self.lock:
             campaign = self.get_campaign(campaign_id)
             for name, value in changes.items():
-                if not hasattr(campaign, name) or name in {"id", "list_id", "hopper", "calls"}:
+                if not hasattr(campaign, name) or name in {"id", "list_id", "hopper", "calls", "outcomes", "agents"}:
                     raise ValueError(f"not a campaign setting: {name}")
                 setattr(campaign, name, value)
             if not campaign.active:
@@ -467,17 +488,25 @@ class SandboxState:
         with self.lock:
             return list(self.get_campaign(campaign_id).hopper)
 
-    def dial(self, campaign_id: str, count: int = 1, status: str = "no_answer") -> list[Lead]:
+    def dial(
+        self, campaign_id: str, count: int = 1, status: str = "no_answer", agent: str | None = None, talk_s: int = 0
+    ) -> list[Lead]:
         """Simulate the dialer: call the first `count` hopper entries, record the outcome, then refill."""
-        return self.dial_batch(campaign_id, count, status)[0]
+        return self.dial_batch(campaign_id, count, status, agent=agent, talk_s=talk_s)[0]
 
     def dial_batch(
-        self, campaign_id: str, count: int = 1, status: str = "no_answer"
+        self, campaign_id: str, count: int = 1, status: str = "no_answer", agent: str | None = None, talk_s: int = 0
     ) -> tuple[list[Lead], list[HopperEntry]]:
         """`dial`, also returning the entries whose lead was deleted after it was loaded: the batch still calls
-        their number (as loaded), but there is no lead left to record the outcome on."""
+        their number (as loaded), but there is no lead left to record the outcome on. `agent`, who must be logged in
+        to the campaign, took the calls, each lasting `talk_s` seconds."""
         with self.lock:
             campaign = self.get_campaign(campaign_id)
+            session = None
+            if agent is not None:
+                session = campaign.agents.get(agent)
+                if session is None or session.logout_at is not None:
+                    raise Invalid(f"agent {agent!r} is not logged in to campaign {campaign.name!r}.")
             batch, campaign.hopper = campaign.hopper[:count], campaign.hopper[count:]
             lead_list = self.lists[campaign.list_id] if campaign.list_id is not None else None
             now = now_rfc3339()
@@ -490,13 +519,62 @@ class SandboxState:
                     continue
                 lead.status = status
                 lead.call_count += 1
+                lead.duration += talk_s
                 lead.called_since_reset = True
                 lead.date_called = now
                 lead.last_updated = now
                 dialled.append(lead)
             campaign.calls += len(batch)
+            campaign.outcomes[status] += len(batch)
+            if session is not None:
+                session.calls += len(batch)
+                session.talk_s += talk_s * len(batch)
             self._refill(campaign)
             return dialled, orphans
+
+    def set_agents(self, campaign_id: str, agents: Iterable[str], now: float | None = None) -> list[AgentSession]:
+        """Exactly `agents` are logged in to the campaign from now on: the others are logged out, newcomers (and
+        agents coming back) start a new session. Returns every agent's latest session."""
+        with self.lock:
+            campaign = self.get_campaign(campaign_id)
+            moment = time.time() if now is None else now
+            wanted = set(agents)
+            for name, session in campaign.agents.items():
+                if name not in wanted and session.logout_at is None:
+                    session.logout_at = moment
+            for name in sorted(wanted):
+                latest = campaign.agents.get(name)
+                if latest is None or latest.logout_at is not None:
+                    campaign.agents[name] = AgentSession(name, moment)
+            return list(campaign.agents.values())
+
+    def campaign_status(self, campaign_id: str) -> dict[str, Any]:
+        """The figures of the campaign's real-time status, from this state: leads (by status, dialable, in the
+        hopper), calls made by `dial` and their outcomes, agents logged in."""
+        with self.lock:
+            campaign = self.get_campaign(campaign_id)
+            leads = self.lists[campaign.list_id].leads.values() if campaign.list_id else ()
+            by_status = Counter(lead.status for lead in leads)
+            return {
+                "lead_stats": {**self.lead_stats(campaign_id), "byStatus": dict(sorted(by_status.items()))},
+                "call_stats": {"calls": campaign.calls, "outcomes": dict(sorted(campaign.outcomes.items()))},
+                "agent_stats": {
+                    "loggedIn": sum(1 for session in campaign.agents.values() if session.logout_at is None)
+                },
+            }
+
+    def agent_sessions(
+        self, campaign_id: str, since: float | None = None, until: float | None = None
+    ) -> list[AgentSession]:
+        """The agents' latest sessions that overlap [since, until] (either bound open), by login time."""
+        with self.lock:
+            sessions = [
+                session
+                for session in self.get_campaign(campaign_id).agents.values()
+                if (until is None or session.login_at <= until)
+                and (since is None or session.logout_at is None or session.logout_at >= since)
+            ]
+            return sorted(sessions, key=lambda session: (session.login_at, session.agent))
 
     def lead_stats(self, campaign_id: str) -> dict[str, int]:
         with self.lock:

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import httpx
 
 from slackstub.server import Recorded, SlackStub, SlackStubError
-from slackstub.signing import FORM_CONTENT_TYPE, signed_headers
+from slackstub.signing import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, signed_headers
 
 VERIFICATION_TOKEN = "leadbot-local-verification-token"
 ACK_DEADLINE_S = 3.0  # Slack shows the user an error when the app takes longer to answer
@@ -259,6 +259,25 @@ class SlackDriver:
                     fields.get("channel_id"), fields.get("user_id"), ack, "ack", before_posts_to=fields["response_url"]
                 )
         return interaction
+
+    def event(self, event: dict[str, Any]) -> Interaction:
+        """Slack delivers an Events API event over HTTP: a signed JSON `event_callback` envelope around it."""
+        body = json.dumps(self.stub.event_callback(event)).encode()
+        headers = signed_headers(self.signing_secret, body, content_type=JSON_CONTENT_TYPE)
+        started = time.perf_counter()
+        response = self.post_raw(body, headers)
+        return Interaction(
+            status=response.status_code,
+            body=response.text,
+            json=None,
+            response_url=None,
+            trigger_id=None,
+            elapsed=time.perf_counter() - started,
+        )
+
+    def open_home(self, *, tab: str = "home", user_id: str | None = None) -> Interaction:
+        """The user opens the app's Home tab (or its Messages tab): Slack sends `app_home_opened`."""
+        return self.event(self.stub.app_home_opened(user_id or self.user_id, tab=tab))
 
     def command_fields(
         self,

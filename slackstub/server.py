@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
 import string
 import threading
@@ -57,6 +58,7 @@ VIEW_MAX_CALLBACK_ID = 255
 MESSAGE_MAX_BLOCKS = 50
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
+PERSON_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _BLOCK_ID_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -210,9 +212,9 @@ class SlackStub(BackgroundServer):
     server. A client that connects gets Slack's `hello`; then `socket_send` / `socket_send_command` push envelopes
     to it, and its acks are recorded (`wait_socket_ack`). Stopping the stub closes every socket (code 1001).
 
-    Web API methods: `auth.test`, `views.open`, `views.update`, `views.push`, `chat.postMessage`,
-    `chat.postEphemeral`, `conversations.info` (channels from `add_channel`), `conversations.open` (a DM with one
-    user), `usergroups.users.list` (groups from
+    Web API methods: `auth.test`, `views.open`, `views.update`, `views.push`, `views.publish` (a Home tab per
+    user: `home_view`), `chat.postMessage`, `chat.postEphemeral`, `conversations.info` (channels from
+    `add_channel`), `conversations.open` (a DM with one user), `usergroups.users.list` (groups from
     `set_usergroup`) and `apps.connections.open`; any other method answers `unknown_method`. Each call is recorded,
     checks its token and honours the faults queued with `fail`. As in Slack, chat.postEphemeral and
     chat.postMessage work only in channels the bot is a member of (`bot_channels`: C0CAMPAIGN from the start,
@@ -222,6 +224,9 @@ class SlackStub(BackgroundServer):
     `screen()` is what the user sees: a slash command's ack (shown by the driver), posts at response_urls and
     messages sent with chat.*, after Slack's rules on replacing: `replace_original` replaces the message an
     interaction came from, never a slash command's ack, which stays on screen above the reply.
+
+    Events: `app_home_opened(user)` builds the event Slack sends when a user opens the app's Home tab; the driver
+    posts it over HTTP (`SlackDriver.event`), `socket_send_event` pushes it over Socket Mode.
     """
 
     def __init__(
@@ -231,6 +236,7 @@ class SlackStub(BackgroundServer):
         bot_user_id: str = "U0LEADBOT",
         *,
         app_token: str | None = "xapp-leadbot-local",
+        home_tab_enabled: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
@@ -248,6 +254,8 @@ class SlackStub(BackgroundServer):
         self._posted_at: dict[int, str] = {}  # shown message key -> the response_url (rid) it was posted at
         self._dms: dict[str, str] = {}  # user id -> the id of that user's DM with the app (D...)
         self.usergroups: dict[str, list[str]] = {}  # user group id (S...) -> member user ids
+        self.home_tab_enabled = home_tab_enabled  # the manifest's features.app_home.home_tab_enabled
+        self._home_views: dict[str, str] = {}  # user id -> the id of their Home view
         self._cond = threading.Condition(threading.RLock())
         self._faults: dict[str, list[_Fault]] = {}
         self._triggers: dict[str, _Trigger] = {}
@@ -264,6 +272,7 @@ class SlackStub(BackgroundServer):
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.push": self._views_push,
+            "views.publish": self._views_publish,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.info": self._conversations_info,
@@ -464,12 +473,13 @@ class SlackStub(BackgroundServer):
         lines = [f"  {i}. {event.summary()}" for i, event in enumerate(events, 1)]
         return f"{len(events)} recorded event(s):\n" + "\n".join(lines)
 
-    def wait_for(self, predicate: Callable[[Recorded], bool], timeout: float = 5.0) -> Recorded:
-        """The first recorded event (already there or arriving within `timeout` s) for which `predicate` holds.
+    def wait_for(self, predicate: Callable[[Recorded], bool], timeout: float = 5.0, *, after: int = 0) -> Recorded:
+        """The first recorded event (already there or arriving within `timeout` s) for which `predicate` holds,
+        looking from the `after`-th event on (e.g. `len(stub.events)` taken before an action).
 
         Raises NoAnswer listing what was recorded when none does in time."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = after
         with self._cond:
             while True:
                 for event in self.events[seen:]:
@@ -524,6 +534,80 @@ class SlackStub(BackgroundServer):
         with self._cond:
             view = self._views.get(view_id)
             return json.loads(json.dumps(view)) if view is not None else None
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The Home tab the bot last published for a user with views.publish (None: never published)."""
+        with self._cond:
+            view_id = self._home_views.get(user_id)
+        return self.view(view_id) if view_id is not None else None
+
+    def wait_home_view(self, user_id: str, *, after: int = 0, timeout: float = 10.0) -> dict[str, Any]:
+        """The Home view of a successful views.publish for `user_id` among the recorded events from index `after`
+        on (e.g. `len(stub.events)` taken before opening the tab); NoAnswer when none comes in time."""
+
+        def published(event: Recorded) -> bool:
+            return (
+                event.kind == "api"
+                and event.name == "views.publish"
+                and event.ok
+                and event.payload.get("user_id") == user_id
+            )
+
+        event = self.wait_for(published, timeout=timeout, after=after)
+        assert event.response is not None
+        return event.response["view"]
+
+    def app_home_opened(self, user_id: str, *, tab: str = "home", channel_id: str | None = None) -> dict[str, Any]:
+        """The `app_home_opened` event Slack sends when `user_id` opens a tab of the app (`home` or `messages`) in
+        the app's DM channel; it carries the Home view already published for that user, if any."""
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": channel_id or "D" + user_id[1:],
+            "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        }
+        view = self.home_view(user_id)
+        if tab == "home" and view is not None:
+            event["view"] = view
+        return event
+
+    def event_callback(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The Events API's outer envelope around one event, as Slack posts it (and as Socket Mode's payload)."""
+        from slackstub.driver import VERIFICATION_TOKEN  # the driver imports this module
+
+        return {
+            "token": VERIFICATION_TOKEN,
+            "team_id": self.team_id,
+            "api_app_id": self.app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": _random_id("Ev"),
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+
+    def socket_send_event(
+        self, event: dict[str, Any], *, connection: str | None = None, timeout: float = SOCKET_SEND_TIMEOUT_S
+    ) -> str:
+        """Push an Events API event over Socket Mode (an `events_api` envelope); returns its envelope_id."""
+        envelope = {
+            "type": "events_api",
+            "payload": self.event_callback(event),
+            "accepts_response_payload": False,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        return self.socket_send(envelope, connection=connection, timeout=timeout)
 
     def clear(self) -> None:
         """Forget recorded events, the payloads received so far and what is on screen (URLs, triggers, views,
@@ -919,6 +1003,31 @@ class SlackStub(BackgroundServer):
         if expected_hash and expected_hash != current.get("hash"):
             raise ApiError("hash_conflict")
         return {"view": self._store_view(view, view_id=view_id)}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's views.publish: a `home` view for one user (`user_id`), replacing their Home tab; `hash`, when
+        given, must be the current one. The Home tab must be enabled for the app (`not_enabled` otherwise)."""
+        user_id = args.get("user_id")
+        if not isinstance(user_id, str) or not PERSON_ID.fullmatch(user_id):
+            raise ApiError("invalid_arguments", response_metadata={"messages": ["invalid `user_id`"]})
+        view = _validated_view(args.get("view"))
+        if view.get("type") != "home":
+            raise ApiError(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] must be home for views.publish [json-pointer:/view/type]"]},
+            )
+        if not self.home_tab_enabled:
+            raise ApiError("not_enabled")
+        with self._cond:
+            view_id = self._home_views.get(user_id)
+            current = self._views.get(view_id) if view_id else None
+        expected_hash = args.get("hash")
+        if expected_hash and current is not None and expected_hash != current.get("hash"):
+            raise ApiError("hash_conflict")
+        stored = self._store_view(view, view_id=view_id)
+        with self._cond:
+            self._home_views[user_id] = stored["id"]
+        return {"view": stored}
 
     def _message_checks(self, args: dict[str, Any]) -> str:
         channel = args.get("channel")

@@ -7,6 +7,7 @@ import time
 from slack_sdk.signature import SignatureVerifier
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+JSON_CONTENT_TYPE = "application/json"  # the Events API
 
 
 def signed_headers(

@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from babelforce import BabelforceClient, ClientCredentials, PasswordLogin, RetryPolicy
 from babelforce.config import Timeouts
+from bot.alerts import AlertWatcher
 from bot.app import EVENTS_PATH, build_app, http_app
 from bot.audit import AuditLog
 from bot.permissions import AccessPolicy, Gatekeeper
@@ -105,10 +106,19 @@ class SandboxControl:
     def expire_tokens(self) -> None:
         self._http.post("/sandbox/tokens/expire").raise_for_status()
 
-    def dial(self, campaign_id: str, count: int, status: str = "no_answer") -> list[dict[str, Any]]:
-        response = self._http.post(f"/sandbox/campaigns/{campaign_id}/dial", json={"count": count, "status": status})
+    def dial(
+        self, campaign_id: str, count: int, status: str = "no_answer", *, agent: str | None = None, talk_s: int = 0
+    ) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"count": count, "status": status}
+        if agent is not None:
+            body.update(agent=agent, talk_s=talk_s)
+        response = self._http.post(f"/sandbox/campaigns/{campaign_id}/dial", json=body)
         response.raise_for_status()
         return response.json()["items"]
+
+    def agents(self, campaign_id: str, *names: str) -> None:
+        """Exactly these agents are logged in to the campaign from now on."""
+        self._http.put(f"/sandbox/campaigns/{campaign_id}/agents", json={"agents": list(names)}).raise_for_status()
 
     def token(self) -> str:
         form = {"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "sandbox"}
@@ -123,6 +133,9 @@ class SandboxControl:
 
 
 # ---------------------------------------------------------------------- the bot, end to end
+
+#: The channel a test's alerts go to (start_bot's `alerts`).
+ALERT_CHANNEL = "C0ALERTS"
 
 #: Routes that change leads in the sandbox (keys of SandboxControl.stats()["byRoute"]).
 ADD_ROUTE = "POST /api/v2/outbound/lists/{id}/leads"
@@ -191,12 +204,15 @@ def start_bot(
     timeouts: Timeouts | None = None,
     bot_token: str | None = None,
     settle_after: tuple[float, float] | None = None,
+    alerts: dict[str, Any] | None = None,
 ) -> Iterator[Bot]:
     """A generator that yields one running bot and stops it when closed (use `yield from` in a fixture).
 
     `allow_writes`: everyone may write (LEADBOT_ALLOW_ALL_WRITERS) or nobody; `policy` overrides it. The babelforce
     client logs in to `sandbox` with `credentials` (the sandbox's client_credentials by default), retries fast
     (FAST_RETRY) and takes `timeouts` (the product's by default); the Slack stand-in issues `bot_token`.
+    `alerts`: AlertWatcher options (channel, interval, quiet, ...): the watcher is built and started as
+    `leadbot run --http` does (on the HTTP app's start-up), posting to the Slack stand-in.
     """
     signing_secret = secrets.token_hex(16)
     client_options: dict[str, Any] = {"credentials": credentials or SANDBOX_CLIENT, "retry": FAST_RETRY}
@@ -213,6 +229,10 @@ def start_bot(
             AsyncWebClient(token=stub.bot_token, base_url=stub.api_url),
         )
         slack = AsyncWebClient(token=stub.bot_token, base_url=stub.api_url)
+        watcher = None
+        if alerts is not None:
+            options = {"spacing": 0.0, **alerts}
+            watcher = AlertWatcher(client, slack, options.pop("channel", ALERT_CHANNEL), **options)
         leadbot = Leadbot(
             LeadService(client, default_region=default_region),
             audit=audit,
@@ -220,12 +240,14 @@ def start_bot(
             audit_channel=audit_channel,
             slack=slack,
             **({"settle_after": settle_after} if settle_after is not None else {}),
+            alerts=watcher,
         )
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
+        app = http_app(
+            bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown, on_startup=leadbot.start_watching
+        )
         with (
-            BackgroundServer(
-                http_app(bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown), lifespan="on"
-            ) as server,
+            BackgroundServer(app, lifespan="on") as server,
             SlackDriver(stub, server.base_url + EVENTS_PATH, signing_secret) as driver,
         ):
             control = SandboxControl(sandbox.base_url)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from . import actions, commands, options, views
+from . import actions, commands, home, options, views
 
 
 def register(app: AsyncApp) -> None:
     commands.register(app)
     views.register(app)
     options.register(app)
+    home.register(app)  # before actions: an Undo clicked on the Home tab is answered there
     actions.register(app)

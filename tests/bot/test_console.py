@@ -13,10 +13,11 @@ import pytest
 from tests.subcommands import EXAMPLES
 
 
-def _console(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _console(script: str, tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "script.txt"
     path.write_text(script, encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "BABELFORCE_", "LEADBOT_"))}
+    env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "console", "--script", str(path)],
         env=env,
@@ -68,7 +69,7 @@ def test_console_dialling_the_batch_brings_the_moved_lead_in_first(
     article_run: subprocess.CompletedProcess[str],
 ) -> None:
     after_dial = article_run.stdout.split(":dial 20", 1)[1]
-    assert "Hopper of the demo campaign (20): lead-10," in after_dial
+    assert "Hopper of Spring outreach (20): lead-10," in after_dial
     assert "In the hopper at position 1 of 20" in after_dial
 
 
@@ -166,3 +167,41 @@ def test_console_undo_by_command_and_history_dates_read_as_their_utc_fallback(tm
     assert re.search(r"^#4 · \d{4}-\d\d-\d\d \d\d:\d\d UTC · @U\w+ · undid a change: rank 20 → 10$", out, re.M), out
     assert re.search(r"^#1 · \d{4}-\d\d-\d\d \d\d:\d\d UTC · @U\w+ · changed rank 10 → 20 \(undone\)$", out, re.M)
     assert "<!date" not in out and "{date_short_pretty}" not in out
+
+
+def test_console_home_tab_any_hopper_dial_outcomes_and_alerts(tmp_path: Path) -> None:
+    run = _console(
+        "\n".join(
+            [
+                '/lead rank "Spring leads" lead-10 100',
+                ":hopper renewals",
+                ":dial 2 sale Renewals",
+                ":dial 3 happy",  # not a dial status: read as a campaign's name, which does not exist
+                ":dial 0",
+                ":dial busy",
+                ":home",
+                "/lead campaign",
+            ]
+        ),
+        tmp_path,
+        LEADBOT_ALERT_CHANNEL="C0ALERTS",
+        LEADBOT_ALERT_HOPPER_MIN="15",  # Renewals' 10 loaded leads are below it: one alert at the first look
+    )
+
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "Campaign alerts to C0ALERTS are printed as they are posted" in out
+    assert "[alert C0ALERTS] ⚠ Renewals: hopper low, 10 loaded (alert below 15)" in out
+    assert "Hopper of Renewals (10): renewal-10, renewal-9," in out
+    assert "Dialled 2 of Renewals as sale: renewal-10, renewal-9." in out
+    assert "Hopper of Renewals (8): renewal-8," in out
+    assert "No campaign named 'happy' in the sandbox; the campaigns are: Renewals, Spring outreach." in out
+    assert out.count("Usage: :dial [N] [status] [campaign]") == 2  # the unknown campaign and N = 0
+    assert "Dialled 1 of Spring outreach as busy: lead-50." in out
+    home = out.split("leadbot> :home", 1)[1]
+    assert "Spring outreach · active · hopper 20 loaded · no alert" in home
+    assert "Renewals · active · hopper 8 loaded · last alert: Renewals: hopper low" in home
+    assert "changed lead-10 in Spring leads: rank 10 → 100" in home
+    assert "type /lead undo #12 with the change's number" in home
+    assert "Campaigns (2)" in out.split("leadbot> /lead campaign", 1)[1]
+    assert "Traceback" not in out + run.stderr

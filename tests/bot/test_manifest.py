@@ -19,6 +19,7 @@ SCOPE_OF_METHOD = {
     "views_open": None,
     "views_update": None,
     "views_push": None,
+    "views_publish": None,  # the Home tab (docs.slack.dev views.publish: no scope required)
     "chat_postEphemeral": "chat:write",
     # the audit line per change in LEADBOT_AUDIT_CHANNEL, and a reply in the user's DM with the app
     "chat_postMessage": "chat:write",
@@ -77,6 +78,15 @@ def test_interactivity_and_options_reach_the_events_path_and_socket_mode_is_on()
     assert settings["interactivity"]["request_url"].endswith(EVENTS_PATH)
     assert settings["interactivity"]["message_menu_options_url"].endswith(EVENTS_PATH)
     assert settings["socket_mode_enabled"] is True
+
+
+def test_the_home_tab_is_enabled_and_its_event_reaches_the_events_path() -> None:
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    events = MANIFEST["settings"]["event_subscriptions"]
+    assert events["bot_events"] == ["app_home_opened"]
+    assert events["request_url"].endswith(EVENTS_PATH)
+    listened = set(re.findall(r'app\.event\("(\w+)"\)', (ROOT / "bot" / "listeners" / "home.py").read_text()))
+    assert listened == set(events["bot_events"])
 
 
 def test_display_information_and_bot_user_are_present() -> None:

@@ -174,3 +174,34 @@ def test_http_mode_rejects_an_unsigned_request(http_bot: tuple[SlackDriver, str,
 def test_http_mode_checks_the_bot_token_at_start_up(http_bot: tuple[SlackDriver, str, SlackStub]) -> None:
     _, _, stub = http_bot
     assert [call.response["ok"] for call in stub.calls("auth.test")][:1] == [True]
+
+
+def test_http_mode_starts_the_campaign_alerts(tmp_path: Path) -> None:
+    """With LEADBOT_ALERT_CHANNEL set, `leadbot run --http` watches the campaigns from its start: Renewals' 10
+    loaded leads are below LEADBOT_ALERT_HOPPER_MIN=15, so the first pass posts one line to that channel."""
+    with SandboxServer(seed="demo") as sandbox, SlackStub() as stub:
+        env = _env(
+            SLACK_BOT_TOKEN=stub.bot_token,
+            SLACK_SIGNING_SECRET="s",
+            SLACK_API_URL=stub.api_url,
+            BABELFORCE_BASE_URL=sandbox.base_url,
+            BABELFORCE_CLIENT_ID="sandbox",
+            BABELFORCE_CLIENT_SECRET="sandbox",
+            LEADBOT_ALLOW_ALL_WRITERS="true",
+            LEADBOT_ALERT_CHANNEL="C0ALERTS",
+            LEADBOT_ALERT_HOPPER_MIN="15",
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--http", "--host", "127.0.0.1", "--port", str(_free_port())],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            posted = stub.wait_for(lambda event: event.kind == "api" and event.name == "chat.postMessage", timeout=30)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert posted.payload["channel"] == "C0ALERTS"
+    assert posted.payload["text"].startswith(":warning: *Renewals*: hopper low, 10 loaded (alert below 15)")

@@ -211,3 +211,27 @@ def test_babelforce_settings_half_set_are_reported_even_for_the_console(monkeypa
     with pytest.raises(StartupError) as failure:
         load_babelforce_settings(required=False)
     assert any("BABELFORCE_PASSWORD" in problem for problem in failure.value.problems)
+
+
+def test_alert_settings_default_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.leadbot_alert_channel is None  # no channel, no alerts
+    assert settings.leadbot_alert_interval == 60
+    assert settings.leadbot_alert_hopper_min == 5
+    monkeypatch.setenv("LEADBOT_ALERT_CHANNEL", " C0ALERTS ")
+    monkeypatch.setenv("LEADBOT_ALERT_INTERVAL", "15")
+    monkeypatch.setenv("LEADBOT_ALERT_HOPPER_MIN", "1")
+    settings = load_settings()
+    assert (settings.leadbot_alert_channel, settings.leadbot_alert_interval, settings.leadbot_alert_hopper_min) == (
+        "C0ALERTS",
+        15,
+        1,
+    )
+    monkeypatch.setenv("LEADBOT_ALERT_CHANNEL", "#campaign-alerts")
+    monkeypatch.setenv("LEADBOT_ALERT_INTERVAL", "1")
+    monkeypatch.setenv("LEADBOT_ALERT_HOPPER_MIN", "0")
+    with pytest.raises(StartupError) as failure:
+        load_settings()
+    message = str(failure.value)
+    for name in ("LEADBOT_ALERT_CHANNEL", "LEADBOT_ALERT_INTERVAL", "LEADBOT_ALERT_HOPPER_MIN"):
+        assert f"{name} is invalid" in message

@@ -96,6 +96,8 @@ def _bot_env(stub: SlackStub, sandbox: SandboxServer, app_token: str) -> dict[st
         BABELFORCE_CLIENT_ID="sandbox",
         BABELFORCE_CLIENT_SECRET="sandbox",
         LEADBOT_ALLOW_ALL_WRITERS="true",
+        LEADBOT_ALERT_CHANNEL="C0ALERTS",  # Renewals' 10 loaded leads are below 15: one line at the first pass
+        LEADBOT_ALERT_HOPPER_MIN="15",
     )  # no SLACK_SIGNING_SECRET: Socket Mode must not need one
 
 
@@ -144,6 +146,23 @@ def test_socket_mode_acks_a_command_in_time_and_answers_at_the_response_url(
     assert [m.via for m in screen] == ["ack", "response_url"]
     assert texts(screen[0].message) == "Received: change the rank of lead-10 in Spring leads to 100"
     assert bot.process.poll() is None, bot.output
+
+
+def test_socket_mode_starts_the_campaign_alerts(socket_bot: tuple[SlackStub, BotProcess]) -> None:
+    stub, _ = socket_bot
+    posted = stub.wait_for(lambda event: event.kind == "api" and event.name == "chat.postMessage", timeout=10)
+    assert posted.payload["channel"] == "C0ALERTS"
+    assert posted.payload["text"].startswith(":warning: *Renewals*: hopper low, 10 loaded (alert below 15)")
+
+
+def test_socket_mode_publishes_the_home_tab_when_it_is_opened(socket_bot: tuple[SlackStub, BotProcess]) -> None:
+    stub, _ = socket_bot
+    seen = len(stub.events)
+    envelope_id = stub.socket_send_event(stub.app_home_opened("U0SUPERVISOR"))
+    stub.wait_socket_ack(envelope_id, timeout=ACK_DEADLINE_S)
+    view = stub.wait_home_view("U0SUPERVISOR", after=seen, timeout=10)
+    shown = " ".join(block.get("text", {}).get("text", "") for block in view["blocks"])
+    assert "*Spring outreach* · active · hopper 20 loaded" in shown
 
 
 def test_socket_mode_help_is_acked_with_the_usage(socket_bot: tuple[SlackStub, BotProcess]) -> None:

@@ -47,6 +47,7 @@ from commands.blocks import (
     slack_date,
     undo_add_question,
 )
+from commands.campaign import ShowCampaign
 from commands.caveat_text import caveat_text, escape
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, lead_state
 from commands.history import LeadHistory
@@ -65,7 +66,7 @@ HOPPER = tuple(
 )
 CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
 NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
-SUBCOMMANDS = ("add", "rank", "show", "set", "history", "remove", "undo")
+SUBCOMMANDS = ("add", "rank", "show", "set", "history", "remove", "undo", "campaign")
 ENTITY = re.compile(r"&(amp|lt|gt);")
 # Slack's date formatting, the one control sequence the bot writes around escaped text (a moment, never user text)
 SLACK_DATE = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>")
@@ -413,6 +414,7 @@ def test_help_example_parses_to_its_command(name: str) -> None:
         "history": LeadHistory,
         "remove": RemoveLead,
         "undo": UndoChange,
+        "campaign": ShowCampaign,
     }
     (example,) = help_examples(help_message(name)).values()
     result = grammar.parse(example)

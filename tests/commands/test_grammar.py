@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commands.add import AddLead
+from commands.campaign import ShowCampaign
 from commands.grammar import MAX_NUMBER_PIECES, Help, Invalid, OpenModal, Token, TokenizeError, parse, tokenize
 from commands.history import LeadHistory
 from commands.rank import RankLead
@@ -149,6 +150,7 @@ def test_every_example_parses(subcommand: str) -> None:
         "history": LeadHistory,
         "remove": RemoveLead,
         "undo": UndoChange,
+        "campaign": ShowCampaign,
     }
     assert isinstance(result, expected[subcommand])
     assert parse(EXAMPLES[subcommand]) == result  # also as pasted, with /lead in front
@@ -163,7 +165,12 @@ def test_constants() -> None:
 
 INVALID = [
     # (text, subcommand, field, message fragment)
-    ("frob", None, None, "/lead has no command 'frob'; use add, rank, show, set, history, remove, undo or help."),
+    (
+        "frob",
+        None,
+        None,
+        "/lead has no command 'frob'; use add, rank, show, set, history, remove, undo, campaign or help.",
+    ),
     ("help frob", "help", None, "there is no help on 'frob'"),
     ("help rank show", "help", None, "'show' is one too many"),
     ('show "Spring leads', "show", None, "unclosed double quote"),
@@ -258,7 +265,7 @@ def test_unknown_command_with_a_suggestion_shows_only_its_usage(text: str, sugge
 def test_unknown_command_without_a_suggestion_shows_all_usage(text: str) -> None:
     result = parse(text)
     assert isinstance(result, Invalid), result
-    assert result.message.endswith("; use add, rank, show, set, history, remove, undo or help.")
+    assert result.message.endswith("; use add, rank, show, set, history, remove, undo, campaign or help.")
     assert result.usage == ALL_USAGE
 
 

@@ -145,9 +145,7 @@ def test_remove_is_a_write_with_help_a_form_and_its_history_verb() -> None:
     assert spec.plan is not None and spec.question is not None and spec.run is None
     assert spec.done_verb == "removed"
     assert parse(spec.example) == RemoveLead("Spring leads", "lead-40")
-    assert (
-        spec.progress(RemoveLead("Spring leads", "lead-40")) == "remove lead-40 from Spring leads"
-    )
+    assert spec.progress(RemoveLead("Spring leads", "lead-40")) == "remove lead-40 from Spring leads"
     shown = str(help_message("remove"))
     assert "/lead remove &lt;list&gt; &lt;lead&gt;" in shown and spec.example in shown
 

@@ -133,8 +133,28 @@ def test_campaign_operations(api: httpx.Client) -> None:
     checked(api.put(f"{path}/list/{AUTUMN_LIST_ID}"), 200)
     checked(api.get(f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/hopper"), 200)
     checked(api.get(f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/status"), 200)
+    checked(api.get(f"{path}/statistics"), 200)
     checked(api.get(f"{CAMPAIGNS}/{UNKNOWN}/hopper"), 404)
+    checked(api.get(f"{CAMPAIGNS}/{UNKNOWN}/status"), 404)
+    checked(api.get(f"{CAMPAIGNS}/{UNKNOWN}/statistics"), 404)
     checked(api.delete(path), 200)
     checked(api.get(path), 404)
     checked(api.delete(path), 404)
     checked(api.get(f"{path}/status"), 404)
+
+
+def test_campaign_status_and_statistics_after_dials(api: httpx.Client) -> None:
+    """The free-form figures and the per-agent strings still fit the spec once dials, outcomes and agents exist."""
+    agents = f"/sandbox/campaigns/{DEMO_CAMPAIGN_ID}/agents"
+    assert api.put(agents, json={"agents": ["anna", "ben"]}).status_code == 200
+    dial = f"/sandbox/campaigns/{DEMO_CAMPAIGN_ID}/dial"
+    assert api.post(dial, json={"count": 2, "status": "sale", "agent": "anna", "talk_s": 30}).status_code == 200
+    assert api.post(dial, json={"count": 3, "status": "busy"}).status_code == 200
+    status = checked(api.get(f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/status"), 200)["item"]
+    assert status["campaignCallStats"]["outcomes"] == {"busy": 3, "sale": 2}
+    path = f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/statistics"
+    items = checked(api.get(path), 200)["items"]
+    assert [item["agent"] for item in items] == ["anna", "ben"]
+    checked(api.get(path, params={"from": 0, "to": 4102444800}), 200)
+    checked(api.get(path, params={"from": "yesterday"}), 400)
+    checked(api.get(path, params={"from": 20, "to": 10}), 400)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from sandbox import SandboxServer
-from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST_ID, RENEWALS_CAMPAIGN_ID
+from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST_ID
 
 CAMPAIGNS = "/api/v2/outbound/campaigns"
 DEMO_HOPPER = f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/hopper"
@@ -253,19 +253,6 @@ def test_unsetting_and_changing_the_list_resets_the_hopper(api: httpx.Client) ->
     moved = api.put(f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/list/{autumn['id']}")
     assert moved.json()["item"]["leadList"] == {"id": autumn["id"], "name": "Autumn leads"}
     assert hopper_uids(api)[:2] == ["autumn-10", "autumn-9"]
-
-
-def test_campaign_status_reports_lead_and_call_stats(api: httpx.Client) -> None:
-    api.post(DIAL, json={"count": 3})
-    status = api.get(f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/status").json()["item"]
-    assert status["order"] == "UP RANK"
-    assert status["dial_method"] == "standard"
-    assert status["dial_level"] == 1
-    assert set(status["statuses"]) == {"pending", "new", "callback"}
-    assert status["campaignLeadStats"] == {"total": 50, "dialable": 47, "inHopper": 20}
-    assert status["campaignCallStats"] == {"calls": 3}
-    renewals = api.get(f"{CAMPAIGNS}/{RENEWALS_CAMPAIGN_ID}/status").json()["item"]
-    assert renewals["campaignLeadStats"] == {"total": 10, "dialable": 10, "inHopper": 10}
 
 
 def json_keys(value: object) -> set[str]:
