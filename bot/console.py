@@ -167,7 +167,9 @@ class Console:
         if alerts is not None:
             options = dict(alerts)
             slack = AsyncWebClient(token=stub.bot_token, base_url=stub.api_url)
-            watcher = AlertWatcher(client, slack, options.pop("channel"), **options)
+            alert_channel = options.pop("channel")
+            stub.add_channel(alert_channel, "leadbot-alerts")  # as the README asks: the bot is invited there
+            watcher = AlertWatcher(client, slack, alert_channel, **options)
             stub.on_record(functools.partial(_print_alert, watcher.channel, out))
         leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit, gate=gate, alerts=watcher)
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)

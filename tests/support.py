@@ -232,7 +232,9 @@ def start_bot(
         watcher = None
         if alerts is not None:
             options = {"spacing": 0.0, **alerts}
-            watcher = AlertWatcher(client, slack, options.pop("channel", ALERT_CHANNEL), **options)
+            alert_channel = options.pop("channel", ALERT_CHANNEL)
+            stub.add_channel(alert_channel, "leadbot-alerts")  # README: invite the bot to that channel
+            watcher = AlertWatcher(client, slack, alert_channel, **options)
         leadbot = Leadbot(
             LeadService(client, default_region=default_region),
             audit=audit,

@@ -118,6 +118,7 @@ class Clock:
 @pytest.fixture
 def stub() -> Iterator[SlackStub]:
     with SlackStub() as slack:
+        slack.add_channel(ALERT_CHANNEL, "leadbot-alerts")  # README: invite the bot to the alert channel
         yield slack
 
 

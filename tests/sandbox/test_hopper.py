@@ -89,8 +89,9 @@ def test_deleting_a_loaded_lead_keeps_its_hopper_entry_until_it_is_dialled(
     assert "lead-45" not in uids and len(uids) == 20
     assert uids[-6:] == ["lead-30", "lead-29", "lead-28", "lead-27", "lead-26", "lead-25"]
     status = api.get(f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/status").json()["item"]
-    assert status["campaignCallStats"] == {"calls": 6}  # the deleted lead was called too
-    assert status["campaignLeadStats"] == {"total": 49, "dialable": 44, "inHopper": 20}
+    assert status["campaignCallStats"]["calls"] == 6  # the deleted lead was called too
+    leads = status["campaignLeadStats"]
+    assert (leads["total"], leads["dialable"], leads["inHopper"]) == (49, 44, 20)
 
 
 @pytest.mark.parametrize("path", ["delete", "bulk/delete"])
