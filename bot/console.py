@@ -29,6 +29,7 @@ from slackstub import NoAnswer, SlackDriver, SlackStub, render_message, render_v
 
 from .app import EVENTS_PATH, build_app, http_app
 from .audit import AuditLog
+from .finder import DEFAULT_MAX_LISTS
 from .permissions import AccessPolicy, Gatekeeper
 from .pipeline import Leadbot
 from .service import LeadService
@@ -84,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
             client = BabelforceClient.from_settings(babelforce_settings)
             where = f"babelforce: {client.base_url} (from BABELFORCE_* settings)."
         console = stack.enter_context(
-            Console.start(client, default_region=settings.leadbot_default_region, sandbox=sandbox, out=sys.stdout)
+            Console.start(
+                client,
+                default_region=settings.leadbot_default_region,
+                find_max_lists=settings.leadbot_find_max_lists,
+                sandbox=sandbox,
+                out=sys.stdout,
+            )
         )
         print(BANNER.format(babelforce=where, demo=DEMO_LIST), flush=True)
         return console.loop(lines)
@@ -116,6 +123,7 @@ class Console:
         client: BabelforceClient,
         *,
         default_region: str | None = None,
+        find_max_lists: int = DEFAULT_MAX_LISTS,
         sandbox: SandboxServer | None = None,
         out: TextIO = sys.stdout,
     ) -> Console:
@@ -127,7 +135,9 @@ class Console:
         audit = AuditLog(":memory:")
         stack.callback(audit.close)
         gate = Gatekeeper(AccessPolicy.open(), None)
-        leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit, gate=gate)
+        leadbot = Leadbot(
+            LeadService(client, default_region=default_region), audit=audit, gate=gate, find_max_lists=find_max_lists
+        )
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         bot_server = stack.enter_context(BackgroundServer(http_app(bolt, on_shutdown=leadbot.shutdown), lifespan="on"))
         driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))

@@ -38,6 +38,7 @@ from commands.caveat_text import describe, escape
 from commands.grammar import command_text
 
 from .audit import Actor, AuditError, AuditLog, Outcome
+from .finder import DEFAULT_MAX_LISTS, Finder
 from .history import History
 from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
@@ -74,7 +75,9 @@ class Leadbot:
     gate: Gatekeeper  # required: nobody gets an open gate by forgetting it (the console passes an open one)
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     form_check_budget: float = FORM_CHECK_BUDGET_S
+    find_max_lists: int = DEFAULT_MAX_LISTS  # LEADBOT_FIND_MAX_LISTS: lists /lead find searches at most
     history: History = field(init=False)
+    finder: Finder = field(init=False)
     # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
     _in_flight: set[str] = field(default_factory=set)
     # one write at a time per lead in this process, so an undo never interleaves with another change of that lead
@@ -88,6 +91,7 @@ class Leadbot:
 
     def __post_init__(self) -> None:
         self.history = History(self)
+        self.finder = Finder(self.service, self.find_max_lists)
 
     @property
     def default_region(self) -> str | None:

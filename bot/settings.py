@@ -59,6 +59,7 @@ class BotSettings(BaseSettings):
     leadbot_team_id: IdSet = frozenset()  # accepted workspace (T…) and enterprise (E…) ids; empty: any
     leadbot_db: Path | None = None  # the SQLite audit file; None: data/leadbot.db in the working directory
     leadbot_audit_channel: str | None = None  # a channel id that gets one line per change
+    leadbot_find_max_lists: int = Field(default=50, ge=1, le=1000)  # lists /lead find searches at most
 
     @field_validator(
         "slack_bot_token",

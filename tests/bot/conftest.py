@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from babelforce import BabelforceClient, ClientCredentials, RetryPolicy
 from bot.app import EVENTS_PATH, build_app, http_app
 from bot.audit import AuditLog
+from bot.finder import DEFAULT_MAX_LISTS
 from bot.permissions import AccessPolicy, Gatekeeper
 from bot.pipeline import Leadbot
 from bot.service import LeadService
@@ -119,6 +120,7 @@ def start_bot(
     policy: AccessPolicy | None = None,
     audit_path: str | Path = ":memory:",
     audit_channel: str | None = None,
+    find_max_lists: int = DEFAULT_MAX_LISTS,
 ) -> Iterator[Bot]:
     """`allow_writes`: everyone may write (LEADBOT_ALLOW_ALL_WRITERS) or nobody; `policy` overrides it."""
     signing_secret = secrets.token_hex(16)
@@ -132,7 +134,11 @@ def start_bot(
             AsyncWebClient(token=stub.bot_token, base_url=stub.api_url),
         )
         leadbot = Leadbot(
-            LeadService(client, default_region=default_region), audit=audit, gate=gate, audit_channel=audit_channel
+            LeadService(client, default_region=default_region),
+            audit=audit,
+            gate=gate,
+            audit_channel=audit_channel,
+            find_max_lists=find_max_lists,
         )
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         with (

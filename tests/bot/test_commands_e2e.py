@@ -256,11 +256,11 @@ def test_help_and_bare_lead_answer_usage_with_one_example_per_command(quiet_bot:
     message = interaction.json
     assert message is not None and message["response_type"] == "ephemeral"
     shown = texts(message)
-    for name in ("add", "rank", "show", "set", "history"):
+    for name in ("add", "rank", "show", "set", "history", "find"):
         usage = USAGE[name].replace("<", "&lt;").replace(">", "&gt;")
         assert usage in shown, name
         assert shown.count(f"Example: `{EXAMPLES[name]}`") == 1, name
-    assert shown.count("Example:") == 5
+    assert shown.count("Example:") == 6
     assert bot.control.stats()["total"] == 0
     assert bot.stub.responses(interaction.response_url or "") == []
 

@@ -46,6 +46,7 @@ from commands.blocks import (
 )
 from commands.caveat_text import caveat_text, escape
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, lead_state
+from commands.find import FindLeads
 from commands.history import LeadHistory
 from commands.rank import RankLead
 from commands.set import SetLead
@@ -60,7 +61,7 @@ HOPPER = tuple(
 )
 CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
 NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
-SUBCOMMANDS = ("add", "rank", "show", "set", "history")
+SUBCOMMANDS = ("add", "rank", "show", "set", "history", "find")
 ENTITY = re.compile(r"&(amp|lt|gt);")
 
 
@@ -394,6 +395,7 @@ def test_help_example_parses_to_its_command(name: str) -> None:
         "show": ShowLead,
         "set": SetLead,
         "history": LeadHistory,
+        "find": FindLeads,
     }
     (example,) = help_examples(help_message(name)).values()
     result = grammar.parse(example)

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from commands.add import AddLead
+from commands.find import FindLeads
 from commands.grammar import Help, Invalid, OpenModal, Token, TokenizeError, parse, tokenize
 from commands.history import LeadHistory
 from commands.rank import RankLead
@@ -140,7 +141,14 @@ def test_national_numbers_with_a_region() -> None:
 def test_every_example_parses(subcommand: str) -> None:
     result = parse(EXAMPLES[subcommand].removeprefix("/lead "))
     assert not isinstance(result, Invalid), result
-    expected = {"add": AddLead, "rank": RankLead, "show": ShowLead, "set": SetLead, "history": LeadHistory}
+    expected = {
+        "add": AddLead,
+        "rank": RankLead,
+        "show": ShowLead,
+        "set": SetLead,
+        "history": LeadHistory,
+        "find": FindLeads,
+    }
     assert isinstance(result, expected[subcommand])
     assert parse(EXAMPLES[subcommand]) == result  # also as pasted, with /lead in front
 
@@ -154,7 +162,7 @@ def test_constants() -> None:
 
 INVALID = [
     # (text, subcommand, field, message fragment)
-    ("frob", None, None, "/lead has no command 'frob'; use add, rank, show, set, history or help."),
+    ("frob", None, None, "/lead has no command 'frob'; use add, rank, show, set, history, find or help."),
     ("help frob", "help", None, "there is no help on 'frob'"),
     ("help rank show", "help", None, "'show' is one too many"),
     ('show "Spring leads', "show", None, "unclosed double quote"),
@@ -249,7 +257,7 @@ def test_unknown_command_with_a_suggestion_shows_only_its_usage(text: str, sugge
 def test_unknown_command_without_a_suggestion_shows_all_usage(text: str) -> None:
     result = parse(text)
     assert isinstance(result, Invalid), result
-    assert result.message.endswith("; use add, rank, show, set, history or help.")
+    assert result.message.endswith("; use add, rank, show, set, history, find or help.")
     assert result.usage == ALL_USAGE
 
 
