@@ -93,7 +93,9 @@ def _number_code(number: str | None) -> int:
 
 
 def _canonical_id(raw: str) -> str:
-    return raw.strip().replace("-", "").lower()
+    """The 32-hex spelling of an id given either way; an id of another shape as it is."""
+    lead_id = raw.strip().replace("-", "").lower()
+    return lead_id if _HEX32.fullmatch(lead_id) else raw.strip()
 
 
 def _searchable(value: Any) -> str:
