@@ -350,6 +350,9 @@ class LeadIndex:
             texts, shapes = self._texts(uids, data)
             self._shapes.extend(shapes)
         joined = ROW_SEP.join(texts) + ROW_SEP
+        if joined.count(ROW_SEP) != count:  # a line break inside a value: a space, so "\n" always ends a row
+            texts = [text.replace(ROW_SEP, " ") for text in texts]
+            joined = ROW_SEP.join(texts) + ROW_SEP
         base = len(self._text)
         if joined.isascii():  # casefold is lower() and one byte per character: the lengths are the str's
             self._text += joined.lower().encode()
@@ -593,18 +596,21 @@ class LeadIndex:
         up to `limit` in row order."""
         if not rows:
             return 0
-        text, starts = self._text, self._text_starts
+        text, starts, newline = self._text, self._text_starts, ROW_SEP.encode()
         end = starts[rows] if rows < len(starts) else len(text)
         count = 0
+        row = 0
         at = text.find(needle, 0, end)
-        while at != -1:
-            row = bisect_right(starts, at, 0, rows) - 1
+        while at != -1 and (len(found) < limit or exact or self._latest or self._gone):
+            row = bisect_right(starts, at, row, rows) - 1
             if row not in exact and self._live(row):
                 count += 1
                 if len(found) < limit:
                     found.append(self.lead(row, self._matched(row, at)))
-            next_row = starts[row + 1] if row + 1 < rows else end
-            at = text.find(needle, next_row, end)
+            at = text.find(needle, text.find(newline, at) + 1, end)
+        while at != -1:  # the rest only counted: every row is live and none was an exact match; "\n" ends a row
+            count += 1
+            at = text.find(needle, text.find(newline, at) + 1, end)
         return count
 
     def _matched(self, row: int, at: int) -> str:
