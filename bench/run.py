@@ -384,7 +384,7 @@ def part_find(ctx: Context) -> dict[str, Any]:
     """/lead find across 10 lists of 10 000 leads, and in one list of 1 000 000: cold (the bot's first find), warm,
     requests (one export per list, no GET per lead), bot RSS growth, and the naive paging script."""
     count, size = (int(part) for part in ctx.args.find_lists.split("x"))
-    result: dict[str, Any] = {"lists": count, "list_size": size, "big": ctx.args.find_big}
+    result: dict[str, Any] = {"lists": count, "list_size": size, "big_leads": ctx.args.find_big}
     progress(f"find: starting a sandbox with {count} lists of {size} leads")
     with SandboxProcess([], find_lists=ctx.args.find_lists) as sandbox:
         lists = [sandbox.find[f"find {i}"] for i in range(1, count + 1)]
@@ -412,9 +412,24 @@ def _find_target(lead_list: dict[str, Any], n: int) -> dict[str, str]:
     }
 
 
+def _export_download_s(sandbox: SandboxProcess, lead_list: dict[str, Any]) -> float:
+    """How long a bare client takes to download a list's CSV export (the stand-in's own share of a cold find)."""
+    headers = {"Authorization": f"Bearer {sandbox.token()}"}
+    started = time.monotonic()
+    with (
+        httpx.Client(base_url=sandbox.base_url, headers=headers, timeout=120) as http,
+        http.stream("GET", f"{API}/lists/{lead_list['id']}/leads", params={"format": "csv"}) as response,
+    ):
+        for _ in response.iter_bytes():
+            pass
+    return round(time.monotonic() - started, 2)
+
+
 def _find_case(ctx: Context, lists: list[dict[str, Any]], label: str) -> dict[str, Any]:
     rng = random.Random(6)
     warm_count = ctx.args.warm_commands
+    biggest = max(lists, key=lambda lead_list: lead_list["leads"])
+    export_s = _export_download_s(ctx.sandbox, biggest)
     with bot_process(ctx) as (bot, commands):
         idle = bot.memory_kb()
         last = lists[-1]
@@ -443,6 +458,8 @@ def _find_case(ctx: Context, lists: list[dict[str, Any]], label: str) -> dict[st
         "cold_requests": cold_requests,
         "cold_exports": cold_exports,
         "cold_lead_gets": cold_gets,
+        "export_download_s": export_s,
+        "export_download_leads": biggest["leads"],
         "warm_ms": summary_ms(every),
         "warm_ms_by_kind": {kind: ms(statistics.median(values)) for kind, values in warm.items() if values},
         "warm_requests_max": max(requests) if requests else 0,
@@ -454,7 +471,8 @@ def _find_case(ctx: Context, lists: list[dict[str, Any]], label: str) -> dict[st
     }
     row["naive"] = _naive_find(ctx.sandbox, lists, target["crm"])
     progress(
-        f"find ({label}): cold {row['cold_s']} s ({cold_exports} exports, {cold_gets} lead GETs), warm p50 "
+        f"find ({label}): cold {row['cold_s']} s ({cold_exports} exports, {cold_gets} lead GETs; a bare download of "
+        f"the {biggest['leads']:,}-lead export alone: {export_s} s), warm p50 "
         f"{row['warm_ms']['p50']} ms, RSS +{row['rss_growth_mb']} MB; naive: {row['naive']['requests']} requests, "
         f"{row['naive']['seconds']} s, found={row['naive']['found']}"
     )
@@ -534,13 +552,13 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
         rows.append((f"find, {lists}: cold", f"{many['cold_s']} s", "<= 3 s", many["cold_s"] <= 3.0))
         warm = many["warm_ms"]["p50"]
         rows.append((f"find, {lists}: warm median", f"{warm} ms", "<= 300 ms", warm <= 300))
-        label = f"find, 1 list of {find['big']:,}"
+        label = f"find, 1 list of {find['big_leads']:,}"
         rows.append((f"{label}: cold", f"{big['cold_s']} s", "<= 10 s", big["cold_s"] <= 10.0))
         warm = big["warm_ms"]["p50"]
         rows.append((f"{label}: warm median", f"{warm} ms", "<= 300 ms", warm <= 300))
         growth = big["rss_growth_mb"]
         rows.append((f"{label}: bot RSS growth", f"{growth} MB", "<= 250 MB", growth <= 250))
-        exports_ok = many["cold_exports"] == find["lists"] + 3 and many["cold_lead_gets"] == big["cold_lead_gets"] == 0
+        exports_ok = many["cold_exports"] <= find["lists"] + 3 and many["cold_lead_gets"] == big["cold_lead_gets"] == 0
         rows.append(("find: one export per list, no GET per lead", "yes" if exports_ok else "no", "yes", exports_ok))
         failed = many["failed"] + big["failed"]
         rows.append(("find commands answered with the lead", f"{failed} failed", "0 failed", failed == 0))
@@ -665,13 +683,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"## 5. /lead find (cold = the bot's first find; warm = {len(find['many']['warm_ms'])} summary over "
             "random leads: a CRM id in the data, a uid, a number in another spelling, and a first name)",
             "",
-            "| case | cold | cold requests (exports) | warm p50 | warm p95 | warm p50 by kind | bot RSS after start "
-            "/ peak / growth | naive paging script |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| case | cold | bare download of the biggest export | cold requests (exports) | warm p50 | warm p95 | "
+            "warm p50 by kind | bot RSS after start / peak / growth | naive paging script |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for key, name in (
             ("many", f"{find['lists']} lists of {find['list_size']:,}"),
-            ("big", f"1 list of {find['big']:,}"),
+            ("big", f"1 list of {find['big_leads']:,}"),
         ):
             row = find[key]
             kinds = ", ".join(f"{kind} {value} ms" for kind, value in row["warm_ms_by_kind"].items())
@@ -680,7 +698,8 @@ def markdown(results: dict[str, Any]) -> str:
                 "found" if naive["found"] else f"gave up after {naive['leads_read']:,} leads"
             )
             lines.append(
-                f"| {name} | {row['cold_s']} s | {row['cold_requests']} ({row['cold_exports']}) | "
+                f"| {name} | {row['cold_s']} s | {row['export_download_s']} s | {row['cold_requests']} "
+                f"({row['cold_exports']}) | "
                 f"{row['warm_ms']['p50']} ms | {row['warm_ms']['p95']} ms | {kinds} | {row['rss_after_start_mb']} / "
                 f"{row['peak_rss_mb']} / +{row['rss_growth_mb']} MB | {naive_text} |"
             )
