@@ -454,6 +454,7 @@ def _find_case(ctx: Context, lists: list[dict[str, Any]], label: str) -> dict[st
         peak = bot.memory_kb()
     every = [s for values in warm.values() for s in values]
     row: dict[str, Any] = {
+        "warm_commands": len(every),
         "cold_s": round(cold.reply_s, 2),
         "cold_requests": cold_requests,
         "cold_exports": cold_exports,
@@ -680,7 +681,7 @@ def markdown(results: dict[str, Any]) -> str:
     if find:
         lines += [
             "",
-            f"## 5. /lead find (cold = the bot's first find; warm = {len(find['many']['warm_ms'])} summary over "
+            f"## 5. /lead find (cold = the bot's first find; warm = {find['many']['warm_commands']} more finds of "
             "random leads: a CRM id in the data, a uid, a number in another spelling, and a first name)",
             "",
             "| case | cold | bare download of the biggest export | cold requests (exports) | warm p50 | warm p95 | "
