@@ -438,14 +438,16 @@ def _find_case(ctx: Context, lists: list[dict[str, Any]], label: str) -> dict[st
         after_cold = bot.memory_kb()
         warm: dict[str, list[float]] = {"data value": [], "uid": [], "number": [], "name": []}
         requests: list[int] = []
+        warm_exports: list[int] = []
         failed = 0 if cold.reply_text else 1
         for n in range(warm_count):
             lead_list = lists[rng.randrange(len(lists))]
             wanted = _find_target(lead_list, rng.randint(1, lead_list["leads"]))
             for kind, text in (("data value", wanted["crm"]), ("uid", wanted["uid"]), ("number", wanted["number"])):
-                sample, used, _, gets = _find_measured(ctx, commands, text, wanted["uid"])
+                sample, used, exports, gets = _find_measured(ctx, commands, text, wanted["uid"])
                 warm[kind].append(sample.reply_s)
                 requests.append(used)
+                warm_exports.append(exports)
                 failed += 0 if sample.reply_text and not gets else 1
             if n % 4 == 0:  # a first name: one lead in twelve matches (the "N more" count)
                 sample, used, _, _ = _find_measured(ctx, commands, "hannah", "leads match")
@@ -464,6 +466,7 @@ def _find_case(ctx: Context, lists: list[dict[str, Any]], label: str) -> dict[st
         "warm_ms": summary_ms(every),
         "warm_ms_by_kind": {kind: ms(statistics.median(values)) for kind, values in warm.items() if values},
         "warm_requests_max": max(requests) if requests else 0,
+        "warm_exports_max": max(warm_exports) if warm_exports else 0,
         "failed": failed,
         "rss_after_start_mb": round(idle.get("VmRSS", 0) / 1024, 1),
         "rss_after_cold_mb": round(after_cold.get("VmRSS", 0) / 1024, 1),
