@@ -24,13 +24,20 @@ USAGE = """usage: python3 dev.py COMMAND [ARGS...]
 commands:
   demo [ARGS]   install, then start the local console: the bot, a Slack stand-in and the babelforce
                 sandbox (demo seed); type /lead commands (ARGS go to `leadbot console`, e.g. --script FILE)
-  test [ARGS]   install with test extras, then ruff check, ruff format --check, mypy and pytest (ARGS go to
-                pytest)
+  test [ARGS]   install with test extras, then ruff check, ruff format --check, mypy and pytest on 2 workers
+                (ARGS go to pytest; `-n 0` runs the tests in one process)
   bench [ARGS]  install, then run the benchmarks on loopback (about a minute) and write bench/results/latest.md and
                 .json; `bench --quick` is a 15-second check, `bench --help` lists the options
   lint          ruff check, ruff format --check and mypy only
   fmt           ruff format and ruff check --fix (changes files)
 """
+
+
+#: Two pytest workers (pytest-xdist), each taking whole test files: most of the suite's time is waiting (deadlines,
+#: stalls, processes starting), so two files at a time roughly halve it even on 2 cores. Whole files, because
+#: module-scoped bots and the tallies some modules print expect to see all of their module's tests. A later
+#: `-n 0` in ARGS runs everything in this process (e.g. with a debugger).
+PYTEST_WORKERS = ("-n", "2", "--dist", "loadfile")
 
 
 def _run(*cmd: str | Path) -> int:
@@ -72,7 +79,7 @@ def main(argv: list[str]) -> int:
         return _run(BIN / "leadbot", "console", *rest)
     if command == "test":
         _ensure_venv("[test]")
-        return _lint() or _run(PYTHON, "-m", "pytest", *rest)
+        return _lint() or _run(PYTHON, "-m", "pytest", *PYTEST_WORKERS, *rest)
     if command == "bench":
         _ensure_venv("")
         return _run(PYTHON, "-m", "bench", *rest)

@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -39,7 +39,7 @@ from . import errors
 from .auth import Credentials, TokenManager, credentials_from_settings
 from .config import BabelforceSettings, RetryPolicy, Timeouts
 from .ids import normalize_id
-from .lookup import IndexCache, LeadIndex, number_key
+from .lookup import IndexCache, LeadIndex, ListStandings, number_key, uid_key
 from .models import Campaign, HopperEntry, Lead, LeadList, LeadPage, Token
 from .transport import ShardedTransport
 
@@ -112,6 +112,21 @@ class _Op:
 
 
 _TOKEN = _Op("token", "log in")
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarLeads:
+    """Leads of a list that look like a lead being written: the same number's digits, a uid equal to it once case
+    and spaces are ignored, or the very same uid (which babelforce refuses). Each one confirmed by a GET; at most
+    `SIMILAR_SHOWN` of each."""
+
+    same_number: list[Lead] = field(default_factory=list)
+    similar_uid: list[Lead] = field(default_factory=list)
+    same_uid: list[Lead] = field(default_factory=list)
+
+
+#: Leads confirmed (one GET each) per kind of likeness: enough to name them in a warning.
+SIMILAR_SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,12 +310,21 @@ class BabelforceClient:
         return lead
 
     async def delete_lead(self, list_id: str, lead_id: str) -> None:
-        """Delete one lead. The answer's body is not read: the spec gives it no shape (`{}`), the status says it all."""
+        """Delete one lead. The spec gives the answer no shape (`{}`): only a JSON body saying `"success": false`
+        is read, as babelforce refusing."""
         list_id = _require_id(list_id, "list", "delete_lead")
         lead_id = _require_id(lead_id, "lead", "delete_lead", list_id=list_id)
         self._recent.pop((list_id, lead_id), None)
         op = _Op("delete_lead", f"delete lead {lead_id}", list_id=list_id, lead_id=lead_id, missing="lead")
-        await self._call("DELETE", f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}", op)
+        path = f"{OUTBOUND}/lists/{list_id}/leads/{lead_id}"
+        response = await self._call("DELETE", path, op)
+        if _is_json(response) and response.content.strip():
+            try:
+                said = response.json()
+            except ValueError:
+                said = None
+            if isinstance(said, dict) and said.get("success") is False:
+                raise _refused(response, "DELETE", path, op)
         index = self._indexes.get(list_id)
         if index is not None:
             index.discard(lead_id)  # /lead find no longer shows it
@@ -327,7 +351,61 @@ class BabelforceClient:
     async def _export(self, list_id: str) -> httpx.Response:
         list_id = _require_id(list_id, "list", "export_csv")
         op = _Op("export_csv", f"export the leads of list {list_id}", list_id=list_id, missing="list")
-        return await self._call("GET", f"{OUTBOUND}/lists/{list_id}/leads", op, params={"format": "csv"})
+        path = f"{OUTBOUND}/lists/{list_id}/leads"
+        response = await self._call("GET", path, op, params={"format": "csv"})
+        if _is_json(response):
+            _body(response, "GET", path, op)  # raises when babelforce says "success": false instead of exporting
+        return response
+
+    def is_indexed(self, list_id: str) -> bool:
+        """Whether a lookup index of the list is at hand (a lookup then needs no export)."""
+        compact = normalize_id(list_id)
+        return compact is not None and self._indexes.get(compact) is not None
+
+    async def lead_standings(self, list_id: str) -> ListStandings:
+        """Every lead's rank and status, from one fresh CSV export (never one GET per lead); the list's lookup
+        index is rebuilt from the same export on the way."""
+        list_id = _require_id(list_id, "list", "export_csv")
+        index = await self._index(list_id, fresher_than=time.monotonic())
+        return await asyncio.to_thread(index.standings)
+
+    async def similar_leads(
+        self,
+        list_id: str,
+        *,
+        uid: str | None = None,
+        number: str | None = None,
+        max_age: float,
+        exclude: str | None = None,
+    ) -> SimilarLeads:
+        """Leads that share `number`'s digits, or whose uid is `uid` or differs from it only by case or spaces, per
+        the index (rebuilt from one export when older than `max_age` s; a hit costs one GET, a miss nothing).
+        `exclude`: the lead being changed. A lead added outside this client in the last `max_age` s may be missed."""
+        list_id = _require_id(list_id, "list", "find_lead")
+        if uid is None and number is None:
+            return SimilarLeads()
+        index = await self._index(list_id, fresher_than=time.monotonic() - max_age)
+        by_number = index.ids_for_number(number) if number and number_key(number) else []
+        by_uid = index.ids_for_uid_key(uid) if uid else []
+        skip = {exclude} if exclude else set()
+        wanted = [lead_id for lead_id in dict.fromkeys([*by_number, *by_uid]) if lead_id not in skip]
+        found = await asyncio.gather(*(self.get_lead(list_id, lead_id) for lead_id in wanted), return_exceptions=True)
+        for failure in found:
+            if isinstance(failure, BaseException) and not isinstance(failure, errors.NotFoundError):
+                raise failure
+        leads = [lead for lead in found if isinstance(lead, Lead) and lead.id not in skip]
+        key = number_key(number) if number else None
+        return SimilarLeads(
+            same_number=[lead for lead in leads if key and lead.number and number_key(lead.number) == key][
+                :SIMILAR_SHOWN
+            ],
+            similar_uid=[
+                lead
+                for lead in leads
+                if uid and lead.uid is not None and lead.uid != uid and uid_key(lead.uid) == uid_key(uid)
+            ][:SIMILAR_SHOWN],
+            same_uid=[lead for lead in leads if uid and lead.uid == uid][:SIMILAR_SHOWN],
+        )
 
     async def find_lead_by_id(self, list_id: str, lead_id: str) -> Lead:
         return await self.get_lead(list_id, lead_id)
@@ -416,10 +494,30 @@ class BabelforceClient:
         return dialling[0] if dialling else None
 
     async def get_hopper(self, campaign_id: str) -> list[HopperEntry]:
-        """The live hopper, sorted by position (1 = dialled next)."""
+        """The live hopper, sorted by position (1 = dialled next).
+
+        Every entry is kept, even one that names no lead (neither an id nor a list id + uid, or not even an object):
+        it still takes a place in the hopper. Such entries are logged once per read, as a warning, and match no
+        lead (HopperEntry.is_lead); they never make the whole hopper unreadable.
+        """
         campaign_id = _require_id(campaign_id, "campaign", "get_hopper")
         op = _Op("get_hopper", f"get the hopper of campaign {campaign_id}", campaign_id=campaign_id, missing="campaign")
-        entries = await self._items(HopperEntry, "GET", f"{OUTBOUND}/campaigns/{campaign_id}/hopper", op)
+        path = f"{OUTBOUND}/campaigns/{campaign_id}/hopper"
+        response = await self._call("GET", path, op)
+        body = _body(response, "GET", path, op)
+        items = body.get("items") or []
+        if "items" not in body or not isinstance(items, list):  # garbage must not read as "the hopper is empty"
+            raise _unreadable(response, "GET", path, op)
+        entries = [_hopper_entry(item) for item in items]
+        unnamed = sum(not entry.identifies_a_lead for entry in entries)
+        if unnamed:
+            log.warning(
+                "%d of the %d entries in the hopper of campaign %s name no lead (no id, and no list id + uid): "
+                "they are skipped when looking for a lead in the hopper",
+                unnamed,
+                len(entries),
+                campaign_id,
+            )
         return sorted(entries, key=lambda entry: entry.order if entry.order is not None else 1 << 30)
 
     # ------------------------------------------------------------------ lookup index
@@ -480,8 +578,10 @@ class BabelforceClient:
             budget = self._timeouts.deadline * EXPORT_DEADLINE_FACTOR
             try:
                 async with asyncio.timeout(budget):
-                    if not line_safe:
+                    if not line_safe or _is_json(response):
                         await response.aread()
+                        if _is_json(response):  # raises when babelforce says "success": false instead of exporting
+                            _body(response, "GET", path, op)
                         return await asyncio.to_thread(LeadIndex.from_csv, response.text, built_at=built_at)
                     return await _parse_streamed(response, encoding, built_at)
             except TimeoutError:
@@ -808,6 +908,14 @@ async def _parse_streamed(response: httpx.Response, encoding: str, built_at: flo
     return await parsing
 
 
+def _hopper_entry(item: Any) -> HopperEntry:
+    """One hopper entry as read; an item that cannot be read at all is an entry naming no lead, not an error."""
+    try:
+        return HopperEntry.model_validate(item)
+    except ValidationError:
+        return HopperEntry()
+
+
 def _require_id(value: str, resource: errors.Resource, operation: str, **context: Any) -> str:
     """The id normalized; one that is no id is a NotFoundError for `resource` (its id attribute then None)."""
     normalized = normalize_id(value)
@@ -831,13 +939,37 @@ def _lookup_failure(message: str, operation: str, resource: errors.Resource, **c
 
 
 def _body(response: httpx.Response, method: str, path: str, op: _Op) -> dict[str, Any]:
+    """The JSON envelope of a 2xx answer; one that says `"success": false` is babelforce refusing (see _refused)."""
     try:
         body = response.json()
     except ValueError:
         body = None
     if not isinstance(body, dict):
         raise _unreadable(response, method, path, op)
+    if body.get("success") is False:
+        raise _refused(response, method, path, op)
     return body
+
+
+def _refused(response: httpx.Response, method: str, path: str, op: _Op) -> errors.InvalidRequestError:
+    """A 2xx answer whose envelope says `"success": false`: babelforce did not do what it was asked (the spec's
+    envelopes all carry `success`; DefaultV2MessageResponse: "Whether or not the request was successful"). Its
+    reason is the body's message / detail; status_code stays the 2xx it came with, so nobody reads it as a 4xx."""
+    reason = _server_reason(response)
+    detail = f": {reason.rstrip('.')}" if reason else ""
+    return errors.InvalidRequestError(
+        f"babelforce answered that it could not {op.what}{detail}.",
+        status_code=response.status_code,
+        method=method,
+        path=path,
+        reason=reason,
+        **op.context(),
+    )
+
+
+def _is_json(response: httpx.Response) -> bool:
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 def _read(model: type[M], value: Any, response: httpx.Response, method: str, path: str, op: _Op) -> M:
@@ -851,6 +983,7 @@ def _read(model: type[M], value: Any, response: httpx.Response, method: str, pat
 def _unreadable(response: httpx.Response, method: str, path: str, op: _Op) -> errors.ServerError:
     return errors.ServerError(
         f"babelforce sent an answer that could not be read when asked to {op.what}.",
+        answered=False,
         status_code=response.status_code,
         method=method,
         path=path,
@@ -953,6 +1086,14 @@ _BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")
 REASON_MAX = 200
 
 
+def _json_object(response: httpx.Response) -> bool:
+    """Whether an answer is babelforce's own JSON (an object), not a gateway's page or a cut-off body."""
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
+
+
 def _server_reason(response: httpx.Response) -> str | None:
     """babelforce's own reason for an error answer: one line, at most REASON_MAX characters, and without any
     credential this request carried (a server that echoes our token or password must not put it in a message)."""
@@ -962,13 +1103,38 @@ def _server_reason(response: httpx.Response) -> str | None:
         return None
     if not isinstance(body, dict):
         return None
-    reason = next((body[key] for key in _REASON_FIELDS if isinstance(body.get(key), str) and body[key].strip()), None)
+    reason = _reason_in(body)
     if reason is None:
         return None
     for secret in _sent_secrets(response):
         reason = reason.replace(secret, "[redacted]")
     line = _BEARER.sub("Bearer [redacted]", " ".join(reason.split()))
     return (line[:REASON_MAX] + "…") if len(line) > REASON_MAX else line
+
+
+def _reason_in(body: dict[str, Any]) -> str | None:
+    """The reason an error body gives: its message, followed by its `detail` when that says more (a generic
+    "Validation failed" plus the field at fault); else the first of detail / error_description / error.
+
+    `detail` is read in the shapes APIs give it: text, a list of texts or of objects with `msg` / `message`
+    (one per field at fault), or an object with `message` / `msg` / `title`."""
+    message, detail = _reason_text(body.get("message")), _reason_text(body.get("detail"))
+    if message and detail and detail.rstrip(".").casefold() not in message.casefold():
+        return f"{message.rstrip('.')}: {detail}"
+    if message or detail:
+        return message or detail
+    return next((text for key in _REASON_FIELDS if (text := _reason_text(body.get(key)))), None)
+
+
+def _reason_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, dict):
+        return next((text for key in ("message", "msg", "title") if (text := _reason_text(value.get(key)))), None)
+    if isinstance(value, list):
+        texts = [text for text in map(_reason_text, value[:5]) if text]
+        return "; ".join(texts) or None
+    return None
 
 
 def _sent_secrets(response: httpx.Response) -> list[str]:
@@ -1025,6 +1191,8 @@ def _status_error(
         )
     if status >= 500:
         return errors.ServerError(
-            f"babelforce had a server error (HTTP {status}) when asked to {what}; try again shortly.", **fields
+            f"babelforce had a server error (HTTP {status}) when asked to {what}; try again shortly.",
+            answered=_json_object(response),
+            **fields,
         )
     return errors.APIStatusError(f"babelforce answered HTTP {status} when asked to {what}.", **fields)

@@ -11,7 +11,8 @@ not apply or is not known):
                   "export_csv", "get_lead", "find_lead", "add_lead", "update_lead", "delete_lead",
                   "list_campaigns", "get_campaign", "get_hopper", or "token" (logging in, on behalf of any call)
     status_code   the HTTP status babelforce answered with, when an answer came
-    reason        babelforce's own reason (the message / detail / error of its JSON body), one trimmed line
+    reason        babelforce's own reason (the message, plus its detail when that says more; else the detail /
+                  error of its JSON body), one trimmed line
     list_id, lead_id, campaign_id
                   the resources the call was about (normalized ids)
     uid           the lead uid the call was about (an add, a uid change, a lookup by uid)
@@ -22,7 +23,8 @@ not apply or is not known):
     ├── APIConnectionError            babelforce could not be reached, or the connection dropped
     │   └── APITimeoutError           no complete answer within the deadline (carries timeout)
     ├── APIStatusError                babelforce answered with an error status
-    │   ├── InvalidRequestError       400 / 422 (carries the server's reason)
+    │   ├── InvalidRequestError       400 / 422, or a 2xx whose body says "success": false (status_code is then
+    │   │                             that 2xx): babelforce did not do it (carries the server's reason)
     │   ├── UnauthorizedError         401 after one token refresh (also an AuthenticationError)
     │   ├── PermissionDeniedError     403
     │   ├── NotFoundError             404, or a lookup that found nothing (carries resource)
@@ -164,7 +166,13 @@ class RateLimitedError(APIStatusError):
 
 
 class ServerError(APIStatusError):
-    pass
+    """A 5xx, or an answer that could not be read. `answered` is False when no answer of babelforce's own came back
+    (a gateway's HTML page, a 2xx with a body that is not babelforce's JSON): the request had left, so a write may
+    have been carried out all the same, and only reading the lead back can tell."""
+
+    def __init__(self, message: str, *, answered: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.answered = answered
 
 
 class AmbiguousMatchError(BabelforceError):
@@ -215,5 +223,7 @@ def short_reason(error: BabelforceError) -> str:
     if isinstance(error, APIConnectionError):
         return "the connection failed"
     if isinstance(error, APIStatusError):
+        if error.status_code < 400:  # a 2xx whose body said "success": false
+            return "babelforce reported a failure"
         return f"HTTP {error.status_code}"
     return type(error).__name__

@@ -1,5 +1,7 @@
 """babelforce ids come in two spellings: 32 hex digits (what real responses use) or a dashed uuid (what the spec
-says). Everything in leadbot compares and sends the compact lowercase form."""
+says). Everything in leadbot compares and sends the compact lowercase form: the API does not match the dashed
+form in a URL and answers 404 (babelforce's Go SDK, github.com/babelforce/manager-sdk-go ids.go, rewrites dashed
+ids before sending for that reason; the sandbox refuses them the same way)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ readers:
   `GET` of that one lead, and a miss or a stale hit rebuilds the index once. Warm 1 request, cold 2.
 - `/lead find` (`search`): uid, number, rank, status and the data values (casefolded, for a case-insensitive
   substring search) of every lead, as of the export.
+- the look-alike warnings (`ids_for_uid_key`: uids equal once case and spaces are ignored) and `/lead rank … top`
+  (`standings`: every lead's rank and status from the same export).
 
 The index is columnar: one bytes blob or array per column, never a Python object per lead. At 1 000 000 leads that
 is about 100 MB instead of the 1 GB+ a dict of tuples takes, and a substring search is one `bytes.find` over the
@@ -28,7 +30,7 @@ import threading
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate, islice
 from operator import itemgetter
 from typing import Any
@@ -51,6 +53,7 @@ ROW_SEP = "\n"
 _QWORD = struct.Struct("<q")
 _PLUS_ONE = (1).__add__
 _NO_RANK = -(2**31)  # a rank the export did not carry (babelforce's ranks are -32768..32767)
+_RANK_DIGITS_LIMIT = 10**6  # standings read a rank of more than 6 digits as none (as the dict index did)
 _MAX_NUMBER_DIGITS = 18  # 1 + 18 digits still fit a signed 64-bit integer
 #: Columns babelforce's lead has as its own fields; any other column of an export is read as a data variable.
 LEAD_FIELDS = frozenset(
@@ -80,6 +83,18 @@ LEAD_FIELDS = frozenset(
 def number_key(number: str) -> str:
     """Digits only: '+49 160 98119998', '+4916098119998' and '4916098119998' are one number to babelforce."""
     return _NOT_DIGITS.sub("", number)
+
+
+def uid_key(uid: str) -> str:
+    """A uid with case and every space (surrounding or inner) ignored: 'LEAD-5', ' lead-5' and 'lead -5' are one
+    key. babelforce treats them as different uids; a supervisor reading a list does not, hence the warning."""
+    return "".join(uid.split()).casefold()
+
+
+def _uid_key_hash(uid: str) -> int:
+    """hash(uid_key(uid)) as the uid-key column stores it; 0 for a uid that is empty once spaces are gone."""
+    key = uid_key(uid) if uid else ""
+    return hash(key) if key else 0
 
 
 def _number_code(number: str | None) -> int:
@@ -195,6 +210,26 @@ class IndexedLead:
 
 
 @dataclass(frozen=True, slots=True)
+class LeadStanding:
+    """One lead's place in the dial order as the export gives it (None: the export has no such value)."""
+
+    id: str
+    uid: str
+    rank: int | None
+    status: str | None
+
+
+@dataclass(slots=True)
+class ListStandings:
+    """Every lead's rank and status from one export, for `/lead rank … top`. `has_ranks` / `has_statuses`: whether
+    the export has those columns at all (a missing column is not the same as a lead without a value)."""
+
+    leads: list[LeadStanding] = field(default_factory=list)
+    has_ranks: bool = False
+    has_statuses: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     """The first `limit` leads that match (exact id, uid or number matches first, then in list order), and how many
     match in all. `exact`: how many of `leads` matched exactly."""
@@ -223,6 +258,9 @@ class LeadIndex:
         self._uids = bytearray()  # UTF-8, row after row
         self._uid_ends = array.array("Q")
         self._uid_hashes = bytearray()  # 8 bytes per row: hash(uid), 0 for none; scanned with bytes.find
+        # 8 bytes per row: hash(uid_key(uid)), 0 for none; built on first use (only the look-alike warning needs
+        # it), then kept in step by every append
+        self._uid_key_hashes: bytearray | None = None
         self._numbers = bytearray()  # 8 bytes per row: _number_code, 0 for none
         self._plus = bytearray()  # 1 when the number was written with a leading +
         self._ranks = array.array("i")
@@ -263,6 +301,14 @@ class LeadIndex:
                 return cls._parse(iter(lines), built_at)
         except csv.Error as bad:
             raise ValueError(f"lead export is not valid CSV: {bad}") from None
+
+    @classmethod
+    def with_standings(
+        cls, text: str | bytes, *, built_at: float, encoding: str = "utf-8"
+    ) -> tuple[LeadIndex, ListStandings]:
+        """The index and every lead's rank and status, from one read of the export (see `from_csv`)."""
+        index = cls.from_csv(text, built_at=built_at, encoding=encoding)
+        return index, index.standings()
 
     @classmethod
     def _parse(cls, lines: Iterator[str], built_at: float) -> LeadIndex:
@@ -342,6 +388,8 @@ class LeadIndex:
         start = self._uid_ends[-1] if self._uid_ends else 0
         self._uid_ends.extend(islice(accumulate(lengths, initial=start), 1, None))
         self._uid_hashes += array.array("q", [hash(uid) if uid else 0 for uid in uids]).tobytes()
+        if self._uid_key_hashes is not None:
+            self._uid_key_hashes += array.array("q", map(_uid_key_hash, uids)).tobytes()
         self._numbers += _number_codes(numbers).tobytes()
         self._plus += bytes([number[:1] == "+" for number in numbers])
         self._ranks.extend(ranks if ranks is not None else array.array("i", [_NO_RANK]) * count)
@@ -469,6 +517,10 @@ class LeadIndex:
         with self._lock:
             self._gone.add(_canonical_id(lead_id))
 
+    def remove(self, lead_id: str, uid: str | None = None, number: str | None = None) -> None:
+        """A lead gone from the list (`discard`; uid and number are not needed: every row of the lead is gone)."""
+        self.discard(lead_id)
+
     # ------------------------------------------------------------------ reading
 
     def __len__(self) -> int:
@@ -546,6 +598,55 @@ class LeadIndex:
                 found.append(at // 16)
             at = self._ids.find(pattern, at + 1, 16 * rows)
         return found
+
+    def ids_for_uid_key(self, uid: str) -> list[str]:
+        """Ids of the leads whose uid equals `uid` once case and spaces are ignored (the exact uid included), in
+        list order. The first call builds the uid-key column from the uid column (one pass, 8 bytes per row); each
+        call is then one `bytes.find` scan, each hit confirmed against the row's uid."""
+        key = uid_key(uid)
+        if not key:
+            return []
+        with self._lock:
+            if self._uid_key_hashes is None:
+                self._uid_key_hashes = bytearray(
+                    array.array("q", (_uid_key_hash(self._uid_of(row) or "") for row in range(self._rows))).tobytes()
+                )
+            column, end = self._uid_key_hashes, 8 * self._rows
+        pattern = _QWORD.pack(hash(key))
+        found: dict[str, None] = {}
+        at = column.find(pattern, 0, end)
+        while at != -1:
+            if at % 8 == 0:
+                row = at // 8
+                known = self._uid_of(row)
+                if known is not None and uid_key(known) == key and self._live(row):
+                    found[self.id_of(row)] = None
+            at = column.find(pattern, at + 1, end)
+        return list(found)
+
+    @property
+    def by_uid(self) -> dict[str, str]:
+        """Every live uid and its lead's id (see `uid_map`)."""
+        return self.uid_map()
+
+    def standings(self) -> ListStandings:
+        """Every live lead's rank and status, from the rank and status columns (`/lead rank … top`). A rank that
+        is not a whole number of at most 6 digits reads as none, as it cannot be a babelforce rank."""
+        leads = []
+        for row in range(self._rows):
+            if not self._live(row):
+                continue
+            rank = self._ranks[row]
+            status = self._status_names[self._status_codes[row]]
+            leads.append(
+                LeadStanding(
+                    self.id_of(row),
+                    self._uid_of(row) or "",
+                    rank if rank != _NO_RANK and -_RANK_DIGITS_LIMIT < rank < _RANK_DIGITS_LIMIT else None,
+                    (status.strip() or None) if status else None,
+                )
+            )
+        return ListStandings(leads, has_ranks="rank" in self.columns, has_statuses="status" in self.columns)
 
     def uid_map(self) -> dict[str, str]:
         """Every live uid and its lead's id (for tests and small lists: it builds a dict of the whole list)."""

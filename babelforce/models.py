@@ -8,6 +8,7 @@ digits, so a model never fails on a harmless change in babelforce's responses.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -132,9 +133,15 @@ class Campaign(WireModel):
 
 
 class HopperEntry(WireModel):
-    """A live hopper entry; the dialer sends every value as a string, `order` is the 1-based position."""
+    """A live hopper entry; the dialer sends every value as a string, `order` is the 1-based position.
 
-    id: Id
+    The spec makes every field optional and does not say what `id` is. leadbot reads `id` as the lead's id when the
+    entry has one (the sandbox and the help article's examples do), else recognises the lead by its list id + uid (a
+    uid is unique within its list): see `is_lead`. An entry with neither still counts for the hopper's size and the
+    positions after it, but matches no lead (`identifies_a_lead` is False).
+    """
+
+    id: Id | None = None
     uid: str | None = None
     list_id: Id | None = None
     number: str | None = None
@@ -152,6 +159,23 @@ class HopperEntry(WireModel):
             except ValueError:
                 return None
         return value
+
+    @field_validator("id", "uid", "list_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """An empty string names nothing: it must not pass for an id or a uid."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def identifies_a_lead(self) -> bool:
+        return self.id is not None or (self.list_id is not None and self.uid is not None)
+
+    def is_lead(self, lead_id: str, list_id: str | None, uids: Iterable[str | None] = ()) -> bool:
+        """Whether this entry is that lead: by id when the entry has one; else by list id + uid, where `uids` are
+        the lead's uids that the entry may carry (an entry keeps the values the lead had when it was loaded)."""
+        if self.id is not None:
+            return self.id == lead_id
+        return self.list_id is not None and self.list_id == list_id and self.uid is not None and self.uid in uids
 
 
 class Pagination(WireModel):

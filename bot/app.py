@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qs
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -78,13 +83,53 @@ async def _log_listener_error(error: Exception, body: dict) -> None:
     log.error("unhandled error in a listener for a %s request: %s", body.get("type", "command"), type(error).__name__)
 
 
-def http_app(app: AsyncApp, *, on_shutdown: Callable[[], Awaitable[None]] | None = None) -> Starlette:
-    """Slack's requests (commands, interactivity, select options) at /slack/events; GET /healthz for probes."""
+#: Slack's own payloads are a few KB (a modal's state at most tens of KB); anything larger is refused unread.
+MAX_BODY_BYTES = 1_000_000
+#: Slack refuses to sign for a request older than this, and so do we (Bolt's verifier uses the same window).
+SIGNATURE_MAX_AGE_S = 300
+_SIGNED_HEADERS = ("x-slack-signature", "x-slack-request-timestamp")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def http_app(
+    app: AsyncApp,
+    *,
+    signing_secret: str,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> Starlette:
+    """Slack's requests (commands, interactivity, select options) at /slack/events; GET /healthz for probes.
+
+    Before Bolt sees a request, this edge makes sure it is Slack's: one copy of each signature header, a body of
+    at most MAX_BODY_BYTES, and a valid signature over the raw bytes. Anything else gets 401 (413 for a body too
+    large) and one log line, never a traceback: forged requests need no secret to be sent, so they must be cheap.
+    A signed body that is not one of Slack's shapes gets 400."""
     handler = AsyncSlackRequestHandler(app)
+    secret = signing_secret.encode()
 
     async def events(request: Request) -> Response:
         if not _plausible_signature_headers(request):
+            log.info("refused a request to %s: missing, repeated or malformed signature headers (401)", EVENTS_PATH)
             return PlainTextResponse("invalid request", status_code=401)
+        try:
+            body = await _read_body(request, MAX_BODY_BYTES)
+        except _BodyTooLarge:
+            log.warning("refused a request to %s: body over %d bytes (413)", EVENTS_PATH, MAX_BODY_BYTES)
+            return PlainTextResponse("request too large", status_code=413)
+        except ClientDisconnect:
+            log.info("a request to %s was dropped by its sender before its body arrived", EVENTS_PATH)
+            return PlainTextResponse("incomplete request", status_code=400)
+        if not _signed(body, request.headers, secret, now=time.time()):
+            log.info("refused a request to %s: the signature does not match (401)", EVENTS_PATH)
+            return PlainTextResponse("invalid request", status_code=401)
+        problem = _malformed(body, request.headers.get("content-type", ""))
+        if problem:
+            log.warning("refused a signed request to %s: %s (400)", EVENTS_PATH, problem)
+            return PlainTextResponse("malformed request", status_code=400)
+        request._body = body  # Bolt's adapter reads the body again: give it the bytes already read
         return await handler.handle(request)
 
     async def health(_: Request) -> Response:
@@ -92,6 +137,8 @@ def http_app(app: AsyncApp, *, on_shutdown: Callable[[], Awaitable[None]] | None
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
         yield
         if on_shutdown is not None:
             await on_shutdown()
@@ -102,16 +149,65 @@ def http_app(app: AsyncApp, *, on_shutdown: Callable[[], Awaitable[None]] | None
     )
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused past `limit` bytes: a declared length over it is not read at all, a stream is cut."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _signed(body: bytes, headers: Mapping[str, str], secret: bytes, *, now: float) -> bool:
+    """Slack's v0 signature over the raw bytes (no decoding, so any body can be checked), within its 5 minutes."""
+    timestamp, signature = headers["x-slack-request-timestamp"], headers["x-slack-signature"]
+    if abs(now - int(timestamp)) > SIGNATURE_MAX_AGE_S:
+        return False
+    expected = "v0=" + hmac.new(secret, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+def _malformed(body: bytes, content_type: str) -> str | None:
+    """Why a signed body is not a Slack request Bolt can read (None: it is): Slack sends UTF-8, as a form whose
+    `payload` (interactions) is a JSON object, or as a JSON object."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "its body is not UTF-8"
+    if content_type.startswith("application/json"):
+        return None if _json_object(text) else "its JSON body is not an object"
+    form = parse_qs(text, keep_blank_values=True)
+    payloads = form.get("payload")
+    if payloads is not None and (len(payloads) != 1 or not _json_object(payloads[0])):
+        return "its payload is not one JSON object"
+    return None
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
 #: A Slack timestamp is whole seconds since 1970 (10 digits until the year 2286); longer is never genuine.
 _TIMESTAMP_MAX_DIGITS = 12
 
 
 def _plausible_signature_headers(request: Request) -> bool:
-    """Headers Bolt's verifier can check without crashing: an ASCII-digit timestamp and an ASCII signature.
+    """Exactly one of each signature header, an ASCII-digit timestamp and an ASCII signature.
 
-    slack_sdk's verifier raises (a 500) on a non-numeric timestamp or a non-ASCII signature; such a request is
-    forged or broken, so it gets the 401 any unverifiable request gets. Nothing of the request is logged.
+    Two copies of a header are refused outright: a proxy and Bolt could each read a different one. Nothing of the
+    request is logged.
     """
+    if any(len(request.headers.getlist(name)) != 1 for name in _SIGNED_HEADERS):
+        return False
     timestamp = request.headers.get("x-slack-request-timestamp", "")
     signature = request.headers.get("x-slack-signature", "")
     return (

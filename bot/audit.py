@@ -42,7 +42,7 @@ BUSY_TIMEOUT_S = 5.0
 # Expired confirmations are kept this long (for a late click to be told "expired" rather than "unknown"), then purged.
 CONFIRMATION_RETENTION = timedelta(days=1)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 
 # MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit: files in the field are at any version.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -99,12 +99,35 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1 -> 2: the undo of an add was recorded as "delete"; that name now belongs to no button, so a real delete
     # subcommand can never be mistaken for an undo (history, undo and the audit channel read "undo_add").
     ("UPDATE changes SET action = 'undo_add' WHERE action = 'delete' AND undo_of IS NOT NULL",),
+    # 2 -> 3: `/lead undo` without a number finds the user's latest change (AuditLog.latest_change_of) through
+    # this index, walked backwards (an index on user_id also orders by rowid, the id), not by reading every row.
+    ("CREATE INDEX changes_user_id ON changes (user_id)",),
+    # 3 -> 4: where to tell the user how an unconfirmed write ended (bot.settler): the command's response_url
+    # while Slack accepts it, else a direct message; and the settler's look for unsettled attempts by outcome.
+    (
+        "ALTER TABLE changes ADD COLUMN reply_to TEXT",
+        "CREATE INDEX changes_unsettled ON changes (outcome) WHERE outcome IN ('pending', 'unknown')",
+    ),
+    # 4 -> 5: one change of a lead at a time across every process sharing this file (AuditLog.lock_lead); a lock
+    # left by a crashed process lapses at expires_at.
+    (
+        """
+        CREATE TABLE lead_locks (
+            list_id    TEXT NOT NULL,
+            lead_id    TEXT NOT NULL,
+            holder     TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, lead_id)
+        )
+        """,
+    ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 T = TypeVar("T")
 
 _HELD, _CLAIMED, _CANCELLED = "held", "claimed", "cancelled"
+_ID_MAX = 2**63 - 1  # SQLite's largest integer
 
 
 class AuditError(Exception):
@@ -155,6 +178,7 @@ class Change:
     request_id: str | None
     undo_of: int | None
     undone_by: int | None
+    reply_to: dict | None = None  # where the user is told how an unconfirmed attempt ended (response_url, channel)
 
 
 def _utc_now() -> datetime:
@@ -230,6 +254,10 @@ class AuditLog:
             raise
         conn.row_factory = sqlite3.Row
         self._conn = conn
+        # The file as opened: a write checks it is still that file (deleted or replaced -> refused, fail closed).
+        self._path = None if memory else Path(path)
+        self._identity = None if memory else _identity(Path(path))
+        self._lost_reported = False
 
     @staticmethod
     def _prepare(conn: sqlite3.Connection, *, memory: bool) -> None:
@@ -257,6 +285,31 @@ class AuditLog:
 
     # -- plumbing ---------------------------------------------------------------------------------------------------
 
+    def _check_file(self, operation: str) -> None:
+        """Refuse a write when LEADBOT_DB is no longer the file this process opened (deleted, or replaced by
+        another): SQLite would go on writing to the unlinked inode, and every record would vanish at restart while
+        other processes open a new, empty file. Tells the operator once, at ERROR, what to do."""
+        if self._path is None:
+            return
+        try:
+            now = _identity(self._path)
+        except OSError:
+            now = None
+        if now == self._identity:
+            return
+        if not self._lost_reported:
+            self._lost_reported = True
+            log.error(
+                "audit trail: LEADBOT_DB %s was %s while leadbot runs; every change is refused until leadbot is "
+                "restarted (restore the file from a backup first if it was deleted by mistake)",
+                self._path,
+                "deleted" if now is None else "replaced by another file",
+            )
+        raise AuditError(
+            f"leadbot's audit file (LEADBOT_DB) was {'deleted' if now is None else 'replaced'} while leadbot runs, "
+            "so nothing can be recorded."
+        )
+
     def _run(self, operation: str, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
         """Run `work` under the lock (in a BEGIN IMMEDIATE transaction when it writes); sqlite3 errors -> AuditError."""
         verb = "written" if write else "read"
@@ -268,6 +321,7 @@ class AuditLog:
             try:
                 if not write:
                     return work(conn)
+                self._check_file(operation)
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
@@ -311,11 +365,15 @@ class AuditLog:
         lead_uid: str | None = None,
         before: dict | None = None,
         undo_of: int | None = None,
+        reply_to: dict | None = None,
+        intended: dict | None = None,
     ) -> int | None:
         """Record an attempt as PENDING before babelforce is touched; its id, or None for a duplicate delivery.
 
         The partial unique index reserves `request_id` for every attempt that has not FAILED, so the Slack retry,
-        the double submit and the double click find it taken and make no change.
+        the double submit and the double click find it taken and make no change. `intended`: the values the write
+        will leave (its after-state, kept until `finish` records what babelforce answered), so an attempt whose
+        answer never came can be settled by comparing the lead with it.
         """
         before_json = self._json("begin", "before", before)
         row = (
@@ -335,6 +393,9 @@ class AuditLog:
             Outcome.PENDING.value,
             request_id,
             undo_of,
+            self._json("begin", "reply_to", reply_to),
+            self._json("begin", "intended", intended),
+            _snapshot_uid(intended),
         )
 
         def work(conn: sqlite3.Connection) -> int | None:
@@ -343,8 +404,8 @@ class AuditLog:
                     """
                     INSERT INTO changes (at, user_id, team_id, enterprise_id, channel_id, action, command, list_id,
                                          list_name, lead_id, lead_uid, before_json, before_uid, outcome, request_id,
-                                         undo_of)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         undo_of, reply_to, after_json, after_uid)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                     row,
                 )
@@ -374,10 +435,14 @@ class AuditLog:
         """
         outcome = Outcome(outcome)
         after_json = self._json("finish", "after", after)
+        # A failed write changed nothing: the values it meant to leave (kept since `begin`) are not its after-state.
+        clear_intended = outcome == Outcome.FAILED and after is None
         params = (
             outcome.value,
             _iso(self._clock()),
+            clear_intended,
             after_json,
+            clear_intended,
             after_json,
             _snapshot_uid(after),
             lead_id,
@@ -391,8 +456,8 @@ class AuditLog:
             cursor = conn.execute(
                 """
                 UPDATE changes SET outcome = ?, finished_at = ?,
-                    after_json = COALESCE(?, after_json),
-                    after_uid = CASE WHEN ? IS NULL THEN after_uid ELSE ? END,
+                    after_json = CASE WHEN ? THEN NULL ELSE COALESCE(?, after_json) END,
+                    after_uid = CASE WHEN ? THEN NULL WHEN ? IS NULL THEN after_uid ELSE ? END,
                     lead_id = COALESCE(?, lead_id), lead_uid = COALESCE(?, lead_uid),
                     caveat = COALESCE(?, caveat), detail = COALESCE(?, detail)
                 WHERE id = ?
@@ -470,6 +535,9 @@ class AuditLog:
     async def get(self, change_id: int) -> Change | None:
         """One change by id, or None."""
 
+        if not 0 < change_id <= _ID_MAX:  # a forged button value; SQLite cannot even bind it
+            return None
+
         def work(conn: sqlite3.Connection) -> Change | None:
             row = conn.execute("SELECT * FROM changes WHERE id = ?", (change_id,)).fetchone()
             return None if row is None else _change(row)
@@ -477,12 +545,19 @@ class AuditLog:
         return await self._call("get", work, write=False)
 
     async def history(
-        self, list_id: str, *, lead_id: str | None = None, lead_uid: str | None = None, limit: int = 10
+        self,
+        list_id: str,
+        *,
+        lead_id: str | None = None,
+        lead_uid: str | None = None,
+        limit: int = 10,
+        unfinished_add_uid: str | None = None,
     ) -> list[Change]:
         """A lead's recent changes in a list, newest first, every outcome included.
 
         A change matches on its lead id, or on its uid as recorded, before or after: a uid change shows under the
-        old uid and the new one.
+        old uid and the new one. `unfinished_add_uid`: also an add of that uid that never learnt its lead's id (its
+        answer was lost, or a crash interrupted it).
         """
         if lead_id is None and lead_uid is None:
             raise ValueError("history() needs lead_id or lead_uid")
@@ -491,14 +566,129 @@ class AuditLog:
             rows = conn.execute(
                 """
                 SELECT * FROM changes
-                WHERE list_id = :list AND (lead_id = :id OR lead_uid = :uid OR before_uid = :uid OR after_uid = :uid)
+                WHERE list_id = :list AND (lead_id = :id OR lead_uid = :uid OR before_uid = :uid OR after_uid = :uid
+                    OR (lead_id IS NULL AND action = 'add' AND lead_uid = :add_uid))
                 ORDER BY id DESC LIMIT :limit
                 """,
-                {"list": list_id, "id": lead_id, "uid": lead_uid, "limit": max(0, limit)},
+                {
+                    "list": list_id,
+                    "id": lead_id,
+                    "uid": lead_uid,
+                    "add_uid": unfinished_add_uid,
+                    "limit": max(0, limit),
+                },
             ).fetchall()
             return [_change(row) for row in rows]
 
         return await self._call("history", work, write=False)
+
+    async def unsettled(self, *, older_than: float, limit: int = 200) -> list[Change]:
+        """Write attempts whose outcome babelforce never confirmed (unknown), or that a crash left pending, begun at
+        least `older_than` seconds ago: what the settler reads babelforce for. Oldest first."""
+        cutoff = _iso(self._clock() - timedelta(seconds=older_than))
+
+        def work(conn: sqlite3.Connection) -> list[Change]:
+            rows = conn.execute(
+                "SELECT * FROM changes WHERE outcome IN ('pending', 'unknown') AND at <= ? ORDER BY id LIMIT ?",
+                (cutoff, max(0, limit)),
+            ).fetchall()
+            return [_change(row) for row in rows]
+
+        return await self._call("unsettled", work, write=False)
+
+    async def by_request_id(self, request_id: str) -> Change | None:
+        """The latest attempt recorded for a request id (a repeated delivery is answered with its outcome)."""
+
+        def work(conn: sqlite3.Connection) -> Change | None:
+            row = conn.execute(
+                "SELECT * FROM changes WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,)
+            ).fetchone()
+            return None if row is None else _change(row)
+
+        return await self._call("by request id", work, write=False)
+
+    async def later_changes(self, change: Change) -> list[Change]:
+        """Attempts on the same lead recorded after `change`, oldest first (a late write may have overtaken them);
+        for an add that never learnt its lead's id, the later attempts to add the same uid."""
+
+        def work(conn: sqlite3.Connection) -> list[Change]:
+            if change.lead_id is None:
+                query = "SELECT * FROM changes WHERE list_id = ? AND action = ? AND lead_uid = ? AND id > ? ORDER BY id"
+                params: tuple[object, ...] = (change.list_id, change.action, change.lead_uid, change.id)
+            else:
+                query = "SELECT * FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? ORDER BY id"
+                params = (change.list_id, change.lead_id, change.id)
+            rows = conn.execute(query, params).fetchall()
+            return [_change(row) for row in rows]
+
+        return await self._call("later changes", work, write=False)
+
+    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
+        """Take the lead's cross-process write lock for `holder` (True), or find it held by another (False). A lock
+        older than its `ttl` (a crashed process's) is taken over."""
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> bool:
+            conn.execute(
+                "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND expires_at <= ?",
+                (list_id, lead_id, _iso(now)),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO lead_locks (list_id, lead_id, holder, expires_at) VALUES (?, ?, ?, ?)",
+                (list_id, lead_id, holder, _iso(now + timedelta(seconds=ttl))),
+            )
+            row = conn.execute(
+                "SELECT holder FROM lead_locks WHERE list_id = ? AND lead_id = ?", (list_id, lead_id)
+            ).fetchone()
+            return row is not None and row[0] == holder
+
+        return await self._call("lock lead", work)
+
+    async def unlock_lead(self, list_id: str, lead_id: str, holder: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND holder = ?", (list_id, lead_id, holder)
+            )
+
+        await self._call("unlock lead", work)
+
+    async def last_id(self) -> int:
+        """The newest record's id (0 when there is none): a mark to ask later what was recorded since."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM changes").fetchone()[0])
+
+        return await self._call("last id", work, write=False)
+
+    async def written_since(self, list_id: str, lead_id: str, mark: int) -> bool:
+        """Whether any attempt on the lead was recorded after `mark` (by any process sharing this file)."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? AND outcome != 'denied' LIMIT 1",
+                (list_id, lead_id, mark),
+            ).fetchone()
+            return row is not None
+
+        return await self._call("written since", work, write=False)
+
+    async def latest_change_of(self, user_id: str, *, undoable: bool = False) -> Change | None:
+        """The user's latest change that was or may have been applied (ok, unknown or pending), undos left out:
+        what `/lead undo` without a number means. Failed and denied attempts changed nothing and are passed over;
+        an unknown or pending one is not, so an older change is never undone in its place. Whether it is undone
+        already, or can be, is the caller's to judge.
+
+        `undoable`: the latest that undo could take back, as far as the record tells (ok, not undone)."""
+        wanted = "outcome = 'ok' AND undone_by IS NULL" if undoable else "outcome IN ('ok', 'unknown', 'pending')"
+
+        def work(conn: sqlite3.Connection) -> Change | None:
+            row = conn.execute(
+                f"SELECT * FROM changes WHERE user_id = ? AND undo_of IS NULL AND {wanted} ORDER BY id DESC LIMIT 1",
+                (user_id,),
+            ).fetchone()
+            return None if row is None else _change(row)
+
+        return await self._call("latest change", work, write=False)
 
     async def mark_undone(self, change_id: int, undo_id: int) -> bool:
         """Claim a change for undo: True only for the first caller, so a double click undoes once."""
@@ -598,6 +788,12 @@ class AuditLog:
                 log.warning("audit trail: close failed (%s): %s", type(exc).__name__, _sentence(exc))
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    """Which file a path names now (device and inode)."""
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
+
+
 def _rollback(conn: sqlite3.Connection, operation: str) -> None:
     """Undo an open transaction after a failure; a failing rollback is logged, the original failure still raised."""
     if not conn.in_transaction:
@@ -633,4 +829,5 @@ def _change(row: sqlite3.Row) -> Change:
         request_id=row["request_id"],
         undo_of=row["undo_of"],
         undone_by=row["undone_by"],
+        reply_to=None if row["reply_to"] is None else json.loads(row["reply_to"]),
     )

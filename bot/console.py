@@ -39,7 +39,7 @@ REPLY_TIMEOUT_S = 60.0
 FORM_TIMEOUT_S = 10.0
 POLL_S = 0.02
 PROMPT = "leadbot> "
-BUTTON_WORDS = frozenset({":undo", ":apply", ":cancel"})
+BUTTON_WORDS = frozenset({":undo", ":apply", ":cancel", ":delete", ":remove", ":keep"})
 
 BANNER = """\
 leadbot console: type /lead commands as in Slack (help: /lead help, quit: Ctrl-D or :quit).
@@ -49,8 +49,10 @@ Try the babelforce article's two examples:
   /lead rank "{demo}" lead-40 45        (lead-40 is already in the hopper: leadbot asks before changing it)
   /lead rank "{demo}" lead-10 100       (not in the current batch: first of the next one)
   /lead add                              (no arguments: opens the form)
+  /lead remove "{demo}" lead-40          (asks first; lead-40 stays in the loaded batch: try :dial 20)
 Console extras: :dial [N] dials N leads of the demo campaign, :hopper shows it, :quit leaves.
-A reply's buttons are words: :undo, :apply (apply anyway), :cancel.
+A reply's buttons are words: :undo, :apply (apply anyway), :cancel, :delete (/lead undo of an add),
+:remove (remove lead), :keep. History's Undo buttons are not; type /lead undo #12 with the line's number instead.
 """
 
 
@@ -139,7 +141,9 @@ class Console:
             LeadService(client, default_region=default_region), audit=audit, gate=gate, find_max_lists=find_max_lists
         )
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
-        bot_server = stack.enter_context(BackgroundServer(http_app(bolt, on_shutdown=leadbot.shutdown), lifespan="on"))
+        bot_server = stack.enter_context(
+            BackgroundServer(http_app(bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown), lifespan="on")
+        )
         driver = stack.enter_context(SlackDriver(stub, bot_server.base_url + EVENTS_PATH, signing_secret))
         console = cls(stub, bot_server, driver, sandbox, out)
         console._stack = stack
@@ -291,13 +295,22 @@ class Console:
                 return
             count = int(words[1]) if len(words) == 2 else 1
             response = httpx.post(f"{base}/sandbox/campaigns/{DEMO_CAMPAIGN_ID}/dial", json={"count": count})
-            dialled = [lead.get("uid") for lead in response.json().get("items", [])]
+            answer = response.json()
+            dialled = [lead.get("uid") for lead in answer.get("items", [])]
+            # leads deleted after they were loaded: the batch still called them
+            dialled += [
+                f"{entry.get('uid')} (removed, called from the loaded batch)"
+                for entry in answer.get("removedCalled", [])
+            ]
             self._say(f"Dialled {len(dialled)}: {', '.join(dialled) or 'nobody (the hopper is empty)'}.")
             self._hopper()
         elif words[0] == ":hopper":
             self._hopper()
         else:
-            self._say("Console extras: :dial [N], :hopper, :quit; buttons of the last reply: :undo, :apply, :cancel.")
+            self._say(
+                "Console extras: :dial [N], :hopper, :quit; buttons of the last reply: :undo, :apply, :cancel, "
+                ":delete, :remove, :keep."
+            )
 
     def _hopper(self) -> None:
         assert self.sandbox is not None
@@ -308,8 +321,10 @@ class Console:
     # ------------------------------------------------------------------ output
 
     def _show(self, message: dict) -> None:
-        """A reply as text. A reply replacing the progress line is simply printed after it, as a terminal does.
-        Its buttons become console words (`[Undo]` -> :undo) until the next reply (which may have none)."""
+        """A message as text, after the ones before it: a command's receipt line stays above its answer, as in
+        Slack (which never replaces a slash command's ack), and an answer replacing a clicked question is printed
+        after it, as a terminal does. Its buttons become console words (`[Undo]` -> :undo) until the next reply
+        (which may have none)."""
         self._say(render_message({key: value for key, value in message.items() if key != "replace_original"}))
         buttons = {
             ":" + element["text"]["text"].split()[0].lower(): (message, element)

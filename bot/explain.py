@@ -94,9 +94,15 @@ def explain(
     if isinstance(failure, errors.AmbiguousMatchError):
         return _ambiguous(failure, lead_list)
     if isinstance(failure, errors.AddNotCreatedError):
+        if not maybe_applied(failure):  # babelforce itself answered with a refusal: nothing was created
+            return (
+                f"{_lost_add(failure, lead_list)} and the list has no lead with that uid, so nothing was created; "
+                "try again."
+            )
         return (
-            f"{_lost_add(failure, lead_list)} and the list has no lead with that uid, so nothing was created; "
-            "try again."
+            f"{_lost_add(failure, lead_list)} and the list has no lead with that uid yet, so the add is not confirmed: "
+            "babelforce may still be creating it. leadbot looks again shortly and tells you; do not add it again "
+            "before then."
         )
     if isinstance(failure, errors.AddOutcomeUnknownError):
         check = failure.check
@@ -112,8 +118,14 @@ def explain(
 
 def maybe_applied(failure: errors.BabelforceError) -> bool:
     """A write babelforce may have carried out although no answer came back (or the check after it failed)."""
+    if isinstance(failure, errors.AddNotCreatedError):
+        # the lookup missed: not confirmed yet, unless babelforce's own answer said it refused (a JSON error)
+        lost = failure.lost
+        return not (isinstance(lost, errors.APIStatusError) and getattr(lost, "answered", True))
     if isinstance(failure, errors.APITimeoutError | errors.AddOutcomeUnknownError):
         return True
+    if isinstance(failure, errors.ServerError) and not failure.answered:
+        return True  # a gateway's page or an unreadable body: the request had left, babelforce may have acted
     return isinstance(failure, errors.APIConnectionError) and failure.may_have_reached_server
 
 
@@ -239,6 +251,9 @@ def _not_found(failure: errors.NotFoundError, lead_list: LeadList | None, lead: 
         return f"No list with id {failure.list_id}." if failure.list_id else "No such list."
     if failure.resource == "lead":
         where = _the_list(failure, lead_list)
+        if lead is not None and lead.uid and (failure.lead_id is None or failure.lead_id == lead.id):
+            # the lead was found a moment ago: name it as the user knows it, not by babelforce's internal id
+            return f"Lead {quote_input(lead.uid)} is no longer in {where}; it was removed meanwhile."
         if failure.lead_id is not None:
             return f"No lead with id {failure.lead_id} in {where}."
         if failure.uid is not None:

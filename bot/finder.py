@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from babelforce import errors
 from babelforce.ids import normalize_id
 from babelforce.lookup import IndexedLead, LeadIndex, SearchResult
-from babelforce.models import Campaign, LeadList
+from babelforce.models import Campaign, HopperEntry, LeadList
 from commands.find import SHOWN_MAX, FindLeads, FindReport, FoundLead, Hopper
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class Finder:
         read = await asyncio.gather(
             *(self.service.client.get_hopper(campaign_id) for campaign_id in involved), return_exceptions=True
         )
-        hoppers: dict[str, dict[str, int] | None] = {}
+        hoppers: dict[str, _Positions | None] = {}
         sizes: dict[str, int] = {}
         for campaign_id, hopper in zip(involved, read, strict=True):
             if isinstance(hopper, errors.BabelforceError):
@@ -117,9 +117,7 @@ class Finder:
             elif isinstance(hopper, BaseException):
                 raise hopper
             else:
-                hoppers[campaign_id] = {
-                    entry.id: entry.order if entry.order is not None else n for n, entry in enumerate(hopper, 1)
-                }
+                hoppers[campaign_id] = _Positions.of(hopper)
                 sizes[campaign_id] = len(hopper)
         found = []
         for lead_list, lead in shown:
@@ -130,13 +128,44 @@ class Finder:
                 found.append(FoundLead(lead_list.id, lead_list.name, lead, Hopper.NOT_DIALLED))
             elif (positions := hoppers.get(campaign.id)) is None:
                 found.append(FoundLead(lead_list.id, lead_list.name, lead, Hopper.UNKNOWN))
-            elif lead.id in positions:
-                found.append(
-                    FoundLead(lead_list.id, lead_list.name, lead, Hopper.IN, positions[lead.id], sizes.get(campaign.id))
-                )
+            elif (position := positions.of_lead(lead.id, lead_list.id, lead.uid)) is not None:
+                found.append(FoundLead(lead_list.id, lead_list.name, lead, Hopper.IN, position, sizes.get(campaign.id)))
+            elif positions.unnamed:  # the lead may be one of the entries that name no lead
+                found.append(FoundLead(lead_list.id, lead_list.name, lead, Hopper.UNKNOWN))
             else:
                 found.append(FoundLead(lead_list.id, lead_list.name, lead, Hopper.OUT, None, sizes.get(campaign.id)))
         return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class _Positions:
+    """One hopper read as positions: an entry is a lead by its id, else by its list id + uid (HopperEntry.is_lead);
+    `unnamed`: entries that name no lead, so a lead not found may still be loaded."""
+
+    by_id: dict[str, int]
+    by_list_uid: dict[tuple[str, str], int]
+    unnamed: int
+
+    @classmethod
+    def of(cls, hopper: list[HopperEntry]) -> _Positions:
+        by_id: dict[str, int] = {}
+        by_list_uid: dict[tuple[str, str], int] = {}
+        unnamed = 0
+        for n, entry in enumerate(hopper, 1):
+            position = entry.order if entry.order is not None else n
+            if entry.id is not None:
+                by_id.setdefault(entry.id, position)
+            elif entry.list_id is not None and entry.uid is not None:
+                by_list_uid.setdefault((entry.list_id, entry.uid), position)
+            else:
+                unnamed += 1
+        return cls(by_id, by_list_uid, unnamed)
+
+    def of_lead(self, lead_id: str, list_id: str, uid: str | None) -> int | None:
+        position = self.by_id.get(lead_id)
+        if position is None and uid is not None:
+            position = self.by_list_uid.get((list_id, uid))
+        return position
 
 
 def _search_index(index: LeadIndex, command: FindLeads) -> SearchResult:

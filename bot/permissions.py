@@ -90,10 +90,12 @@ class AccessPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Requester:
-    """Who is asking, from where (ids from the Slack request)."""
+    """Who is asking, from where (ids from the Slack request). `team_id` and `enterprise_id` are the acting user's
+    own workspace and organisation (bot.slack_edge.actor_workspace), not the installing workspace: LEADBOT_TEAM_ID is
+    checked against them, so a Slack Connect partner is refused unless their own workspace is listed."""
 
     user_id: str
-    team_id: str | None = None
+    team_id: str | None = None  # None: the request does not tell (then only the enterprise id can match)
     enterprise_id: str | None = None
     channel_id: str | None = None  # None: unknown (then LEADBOT_CHANNELS cannot be satisfied -> denied when set)
 
@@ -283,6 +285,8 @@ class Gatekeeper:
             error = failure.response.get("error") if failure.response is not None else None
             if error in PERMANENT_GROUP_ERRORS:
                 self._refusals[group] = str(error)
+            else:  # only the latest failure speaks: an old refusal is not the reason for this one
+                self._refusals.pop(group, None)
             hint = " (the app needs the usergroups:read scope: reinstall it from manifest.yml)"
             log.warning(
                 "Slack refused to list user group %s: HTTP %s, %s%s",
@@ -293,12 +297,15 @@ class Gatekeeper:
             )
             return None
         except TimeoutError:
+            self._refusals.pop(group, None)
             log.warning("Slack did not list user group %s within %.1f s", group, self._lookup_budget)
             return None
         except (SlackClientError, aiohttp.ClientError, OSError, ValueError) as failure:
+            self._refusals.pop(group, None)
             log.warning("could not reach Slack to list user group %s: %s", group, type(failure).__name__)
             return None
         except Exception:  # whatever else broke, membership stays unconfirmed: deny, never allow
+            self._refusals.pop(group, None)
             log.exception("listing user group %s failed unexpectedly", group)
             return None
         users = response.get("users")

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -43,12 +45,16 @@ from .history import History
 from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
 from .replies import NOT_RECORDED, with_note
-from .service import LeadService, Plan, Snapshot, UserFacingError, snapshot, written
+from .service import LeadService, Plan, Snapshot, UserFacingError, lead_record, predict, snapshot, written
+from .settler import FIRST_LOOK_S, LAST_LOOK_S, SETTLED_PREFIX, Settler
 from .slack_edge import after_ack
-from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S
-from .undo import UNDO_ADD, Undo
+from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S, WRITE_IN_FLIGHT_MAX_S
+from .undo import UNDO_ADD, UNDO_REMOVE, Undo
 
 log = logging.getLogger(__name__)
+
+#: How often a write waiting for another process's lock on the same lead looks again.
+CROSS_PROCESS_LOCK_POLL_S = 0.05
 
 EXPECTED_KEY = "expected_before"  # in a held command: the lead as it was when the question was asked
 APPLY_ANYWAY = "apply"  # the "Apply anyway" button: a write, recorded under this action
@@ -61,6 +67,15 @@ class Request:
     requester: Requester
     request_id: str | None = None
     text: str = ""  # the command as the user gave it, for the audit trail
+    # the Slack client that received it, for the audit channel line of a flow of its own (`/lead undo`)
+    client: AsyncWebClient | None = field(default=None, compare=False, repr=False)
+    # where its answer goes: kept with an audit record, so a write babelforce never confirmed can be followed up
+    response_url: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def reply_to(self) -> dict[str, str | None]:
+        who = self.requester
+        return {"response_url": self.response_url, "channel_id": who.channel_id, "user_id": who.user_id}
 
     @property
     def actor(self) -> Actor:
@@ -76,8 +91,13 @@ class Leadbot:
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     form_check_budget: float = FORM_CHECK_BUDGET_S
     find_max_lists: int = DEFAULT_MAX_LISTS  # LEADBOT_FIND_MAX_LISTS: lists /lead find searches at most
+    # the bot's own Slack client, for follow-ups nobody is waiting on (the settler's direct message)
+    slack: AsyncWebClient | None = None
+    # when the settler looks at a write babelforce never confirmed: (first look, last look), seconds after it
+    settle_after: tuple[float, float] = (FIRST_LOOK_S, LAST_LOOK_S)
     history: History = field(init=False)
     finder: Finder = field(init=False)
+    settler: Settler = field(init=False)
     # request ids being handled in this process: a repeated delivery arriving meanwhile is dropped at once
     _in_flight: set[str] = field(default_factory=set)
     # one write at a time per lead in this process, so an undo never interleaves with another change of that lead
@@ -88,10 +108,13 @@ class Leadbot:
     # writes finished in this process, numbered; the number of each lead's latest (a plan older than it is stale)
     _write_seq: int = 0
     _last_write: dict[tuple[str, str], int] = field(default_factory=dict)
+    _process_id: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
     def __post_init__(self) -> None:
         self.history = History(self)
         self.finder = Finder(self.service, self.find_max_lists)
+        first, last = self.settle_after
+        self.settler = Settler(self, first_look=first, last_look=last, slack=self.slack)
 
     @property
     def default_region(self) -> str | None:
@@ -121,13 +144,31 @@ class Leadbot:
                 )
         return denial
 
-    def lead_lock(self, list_id: str, lead_id: str) -> asyncio.Lock:
-        """The lock for writes to one lead (held while its change is recorded, sent and finished)."""
+    @contextlib.asynccontextmanager
+    async def lead_lock(self, list_id: str, lead_id: str) -> AsyncIterator[None]:
+        """One write of a lead at a time, held while its change is recorded, sent and finished: in this process (an
+        asyncio lock) and across every process sharing the audit file (its lead_locks table). Waits for another
+        process's write for as long as a write can take, then refuses in one sentence."""
         key = (list_id, lead_id)
         lock = self._lead_locks.get(key)
         if lock is None:
             lock = self._lead_locks[key] = asyncio.Lock()
-        return lock
+        async with lock:
+            holder = f"{self._process_id}:{uuid.uuid4().hex[:8]}"
+            deadline = time.monotonic() + WRITE_IN_FLIGHT_MAX_S
+            while not await self._lock_lead(list_id, lead_id, holder):
+                if time.monotonic() > deadline:
+                    raise UserFacingError(
+                        "This lead is being changed by another leadbot process right now; try again in a moment."
+                    )
+                await asyncio.sleep(CROSS_PROCESS_LOCK_POLL_S)
+            try:
+                yield
+            finally:
+                try:
+                    await self.audit.unlock_lead(list_id, lead_id, holder)
+                except AuditError as failure:  # it lapses at its expiry; the change itself is done
+                    log.warning("could not release the write lock of lead %s: %s", lead_id, failure.message)
 
     def _wrote(self, list_id: str, lead_id: str | None) -> None:
         """A write of this lead has ended (whatever its outcome): plans made before it are stale."""
@@ -136,9 +177,18 @@ class Leadbot:
             self._last_write[(list_id, lead_id)] = self._write_seq
 
     async def aclose(self, timeout: float = 5.0) -> None:
-        """At shutdown: let background work (audit channel lines) finish, for at most `timeout` seconds."""
+        """At shutdown: let background work (audit channel lines) finish, for at most `timeout` seconds; the
+        settler stops waiting (the next start's sweep settles what it had left)."""
+        await self.settler.aclose()
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
+
+    async def start(self) -> None:
+        """The server's start-up hook: settle, in the background, what an earlier run left unconfirmed."""
+        self.in_background(self._sweep(), "the start-up settling of unconfirmed writes")
+
+    async def _sweep(self) -> None:
+        await self.settler.sweep()
 
     async def shutdown(self) -> None:
         """The HTTP server's shutdown hook: background work first, then babelforce's connections."""
@@ -172,7 +222,9 @@ class Leadbot:
         try:
             spec = registry.of(command)
             subcommand = spec.name
-            if spec.run is not None:
+            if spec.run is not None:  # a read, or a write with its own flow (undo); writers were checked before
+                if client is not None and request.client is None:
+                    request = replace(request, client=client)
                 return await spec.run(self, command, request, replace_original)
             reply, outcome = await self._write(spec, command, request, replace_original, confirmed, client, expected)
             return reply
@@ -222,28 +274,79 @@ class Leadbot:
         try:
             if request_id is not None and await self._reserved(request_id):
                 log.info("request %s was already handled: not handled twice", request_id)
-                return None, "duplicate"
+                return await self._handled_before(request_id), "duplicate"
             planned_at = self._write_seq
+            recorded_before = await self._last_record_id()
             plan = await plan_of(spec, self.service, command)
             changed = confirmed and _changed_since_asked(plan, expected)
             confirmed = confirmed and not changed
-            if plan.before is not None and not plan.unchanged and not (plan.blocking and not confirmed):
+            if plan.before is not None and not plan.unchanged and not (plan.asks and not confirmed):
                 key = (plan.lead_list.id, plan.before.id)
                 async with self.lead_lock(*key):
-                    if self._last_write.get(key, -1) > planned_at:  # written meanwhile: read it again
+                    written_meanwhile = self._last_write.get(key, -1) > planned_at or (
+                        recorded_before is None or await self._written_since(key, recorded_before)
+                    )
+                    if written_meanwhile:  # by this process or another: plan again from the lead as it is now
                         plan = await plan_of(spec, self.service, command)
                         changed = changed or (confirmed and _changed_since_asked(plan, expected))
                         confirmed = confirmed and not changed
-                    if not plan.unchanged and not (plan.blocking and not confirmed):
+                    if not plan.unchanged and not (plan.asks and not confirmed):
                         return await self._record_and_apply(plan, request, replace_original, client)
             if plan.unchanged:
                 return lead_message(await self.service.apply(plan), replace_original=replace_original), "unchanged"
-            if plan.blocking and not confirmed:
+            if plan.asks and not confirmed:
                 return await self._ask(plan, request, replace_original, changed=changed), "asked"
             return await self._record_and_apply(plan, request, replace_original, client)  # an add: no lead to lock yet
         finally:
             if request_id is not None:
                 self._in_flight.discard(request_id)
+
+    async def _handled_before(self, request_id: str) -> dict[str, Any] | None:
+        """The answer to a repeated delivery: nothing while its first attempt may still be under way (that one
+        answers), else how the first attempt ended, so an attempt a crash interrupted is never met with silence."""
+        try:
+            first = await self.audit.by_request_id(request_id)
+        except AuditError:
+            return None
+        if first is None:
+            return None
+        age = (datetime.now(UTC) - first.at).total_seconds()
+        if first.outcome == Outcome.PENDING and age < WRITE_IN_FLIGHT_MAX_S:
+            return None  # still under way: the first attempt answers
+        settled_later = (first.detail or "").startswith(SETTLED_PREFIX)
+        if first.outcome in (Outcome.OK, Outcome.FAILED, Outcome.DENIED) and not settled_later:
+            return None  # its own answer was given: a Slack retry changes nothing and replaces nothing
+        ended = {
+            Outcome.OK: "it was applied",
+            Outcome.FAILED: "it failed and changed nothing",
+            Outcome.UNKNOWN: "babelforce never confirmed it; leadbot is checking and will tell you",
+            Outcome.PENDING: "it was interrupted; leadbot is checking babelforce and will tell you",
+            Outcome.DENIED: "it was refused",
+        }[first.outcome]
+        return notice_message(
+            f"Already handled as change #{first.id}: {ended}. See /lead history for the lead.",
+            replace_original=False,  # the first attempt's own answer stays where it is
+        )
+
+    async def _lock_lead(self, list_id: str, lead_id: str, holder: str) -> bool:
+        """The cross-process lock; a store that cannot record it refuses the change as it refuses the record."""
+        try:
+            return await self.audit.lock_lead(list_id, lead_id, holder, ttl=WRITE_IN_FLIGHT_MAX_S)
+        except AuditError as failure:
+            log.error("audit trail unavailable, a write of lead %s refused: %s", lead_id, failure.message)
+            raise UserFacingError(NOT_RECORDED.format(reason=failure.message)) from None
+
+    async def _last_record_id(self) -> int | None:
+        try:
+            return await self.audit.last_id()
+        except AuditError:
+            return None  # then the plan is made again under the lock, to be safe
+
+    async def _written_since(self, key: tuple[str, str], mark: int) -> bool:
+        try:
+            return await self.audit.written_since(key[0], key[1], mark)
+        except AuditError:
+            return True
 
     async def _reserved(self, request_id: str) -> bool:
         try:
@@ -261,6 +364,15 @@ class Leadbot:
         action = registry.of(command).name
         keys = (tuple(plan.changes), tuple(plan.data))  # what this change writes: all the record keeps
         before = written(plan.before, *keys) if plan.before is not None else None
+        # What the write will leave if babelforce applies it, kept from the start: a write interrupted by a crash or
+        # never answered is settled later by comparing the lead with it (bot.settler).
+        intended = (
+            written(predict(plan.before, plan.changes, plan.data), *keys)
+            if plan.before is not None and not plan.removal
+            else None
+        )
+        if plan.removal and plan.before is not None:  # a remove keeps the whole lead: Undo adds it back from this
+            before = lead_record(plan.before)
         try:
             change_id = await self.audit.begin(
                 actor=request.actor,
@@ -272,6 +384,8 @@ class Leadbot:
                 lead_id=plan.before.id if plan.before is not None else None,
                 lead_uid=plan.before.uid if plan.before is not None else plan.new_lead.uid if plan.new_lead else None,
                 before=before,
+                intended=intended,
+                reply_to=request.reply_to,
             )
         except AuditError as failure:
             log.error("audit trail unavailable, /lead %s refused: %s", action, failure.message)
@@ -282,7 +396,9 @@ class Leadbot:
             return None, "duplicate"
         async with self.attempt(change_id, plan.lead_list.id, plan.before.id if plan.before is not None else None):
             report = await self.service.apply(plan)
-        after = written(report.lead, *keys) if plan.before is not None else snapshot(report.lead)
+        after: Snapshot | None = written(report.lead, *keys) if plan.before is not None else snapshot(report.lead)
+        if plan.removal:  # the lead is gone: nothing after
+            after = None
         recorded = await self.finish(
             change_id,
             outcome=Outcome.OK,
@@ -311,14 +427,26 @@ class Leadbot:
             await self.audit.hold(token=token, actor=request.actor, command=payload, expires_in=CONFIRM_TTL_S)
         except AuditError as failure:
             return error_message(NOT_RECORDED.format(reason=failure.message), replace_original=replace_original)
+        ask = registry.of(plan.command).question
+        if ask is not None:  # the subcommand words its own question (a remove: the lead's card and Remove)
+            message = ask(plan, token, changed)
+            return {**message, "replace_original": True} if replace_original else message
         question = _intent(plan)
         if changed:
             question = f"The lead changed since you were asked. {question}"
         caveats = plan.predicted or plan.blocking
         return confirmation_message(question, caveats, token, replace_original=replace_original)
 
-    async def confirm(self, token: str, *, request: Request, client: AsyncWebClient | None = None) -> dict | None:
-        """ "Apply anyway" was clicked: run the held command once, without asking again."""
+    async def confirm(
+        self,
+        token: str,
+        *,
+        request: Request,
+        client: AsyncWebClient | None = None,
+        button: str = "Apply anyway",
+    ) -> dict | None:
+        """ "Apply anyway" (or a subcommand's own yes, e.g. Remove lead: `button`) was clicked: run the held command
+        once, without asking again."""
         try:
             payload = await self.audit.claim(token, user_id=request.requester.user_id)
         except AuditError as failure:
@@ -331,7 +459,12 @@ class Leadbot:
             )
         expected = payload.pop(EXPECTED_KEY, None)
         command = command_from_payload(payload)
-        keyed = Request(request.requester, f"confirm:{token}", command_text(command) + " (Apply anyway)")
+        keyed = Request(
+            request.requester,
+            f"confirm:{token}",
+            command_text(command) + f" ({button})",
+            response_url=request.response_url,
+        )
         return await self.execute(
             command, request=keyed, replace_original=True, confirmed=True, client=client, expected=expected
         )
@@ -353,6 +486,10 @@ class Leadbot:
         """Put a lead back as it was before an audited change; never raises. A repeated click undoes once."""
         return await Undo(self).run(change_id, request=request, client=client)
 
+    async def undo_command(self, change_id: int | None, *, request: Request, replace_original: bool) -> dict[str, Any]:
+        """`/lead undo [#change]`: the change named, or the user's own latest, by the button's path; never raises."""
+        return await Undo(self).command(change_id, request=request, replace_original=replace_original)
+
     # ------------------------------------------------------------------ audit helpers
 
     @contextlib.asynccontextmanager
@@ -364,6 +501,8 @@ class Leadbot:
         except UserFacingError as failure:
             outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
             await self.finish(record_id, outcome=outcome, detail=failure.message)
+            if outcome == Outcome.UNKNOWN:  # babelforce will be read again, and the user told how it ended
+                self.settler.watch(record_id)
             raise
         except BaseException:
             await self.finish(record_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
@@ -386,7 +525,7 @@ class Leadbot:
         request: Request,
         action: str,
         list_name: str,
-        after: Snapshot,
+        after: Snapshot | None,
         before: Snapshot | None,
     ) -> None:
         """One line per change in LEADBOT_AUDIT_CHANNEL; Slack failing here loses nothing (the record is in SQLite)."""
@@ -394,8 +533,16 @@ class Leadbot:
             return
         # the channel is read by many: phone numbers are masked there as in logs (the audit trail keeps them whole)
         masked_before, masked_after = masked_number(before), masked_number(after)
-        what = change_summary(masked_before, masked_after) if action != UNDO_ADD else "deleted (undo of its add)"
-        name = after.get("uid") or after.get("id")
+        if action == UNDO_ADD:
+            what = "deleted (undo of its add)"
+        elif action == UNDO_REMOVE:
+            what = "added back as a new lead (undo of its removal): " + change_summary(None, masked_after)
+        elif after is None:  # a remove: the record keeps the whole lead
+            what = "removed: " + change_summary(None, masked_before)
+        else:
+            what = change_summary(masked_before, masked_after)
+        named = after or before or {}
+        name = named.get("uid") or named.get("id")
         line = f"<@{request.requester.user_id}> {action} {escape(str(name))} in {escape(list_name)}: {escape(what)}"
         try:
             await client.chat_postMessage(channel=self.audit_channel, text=line[:3000], unfurl_links=False)
@@ -421,9 +568,9 @@ async def plan(service: LeadService, command: Any) -> Plan:
 
 
 async def plan_of(spec: registry.Subcommand[Any], service: LeadService, command: Any) -> Plan:
-    """A write subcommand's plan (a read has none: reaching here with one is a bug)."""
+    """A write subcommand's plan (a read, or a write with its own flow, has none: reaching here with one is a bug)."""
     if spec.plan is None:
-        raise registry.UnknownSubcommand(f"subcommand {spec.name!r} does not write")
+        raise registry.UnknownSubcommand(f"subcommand {spec.name!r} has no plan")
     return await spec.plan(service, command)
 
 
@@ -451,7 +598,7 @@ def _intent(plan: Plan) -> str:
         if value is None:
             changed.append(f"delete data {key!r} ({old})")
         else:
-            changed.append(f"data {key!r} {old if key in before.data else '(new)'} → {value}")
+            changed.append(f"data {key!r} {old} → {value}" if key in before.data else f"add data {key!r} = {value}")
     return f"Change {name}: " + ", ".join(changed)
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sys
 from typing import Literal
@@ -21,6 +22,7 @@ from babelforce.config import BabelforceSettings
 
 from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
 from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
+from .http_server import server_options
 from .permissions import AccessPolicy, Gatekeeper
 from .pipeline import Leadbot
 from .service import LeadService
@@ -89,9 +91,26 @@ def run(args: argparse.Namespace) -> int:
         audit.close()
 
 
+class EscapedControlCharacters(logging.Filter):
+    """A log line is one line: control characters in a message (a newline, an escape sequence or a NUL typed in a
+    command) are written as escapes, so nobody can forge a log line or recolour a terminal. Tracebacks stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in message):
+            record.msg, record.args = _CONTROL.sub(lambda found: repr(found.group())[1:-1], message), ()
+        return True
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def configure_logging(level: str) -> None:
     """leadbot's own lines at `level`; the Slack and HTTP libraries no lower than INFO (their DEBUG has bodies)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(existing, EscapedControlCharacters) for existing in handler.filters):
+            handler.addFilter(EscapedControlCharacters())
     floor = max(logging.getLevelName(level), logging.INFO)
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(floor)
@@ -114,6 +133,7 @@ def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -
         gate=Gatekeeper(policy, slack),
         audit_channel=settings.leadbot_audit_channel,
         find_max_lists=settings.leadbot_find_max_lists,
+        slack=slack,
     )
 
 
@@ -134,11 +154,17 @@ def _serve_http(
         return _refuse([problem])
     log.info("leadbot serving Slack requests at http://%s:%s%s", host, port, EVENTS_PATH)
     uvicorn.run(
-        http_app(bolt, on_shutdown=leadbot.shutdown),
+        http_app(
+            bolt,
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            on_startup=leadbot.start,
+            on_shutdown=leadbot.shutdown,
+        ),
         host=host,
         port=port,
         log_level=settings.leadbot_log_level.lower(),
         access_log=False,  # access lines carry no value here and query strings could
+        **server_options(),  # slow and idle connections closed, concurrent connections capped (bot.http_server)
     )
     return 0
 
@@ -167,6 +193,7 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
         handler = AsyncSocketModeHandler(bolt, app_token)
         try:
             await handler.connect_async()
+            await leadbot.start()
             log.info("leadbot connected to Slack in Socket Mode")
             await stop.wait()
             log.info("leadbot stopping")

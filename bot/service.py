@@ -14,23 +14,37 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from babelforce import errors
 from babelforce.client import BabelforceClient, match_list
-from babelforce.models import Campaign, Lead, LeadList
+from babelforce.lookup import ListStandings
+from babelforce.models import Campaign, HopperEntry, Lead, LeadList
 from commands.blocks import LeadReport
+from commands.caveat_text import top_refusal_text
 from commands.caveats import (
     NO_EFFECT_NOW,
     Action,
     Caveat,
     CaveatKind,
     DialContext,
+    Subject,
     change_caveats,
     lead_state,
     needs_last_hopper_rank,
+    removal_caveat,
+    top_blocked,
+    top_rank,
 )
-from commands.fields import FIELD_LEAD, FIELD_LIST, FieldError, parse_number, quote_input
+from commands.fields import (
+    FIELD_LEAD,
+    FIELD_LIST,
+    FIELD_RANK,
+    FieldError,
+    parse_number,
+    quote_input,
+    relative_rank_refusal,
+)
 
 from .explain import UserFacingError, ambiguous_number, list_is_gone, uid_taken, user_error
 
@@ -43,6 +57,8 @@ LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
 AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
 SUGGEST_CUTOFF = 0.85  # difflib similarity for "did you mean" on list names
 SETTLE_BUDGET_S = 5.0  # reading a lead back after a write's answer was lost
+# The lookup index a duplicate-number / similar-uid warning trusts: older, it is rebuilt from one export first.
+SIMILAR_INDEX_MAX_AGE_S = 60.0
 
 
 #: A lead's values as the audit trail records them, before and after a change (JSON-able).
@@ -51,6 +67,12 @@ Snapshot = dict[str, Any]
 
 def snapshot(lead: Lead) -> Snapshot:
     return {"id": lead.id, "uid": lead.uid, "number": lead.number, "rank": lead.rank, "data": dict(lead.data)}
+
+
+def lead_record(lead: Lead) -> Snapshot:
+    """The whole lead, for the audit record of a remove: what Undo adds back (uid, number, rank, data) and what is
+    lost with it for good (status, callCount)."""
+    return {**snapshot(lead), "status": lead.status, "callCount": lead.call_count}
 
 
 def written(lead: Lead, fields: Iterable[str], data_keys: Iterable[str]) -> Snapshot:
@@ -97,6 +119,13 @@ class Plan:
     blocking: tuple[Caveat, ...] = ()  # NO_EFFECT_NOW caveats predicted for this change: worth a question
     predicted: tuple[Caveat, ...] = ()  # every caveat predicted, shown with the question
     new_lead: Lead | None = None  # an add: the lead to create
+    removal: bool = False  # a remove: apply deletes `before`; always asked about first
+    explained: tuple[Caveat, ...] = ()  # facts behind a value leadbot chose (rank … top), shown with the result
+
+    @property
+    def asks(self) -> bool:
+        """Whether the write waits for the user's yes: it would do nothing for dialling now, or it deletes a lead."""
+        return bool(self.blocking) or self.removal
 
 
 @dataclass(slots=True)
@@ -146,12 +175,27 @@ class LeadService:
         """Everything an add needs before it is sent: the list, the dialer's context, and the caveats that say the
         new lead would not be dialled now (worth a question)."""
         lead_list = await self.resolve_list(command.list_ref)
-        dialling = await self._dialling(lead_list)
+        dialling, (warnings, notes) = await asyncio.gather(
+            self._dialling(lead_list), self._look_alikes(lead_list, Subject.NEW_LEAD, uid=uid, number=number)
+        )
         context = DialContext(lead_list.name, dialling.campaign, campaign_error=dialling.error)
         new_lead = Lead(id="", uid=uid, number=number, rank=rank, data=dict(data or {}))
-        caveats = change_caveats("add", None, new_lead, context)
-        blocking = tuple(caveat for caveat in caveats if caveat.kind == CaveatKind.NOT_DIALLED)
-        return Plan(command, "add", lead_list, context, None, blocking=blocking, predicted=caveats, new_lead=new_lead)
+        dialer = change_caveats("add", None, new_lead, context)
+        # the hopper is read after the add (a short hopper takes the lead at once), so before it there is nothing to
+        # say about it: a question asked for a warning must not claim the hopper "could not be read"
+        caveats = (*warnings, *(caveat for caveat in dialer if caveat.kind != CaveatKind.HOPPER_UNKNOWN))
+        blocking = (*warnings, *(caveat for caveat in dialer if caveat.kind == CaveatKind.NOT_DIALLED))
+        return Plan(
+            command,
+            "add",
+            lead_list,
+            context,
+            None,
+            notes=notes,
+            blocking=blocking,
+            predicted=caveats,
+            new_lead=new_lead,
+        )
 
     async def plan_update(
         self,
@@ -163,12 +207,17 @@ class LeadService:
         number: str | None = None,
         rank: int | None = None,
         data: dict[str, str | None] | None = None,
+        known: tuple[LeadList, Lead, DialContext] | None = None,
     ) -> Plan:
         """Everything a partial update needs before it is sent: the list, the lead as it is, the dialer's context,
         what would change (only values that differ: a write never rewrites values it does not change), and the
-        caveats that say the change would do nothing for dialling now (worth a question)."""
-        lead_list = await self.resolve_list(command.list_ref)
-        before, context = await self._lead_and_context(lead_list, lead_ref)
+        caveats that say the change would do nothing for dialling now, or that the new number or uid looks like
+        another lead's (worth a question). `known`: the list, lead and context the caller has just read."""
+        if known is not None:
+            lead_list, before, context = known
+        else:
+            lead_list = await self.resolve_list(command.list_ref)
+            before, context = await self._lead_and_context(lead_list, lead_ref)
         requested = {"uid": uid, "number": number, "rank": rank}
         changes: dict[str, Any] = {
             name: value for name, value in requested.items() if value is not None and value != getattr(before, name)
@@ -191,6 +240,11 @@ class LeadService:
             # list order UP/DOWN only makes a pure rank change pointless; a new number or data still counts
             if caveat.kind in NO_EFFECT_NOW and (caveat.kind != CaveatKind.ORDER_IGNORES_RANK or rank_only)
         )
+        if "uid" in changes or "number" in changes:
+            warnings, checked = await self._look_alikes(
+                lead_list, Subject.CHANGE, uid=changes.get("uid"), number=changes.get("number"), lead_id=before.id
+            )
+            caveats, blocking, notes = (*warnings, *caveats), (*warnings, *blocking), (*notes, *checked)
         return Plan(
             command,
             action,
@@ -204,9 +258,19 @@ class LeadService:
             predicted=caveats,
         )
 
+    async def plan_remove(self, command: Any, *, lead_ref: str) -> Plan:
+        """A remove: the list, the whole lead as it is (the audit record keeps it, for Undo) and where it stands with
+        the dialer (the question says whether a loaded batch may still call it). Always asked about first."""
+        lead_list = await self.resolve_list(command.list_ref)
+        before, context = await self._lead_and_context(lead_list, lead_ref)
+        caveat = removal_caveat(before.id, context)
+        return Plan(command, "remove", lead_list, context, before, predicted=(caveat,), removal=True)
+
     async def apply(self, plan: Plan) -> LeadReport:
         """Send the planned write and report what babelforce did and what the dialer will do with it."""
         lead_list, context, before, action = plan.lead_list, plan.context, plan.before, plan.action
+        if plan.removal:
+            return await self._apply_removal(plan)
         if before is None:
             return await self._add(plan)
         if plan.unchanged:
@@ -215,7 +279,7 @@ class LeadService:
                 lead_list,
                 before,
                 context,
-                (lead_state(before, context),),
+                (*plan.explained, lead_state(before, context)),
                 before,
                 unchanged=True,
                 notes=plan.notes,
@@ -232,7 +296,7 @@ class LeadService:
             lead_list, context, action, before, plan.changes.get("rank"), guarded
         )
 
-        caveats = change_caveats(action, before, after, context)
+        caveats = (*plan.explained, *change_caveats(action, before, after, context))
         return LeadReport(action, lead_list, after, context, caveats, before, notes=plan.notes, recovered=recovered)
 
     async def _settled(
@@ -272,6 +336,54 @@ class LeadService:
                 ) from None
             raise failure from None
 
+    async def _apply_removal(self, plan: Plan) -> LeadReport:
+        """Delete the lead, then read the dialer again: babelforce cannot take a lead out of a loaded batch, so the
+        reply must say whether the hopper still holds it (the sandbox models that it does, until it is dialled)."""
+        lead_list, lead = plan.lead_list, plan.before
+        assert lead is not None  # a remove's plan always reads the lead
+        outcome = await self._delete(lead_list, lead)
+        notes = plan.notes
+        if outcome == "gone":
+            notes = (
+                "babelforce said the lead was already gone when leadbot deleted it: it was deleted a moment before "
+                "(by someone else, or by a retry of this delete whose first answer was lost).",
+                *notes,
+            )
+        context = await self._context_for(lead_list, await self._dialling(lead_list))
+        caveat = removal_caveat(lead.id, context, before=plan.context)
+        return LeadReport("remove", lead_list, lead, context, (caveat,), notes=notes, recovered=outcome == "recovered")
+
+    async def _delete(self, lead_list: LeadList, lead: Lead) -> str:
+        """Delete a lead: "deleted"; "gone" when babelforce says it has no such lead (deleted a moment before, maybe
+        by a retry of this very delete); "recovered" when the answer was lost and reading the lead back finds it
+        gone. A lost answer with the lead still there is uncertain (a slow babelforce may still delete it)."""
+        try:
+            await self.client.delete_lead(lead_list.id, lead.id)
+            return "deleted"
+        except errors.NotFoundError as missing:
+            if missing.resource == "lead":
+                return "gone"
+            raise self._failed(missing, lead_list, write=True, lead=lead) from None
+        except errors.BabelforceError as failure:
+            error = self._failed(failure, lead_list, write=True, lead=lead)
+        if not error.uncertain:
+            raise error
+        try:
+            async with asyncio.timeout(SETTLE_BUDGET_S):
+                await self.client.get_lead(lead_list.id, lead.id)
+        except errors.NotFoundError as missing:
+            if missing.resource != "lead":
+                raise error from None
+            log.info("the answer to deleting lead %s was lost; reading it back shows it is gone", lead.id)
+            return "recovered"
+        except (errors.BabelforceError, TimeoutError):
+            raise error from None
+        raise UserFacingError(
+            "babelforce did not confirm the delete, and the lead was still there when leadbot read it back just now; "
+            "it may still go, so check with /lead show before trying again.",
+            uncertain=True,
+        )
+
     async def _add(self, plan: Plan) -> LeadReport:
         lead_list, new = plan.lead_list, plan.new_lead
         # an add's plan carries the lead to create, with the uid, number and rank the command gave
@@ -283,10 +395,100 @@ class LeadService:
         context = await self._context_for(lead_list, dialling)
         if result.lead.campaign_id and (context.campaign is None or context.campaign.id != result.lead.campaign_id):
             context = await self._context_for(lead_list, await self._dialling(lead_list, fresh=True))
-        if needs_last_hopper_rank("add", context, result.lead.id, new.rank) and context.hopper:
-            context = replace(context, last_hopper_rank=await self._rank_of(lead_list, context.hopper[-1].id))
+        if needs_last_hopper_rank("add", context, result.lead.id, new.rank, (new.uid,)) and context.hopper:
+            context = replace(context, last_hopper_rank=await self._rank_of(lead_list, context.hopper[-1]))
         caveats = change_caveats("add", None, result.lead, context)
-        return LeadReport("add", lead_list, result.lead, context, caveats, recovered=result.recovered)
+        return LeadReport("add", lead_list, result.lead, context, caveats, recovered=result.recovered, notes=plan.notes)
+
+    # ------------------------------------------------------------------ rank: top, and a signed rank
+
+    async def plan_rank_top(self, command: Any) -> Plan:
+        """`/lead rank <list> <lead> top`: the rank that makes the lead head the next batch, worked out from the
+        campaign's list order, the hopper and one CSV export of the list (never one GET per lead), then planned as
+        any rank change. The plan's command carries the number, so "apply anyway?" holds what it showed; a held
+        command whose number the list no longer gives is refused rather than written."""
+        lead_list = await self.resolve_list(command.list_ref)
+        standings: ListStandings | None = None
+        if self.client.is_indexed(lead_list.id):  # the lead is found without an export: read the list only if needed
+            before, context = await self._lead_and_context(lead_list, command.lead_ref)
+            if top_blocked(context) is None:
+                standings = await self._standings(lead_list)
+        else:  # finding the lead needs an export anyway: one export serves both (standings first: it holds the lock)
+            read, found = await asyncio.gather(
+                self._standings(lead_list), self._lead_and_context(lead_list, command.lead_ref), return_exceptions=True
+            )
+            if isinstance(found, BaseException):
+                raise found
+            if isinstance(read, BaseException):
+                raise read
+            (before, context), standings = found, read
+        choice = top_blocked(context) or top_rank(before, context, standings or ListStandings())
+        if choice.kind == CaveatKind.TOP_REFUSED:
+            raise UserFacingError(top_refusal_text(choice))
+        target = choice.rank if choice.rank is not None else before.rank
+        name = before.uid or before.id
+        if command.rank is not None and command.rank != target:
+            raise UserFacingError(
+                f"The list's ranks changed since you were asked: the top rank for {name} is now {target}, not "
+                f"{command.rank}; nothing was changed. Type the command again to see why."
+            )
+        resolved = replace(command, rank=target)
+        plan = await self.plan_update(
+            resolved, action="rank", lead_ref=command.lead_ref, rank=target, known=(lead_list, before, context)
+        )
+        return replace(plan, explained=(choice,), predicted=(choice, *plan.predicted))
+
+    async def _standings(self, lead_list: LeadList) -> ListStandings:
+        try:
+            return await self.client.lead_standings(lead_list.id)
+        except errors.BabelforceError as failure:
+            raise self._failed(failure, lead_list) from None
+
+    async def refuse_relative_rank(self, list_ref: str, lead_ref: str, step: int, *, spelled: str = "") -> NoReturn:
+        """A rank typed as `+10`: refused (no write), naming the lead's rank and the absolute value it probably
+        meant. Raises UserFacingError(field=rank), or the lead's own not-found error."""
+        lead = await self.check_lead_exists(list_ref, lead_ref)
+        message = relative_rank_refusal(lead.uid or lead.id, lead.rank, step, spelled=spelled)
+        raise UserFacingError(message, field=FIELD_RANK)
+
+    # ------------------------------------------------------------------ warnings: a lead that looks the same
+
+    async def _look_alikes(
+        self,
+        lead_list: LeadList,
+        subject: Subject,
+        *,
+        uid: str | None = None,
+        number: str | None = None,
+        lead_id: str | None = None,
+    ) -> tuple[tuple[Caveat, ...], tuple[str, ...]]:
+        """Warnings (DUPLICATE_NUMBER, SIMILAR_UID) for a uid or number about to be written, from the list's lookup
+        index (a hit costs one GET); and a note instead when the list could not be checked. `lead_id`: the lead
+        being changed, which never counts as another. A uid another lead already has gets no warning: babelforce
+        refuses it, and that refusal is what the user is told."""
+        if uid is None and number is None:
+            return (), ()
+        try:
+            similar = await self.client.similar_leads(
+                lead_list.id, uid=uid, number=number, max_age=SIMILAR_INDEX_MAX_AGE_S, exclude=lead_id
+            )
+        except errors.BabelforceError as failure:
+            log.warning("could not look for leads like the one written in list %s: %s", lead_list.id, failure)
+            reason = errors.short_reason(failure)
+            what = " and ".join(part for part, given in (("number", number), ("uid", uid)) if given)
+            return (), (f"leadbot could not check whether another lead of the list has this {what} ({reason}).",)
+        if uid is not None and similar.same_uid:
+            # babelforce refuses an equal uid (409): no question about a write that cannot happen; the write goes on
+            # to that refusal, which is recorded as failed and names the lead holding the uid
+            return (), ()
+        warnings: list[Caveat] = []
+        if similar.same_number:
+            others = tuple(lead.uid or lead.id for lead in similar.same_number)
+            warnings.append(Caveat(CaveatKind.DUPLICATE_NUMBER, subject, number=number, others=others))
+        if similar.similar_uid:
+            others = tuple(lead.uid or lead.id for lead in similar.similar_uid)
+            warnings.append(Caveat(CaveatKind.SIMILAR_UID, subject, uid=uid, others=others))
+        return tuple(warnings), ()
 
     # ------------------------------------------------------------------ undo
 
@@ -330,6 +532,25 @@ class LeadService:
     async def remove(self, lead_list: LeadList, lead: Lead) -> None:
         """Delete a lead (undo of an add)."""
         await self._guard(lead_list, self.client.delete_lead(lead_list.id, lead.id), write=True, lead=lead)
+
+    async def readd(self, lead_list: LeadList, record: Snapshot) -> LeadReport:
+        """Add a removed lead back from its audit record (undo of a remove): the same uid, number, rank and data.
+        babelforce gives it a new id and it starts as a new lead: status and call count cannot be sent."""
+        dialling = await self._dialling(lead_list)
+        context = DialContext(lead_list.name, dialling.campaign, campaign_error=dialling.error)
+        new_lead = Lead(
+            id="", uid=record["uid"], number=record["number"], rank=record["rank"], data=dict(record.get("data") or {})
+        )
+        return await self._add(Plan(None, "add", lead_list, context, None, new_lead=new_lead))
+
+    async def lead_with_uid(self, lead_list: LeadList, uid: str) -> Lead | None:
+        """The list's lead with this uid as babelforce has it now (a fresh lookup), or None."""
+        try:
+            return await self.client.find_lead_by_uid(lead_list.id, uid, fresh=True)
+        except errors.BabelforceError as failure:
+            if isinstance(failure, errors.NotFoundError) and failure.resource == "lead":
+                return None
+            raise self._failed(failure, lead_list) from None
 
     # ------------------------------------------------------------------ form pre-checks
 
@@ -538,17 +759,21 @@ class LeadService:
         write: Awaitable[T],
     ) -> tuple[T, DialContext]:
         """Run the write; meanwhile, when the caveat needs it, read the rank of the hopper's last lead."""
-        if not needs_last_hopper_rank(action, context, before.id, new_rank) or not context.hopper:
+        if not needs_last_hopper_rank(action, context, before.id, new_rank, (before.uid,)) or not context.hopper:
             return await write, context
-        written, last_rank = await asyncio.gather(write, self._rank_of(lead_list, context.hopper[-1].id))
+        written, last_rank = await asyncio.gather(write, self._rank_of(lead_list, context.hopper[-1]))
         return written, replace(context, last_hopper_rank=last_rank)
 
-    async def _rank_of(self, lead_list: LeadList, lead_id: str) -> int | None:
+    async def _rank_of(self, lead_list: LeadList, entry: HopperEntry) -> int | None:
+        """The current rank of the lead a hopper entry names (by id, else by this list's uid); None when unknown."""
         try:  # the hopper's last lead: a copy read in the last HOPPER_TAIL_MAX_AGE_S seconds will do
-            return (await self.client.get_lead(lead_list.id, lead_id, max_age=HOPPER_TAIL_MAX_AGE_S)).rank
+            if entry.id is not None:
+                return (await self.client.get_lead(lead_list.id, entry.id, max_age=HOPPER_TAIL_MAX_AGE_S)).rank
+            if entry.uid is not None and entry.list_id == lead_list.id:
+                return (await self.client.find_lead_by_uid(lead_list.id, entry.uid)).rank
         except errors.BabelforceError as failure:  # only a caveat's detail is lost; the write goes on
-            log.warning("could not read the hopper's last lead %s: %s", lead_id, failure)
-            return None
+            log.warning("could not read the hopper's last lead %s: %s", entry.id or entry.uid, failure)
+        return None
 
     # ------------------------------------------------------------------ errors
 

@@ -28,8 +28,9 @@ from slack_sdk.models.blocks import (
 from babelforce.models import Lead, LeadList
 
 from . import registry
-from .caveat_text import campaign_line, caveat_text, describe, escape
-from .caveats import Action, Caveat, DialContext
+from .caveat_text import campaign_line, caveat_text, describe, escape, verdict
+from .caveats import Action, Caveat, CaveatKind, DialContext, Subject
+from .fields import change_ref
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): kept a little under where it is cheap.
 HEADER_MAX = 150
@@ -38,7 +39,10 @@ FIELD_TEXT_MAX = 2000
 FALLBACK_TEXT_MAX = 3000
 DATA_SHOWN_MAX = 40  # data variables listed on a card; the rest are counted
 DATA_LINE_MAX = 300  # one variable's line; longer values end in …
+DATA_VALUE_SHOWN_MAX = 120  # a data value on a card; longer ones are cut and say so
+DATA_KEY_SHOWN_MAX = 60
 
+BLOCK_VERDICT = "verdict"  # the first line of a reply: what happened, in a few words
 BLOCK_LEAD_HEADER = "lead_header"
 BLOCK_LEAD_FIELDS = "lead_fields"
 BLOCK_LEAD_DATA = "lead_data"
@@ -50,19 +54,20 @@ BLOCK_PROGRESS = "progress"
 BLOCK_ACTIONS = "lead_actions"
 BLOCK_CONFIRM = "lead_confirm"
 BLOCK_NOTICE = "notice"
-BLOCK_HISTORY = "lead_history"
+BLOCK_HISTORY = "lead_history"  # the empty history's line; entries are lead_history_1, lead_history_2 …
+BLOCK_UNDO_QUESTION = "undo_question"
 
 # Buttons: their ids are the bot's contract with Slack (a message in a channel outlives a deploy).
 ACTION_UNDO = "lead_undo"  # value: the audit record's id
 ACTION_APPLY_ANYWAY = "lead_apply_anyway"  # value: the held confirmation's token
 ACTION_CANCEL = "lead_cancel"  # value: the held confirmation's token
+ACTION_REMOVE = "lead_remove"  # value: the held confirmation's token (a /lead remove waiting for its yes)
 HISTORY_SHOWN_MAX = 15
 
 ICON_WARNING = ":warning:"
 ICON_OK = ":white_check_mark:"
 ICON_INFO = ":information_source:"
 ICON_ERROR = ":x:"
-ICON_WAIT = ":hourglass_flowing_sand:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +106,63 @@ def lead_message(report: LeadReport, *, replace_original: bool = False, undo_id:
 
 
 def _undo_actions(report: LeadReport, undo_id: int) -> ActionsBlock:
-    name = report.lead.uid or report.lead.id
+    named = (report.lead.uid or report.lead.id, report.lead_list.name)
+    deletes = named if report.action == "add" else None
+    readds = named if report.action == "remove" else None
+    return ActionsBlock(block_id=BLOCK_ACTIONS, elements=[_undo_button(undo_id, deletes, readds)])
+
+
+def _undo_button(undo_id: int, deletes: tuple[str, str] | None, readds: tuple[str, str] | None = None) -> ButtonElement:
+    """The Undo button of a recorded change. `deletes` (lead name, list name): its change is an add, so undoing it
+    deletes a lead, and Slack asks before the click is sent."""
     confirm = None
-    if report.action == "add":  # undoing an add deletes a lead: Slack asks before the click is sent
+    if deletes is not None:
+        lead_name, list_name = deletes
         confirm = ConfirmObject(
             title="Delete this lead?",
-            text=_trim(f"Undo deletes lead {name} from list {report.lead_list.name} in babelforce.", 300),
+            # plain text: a uid or list name is shown as typed, never read as mrkdwn (`*`, `<!channel>`)
+            text=PlainTextObject(
+                text=_trim(f"Undo deletes lead {lead_name} from list {list_name} in babelforce.", 300)
+            ),
             confirm="Delete it",
             deny="Keep it",
             style="danger",
         )
-    button = ButtonElement(text="Undo", action_id=ACTION_UNDO, value=str(undo_id), confirm=confirm)
-    return ActionsBlock(block_id=BLOCK_ACTIONS, elements=[button])
+    elif readds is not None:  # undoing a remove makes the lead dialable again, as a new lead
+        lead_name, list_name = readds
+        confirm = ConfirmObject(
+            title="Add this lead back?",
+            text=PlainTextObject(
+                text=_trim(
+                    f"Undo adds lead {lead_name} back to list {list_name} as a new lead (same uid, number, rank and "
+                    "data) that the dialer may call again; its call history does not come back.",
+                    300,
+                )
+            ),
+            confirm="Add it back",
+            deny="Keep it removed",
+        )
+    return ButtonElement(text="Undo", action_id=ACTION_UNDO, value=str(undo_id), confirm=confirm)
+
+
+def undo_add_question(change_id: int, lead_name: str, list_name: str) -> dict:
+    """`/lead undo` of an add: it would delete a lead, so it is asked first, as the Undo button's dialog asks; the
+    button is that Undo button (same action, same record id), so the click takes the button's one path."""
+    question = (
+        f"Undoing {change_ref(change_id)} deletes lead {lead_name} from list {list_name} in babelforce. "
+        "Nothing is deleted unless you click Delete lead."
+    )
+    blocks: list[Block] = [
+        SectionBlock(
+            block_id=BLOCK_UNDO_QUESTION,
+            text=MarkdownTextObject(text=_trim(f"{ICON_WARNING} {escape(question)}", SECTION_TEXT_MAX)),
+        ),
+        ActionsBlock(
+            block_id=BLOCK_ACTIONS,
+            elements=[ButtonElement(text="Delete lead", action_id=ACTION_UNDO, value=str(change_id), style="danger")],
+        ),
+    ]
+    return ephemeral(blocks, question, replace_original=True)
 
 
 def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *, replace_original: bool) -> dict:
@@ -121,7 +171,7 @@ def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *
         SectionBlock(
             block_id=BLOCK_CONFIRM,
             text=MarkdownTextObject(
-                text=_trim(f"{ICON_WARNING} *{escape(question)}* — not applied yet.", SECTION_TEXT_MAX)
+                text=_trim(f"{ICON_WARNING} *Not applied yet:* {escape(question)}.", SECTION_TEXT_MAX)
             ),
         ),
         ContextBlock(
@@ -139,8 +189,50 @@ def confirmation_message(question: str, caveats: Sequence[Caveat], token: str, *
             ],
         ),
     ]
-    text = f"{question} — not applied yet: {describe(caveats)} Apply anyway?"
+    text = f"Not applied yet: {question}. {describe(caveats)} Apply anyway?"
     return ephemeral(blocks, text, replace_original=replace_original)
+
+
+def removal_question(report: LeadReport, token: str, *, changed: bool = False) -> dict:
+    """ "Remove this lead?": its card, whether a loaded batch may still call it, and a Remove button behind Slack's
+    confirm dialog (naming the uid and the list). Nothing is deleted until that is clicked and confirmed."""
+    name = escape(report.lead.uid or report.lead.id)
+    list_name = escape(report.lead_list.name)
+    blocks = lead_blocks(report)
+    if changed:
+        blocks.insert(
+            1,
+            SectionBlock(
+                block_id=BLOCK_NOTICE,
+                text=MarkdownTextObject(
+                    text=f"{ICON_WARNING} The lead changed since you were asked; check it again before removing it."
+                ),
+            ),
+        )
+    confirm = ConfirmObject(
+        title="Remove this lead?",
+        text=_trim(
+            f"leadbot deletes lead {name} from list {list_name} in babelforce, so no later batch calls it. Undo can "
+            "add it back only as a new lead, without its call history.",
+            300,
+        ),
+        confirm="Remove it",
+        deny="Keep it",
+        style="danger",
+    )
+    blocks.append(
+        ActionsBlock(
+            block_id=BLOCK_ACTIONS,
+            elements=[
+                ButtonElement(
+                    text="Remove lead", action_id=ACTION_REMOVE, value=token, style="danger", confirm=confirm
+                ),
+                ButtonElement(text="Keep it", action_id=ACTION_CANCEL, value=token),
+            ],
+        )
+    )
+    text = f"{_title(report)} {describe(report.caveats)} Nothing is removed until you click Remove lead."
+    return ephemeral(blocks, text)
 
 
 def notice_message(text: str, *, replace_original: bool = False) -> dict:
@@ -162,10 +254,14 @@ class HistoryEntry:
     outcome: str  # ok, failed, unknown, pending, denied
     detail: str | None = None  # the failure's sentence
     undone: bool = False
+    ref: int | None = None  # the audit record's id, shown as #12 (`/lead undo #12`)
+    undoable: bool = False  # the viewer may undo it now: it gets an Undo button
 
 
 def history_message(list_name: str, lead_name: str, entries: Sequence[HistoryEntry]) -> dict:
-    """`/lead history`: newest first, who (a Slack mention), when, what, and how it ended."""
+    """`/lead history`: newest first, one section per change: its number (for `/lead undo #12`), when (in each
+    viewer's own time zone), who (a Slack mention), what, how it ended, and an Undo button when the viewer can
+    still undo it. At most HISTORY_SHOWN_MAX + 2 blocks, well within Slack's 50."""
     title = f"History of {lead_name} in {list_name}"
     blocks: list[Block] = [HeaderBlock(block_id=BLOCK_LEAD_HEADER, text=PlainTextObject(text=_trim(title, HEADER_MAX)))]
     if not entries:
@@ -176,28 +272,34 @@ def history_message(list_name: str, lead_name: str, entries: Sequence[HistoryEnt
             )
         )
         return ephemeral(blocks, f"{title}: no changes recorded.")
-    lines = [_history_line(entry) for entry in entries[:HISTORY_SHOWN_MAX]]
-    text = ""
-    shown = 0
-    for line in lines:  # one section, cut at whole lines within Slack's limit
-        if len(text) + len(line) + 1 > SECTION_TEXT_MAX - 40:
-            text += "\n…"
-            break
-        text += ("\n" if text else "") + line
-        shown += 1
-    blocks.append(SectionBlock(block_id=BLOCK_HISTORY, text=MarkdownTextObject(text=text)))
-    blocks.append(
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"Newest first; changes made through leadbot only (times in UTC). {shown} shown"
-                    + ("; older ones are left out." if len(entries) > shown else ".")
-                )
-            ]
+    shown = entries[:HISTORY_SHOWN_MAX]
+    for index, entry in enumerate(shown, 1):
+        button = None
+        if entry.undoable and entry.ref is not None:
+            button = _undo_button(entry.ref, (lead_name, list_name) if entry.action == "add" else None)
+        blocks.append(
+            SectionBlock(
+                block_id=f"{BLOCK_HISTORY}_{index}",
+                text=MarkdownTextObject(text=_history_line(entry)),
+                accessory=button,
+            )
         )
+    undoable = next((entry.ref for entry in shown if entry.undoable and entry.ref is not None), None)
+    note = (
+        "Newest first; changes made through leadbot only; times in your time zone. "
+        + f"{len(shown)} shown"
+        + ("; older ones are left out." if len(entries) > len(shown) else ".")
+        + (f" Undo one by its number too: `/lead undo {change_ref(undoable)}`." if undoable is not None else "")
     )
-    plain = f"{title}: " + "; ".join(f"{_when(e.at)} {e.action} {e.summary} ({e.outcome})" for e in entries[:5])
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
+    plain = f"{title}: " + "; ".join(
+        f"{_ref(e)}{_when(e.at)} {e.action} {e.summary} ({e.outcome})" for e in entries[:5]
+    )
     return ephemeral(blocks, plain)
+
+
+def _ref(entry: HistoryEntry) -> str:
+    return "" if entry.ref is None else f"{change_ref(entry.ref)} "
 
 
 _OUTCOME_SHOWN = {
@@ -208,7 +310,7 @@ _OUTCOME_SHOWN = {
     "denied": " — *denied*",
 }
 #: How the buttons' recorded actions read in a history line; a subcommand's own says `Subcommand.done_verb`.
-_ACTION_SHOWN = {"undo": "undid a change:", "undo_add": "deleted", "apply": "applied"}
+_ACTION_SHOWN = {"undo": "undid a change:", "undo_add": "deleted", "undo_remove": "added back", "apply": "applied"}
 
 
 def _done_verb(action: str) -> str:
@@ -224,7 +326,8 @@ def _history_line(entry: HistoryEntry) -> str:
     outcome = _OUTCOME_SHOWN.get(entry.outcome, f" — {escape(entry.outcome)}")
     undone = " _(undone)_" if entry.undone else ""
     detail = f" ({escape(entry.detail)})" if entry.detail and not done else ""
-    line = f"• {_when(entry.at)} · {user} · *{escape(verb)}* {escape(entry.summary)}{outcome}{detail}{undone}"
+    ref = "" if entry.ref is None else f"`{change_ref(entry.ref)}` · "
+    line = f"{ref}{slack_date(entry.at)} · {user} · *{escape(verb)}* {escape(entry.summary)}{outcome}{detail}{undone}"
     return _trim(line, DATA_LINE_MAX * 2)
 
 
@@ -259,7 +362,15 @@ def change_summary(before: Mapping[str, Any] | None, after: Mapping[str, Any] | 
 
 def lead_blocks(report: LeadReport) -> list[Block]:
     lead, before = report.lead, report.before
-    blocks: list[Block] = [
+    blocks: list[Block] = []
+    if report.action not in _TITLE_IS_VERDICT:
+        blocks.append(
+            SectionBlock(
+                block_id=BLOCK_VERDICT,
+                text=MarkdownTextObject(text=_trim(f"*{escape(report_verdict(report))}*", SECTION_TEXT_MAX)),
+            )
+        )
+    blocks += [
         HeaderBlock(block_id=BLOCK_LEAD_HEADER, text=PlainTextObject(text=_trim(_title(report), HEADER_MAX))),
         SectionBlock(
             block_id=BLOCK_LEAD_FIELDS,
@@ -277,7 +388,9 @@ def lead_blocks(report: LeadReport) -> list[Block]:
         blocks.append(SectionBlock(block_id=BLOCK_LEAD_DATA, text=MarkdownTextObject(text=data_text)))
     notes = list(report.notes)
     if report.recovered:
-        done = "it was created once" if report.action == "add" else "the change was applied"
+        done = {"add": "it was created once", "undo_remove": "it was added back once", "remove": "it is deleted"}.get(
+            report.action, "the change was applied"
+        )
         notes.insert(0, f"babelforce's answer was lost on the way, so leadbot looked the lead up: {done}.")
     blocks.append(DividerBlock())
     caveat_elements = [
@@ -288,7 +401,12 @@ def lead_blocks(report: LeadReport) -> list[Block]:
         MarkdownTextObject(text=_trim(f"{ICON_INFO} {escape(note)}", SECTION_TEXT_MAX)) for note in notes
     ]
     if caveat_elements:
-        blocks.append(ContextBlock(block_id=BLOCK_CAVEAT, elements=caveat_elements[:10]))
+        caveat_block = ContextBlock(block_id=BLOCK_CAVEAT, elements=caveat_elements[:10])
+        # a remove's verdict hangs on its caveat (is it still loaded?): right under the title
+        if report.action == "remove":
+            blocks.insert(1, caveat_block)
+        else:
+            blocks.append(caveat_block)
     blocks.append(
         ContextBlock(
             block_id=BLOCK_CAMPAIGN,
@@ -300,7 +418,24 @@ def lead_blocks(report: LeadReport) -> list[Block]:
 
 def lead_text(report: LeadReport) -> str:
     """The notification / screen-reader text of a lead card: the title and the caveats in plain words."""
-    return _trim(f"{_title(report)}. {describe(report.caveats)}", FALLBACK_TEXT_MAX)
+    verdict_first = "" if report.action in _TITLE_IS_VERDICT else f"{report_verdict(report)}. "
+    return _trim(f"{verdict_first}{_title(report)}. {describe(report.caveats)}", FALLBACK_TEXT_MAX)
+
+
+_DONE = {"add": "Added", "undo": "Undone"}
+#: Replies whose title already says what happened and what it means ("Removed: lead-40 will not be dialled"):
+#: the title is their first line, so no verdict line above it.
+_TITLE_IS_VERDICT = frozenset({"remove", "undo_remove"})
+
+
+def report_verdict(report: LeadReport) -> str:
+    """What happened and what it means for dialling, from the report's first (most important) caveat."""
+    if report.unchanged:
+        return "No change: nothing was written"
+    done = _DONE.get(report.action, "Applied")
+    if not report.caveats:
+        return done if report.action != "show" else "Lead found"
+    return verdict(report.caveats[0], done)
 
 
 def error_message(message: str, usage: str | None = None, *, replace_original: bool = False) -> dict:
@@ -323,12 +458,22 @@ def error_message(message: str, usage: str | None = None, *, replace_original: b
 
 
 def progress_message(text: str) -> dict:
-    """The immediate ack: says what is being done while babelforce is asked."""
+    """The immediate ack of a command that answers after it: "Received: <what was asked>", one small line.
+
+    Why a line, and why worded so: Slack wants an answer within 3 s, and babelforce may take longer (its deadline
+    is 20 s), so the ack comes first and the answer follows at the response_url. That answer is a new message: Slack
+    never replaces a slash command's ack (replace_original is for messages from interactions), so the ack stays on
+    screen above it for good. An "⏳ Changing …" line would then claim forever that work is still going on, and an
+    empty ack would leave a slow babelforce with nothing on screen, inviting the user to type the command again (a
+    second change). A receipt says what was asked, reads true before the answer and after it, and the user sees
+    the typed command, which Slack does not show for an ephemeral answer.
+    """
+    asked = text.rstrip("…. ")
     block = ContextBlock(
         block_id=BLOCK_PROGRESS,
-        elements=[MarkdownTextObject(text=_trim(f"{ICON_WAIT} {escape(text)}", SECTION_TEXT_MAX))],
+        elements=[MarkdownTextObject(text=_trim(f"Received: {escape(asked)}", SECTION_TEXT_MAX))],
     )
-    return ephemeral([block], text)
+    return ephemeral([block], f"Received: {asked}")
 
 
 def help_message(topic: str | None = None) -> dict[str, Any]:
@@ -354,7 +499,8 @@ def help_message(topic: str | None = None) -> dict[str, Any]:
                         "`&lt;list&gt;` is a list name (in double quotes when it has spaces) or a list id. "
                         "`&lt;lead&gt;` is a uid, a lead id or the lead's phone number. "
                         "Values with spaces go in double quotes; `key=null` deletes a data variable. "
-                        "A command without its arguments (e.g. `/lead add`) opens a form. "
+                        "A command without its arguments (e.g. `/lead add`) opens a form; "
+                        "`/lead undo` alone undoes your own latest change instead. "
                         "Replies are visible only to you."
                     )
                 )
@@ -371,9 +517,15 @@ def _title(report: LeadReport) -> str:
     if report.action == "add":
         return f"Lead {name} added"
     if report.action == "undo":
-        return f"No change: {name} already has its earlier values" if report.unchanged else f"Undone: {name} restored"
+        if report.unchanged:
+            return f"No change: {name} already has its earlier values"
+        return f"Undone: {_restored_what(before, report.lead)} of {name} restored"
     if report.action == "show":
         return f"Lead {name}"
+    if report.action == "remove":
+        return _removal_title(report, name)
+    if report.action == "undo_remove":
+        return f"Undone: {name} is back in {report.lead_list.name} as a new lead"
     if report.unchanged and report.action == "rank":
         return f"No change: {name} already has rank {_value(report.lead.rank)}"
     if report.unchanged:
@@ -381,6 +533,28 @@ def _title(report: LeadReport) -> str:
     if report.action == "rank" and before is not None:
         return f"Rank of {name}: {_value(before.rank)} → {_value(report.lead.rank)}"
     return f"Lead {name} updated"
+
+
+def _restored_what(before: Lead | None, lead: Lead) -> str:
+    """What an undo put back (only what the undone change had changed): "rank", "number and data 'city'"."""
+    if before is None:
+        return "the values"
+    names = [name for name in ("uid", "number", "rank") if getattr(before, name) != getattr(lead, name)]
+    keys = sorted(set(before.data) | set(lead.data), key=str.casefold)
+    names += [f"data {key!r}" for key in keys if before.data.get(key) != lead.data.get(key)]
+    if not names:
+        return "the values"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _removal_title(report: LeadReport, name: str) -> str:
+    """The question before a remove, or its verdict after: "will not be dialled" only when no hopper holds it."""
+    caveat = report.caveats[0] if report.caveats else None
+    if caveat is None or caveat.subject != Subject.REMOVED:
+        return f"Remove lead {name} from {report.lead_list.name}?"
+    if caveat.kind == CaveatKind.NOT_LOADED:
+        return f"Removed: {name} will not be dialled"
+    return f"Removed: {name} will not be dialled by later batches"
 
 
 def _fields(lead: Lead, before: Lead | None) -> list[tuple[str, str]]:
@@ -395,7 +569,7 @@ def _fields(lead: Lead, before: Lead | None) -> list[tuple[str, str]]:
         changed("rank", before.rank if before else None, lead.rank),
         ("status", escape(_value(lead.status))),
         ("calls", _value(lead.call_count)),
-        ("last updated", _when(lead.last_updated)),
+        ("last updated", slack_date(lead.last_updated)),
     ]
 
 
@@ -404,14 +578,15 @@ def _data_text(lead: Lead, before: Lead | None, *, restored: bool = False) -> st
     new = lead.data
     lines: list[str] = []
     for key in sorted(set(old) | set(new), key=str.casefold):
+        name = escape(_cut(key, DATA_KEY_SHOWN_MAX))
         if key in new and key in old and old[key] != new[key]:
-            lines.append(f"{escape(key)}: {escape(_data_value(old[key]))} → *{escape(_data_value(new[key]))}*")
+            lines.append(f"{name}: {_shown_data(old[key])} → *{_shown_data(new[key])}*")
         elif key in new and key not in old and before is not None:
-            lines.append(f"{escape(key)}: *{escape(_data_value(new[key]))}* ({'restored' if restored else 'added'})")
+            lines.append(f"{name}: *{_shown_data(new[key])}* ({'restored' if restored else 'added'})")
         elif key in new:
-            lines.append(f"{escape(key)}: {escape(_data_value(new[key]))}")
+            lines.append(f"{name}: {_shown_data(new[key])}")
         else:
-            lines.append(f"~{escape(key)}: {escape(_data_value(old[key]))}~ (deleted)")
+            lines.append(f"~{name}: {_shown_data(old[key])}~ (deleted)")
     if not lines:
         return ""
     text = "*data*"
@@ -431,13 +606,26 @@ def _data_text(lead: Lead, before: Lead | None, *, restored: bool = False) -> st
 def _icon(report: LeadReport, caveat: Caveat) -> str:
     if caveat.is_warning:
         return ICON_WARNING
-    return ICON_INFO if report.action == "show" or report.unchanged else ICON_OK
+    return ICON_INFO if report.action in ("show", "remove") or report.unchanged else ICON_OK
 
 
 def _value(value: Any) -> str:
     if value is None or value == "":
         return "–"
     return str(value)
+
+
+def _shown_data(value: Any) -> str:
+    """A data value for a card line: cut before it is marked up, so a cut never leaves a stray `*` or `~`, and
+    saying that it was cut and how long it is."""
+    text = _data_value(value)
+    if len(text) > DATA_VALUE_SHOWN_MAX:
+        text = f"{text[: DATA_VALUE_SHOWN_MAX - 1]}… (cut: {len(text)} characters in all)"
+    return escape(text)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _data_value(value: Any) -> str:
@@ -450,11 +638,26 @@ def _data_value(value: Any) -> str:
 
 
 def _when(moment: datetime | None) -> str:
+    """A moment as plain UTC text (notifications, fallbacks); a naive datetime is taken to be UTC already."""
     if moment is None:
         return "–"
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def slack_date(moment: datetime | None) -> str:
+    """A moment in mrkdwn that Slack shows in each viewer's own time zone ("today 18:40", "Nov 26, 2026 6:40 PM"),
+    with the UTC text as the fallback Slack requires. Syntax: `<!date^unix^token_string|fallback_text>`
+    (docs.slack.dev/messaging/formatting-message-text, "Date formatting"); it needs no scope."""
+    if moment is None:
+        return "–"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"<!date^{int(moment.timestamp())}^{SLACK_DATE_TOKENS}|{_when(moment)}>"
+
+
+SLACK_DATE_TOKENS = "{date_short_pretty} {time}"
 
 
 def _trim(text: str, limit: int) -> str:

@@ -9,17 +9,22 @@ The rules come from babelforce's article on updating leads (see DOMAIN.md):
 - a new lead is never compared with the hopper's leads;
 - rank only orders dialling under the `UP RANK` / `DOWN RANK` list orders;
 - leads with a final outcome are never loaded again, and a list no active campaign dials is not loaded at all.
+Two more facts are about the list's own data, not the dialer: a number another lead of the list already has, and a
+uid that differs from another lead's only by case or spaces. And `/lead rank … top` is worked out here: the rank
+that puts a lead at the head of the next batch, or why there is none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from babelforce.models import DIALABLE_STATUSES, Campaign, HopperEntry, Lead, ListOrder
+from babelforce.lookup import ListStandings
+from babelforce.models import DIALABLE_STATUSES, RANK_MAX, RANK_MIN, Campaign, HopperEntry, Lead, ListOrder
 
-Action = Literal["add", "rank", "set", "show", "undo"]
+Action = Literal["add", "rank", "set", "show", "undo", "remove", "undo_remove"]
 
 #: What babelforce does when a campaign has no list order set (DOMAIN.md: UP is the default).
 DEFAULT_LIST_ORDER = ListOrder.UP
@@ -45,20 +50,38 @@ class CaveatKind(StrEnum):
     AWAITS_RECYCLING = "awaits_recycling"  # already called (e.g. no_answer): back only if recycling rules say so
     LOADED_NOW = "loaded_now"  # add: the hopper was short, the new lead went straight in
     CAMPAIGN_UNKNOWN = "campaign_unknown"  # the campaign dialling the list could not be read
+    # remove: babelforce's API cannot take a lead out of a loaded batch (DOMAIN.md), so only the hopper can still
+    # call a lead once it is deleted
+    STILL_LOADED = "still_loaded"  # in the hopper: that batch may still call it; no later batch will
+    NOT_LOADED = "not_loaded"  # in no hopper (or no active campaign dials the list): no batch will call it
+    REMOVAL_UNKNOWN = "removal_unknown"  # the hopper (or the campaign) could not be read
+    DUPLICATE_NUMBER = "duplicate_number"  # another lead of the list has this number (add, or set of a number)
+    SIMILAR_UID = "similar_uid"  # another lead's uid differs from this one only by case or spaces
+    TOP_RANK = "top_rank"  # rank … top: the rank chosen, and the waiting lead it goes one beyond
+    ALREADY_TOP = "already_top"  # rank … top: its rank already beats every waiting lead; nothing changes
+    TOP_REFUSED = "top_refused"  # rank … top: no rank can head the next batch (see TopRefusal)
 
 
 #: Caveats after which the change does nothing for dialling now (the ones worth an "apply anyway?").
 NO_EFFECT_NOW = frozenset(
     {CaveatKind.IN_HOPPER, CaveatKind.ORDER_IGNORES_RANK, CaveatKind.NOT_DIALLED, CaveatKind.FINAL_STATUS}
 )
-#: Caveats that tell of a delay or an unknown; the rest are plain good news.
-WARNINGS = NO_EFFECT_NOW | {
-    CaveatKind.NEXT_BATCH,
-    CaveatKind.NEW_LEAD_AFTER_BATCH,
-    CaveatKind.HOPPER_UNKNOWN,
-    CaveatKind.AWAITS_RECYCLING,
-    CaveatKind.CAMPAIGN_UNKNOWN,
-}
+#: Facts about the list's own data that make leadbot ask "apply anyway?" before writing, whatever the dialer does.
+ASK_FIRST = frozenset({CaveatKind.DUPLICATE_NUMBER, CaveatKind.SIMILAR_UID})
+#: Caveats that tell of a delay, an unknown or a doubt; the rest are plain good news.
+WARNINGS = (
+    NO_EFFECT_NOW
+    | ASK_FIRST
+    | {
+        CaveatKind.NEXT_BATCH,
+        CaveatKind.NEW_LEAD_AFTER_BATCH,
+        CaveatKind.HOPPER_UNKNOWN,
+        CaveatKind.AWAITS_RECYCLING,
+        CaveatKind.CAMPAIGN_UNKNOWN,
+        CaveatKind.STILL_LOADED,
+        CaveatKind.REMOVAL_UNKNOWN,
+    }
+)
 
 
 class Subject(StrEnum):
@@ -67,6 +90,27 @@ class Subject(StrEnum):
     CHANGE = "change"
     NEW_LEAD = "new_lead"
     SHOWN = "shown"
+    REMOVED = "removed"  # a lead just deleted, the hopper read again after the delete
+
+
+class TopBasis(StrEnum):
+    """Which leads `top` compared the lead with: the waiting ones, or more when the export or the hopper could not
+    say which those are (then the rank chosen is higher than needed, never too low)."""
+
+    WAITING = "waiting"  # dialable and not in the hopper
+    NOT_IN_HOPPER = "not_in_hopper"  # the export has no statuses: every lead not in the hopper
+    DIALABLE = "dialable"  # the hopper could not be read: every dialable lead, loaded or not
+    ALL = "all"  # neither could be told: every lead of the list
+
+
+class TopRefusal(StrEnum):
+    """Why `top` finds no rank (TOP_REFUSED)."""
+
+    ORDER_IGNORES_RANK = "order_ignores_rank"  # UP / DOWN: rank does not order dialling
+    NOT_DIALLED = "not_dialled"  # no active campaign dials the list: there is no next batch
+    CAMPAIGN_UNKNOWN = "campaign_unknown"  # the list order could not be read
+    AT_LIMIT = "at_limit"  # one beyond the leading waiting lead is past -32768 … 32767
+    RANKS_UNKNOWN = "ranks_unknown"  # the export gives no rank (column missing, or leads without one)
 
 
 class Kept(StrEnum):
@@ -87,6 +131,7 @@ class Caveat:
     position: int | None = None  # in the hopper, 1-based
     hopper_size: int | None = None
     rank: int | None = None
+    bound_rank: int | None = None  # the rank of the hopper's last lead: what a rank "ahead of the hopper" beat
     status: str | None = None
     list_name: str | None = None
     campaign_name: str | None = None
@@ -95,6 +140,13 @@ class Caveat:
     kept: tuple[Kept, ...] = ()  # IN_HOPPER after a change: what this dial still uses
     old_number: str | None = None
     old_uid: str | None = None
+    uid: str | None = None  # SIMILAR_UID: the uid being written
+    number: str | None = None  # DUPLICATE_NUMBER: the number being written
+    others: tuple[str, ...] = ()  # the other leads it is about (their uids): same number, similar uid, top's rival
+    other_rank: int | None = None  # top: the rank of the lead named in `others`
+    basis: TopBasis | None = None  # top: which leads it was compared with
+    refusal: TopRefusal | None = None  # TOP_REFUSED: why
+    unranked: int = 0  # TOP_REFUSED (RANKS_UNKNOWN): waiting leads the export gives no rank for
 
     @property
     def is_warning(self) -> bool:
@@ -131,10 +183,23 @@ class DialContext:
     def ranks_matter(self) -> bool:
         return self.list_order in (ListOrder.UP_RANK, ListOrder.DOWN_RANK)
 
-    def hopper_position(self, lead_id: str) -> int | None:
-        """1-based position of the lead in the hopper, or None when it is not loaded (or unknown)."""
+    @property
+    def list_id(self) -> str | None:
+        """The list the campaign dials: the `listId` its hopper entries carry."""
+        lead_list = self.campaign.lead_list if self.campaign is not None else None
+        return lead_list.id if lead_list is not None else None
+
+    @property
+    def unnamed_entries(self) -> int:
+        """Hopper entries that name no lead (no id, no list id + uid): a lead not found may be one of them."""
+        return sum(not entry.identifies_a_lead for entry in self.hopper or ())
+
+    def hopper_position(self, lead_id: str, uids: Iterable[str | None] = ()) -> int | None:
+        """1-based position of the lead in the hopper, or None when it is not loaded (or unknown). An entry is the
+        lead by its id, else by this list's id + one of `uids` (the lead's uids now and before the change)."""
+        uids = tuple(uids)
         for index, entry in enumerate(self.hopper or ()):
-            if entry.id == lead_id:
+            if entry.is_lead(lead_id, self.list_id, uids):
                 return entry.order if entry.order is not None else index + 1
         return None
 
@@ -147,7 +212,9 @@ class DialContext:
         return rank < self.last_hopper_rank
 
 
-def needs_last_hopper_rank(action: Action, context: DialContext, lead_id: str | None, new_rank: int | None) -> bool:
+def needs_last_hopper_rank(
+    action: Action, context: DialContext, lead_id: str | None, new_rank: int | None, uids: Iterable[str | None] = ()
+) -> bool:
     """Whether the caveat depends on the hopper's last rank, so the caller fetches that lead only when it matters."""
     if context.campaign_error is not None:
         return False
@@ -155,7 +222,7 @@ def needs_last_hopper_rank(action: Action, context: DialContext, lead_id: str | 
         return False
     if not context.hopper:
         return False
-    return lead_id is None or context.hopper_position(lead_id) is None
+    return lead_id is None or context.hopper_position(lead_id, uids) is None
 
 
 def change_caveats(action: Action, before: Lead | None, after: Lead, context: DialContext) -> tuple[Caveat, ...]:
@@ -173,7 +240,9 @@ def change_caveats(action: Action, before: Lead | None, after: Lead, context: Di
     if context.hopper is None:
         return (*order, _hopper_unknown(context, subject))
     size = len(context.hopper)
-    position = context.hopper_position(after.id)
+    position = context.hopper_position(after.id, (after.uid, before.uid if before is not None else None))
+    if position is None and context.unnamed_entries:
+        return (*order, _unnamed_entries(context, subject))
     if position is not None and action == "add":
         return (Caveat(CaveatKind.LOADED_NOW, subject, position=position, hopper_size=size),)
     if position is not None:
@@ -184,7 +253,7 @@ def change_caveats(action: Action, before: Lead | None, after: Lead, context: Di
         return order
     if rank_changed and context.is_ahead_of_hopper(after.rank):
         kind = CaveatKind.NEW_LEAD_AFTER_BATCH if action == "add" else CaveatKind.NEXT_BATCH
-        return (Caveat(kind, subject, rank=after.rank, hopper_size=size),)
+        return (Caveat(kind, subject, rank=after.rank, bound_rank=context.last_hopper_rank, hopper_size=size),)
     return (Caveat(CaveatKind.NEXT_REFILL, subject, hopper_size=size),)
 
 
@@ -200,7 +269,9 @@ def lead_state(lead: Lead, context: DialContext) -> Caveat:
     if context.hopper is None:
         return _hopper_unknown(context, shown)
     size = len(context.hopper)
-    position = context.hopper_position(lead.id)
+    position = context.hopper_position(lead.id, (lead.uid,))
+    if position is None and context.unnamed_entries:
+        return _unnamed_entries(context, shown)
     if position is not None:
         return Caveat(CaveatKind.IN_HOPPER, shown, position=position, hopper_size=size)
     if awaits_recycling(lead):
@@ -262,6 +333,18 @@ def _order_ignores_rank(context: DialContext, subject: Subject) -> Caveat:
     )
 
 
+def _unnamed_entries(context: DialContext, subject: Subject) -> Caveat:
+    """The lead matched no entry, but some entries name no lead: it may be one of them, so "not in the hopper"
+    cannot be said. What can be: where it stands is unknown, and why."""
+    size = len(context.hopper or ())
+    return Caveat(
+        CaveatKind.HOPPER_UNKNOWN,
+        subject,
+        campaign_name=context.campaign.name if context.campaign else None,
+        reason=f"{context.unnamed_entries} of its {size} entries name no lead",
+    )
+
+
 def _hopper_unknown(context: DialContext, subject: Subject) -> Caveat:
     return Caveat(
         CaveatKind.HOPPER_UNKNOWN,
@@ -269,3 +352,131 @@ def _hopper_unknown(context: DialContext, subject: Subject) -> Caveat:
         campaign_name=context.campaign.name if context.campaign else None,
         reason=context.hopper_error,
     )
+
+
+def removal_caveat(lead_id: str, context: DialContext, *, before: DialContext | None = None) -> Caveat:
+    """Whether a lead can still be called once it is deleted: only by a batch already holding it.
+
+    Without `before`, `context` was read before the delete (the question: subject CHANGE). With it, `context` was
+    read after the delete and `before` just before it (subject REMOVED): a lead loaded in `before` but not in
+    `context` left the hopper; position and hopper_size then say where it was."""
+    subject = Subject.REMOVED if before is not None else Subject.CHANGE
+    was_at = before.hopper_position(lead_id) if before is not None else None
+    size_before = len(before.hopper) if before is not None and before.hopper is not None else None
+    campaign = context.campaign
+    campaign_name = campaign.name if campaign is not None else None
+    if context.campaign_error is not None or (context.dialling and context.hopper is None):
+        return Caveat(
+            CaveatKind.REMOVAL_UNKNOWN,
+            subject,
+            position=was_at,
+            hopper_size=size_before,
+            list_name=context.list_name,
+            campaign_name=campaign_name if context.campaign_error is None else None,
+            reason=context.campaign_error or context.hopper_error,
+        )
+    if not context.dialling or context.hopper is None:
+        return Caveat(CaveatKind.NOT_LOADED, subject, list_name=context.list_name, campaign_name=campaign_name)
+    size = len(context.hopper)
+    position = context.hopper_position(lead_id)
+    if position is not None:
+        return Caveat(CaveatKind.STILL_LOADED, subject, position=position, hopper_size=size)
+    return Caveat(
+        CaveatKind.NOT_LOADED,
+        subject,
+        position=was_at,
+        hopper_size=size,
+        list_name=context.list_name,
+        campaign_name=campaign_name,
+    )
+
+
+# ---------------------------------------------------------------------- /lead rank … top
+
+
+def top_blocked(context: DialContext) -> Caveat | None:
+    """Why no rank can head the next batch whatever the list holds (TOP_REFUSED), or None: worth reading the list."""
+    campaign_name = context.campaign.name if context.campaign else None
+    if context.campaign_error is not None:
+        return Caveat(
+            CaveatKind.TOP_REFUSED,
+            refusal=TopRefusal.CAMPAIGN_UNKNOWN,
+            list_name=context.list_name,
+            reason=context.campaign_error,
+        )
+    if not context.dialling:
+        return Caveat(
+            CaveatKind.TOP_REFUSED,
+            refusal=TopRefusal.NOT_DIALLED,
+            list_name=context.list_name,
+            campaign_name=campaign_name,
+        )
+    if not context.ranks_matter:
+        return Caveat(
+            CaveatKind.TOP_REFUSED,
+            refusal=TopRefusal.ORDER_IGNORES_RANK,
+            campaign_name=campaign_name,
+            list_order=context.list_order,
+        )
+    return None
+
+
+def top_rank(lead: Lead, context: DialContext, standings: ListStandings) -> Caveat:
+    """The rank that makes `lead` head the next batch: under UP RANK one above the highest rank among the list's
+    dialable leads not in the hopper, under DOWN RANK one below the lowest (TOP_RANK); its own rank when that
+    already beats them all, or no other lead waits (ALREADY_TOP); or why there is none (TOP_REFUSED).
+
+    A rank equal to the rival's is not enough: the dialer breaks ties by load order, which the API does not show.
+    """
+    blocked = top_blocked(context)
+    if blocked is not None:
+        return blocked
+    if not standings.has_ranks:
+        return Caveat(CaveatKind.TOP_REFUSED, refusal=TopRefusal.RANKS_UNKNOWN, list_name=context.list_name)
+    loaded = {entry.id for entry in context.hopper} if context.hopper is not None else None
+    basis = _top_basis(loaded is not None, standings.has_statuses)
+    rivals = [
+        standing
+        for standing in standings.leads
+        if standing.id != lead.id
+        and (not standings.has_statuses or standing.status in DIALABLE_STATUSES)
+        and (loaded is None or standing.id not in loaded)
+    ]
+    unranked = sum(1 for standing in rivals if standing.rank is None)
+    if unranked:
+        return Caveat(
+            CaveatKind.TOP_REFUSED, refusal=TopRefusal.RANKS_UNKNOWN, list_name=context.list_name, unranked=unranked
+        )
+    order = context.list_order
+    if not rivals:
+        return Caveat(CaveatKind.ALREADY_TOP, rank=lead.rank, list_order=order, basis=basis)
+    up = order == ListOrder.UP_RANK
+    ranks = [standing.rank for standing in rivals if standing.rank is not None]
+    best_rank = max(ranks) if up else min(ranks)
+    rival = next(standing for standing in rivals if standing.rank == best_rank)
+    rival_name = rival.uid or rival.id
+
+    def beyond(kind: CaveatKind, rank: int | None = None, refusal: TopRefusal | None = None) -> Caveat:
+        return Caveat(
+            kind,
+            rank=rank,
+            others=(rival_name,),
+            other_rank=best_rank,
+            list_order=order,
+            basis=basis,
+            refusal=refusal,
+        )
+
+    current = lead.rank
+    if current is not None and (current > best_rank if up else current < best_rank):
+        return beyond(CaveatKind.ALREADY_TOP, current)
+    target = best_rank + 1 if up else best_rank - 1
+    if not RANK_MIN <= target <= RANK_MAX:
+        return beyond(CaveatKind.TOP_REFUSED, refusal=TopRefusal.AT_LIMIT)
+    return beyond(CaveatKind.TOP_RANK, target)
+
+
+def _top_basis(hopper_known: bool, statuses_known: bool) -> TopBasis:
+    if hopper_known:
+        return TopBasis.WAITING if statuses_known else TopBasis.NOT_IN_HOPPER
+    return TopBasis.DIALABLE if statuses_known else TopBasis.ALL

@@ -21,6 +21,7 @@ FIELD_LIST, FIELD_UID, FIELD_LEAD, FIELD_NUMBER, FIELD_RANK, FIELD_DATA = (
     "rank",
     "data",
 )
+FIELD_CHANGE = "change"  # a recorded change, by its number in the audit trail (`/lead undo #12`)
 
 UID_MAX_LENGTH = 255
 SHOWN_MAX = 40
@@ -58,6 +59,8 @@ READ_ONLY_FIELDS = frozenset(
 # What an international number looks like, for messages; the one babelforce's own article uses.
 NUMBER_EXAMPLE = "+4916098119998"
 _NATIONAL_HEAD = re.compile(r"[^0-9]*0([0-9]*)")
+# A change's number as typed: `12` or `#12`, ASCII digits; 18 digits at most keeps it inside SQLite's integers.
+_CHANGE_REF = re.compile(r"#?([0-9]{1,18})")
 
 
 class FieldError(ValueError):
@@ -109,6 +112,29 @@ def parse_rank(text: str) -> int:
             FIELD_RANK, f"rank {shorten(stripped)} is out of range: it must be from {RANK_MIN} to {RANK_MAX}."
         )
     return rank
+
+
+def is_signed_up(text: str) -> bool:
+    """A rank typed with a plus sign (`+10`): most likely meant as "10 more", which babelforce cannot do (a rank is
+    absolute), so it is refused naming the lead's rank. `-5` stays the absolute rank -5."""
+    return text.strip().startswith("+")
+
+
+def relative_rank_refusal(lead_name: str, current: int | None, step: int, *, spelled: str = "") -> str:
+    """The refusal of a signed rank (`+10`), with the absolute value it probably meant. `spelled` prefixes the
+    values to write (`rank=` for /lead set)."""
+    if current is None:
+        return f"rank is absolute: {lead_name} has no rank yet; write {spelled}{step} to set rank {step}."
+    head = f"rank is absolute: {lead_name} has rank {current}"
+    if step == 0:
+        return f"{head}; write {spelled}0 to set rank 0."
+    meant = current + step
+    if meant > RANK_MAX:
+        return (
+            f"{head}, and {step} more would pass the highest rank, {RANK_MAX}; write {spelled}{RANK_MAX} for the "
+            f"highest, or {spelled}{step} to set rank {step}."
+        )
+    return f"{head}; write {spelled}{meant} to raise it by {step}, or {spelled}{step} to set rank {step}."
 
 
 def parse_uid(text: str) -> str:
@@ -297,3 +323,19 @@ def parse_data_lines(text: str, *, allow_delete: bool) -> dict[str, str | None]:
             raise FieldError(FIELD_DATA, f"data key {quote_input(name)} is given twice.")
         data[name] = parsed
     return data
+
+
+def change_ref(change_id: int) -> str:
+    """A recorded change as users see and type it (`#12`): its audit record's id, short enough to type."""
+    return f"#{change_id}"
+
+
+def parse_change_ref(text: str) -> int:
+    """The audit record id in `12` or `#12` (see change_ref)."""
+    match = _CHANGE_REF.fullmatch(text.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise FieldError(
+            FIELD_CHANGE,
+            f"change must be a change's number from /lead history, like #12; {quote_input(text)} is not one.",
+        )
+    return int(match.group(1))

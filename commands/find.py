@@ -116,8 +116,9 @@ def _written(command: FindLeads) -> registry.Written:
 
 
 def _progress(command: FindLeads) -> str:
-    where = f"list {command.list_ref}" if command.list_ref else "every list"
-    return f"Searching {where} for “{shorten(command.text)}”…"
+    """The receipt ("Received: find “martin” in Spring leads"): what was asked, true before the answer and after."""
+    where = f" in {command.list_ref}" if command.list_ref else ""
+    return f"find “{shorten(command.text)}”{where}"
 
 
 async def run(bot: Leadbot, command: FindLeads, request: Request, replace_original: bool) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def parse(text: str, *, default_region: str | None = None) -> ParseResult:
     if spec is None:
         message, suggestion = _unknown_command(head.text)
         return _with_single_quote_hint(Invalid(message, registry.usage(suggestion)), args)
-    if not args:
+    if not args and spec.form is not None:  # a subcommand without a form reads its bare name itself
         return OpenModal(word)
     if len(args) == 1 and _is_help_word(args[0]):
         return Help(word)

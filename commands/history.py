@@ -30,7 +30,9 @@ def parse(args: list[Token], region: str | None) -> LeadHistory:
 
 
 async def run(bot: Leadbot, command: LeadHistory, request: Request, replace_original: bool) -> dict[str, Any]:
-    return await bot.history.reply(command.list_ref, command.lead_ref, replace_original=replace_original)
+    return await bot.history.reply(
+        command.list_ref, command.lead_ref, replace_original=replace_original, requester=request.requester
+    )
 
 
 async def _precheck(service: LeadService, command: LeadHistory) -> None:
@@ -49,7 +51,7 @@ SUBCOMMAND = registry.register(
         positionals=(FIELD_LIST, FIELD_LEAD),
         parse=parse,
         written=lambda command: ([command.list_ref, command.lead_ref], {}, {}),
-        progress=lambda command: f"Reading the history of {command.lead_ref} in {command.list_ref}…",
+        progress=lambda command: f"the history of {command.lead_ref} in {command.list_ref}",
         form=registry.Form(
             title="A lead's history",
             submit="Show history",

@@ -70,9 +70,12 @@ class Form:
 class Subcommand(Generic[C]):
     """Everything about one subcommand, declared in its own module.
 
-    Exactly one of `run` (a read: its reply) and `plan` (a write: what the write pipeline sends, asks about and
-    records) is given. `parse` reads the tokens after the subcommand's name (never empty: no arguments open the
-    form) and raises `FieldError` or `grammar.Refusal` with one sentence for the user."""
+    Exactly one of `run` (its reply) and `plan` (a write: what the write pipeline sends, asks about and records)
+    is given. A read has `run`. A write has `plan`, unless it has a flow of its own that records itself in the
+    audit trail (undo): then `run`, and its tier is still WRITE, checked before it runs. `parse` reads the tokens
+    after the subcommand's name and raises `FieldError` or `grammar.Refusal` with one sentence for the user; it
+    never sees them empty when there is a form (no arguments open it), while a subcommand without a form reads
+    its bare name itself (`/lead undo`: your latest change)."""
 
     name: str
     command_type: type[C]
@@ -83,7 +86,7 @@ class Subcommand(Generic[C]):
     positionals: tuple[str, ...]  # field names of the arguments taken by position, for "needs <x>" messages
     parse: Callable[[list[Token], str | None], C]
     written: Callable[[C], Written]
-    progress: Callable[[C], str]  # the ack's "doing it…" line
+    progress: Callable[[C], str]  # what was asked, for the ack's "Received: …" line (it stays on screen for good)
     form: Form | None = None
     run: Callable[[Leadbot, C, Request, bool], Awaitable[dict[str, Any]]] | None = None
     plan: Callable[[LeadService, C], Awaitable[Plan]] | None = None
@@ -91,13 +94,18 @@ class Subcommand(Generic[C]):
     # when the command names one (bot.forms.precheck).
     precheck: Callable[[LeadService, C], Awaitable[None]] | None = None
     done_verb: str = "changed"  # how a finished change reads in history ("@alice · *changed* rank 40 → 45")
+    # A write whose plan asks first (Plan.asks) may word its own question: (plan, held token, asked again because
+    # the lead changed) -> message; None: "apply anyway?" (commands.blocks.confirmation_message).
+    question: Callable[[Plan, str, bool], dict[str, Any]] | None = None
     log_ref: Callable[[C], str] = field(default=lambda command: getattr(command, "lead_ref", ""))
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.plan is None):
-            raise ValueError(f"subcommand {self.name!r} must define exactly one of run (a read) and plan (a write)")
-        if (self.plan is not None) != (self.tier == Tier.WRITE):
-            raise ValueError(f"subcommand {self.name!r}: a write (plan) needs Tier.WRITE, a read (run) Tier.READ")
+            raise ValueError(
+                f"subcommand {self.name!r} must define exactly one of run (its own reply) and plan (a write)"
+            )
+        if self.plan is not None and self.tier != Tier.WRITE:
+            raise ValueError(f"subcommand {self.name!r}: a plan is a write and needs Tier.WRITE")
 
     @property
     def writes(self) -> bool:
@@ -114,7 +122,7 @@ class UnknownSubcommand(LookupError):
 
 
 #: Names that are not subcommands but are recorded in the audit trail or checked for permission as actions.
-RESERVED = frozenset({"help", "apply", "undo_add", "delete"})
+RESERVED = frozenset({"help", "apply", "undo_add", "undo_remove", "delete"})
 
 _BY_NAME: dict[str, Subcommand[Any]] = {}
 _BY_TYPE: dict[type, Subcommand[Any]] = {}
@@ -192,4 +200,4 @@ def is_write(name: str) -> bool:
 
 
 #: Buttons that write; each is an action of its own in the audit trail.
-WRITE_ACTIONS = frozenset({"undo", "apply", "undo_add"})
+WRITE_ACTIONS = frozenset({"undo", "apply", "undo_add", "undo_remove"})

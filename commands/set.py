@@ -14,6 +14,7 @@ from .fields import (
     FIELD_RANK,
     FIELD_UID,
     FieldError,
+    is_signed_up,
     parse_number,
     parse_rank,
     parse_uid,
@@ -34,7 +35,7 @@ from .grammar import (
     split_arguments,
     value_or_delete,
 )
-from .modals import LEAD_FIELD, LIST_FIELD, data_field, number_field, rank_field
+from .modals import LEAD_FIELD, LIST_FIELD, data_field, number_field
 
 if TYPE_CHECKING:
     from bot.service import LeadService, Plan
@@ -52,6 +53,7 @@ class SetLead:
     number: str | None = None
     rank: int | None = None
     data: dict[str, str | None] = field(default_factory=dict)
+    relative_rank: bool = False  # rank typed as `+10`: refused by the plan, naming the lead's rank (no write)
 
 
 def parse(args: list[Token], region: str | None) -> SetLead:
@@ -70,6 +72,7 @@ def parse(args: list[Token], region: str | None) -> SetLead:
     uid: str | None = None
     number: str | None = None
     rank: int | None = None
+    relative_rank = False
     seen: set[str] = set()
     data_tokens: list[Token] = []
     index = 0
@@ -105,31 +108,39 @@ def parse(args: list[Token], region: str | None) -> SetLead:
                     raise bare("set", changes, given) from None
                 raise
         else:
-            rank = parse_rank(value)
+            if value.strip().casefold() == "top":
+                raise Refusal("rank=top works with /lead rank only: /lead rank <list> <lead> top.", name)
+            rank, relative_rank = parse_rank(value), is_signed_up(value)
     data = data_pairs("set", data_tokens, allow_delete=True)
-    return SetLead(list_ref, lead_ref, uid=uid, number=number, rank=rank, data=data)
+    return SetLead(list_ref, lead_ref, uid=uid, number=number, rank=rank, data=data, relative_rank=relative_rank)
 
 
 def _build(values: dict[str, Any]) -> SetLead | dict[str, str]:
     if not any(values.get(name) for name in (FIELD_UID, FIELD_NUMBER, FIELD_DATA)) and FIELD_RANK not in values:
         return {FIELD_DATA: "Nothing to change: fill in a new uid, number, rank or at least one data line."}
+    rank, relative_rank = values.get(FIELD_RANK, (None, False))
     return SetLead(
         values[FIELD_LIST],
         values[FIELD_LEAD],
         uid=values.get(FIELD_UID),
         number=values.get(FIELD_NUMBER),
-        rank=values.get(FIELD_RANK),
+        rank=rank,
         data=values.get(FIELD_DATA, {}),
+        relative_rank=relative_rank,
     )
 
 
 def _written(command: SetLead) -> registry.Written:
     named = ((FIELD_UID, command.uid), (FIELD_NUMBER, command.number), (FIELD_RANK, command.rank))
     fields = {name: str(value) for name, value in named if value is not None}
+    if command.relative_rank and command.rank is not None:
+        fields[FIELD_RANK] = f"+{command.rank}"
     return [command.list_ref, command.lead_ref], fields, dict(command.data)
 
 
 async def _plan(service: LeadService, command: SetLead) -> Plan:
+    if command.relative_rank and command.rank is not None:
+        await service.refuse_relative_rank(command.list_ref, command.lead_ref, command.rank, spelled="rank=")
     return await service.plan_update(
         command,
         action="set",
@@ -142,12 +153,24 @@ async def _plan(service: LeadService, command: SetLead) -> Plan:
 
 
 async def _precheck(service: LeadService, command: SetLead) -> None:
+    if command.relative_rank and command.rank is not None:  # next to the form's rank field: a bare number to write
+        await service.refuse_relative_rank(command.list_ref, command.lead_ref, command.rank)
     lead = await service.check_lead_exists(command.list_ref, command.lead_ref)
     if command.uid is not None and command.uid != lead.uid:
         await service.check_uid_free(command.list_ref, command.uid, for_set=True)
 
 
 _KEEP = "Leave empty to keep it"
+
+#: The new rank, and whether it was typed as `+10` (refused naming the lead's rank).
+_RANK_FIELD = registry.FormField(
+    FIELD_RANK,
+    "New rank",
+    _KEEP,
+    optional=True,
+    required_message="rank must not be empty.",
+    parse=lambda raw, region: (parse_rank(raw), is_signed_up(raw)),
+)
 
 SUBCOMMAND = registry.register(
     registry.Subcommand(
@@ -160,7 +183,7 @@ SUBCOMMAND = registry.register(
         positionals=(FIELD_LIST, FIELD_LEAD),
         parse=parse,
         written=_written,
-        progress=lambda command: f"Updating {command.lead_ref} in {command.list_ref}…",
+        progress=lambda command: f"change {command.lead_ref} in {command.list_ref}",
         form=registry.Form(
             title="Edit a lead",
             submit="Save",
@@ -171,7 +194,7 @@ SUBCOMMAND = registry.register(
                     FIELD_UID, "New uid", _KEEP, optional=True, parse=lambda raw, region: parse_uid(raw)
                 ),
                 number_field("New number", _KEEP, optional=True),
-                rank_field("New rank", _KEEP, optional=True),
+                _RANK_FIELD,
                 data_field(allow_delete=True, hint="One key=value per line; key=null deletes that variable"),
             ),
             build=_build,

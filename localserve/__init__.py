@@ -82,6 +82,28 @@ class _PromptServer(uvicorn.Server):
             with contextlib.suppress(RuntimeError):  # the loop already closed: nothing to wake
                 loop.call_soon_threadsafe(wake.set)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's `shutdown` without its fixed 0.1 s pause after asking connections to close: open connections
+        and tasks are polled every 5 ms instead (same graceful timeout, then the same cancelling, then lifespan).
+        A bot under test stops three servers, so the pause was 0.3 s of every test that starts one."""
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        try:
+            await asyncio.wait_for(self._connections_and_tasks_done(), self.config.timeout_graceful_shutdown)
+        except TimeoutError:
+            for task in self.server_state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    async def _connections_and_tasks_done(self) -> None:
+        while (self.server_state.connections or self.server_state.tasks) and not self.force_exit:
+            await asyncio.sleep(0.005)
+
 
 def _uvicorn_config(app: ASGIApp, log_level: str, http: str = "h11", lifespan: LifespanType = "off") -> uvicorn.Config:
     return uvicorn.Config(

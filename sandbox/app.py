@@ -36,6 +36,7 @@ from sandbox.state import (
     NotFound,
     SandboxError,
     SandboxState,
+    is_dashed_uuid,
     normalize_id,
     now_rfc3339,
 )
@@ -544,6 +545,8 @@ async def all_leads(request: Request) -> Response:
     list_id = None
     if raw_list_id is not None:
         list_id = normalize_id(raw_list_id)
+        if list_id is None and is_dashed_uuid(raw_list_id):
+            raise NotFound(f"Lead-list {raw_list_id} not found.")  # an id babelforce does not match (normalize_id)
         if list_id is None:
             raise Invalid("listId must be a lead-list id.")
     return _paged_leads(request, "/api/v2/outbound/leads", list_id)
@@ -771,9 +774,11 @@ async def dial(request: Request) -> Response:
     if status not in DIAL_STATUSES:
         raise Invalid(f"status must be one of the dial statuses ({', '.join(DIAL_STATUSES)}).")
     with state.lock:
-        dialled = state.dial(campaign_id, count, status)
+        dialled, orphans = state.dial_batch(campaign_id, count, status)
         items = [lead_json(lead, state.campaign_id_of_list(lead.list_id)) for lead in dialled]
-    return JSONResponse({"success": True, "items": items})
+    # entries of leads deleted after they were loaded: called from the batch, with no lead left to update
+    removed = [{"id": entry.lead_id, "uid": entry.uid, "number": entry.number} for entry in orphans]
+    return JSONResponse({"success": True, "items": items, "removedCalled": removed})
 
 
 @control

@@ -60,6 +60,7 @@ __all__ = [
     "SandboxError",
     "SandboxState",
     "TokenStore",
+    "is_dashed_uuid",
     "new_id",
     "normalize_id",
     "now_rfc3339",
@@ -106,10 +107,20 @@ def new_id() -> str:
 
 
 def normalize_id(raw: str) -> str | None:
-    """The 32-hex spelling of an id given as 32 hex or as a dashed uuid (any case); None if it is neither."""
-    if _HEX32.fullmatch(raw) or _DASHED.fullmatch(raw):
-        return raw.replace("-", "").lower()
+    """The id as stored (32 lowercase hex digits) when `raw` is 32 hex digits in any case; None otherwise.
+
+    The dashed uuid spelling is not an id here, so it answers 404 like an unknown id: babelforce's own Go SDK
+    (github.com/babelforce/manager-sdk-go, ids.go) says the API does not match the hyphenated form and rewrites
+    such ids before sending, "instead of 404ing". leadbot's client sends the compact form; this keeps it honest.
+    """
+    if _HEX32.fullmatch(raw):
+        return raw.lower()
     return None
+
+
+def is_dashed_uuid(raw: str) -> bool:
+    """The uuid spelling with dashes, which the real API does not match (see `normalize_id`)."""
+    return _DASHED.fullmatch(raw) is not None
 
 
 def now_rfc3339() -> str:
@@ -358,16 +369,13 @@ class SandboxState:
             return lead_list
 
     def _remove_leads(self, lead_list: LeadList, leads: list[Lead]) -> None:
-        if not leads:
-            return
+        """Delete leads from the list. A lead already loaded keeps its hopper entry until it is dialled: the
+        conservative model (babelforce's spec does not say; its API offers no way to take a lead out of a loaded
+        batch), so a client must never promise that deleting a loaded lead stops this batch from calling it.
+        The hopper stays as full as it was, so nothing is refilled."""
         for lead in leads:
             del lead_list.leads[lead.id]
             del lead_list.ids_by_uid[lead.uid]
-        if lead_list.campaign_id is not None:
-            campaign = self.campaigns[lead_list.campaign_id]
-            gone = {lead.id for lead in leads}
-            campaign.hopper = [entry for entry in campaign.hopper if entry.lead_id not in gone]
-            self._refill(campaign)
 
     def iter_leads(self, list_id: str | None = None, status: str | None = None) -> Iterator[Lead]:
         """Leads in list order (lists in creation order when account-wide), optionally of one status.
@@ -461,15 +469,24 @@ class SandboxState:
 
     def dial(self, campaign_id: str, count: int = 1, status: str = "no_answer") -> list[Lead]:
         """Simulate the dialer: call the first `count` hopper entries, record the outcome, then refill."""
+        return self.dial_batch(campaign_id, count, status)[0]
+
+    def dial_batch(
+        self, campaign_id: str, count: int = 1, status: str = "no_answer"
+    ) -> tuple[list[Lead], list[HopperEntry]]:
+        """`dial`, also returning the entries whose lead was deleted after it was loaded: the batch still calls
+        their number (as loaded), but there is no lead left to record the outcome on."""
         with self.lock:
             campaign = self.get_campaign(campaign_id)
             batch, campaign.hopper = campaign.hopper[:count], campaign.hopper[count:]
             lead_list = self.lists[campaign.list_id] if campaign.list_id is not None else None
             now = now_rfc3339()
             dialled: list[Lead] = []
+            orphans: list[HopperEntry] = []
             for entry in batch:
                 lead = lead_list.leads.get(entry.lead_id) if lead_list is not None else None
-                if lead is None:  # cannot happen: deleting a lead removes its entry
+                if lead is None:  # deleted after it was loaded: called all the same, nothing to update
+                    orphans.append(entry)
                     continue
                 lead.status = status
                 lead.call_count += 1
@@ -477,9 +494,9 @@ class SandboxState:
                 lead.date_called = now
                 lead.last_updated = now
                 dialled.append(lead)
-            campaign.calls += len(dialled)
+            campaign.calls += len(batch)
             self._refill(campaign)
-            return dialled
+            return dialled, orphans
 
     def lead_stats(self, campaign_id: str) -> dict[str, int]:
         with self.lock:

@@ -7,7 +7,7 @@ option look-ups, button clicks); `render_*` turn Block Kit into readable text fo
 
 from slackstub.driver import DriverError, Interaction, SlackDriver
 from slackstub.render import render_blocks, render_message, render_view
-from slackstub.server import NoAnswer, Recorded, SlackStub, SlackStubError
+from slackstub.server import NoAnswer, Recorded, Shown, SlackStub, SlackStubError
 from slackstub.signing import signed_headers
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Interaction",
     "NoAnswer",
     "Recorded",
+    "Shown",
     "SlackDriver",
     "SlackStub",
     "SlackStubError",

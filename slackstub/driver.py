@@ -1,9 +1,15 @@
 """`SlackDriver`: what Slack itself sends to the bot (slash commands, modal submissions, option look-ups, button
-clicks), as signed HTTP requests shaped like Slack's, with triggers and response_urls issued by a `SlackStub`."""
+clicks), as signed HTTP requests shaped like Slack's, with triggers and response_urls issued by a `SlackStub`.
+
+By default every request comes from one user of the installing workspace, in a channel the bot is in. An `origin`
+(see `SlackDriver.origin`) makes the driver send the shapes Slack sends from elsewhere: Enterprise Grid, org-wide
+installs, Slack Connect (user.team_id ≠ team.id). The end-to-end tests keep those shapes as JSON fixtures."""
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +46,12 @@ class Interaction:
     def acked_in_time(self) -> bool:
         """Whether Slack would have accepted the ack (answered with 2xx within 3 s)."""
         return 200 <= self.status < 300 and self.elapsed <= ACK_DEADLINE_S
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One for every driver: each httpx.Client would load the CA bundle (~30 ms), and tests start many drivers."""
+    return httpx.create_ssl_context()
 
 
 def _plain(text: str) -> dict[str, Any]:
@@ -143,8 +155,14 @@ class SlackDriver:
         self.channel_name = channel_name
         self.api_app_id = stub.app_id
         self.timeout = timeout
+        #: Where requests come from, per request kind ("slash_command", "block_actions", "view_submission",
+        #: "block_suggestion"): top-level fields that replace the driver's own (`team`, `user`, `enterprise`,
+        #: `is_enterprise_install`, `channel`, ... ; for a slash command `team_id`, `enterprise_id`, `user_id`, ...),
+        #: and under "view" fields merged into a submitted view (`team_id`, `app_installed_team_id`). None: the
+        #: driver's own user, workspace and channel.
+        self.origin: dict[str, dict[str, Any]] | None = None
         self._own_http = http is None
-        self.http = http if http is not None else httpx.Client(timeout=timeout)
+        self.http = http if http is not None else httpx.Client(timeout=timeout, verify=_ssl_context())
 
     def close(self) -> None:
         if self._own_http:
@@ -183,10 +201,21 @@ class SlackDriver:
             elapsed=elapsed,
         )
 
+    def _from_origin(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """`payload` as sent from the current origin (unchanged without one)."""
+        fields = (self.origin or {}).get(kind)
+        if not fields:
+            return payload
+        payload = {**payload, **{key: value for key, value in fields.items() if key != "view"}}
+        if isinstance(fields.get("view"), dict) and isinstance(payload.get("view"), dict):
+            payload["view"] = {**payload["view"], **fields["view"]}
+        return payload
+
     def _send_payload(self, payload: dict[str, Any], *, follows: Interaction | None = None) -> Interaction:
-        """POST an interactivity payload. Without a response_url of its own (modals), the returned Interaction
-        carries the one of `follows` (the request that opened the modal), so `replies()` reads the bot's answers
-        there."""
+        """POST an interactivity payload (as sent from the current origin). Without a response_url of its own
+        (modals), the returned Interaction carries the one of `follows` (the request that opened the modal), so
+        `replies()` reads the bot's answers there."""
+        payload = self._from_origin(str(payload.get("type")), payload)
         body = urlencode({"payload": json.dumps(payload)}).encode()
         response_url = payload.get("response_url") or (follows.response_url if follows else None)
         return self._send(body, response_url=response_url, trigger_id=payload.get("trigger_id"))
@@ -217,11 +246,19 @@ class SlackDriver:
     # ------------------------------------------------------------------ what a user does
 
     def command(self, text: str, *, command: str = "/lead") -> Interaction:
-        """The user types `{command} {text}` in the channel."""
+        """The user types `{command} {text}` in the channel. An ack that carries a message goes on the stub's
+        screen, where it stays: Slack never replaces a slash command's ack (see `SlackStub.screen`)."""
         fields = self.command_fields(text, command=command)
-        return self._send(
+        interaction = self._send(
             urlencode(fields).encode(), response_url=fields["response_url"], trigger_id=fields["trigger_id"]
         )
+        if 200 <= interaction.status < 300:
+            ack = interaction.json if interaction.json is not None else {"text": interaction.body}
+            if ack.get("text") or ack.get("blocks"):
+                self.stub.show(
+                    fields.get("channel_id"), fields.get("user_id"), ack, "ack", before_posts_to=fields["response_url"]
+                )
+        return interaction
 
     def command_fields(
         self,
@@ -233,7 +270,7 @@ class SlackDriver:
     ) -> dict[str, str]:
         """The form fields of a slash command as Slack posts them (fresh response_url and trigger unless given),
         for tests that send the body themselves (replays, retries, odd headers)."""
-        return {
+        fields = {
             "token": VERIFICATION_TOKEN,
             "team_id": self.team_id,
             "team_domain": self.team_domain,
@@ -245,9 +282,13 @@ class SlackDriver:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": response_url or self.stub.new_response_url(),
-            "trigger_id": trigger_id or self.stub.new_trigger(),
         }
+        fields.update({key: str(value) for key, value in self._from_origin("slash_command", {}).items()})
+        fields["response_url"] = response_url or self.stub.new_response_url(
+            channel_id=fields["channel_id"], user_id=fields["user_id"]
+        )
+        fields["trigger_id"] = trigger_id or self.stub.new_trigger()
+        return fields
 
     def submit(
         self, view: dict[str, Any] | None, answers: dict[str, str], *, interaction: Interaction | None = None
@@ -352,7 +393,13 @@ class SlackDriver:
             payload.update({"container": {"type": "view", "view_id": target.get("id")}, "view": target})
         else:
             payload.update(self._message_context(target))
-            payload["response_url"] = self.stub.new_response_url()
+            channel = self._from_origin("block_actions", payload).get("channel") or {}
+            user = self._from_origin("block_actions", payload).get("user") or {}
+            payload["response_url"] = self.stub.new_response_url(
+                channel_id=channel.get("id") if isinstance(channel, dict) else None,
+                user_id=user.get("id") if isinstance(user, dict) else None,
+                source=self.stub.shown_key(target),  # replace_original acts on the message clicked, if on screen
+            )
         payload["actions"] = [action]
         return self._send_payload(payload, follows=interaction)
 

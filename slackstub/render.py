@@ -6,6 +6,7 @@ Best effort and never raising: an unknown block renders as `[<type> block]`.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 DIVIDER = "─" * 40
@@ -47,11 +48,25 @@ def _angle(match: re.Match[str]) -> str:
         return f"@{label}" if label else target
     if target.startswith("#"):
         return f"#{label}" if label else target
+    if target.startswith("!date^"):
+        return label or _date_without_fallback(target)
     if target.startswith("!"):
         if label:
             return label
         return "@" + target[1:].split("^", 1)[0]
     return label or target
+
+
+def _date_without_fallback(target: str) -> str:
+    """`<!date^unix^tokens>` with no `|fallback`: Slack's docs require the fallback, so this is a bot's mistake;
+    show the moment in UTC, marked, rather than the raw syntax. Slack itself would show each viewer their own time
+    (https://docs.slack.dev/messaging/formatting-message-text, "Date formatting")."""
+    stamp = target.split("^")[1]
+    try:
+        moment = datetime.fromtimestamp(int(stamp), UTC)
+    except (ValueError, OverflowError, OSError):
+        return f"[date {stamp}]"
+    return f"[date {moment:%Y-%m-%d %H:%M} UTC, no fallback]"
 
 
 def mrkdwn(text: str) -> str:

@@ -110,6 +110,22 @@ class _ResponseUrl:
     expires_at: float
     uses_left: int
     payloads: list[dict[str, Any]] = field(default_factory=list)
+    channel_id: str | None = None  # where its posts show, and to whom (ephemeral unless response_type in_channel)
+    user_id: str | None = None
+    source: int | None = None  # the shown message replace_original / delete_original act on (interactions only)
+
+
+@dataclass
+class Shown:
+    """A message as Slack shows it: in `channel_id`, to `user_id` only when ephemeral (None: to everyone there).
+    `via` says how it got there: "ack" (the HTTP answer to a slash command), "response_url", "chat.postEphemeral"
+    or "chat.postMessage"; `key` identifies it on screen (a click on it gets a response_url that can replace it)."""
+
+    key: int
+    channel_id: str | None
+    user_id: str | None
+    message: dict[str, Any]
+    via: str
 
 
 @dataclass
@@ -195,9 +211,17 @@ class SlackStub(BackgroundServer):
     to it, and its acks are recorded (`wait_socket_ack`). Stopping the stub closes every socket (code 1001).
 
     Web API methods: `auth.test`, `views.open`, `views.update`, `views.push`, `chat.postMessage`,
-    `chat.postEphemeral`, `conversations.info` (channels from `add_channel`), `usergroups.users.list` (groups from
+    `chat.postEphemeral`, `conversations.info` (channels from `add_channel`), `conversations.open` (a DM with one
+    user), `usergroups.users.list` (groups from
     `set_usergroup`) and `apps.connections.open`; any other method answers `unknown_method`. Each call is recorded,
-    checks its token and honours the faults queued with `fail`.
+    checks its token and honours the faults queued with `fail`. As in Slack, chat.postEphemeral and
+    chat.postMessage work only in channels the bot is a member of (`bot_channels`: C0CAMPAIGN from the start,
+    `remove_bot_from` to leave), else `channel_not_found` / `not_in_channel`; `conversations.open` with one user id
+    opens that user's DM with the app, where the bot may post.
+
+    `screen()` is what the user sees: a slash command's ack (shown by the driver), posts at response_urls and
+    messages sent with chat.*, after Slack's rules on replacing: `replace_original` replaces the message an
+    interaction came from, never a slash command's ack, which stays on screen above the reply.
     """
 
     def __init__(
@@ -219,6 +243,10 @@ class SlackStub(BackgroundServer):
         self.app_id = APP_ID
         self.events: list[Recorded] = []
         self.channels: dict[str, str] = {"C0CAMPAIGN": "spring-campaign"}
+        self.bot_channels: set[str] = {"C0CAMPAIGN"}  # where the bot is a member (chat.* need it, as Slack's do)
+        self._shown: list[Shown] = []
+        self._posted_at: dict[int, str] = {}  # shown message key -> the response_url (rid) it was posted at
+        self._dms: dict[str, str] = {}  # user id -> the id of that user's DM with the app (D...)
         self.usergroups: dict[str, list[str]] = {}  # user group id (S...) -> member user ids
         self._cond = threading.Condition(threading.RLock())
         self._faults: dict[str, list[_Fault]] = {}
@@ -239,6 +267,7 @@ class SlackStub(BackgroundServer):
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.info": self._conversations_info,
+            "conversations.open": self._conversations_open,
             "usergroups.users.list": self._usergroups_users_list,
             "apps.connections.open": self._apps_connections_open,
         }
@@ -276,12 +305,31 @@ class SlackStub(BackgroundServer):
             self._triggers[trigger_id] = _Trigger(expires_at=time.monotonic() + ttl)
         return trigger_id
 
-    def new_response_url(self, ttl: float = RESPONSE_URL_TTL_S, uses: int = RESPONSE_URL_USES) -> str:
-        """A fresh response_url (full URL): accepts `uses` posts within `ttl` seconds, like Slack's."""
+    def new_response_url(
+        self,
+        ttl: float = RESPONSE_URL_TTL_S,
+        uses: int = RESPONSE_URL_USES,
+        *,
+        channel_id: str | None = None,
+        user_id: str | None = None,
+        source: int | None = None,
+    ) -> str:
+        """A fresh response_url (full URL): accepts `uses` posts within `ttl` seconds, like Slack's.
+
+        Its posts show in `channel_id` to `user_id` (see `screen`). `source` is the key of the shown message the
+        interaction came from (a click on it): `replace_original` / `delete_original` act on that message only.
+        A slash command's response_url has none: as in Slack, its posts never replace the command's ack, they are
+        shown after it (replace_original is documented for messages from interactions, and does nothing there)."""
         base = self._require_base_url()
         rid = f"{self._next()}-{secrets.token_hex(8)}"
         with self._cond:
-            self._response_urls[rid] = _ResponseUrl(expires_at=time.monotonic() + ttl, uses_left=uses)
+            self._response_urls[rid] = _ResponseUrl(
+                expires_at=time.monotonic() + ttl,
+                uses_left=uses,
+                channel_id=channel_id,
+                user_id=user_id,
+                source=source,
+            )
         return f"{base}/response/{rid}"
 
     def fail(
@@ -301,10 +349,88 @@ class SlackStub(BackgroundServer):
         with self._cond:
             self._faults.setdefault(method, []).append(_Fault(status, error, times, retry_after))
 
-    def add_channel(self, channel_id: str, name: str) -> None:
-        """Make `conversations.info` know a channel (C0CAMPAIGN / spring-campaign is known from the start)."""
+    def add_channel(self, channel_id: str, name: str, *, member: bool = True) -> None:
+        """Make `conversations.info` know a channel (C0CAMPAIGN / spring-campaign is known from the start), with the
+        bot a member of it unless `member` is False."""
         with self._cond:
             self.channels[channel_id] = name
+            if member:
+                self.bot_channels.add(channel_id)
+            else:
+                self.bot_channels.discard(channel_id)
+
+    def remove_bot_from(self, channel_id: str) -> None:
+        """The bot leaves (or was never invited to) a channel: chat.postEphemeral and chat.postMessage there fail
+        with `not_in_channel`, as Slack's do; the channel stays known to conversations.info."""
+        with self._cond:
+            self.bot_channels.discard(channel_id)
+
+    # ------------------------------------------------------------------ what the user sees
+
+    def show(
+        self,
+        channel_id: str | None,
+        user_id: str | None,
+        message: dict[str, Any],
+        via: str,
+        *,
+        before_posts_to: str | None = None,
+    ) -> int:
+        """Put a message on screen (the driver shows a slash command's ack this way); returns its key.
+
+        `before_posts_to` (a response_url): an ack goes before what the app already posted there, as Slack shows
+        an ack first even when the app's reply raced ahead of it (Bolt answers the HTTP request after the listener)."""
+        with self._cond:
+            key = self._next()
+            shown = Shown(key, channel_id, user_id, json.loads(json.dumps(message)), via)
+            rid = self._rid(before_posts_to) if before_posts_to else None
+            index = next(
+                (i for i, entry in enumerate(self._shown) if rid and self._posted_at.get(entry.key) == rid), None
+            )
+            self._shown.insert(len(self._shown) if index is None else index, shown)
+            self._cond.notify_all()
+        return key
+
+    def screen(self, channel_id: str | None = None, user_id: str | None = None) -> list[Shown]:
+        """The messages shown, oldest first, after every replace and delete: all of them, or those a user sees in
+        a channel (the channel's public ones plus that user's ephemeral ones)."""
+        with self._cond:
+            shown = [json.loads(json.dumps(entry.__dict__)) for entry in self._shown]
+        visible = [
+            Shown(**entry)
+            for entry in shown
+            if (channel_id is None or entry["channel_id"] == channel_id)
+            and (user_id is None or entry["user_id"] in (None, user_id))
+        ]
+        return visible
+
+    def shown_key(self, message: dict[str, Any]) -> int | None:
+        """The key of the newest shown message equal to `message` (as the bot sent it), or None."""
+        with self._cond:
+            for entry in reversed(self._shown):
+                if entry.message == message or _without_flags(entry.message) == _without_flags(message):
+                    return entry.key
+        return None
+
+    def _show_posted(self, rid: str, entry: _ResponseUrl, payload: dict[str, Any]) -> None:
+        """A post Slack accepted at a response_url, on screen: it replaces or deletes the message the interaction
+        came from when it says so and there is one; otherwise it is a new message (a slash command's ack stays)."""
+        with self._cond:
+            index = next((i for i, shown in enumerate(self._shown) if shown.key == entry.source), None)
+            if index is not None and payload.get("delete_original") is True:
+                del self._shown[index]
+                return
+            if index is not None and payload.get("replace_original") is True:
+                self._shown[index].message = _without_flags(payload)
+                self._shown[index].via = "response_url"
+                return
+            if payload.get("delete_original") is True and not (payload.get("text") or payload.get("blocks")):
+                return  # nothing to delete, nothing to show
+            everyone = payload.get("response_type") == "in_channel"
+            user_id = None if everyone else entry.user_id
+            shown = Shown(self._next(), entry.channel_id, user_id, _without_flags(payload), "response_url")
+            self._shown.append(shown)
+            self._posted_at[shown.key] = rid
 
     def set_usergroup(self, group_id: str, user_ids: Iterable[str]) -> None:
         """Make `usergroups.users.list` answer `user_ids` for user group `group_id` (S...), replacing its members.
@@ -400,9 +526,12 @@ class SlackStub(BackgroundServer):
             return json.loads(json.dumps(view)) if view is not None else None
 
     def clear(self) -> None:
-        """Forget recorded events and the payloads received so far (URLs, triggers, views and faults stay)."""
+        """Forget recorded events, the payloads received so far and what is on screen (URLs, triggers, views,
+        channels and faults stay)."""
         with self._cond:
             self.events.clear()
+            self._shown.clear()
+            self._posted_at.clear()
             for entry in self._response_urls.values():
                 entry.payloads.clear()
 
@@ -490,7 +619,7 @@ class SlackStub(BackgroundServer):
             "text": text,
             "api_app_id": self.app_id,
             "is_enterprise_install": "false",
-            "response_url": self.new_response_url(),
+            "response_url": self.new_response_url(channel_id=channel_id, user_id=user_id),
             "trigger_id": self.new_trigger(),
         }
         envelope = {"type": "slash_commands", "payload": payload, "accepts_response_payload": True}
@@ -602,8 +731,17 @@ class SlackStub(BackgroundServer):
         elif not isinstance(payload, dict):
             payload = {"_raw": payload}
         with self._cond:
-            known = envelope_id in self._socket_envelopes
-        status = 200 if known else 404
+            sent = self._socket_envelopes.get(envelope_id)
+        status = 200 if sent is not None else 404
+        if sent is not None and sent.envelope.get("type") == "slash_commands" and _is_message(payload):
+            command = sent.envelope.get("payload") or {}
+            self.show(  # stays on screen, as in Slack
+                command.get("channel_id"),
+                command.get("user_id"),
+                payload,
+                "ack",
+                before_posts_to=command.get("response_url"),
+            )
         self._record(Recorded("socket_ack", envelope_id, payload, time.monotonic(), status=status))
 
     # ------------------------------------------------------------------ HTTP endpoints
@@ -682,10 +820,15 @@ class SlackStub(BackgroundServer):
                 status, text = 400, "invalid_payload"
             elif not (payload.get("text") or payload.get("blocks") or payload.get("delete_original")):
                 status, text = 400, "no_text"
+            elif "blocks" in payload and not (
+                isinstance(payload["blocks"], list) and len(payload["blocks"]) <= MESSAGE_MAX_BLOCKS
+            ):  # as for chat.postMessage: Slack answers a webhook post with more than 50 blocks 400 invalid_blocks
+                status, text = 400, "invalid_blocks"
             else:
                 status, text = 200, "ok"
                 entry.uses_left -= 1
                 entry.payloads.append(payload)
+                self._show_posted(rid, entry, payload)
         self._record(Recorded("response", rid, recorded_payload, now, status=status))
         return PlainTextResponse(text, status_code=status)
 
@@ -791,8 +934,27 @@ class SlackStub(BackgroundServer):
     def _ts(self) -> str:
         return f"{time.time():.6f}"
 
+    def dm_channel(self, user_id: str) -> str:
+        """The id of the DM between `user_id` and the app (its Messages tab), opened on first use."""
+        with self._cond:
+            return self._dms.setdefault(user_id, "D" + user_id.lstrip("UW")[:9].ljust(9, "0"))
+
+    def _where_the_bot_may_post(self, channel: str) -> str:
+        """The conversation a chat.* call posts to, or Slack's error: the app's own DMs (opened with
+        conversations.open) are open to it; any other channel needs the bot as a member: unknown (or a DM between
+        people, or a user id: whether Slack takes one here is not documented for every token, so the stub does not)
+        -> channel_not_found, known but not joined -> not_in_channel."""
+        with self._cond:
+            if channel in self._dms.values():
+                return channel
+            if channel not in self.channels:
+                raise ApiError("channel_not_found")
+            if channel not in self.bot_channels:
+                raise ApiError("not_in_channel")
+        return channel
+
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._message_checks(args)
+        channel = self._where_the_bot_may_post(self._message_checks(args))
         ts = self._ts()
         message = {
             "type": "message",
@@ -807,13 +969,36 @@ class SlackStub(BackgroundServer):
         for key in ("blocks", "attachments", "thread_ts", "metadata"):
             if key in args:
                 message[key] = args[key]
+        self.show(channel, None, message, "chat.postMessage")
         return {"channel": channel, "ts": ts, "message": message}
 
     def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._message_checks(args)
+        """Slack's chat.postEphemeral: only where the bot is a member."""
+        channel = self._message_checks(args)
         if not args.get("user"):
             raise ApiError("user_not_found")
+        channel = self._where_the_bot_may_post(channel)
+        shown: dict[str, Any] = {key: args[key] for key in ("text", "blocks", "attachments") if key in args}
+        self.show(channel, str(args["user"]), shown, "chat.postEphemeral")
         return {"message_ts": self._ts()}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's conversations.open for a DM between the app and one user (`users`: one user id), or resuming one
+        (`channel`): the D… id that chat.postMessage then posts to. Several users (a group DM) are not modelled."""
+        users = [user.strip() for user in str(args.get("users") or "").split(",") if user.strip()]
+        channel = args.get("channel")
+        if not users and not channel:
+            raise ApiError("users_list_not_supplied")
+        if channel:
+            with self._cond:
+                if channel not in self._dms.values():
+                    raise ApiError("channel_not_found")
+            return {"channel": {"id": channel}}
+        if len(users) > 1:
+            raise ApiError("method_not_supported_for_channel_type")
+        if users[0][:1] not in ("U", "W"):
+            raise ApiError("user_not_found")
+        return {"channel": {"id": self.dm_channel(users[0])}}
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         connection_id = secrets.token_urlsafe(12)
@@ -826,6 +1011,7 @@ class SlackStub(BackgroundServer):
         channel_id = args.get("channel")
         with self._cond:
             name = self.channels.get(channel_id) if isinstance(channel_id, str) else None
+            member = channel_id in self.bot_channels
         if name is None:
             raise ApiError("channel_not_found")
         return {
@@ -837,7 +1023,7 @@ class SlackStub(BackgroundServer):
                 "is_im": False,
                 "is_private": False,
                 "is_archived": False,
-                "is_member": True,
+                "is_member": member,
                 "context_team_id": self.team_id,
             }
         }
@@ -859,6 +1045,19 @@ class SlackStub(BackgroundServer):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+#: Keys of a response_url post that say how to show it, not what it says.
+_POST_FLAGS = ("replace_original", "delete_original", "response_type")
+
+
+def _is_message(payload: Any) -> bool:
+    """Whether an ack's payload is a message to show (text or blocks), not an empty ack."""
+    return isinstance(payload, dict) and bool(payload.get("text") or payload.get("blocks"))
+
+
+def _without_flags(message: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in message.items() if key not in _POST_FLAGS}
 
 
 def _bearer(header: str | None) -> str | None:

@@ -1,15 +1,21 @@
-"""Shared fixtures: a local babelforce sandbox on loopback, for the sandbox's own tests and the client's."""
+"""Fixtures every test package may use: a local babelforce sandbox on loopback, and anyio's backend.
+Helpers that are not fixtures live in tests/support.py."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from sandbox import SandboxServer
+from tests.support import SandboxControl, fetch_token
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """`@pytest.mark.anyio` tests run on asyncio (the bot's own loop), not trio."""
+    return "asyncio"
 
 
 @pytest.fixture
@@ -34,19 +40,12 @@ def sandbox_factory() -> Iterator[Callable[..., SandboxServer]]:
         server.stop()
 
 
-# Building an SSL context loads the CA bundle (tens of ms); loopback tests make many clients, so share one.
-SSL_CONTEXT = ssl.create_default_context()
-
-
-def fetch_token(base_url: str) -> str:
-    """A bearer token from the sandbox via the client_credentials grant."""
-    response = httpx.post(
-        f"{base_url}/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "sandbox"},
-        verify=SSL_CONTEXT,
-    )
-    response.raise_for_status()
-    return response.json()["access_token"]
+@pytest.fixture
+def control(sandbox: SandboxServer) -> Iterator[SandboxControl]:
+    """The sandbox's own endpoints (faults, stats, dialling)."""
+    ctl = SandboxControl(sandbox.base_url)
+    yield ctl
+    ctl.close()
 
 
 @pytest.fixture

@@ -1,10 +1,84 @@
-"""Test helpers shared across test packages (not fixtures)."""
+"""Test helpers shared by every test package, in one place (fixtures live in the conftest.py files).
+
+- `run`: an awaitable from synchronous test code;
+- the sandbox: `SSL_CONTEXT`, `fetch_token`, `SandboxControl` (its own endpoints: faults, stats, dialling);
+- the end-to-end bot: `Bot` and `start_bot` (the real Bolt app over HTTP on loopback, the babelforce sandbox behind
+  it, the Slack stand-in in front), `shared_bot` for module-scoped fixtures, and what tests read in its answers
+  (`texts`, `block`, `header`, `caveat`, ...) or in the sandbox (`snapshot`, `all_leads`, `writes`, ...).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import copy
+import secrets
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
+
+from babelforce import BabelforceClient, ClientCredentials, PasswordLogin, RetryPolicy
+from babelforce.config import Timeouts
+from bot.app import EVENTS_PATH, build_app, http_app
+from bot.audit import AuditLog
+from bot.finder import DEFAULT_MAX_LISTS
+from bot.permissions import AccessPolicy, Gatekeeper
+from bot.pipeline import Leadbot
+from bot.service import LeadService
+from commands.blocks import (
+    ACTION_APPLY_ANYWAY,
+    BLOCK_CAVEAT,
+    BLOCK_CONFIRM,
+    BLOCK_ERROR,
+    BLOCK_HISTORY,
+    BLOCK_LEAD_HEADER,
+    BLOCK_PROGRESS,
+    BLOCK_USAGE,
+)
+from localserve import BackgroundServer
+from sandbox import SandboxServer
+from sandbox.seed import DEMO_LIST_ID
+from slackstub import Interaction, SlackDriver, SlackStub
+
+T = TypeVar("T")
+
+
+def run(factory: Callable[[], Awaitable[T]], timeout: float | None = 10.0) -> T:
+    """Await `factory()` in a fresh event loop and return its result; TimeoutError after `timeout` s (None: wait)."""
+
+    async def main() -> T:
+        return await asyncio.wait_for(factory(), timeout)
+
+    return asyncio.run(main())
+
+
+# ---------------------------------------------------------------------- the babelforce sandbox
+
+# Building an SSL context loads the CA bundle (tens of ms); loopback tests make many clients, so share one.
+SSL_CONTEXT = ssl.create_default_context()
+
+SANDBOX_CLIENT = ClientCredentials("sandbox", SecretStr("sandbox"))
+#: Fast backoff so retry tests take milliseconds; the deadline still bounds every call.
+FAST_RETRY = RetryPolicy(max_retries=2, backoff_base=0.01, backoff_cap=0.5)
+
+
+def fetch_token(base_url: str) -> str:
+    """A bearer token from the sandbox via the client_credentials grant."""
+    response = httpx.post(
+        f"{base_url}/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "sandbox", "client_secret": "sandbox"},
+        verify=SSL_CONTEXT,
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
 
 
 class SandboxControl:
@@ -12,7 +86,7 @@ class SandboxControl:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, timeout=10)
+        self._http = httpx.Client(base_url=base_url, timeout=10, verify=SSL_CONTEXT)
 
     def faults(self, *rules: dict[str, Any]) -> None:
         self._http.post("/sandbox/faults", json=list(rules)).raise_for_status()
@@ -47,3 +121,274 @@ class SandboxControl:
 
     def close(self) -> None:
         self._http.close()
+
+
+# ---------------------------------------------------------------------- the bot, end to end
+
+#: Routes that change leads in the sandbox (keys of SandboxControl.stats()["byRoute"]).
+ADD_ROUTE = "POST /api/v2/outbound/lists/{id}/leads"
+UPDATE_ROUTE = "PUT /api/v2/outbound/lists/{id}/leads/{leadId}"
+DELETE_ROUTE = "DELETE /api/v2/outbound/lists/{id}/leads/{leadId}"
+WRITE_ROUTES = (ADD_ROUTE, UPDATE_ROUTE, DELETE_ROUTE)
+
+
+@dataclass
+class Bot:
+    """One bot under test and everything around it."""
+
+    sandbox: SandboxServer
+    control: SandboxControl
+    stub: SlackStub
+    driver: SlackDriver
+    server: BackgroundServer
+    leadbot: Leadbot
+    signing_secret: str
+
+    def command(self, text: str) -> Interaction:
+        return self.driver.command(text)
+
+    def ask(self, text: str, timeout: float = 15.0) -> dict[str, Any]:
+        """Run `/lead text` and return the bot's final answer: the ack when it is final, else the reply."""
+        interaction = self.driver.command(text)
+        assert interaction.status == 200, interaction.body
+        assert interaction.acked_in_time, f"ack took {interaction.elapsed:.2f} s"
+        if interaction.json and not is_progress(interaction.json):
+            return interaction.json
+        return self.driver.replies(interaction, count=1, timeout=timeout)[0]
+
+    def apply(self, text: str, timeout: float = 15.0) -> dict[str, Any]:
+        """Run `/lead text`; the bot must ask "apply anyway?" first (asserted, with nothing written yet); click
+        Apply anyway and return the lead card it answers with."""
+        interaction = self.driver.command(text)
+        assert interaction.status == 200, interaction.body
+        question = self.driver.replies(interaction, count=1, timeout=timeout)[0]
+        assert is_question(question), f"expected an 'apply anyway?' question, got: {texts(question)}"
+        click = self.driver.click(question, ACTION_APPLY_ANYWAY)
+        assert click.status == 200 and click.acked_in_time
+        return self.driver.replies(click, count=1, timeout=timeout)[0]
+
+    def lead(self, uid: str, list_id: str = DEMO_LIST_ID) -> Any:
+        """The sandbox's own record of a lead (not through the bot), or None."""
+        with self.sandbox.state.lock:
+            for lead in self.sandbox.state.iter_leads(list_id):
+                if lead.uid == uid:
+                    return lead
+        return None
+
+    def lead_count(self, list_id: str = DEMO_LIST_ID) -> int:
+        with self.sandbox.state.lock:
+            return sum(1 for _ in self.sandbox.state.iter_leads(list_id))
+
+
+def start_bot(
+    sandbox: SandboxServer,
+    *,
+    allow_writes: bool = True,
+    default_region: str | None = None,
+    policy: AccessPolicy | None = None,
+    audit_path: str | Path = ":memory:",
+    audit_channel: str | None = None,
+    credentials: ClientCredentials | PasswordLogin | None = None,
+    timeouts: Timeouts | None = None,
+    bot_token: str | None = None,
+    settle_after: tuple[float, float] | None = None,
+    find_max_lists: int = DEFAULT_MAX_LISTS,
+) -> Iterator[Bot]:
+    """A generator that yields one running bot and stops it when closed (use `yield from` in a fixture).
+
+    `allow_writes`: everyone may write (LEADBOT_ALLOW_ALL_WRITERS) or nobody; `policy` overrides it. The babelforce
+    client logs in to `sandbox` with `credentials` (the sandbox's client_credentials by default), retries fast
+    (FAST_RETRY) and takes `timeouts` (the product's by default); the Slack stand-in issues `bot_token`;
+    `find_max_lists` is LEADBOT_FIND_MAX_LISTS.
+    """
+    signing_secret = secrets.token_hex(16)
+    client_options: dict[str, Any] = {"credentials": credentials or SANDBOX_CLIENT, "retry": FAST_RETRY}
+    if timeouts is not None:
+        client_options["timeouts"] = timeouts
+    client = BabelforceClient(base_url=sandbox.base_url, **client_options)
+    audit = AuditLog(audit_path)
+    stub_options = {"bot_token": bot_token} if bot_token is not None else {}
+    with SlackStub(**stub_options) as stub:
+        if audit_channel is not None:
+            stub.add_channel(audit_channel, "leadbot-audit")  # README: invite the bot to that channel
+        gate = Gatekeeper(
+            policy or AccessPolicy(allow_all_writers=allow_writes),
+            AsyncWebClient(token=stub.bot_token, base_url=stub.api_url),
+        )
+        slack = AsyncWebClient(token=stub.bot_token, base_url=stub.api_url)
+        leadbot = Leadbot(
+            LeadService(client, default_region=default_region),
+            audit=audit,
+            gate=gate,
+            audit_channel=audit_channel,
+            slack=slack,
+            find_max_lists=find_max_lists,
+            **({"settle_after": settle_after} if settle_after is not None else {}),
+        )
+        bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
+        with (
+            BackgroundServer(
+                http_app(bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown), lifespan="on"
+            ) as server,
+            SlackDriver(stub, server.base_url + EVENTS_PATH, signing_secret) as driver,
+        ):
+            control = SandboxControl(sandbox.base_url)
+            try:
+                yield Bot(sandbox, control, stub, driver, server, leadbot, signing_secret)
+            finally:
+                with suppress(httpx.HTTPError):  # the test may have stopped the sandbox itself
+                    control.clear_faults()  # a trickling answer must not hold up the servers' shutdown
+                control.close()
+                audit.close()
+
+
+def shared_bot(**kwargs: Any) -> Iterator[Bot]:
+    """A bot and its own demo sandbox, for a module-scoped fixture over tests that change nothing (or only
+    leads no other test of the module looks at)."""
+    with SandboxServer(seed="demo") as sandbox:
+        yield from start_bot(sandbox, **kwargs)
+
+
+def is_progress(message: dict[str, Any]) -> bool:
+    return any(block.get("block_id") == BLOCK_PROGRESS for block in message.get("blocks", []))
+
+
+def is_question(message: dict[str, Any]) -> bool:
+    """An "apply anyway?" question (a change that would not affect dialling now, not made yet)."""
+    return any(block.get("block_id") == BLOCK_CONFIRM for block in message.get("blocks", []))
+
+
+def texts(message: dict[str, Any]) -> str:
+    """Every text of a message's blocks, joined: what a reader sees, for assertions on wording."""
+    parts: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if value.get("type") in {"mrkdwn", "plain_text"} and isinstance(value.get("text"), str):
+                parts.append(value["text"])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(message.get("blocks", []))
+    return "\n".join(parts)
+
+
+def block(message: dict[str, Any], block_id: str) -> dict[str, Any]:
+    for candidate in message.get("blocks", []):
+        if candidate.get("block_id") == block_id:
+            return candidate
+    raise AssertionError(f"no block {block_id!r} in {[b.get('block_id') for b in message.get('blocks', [])]}")
+
+
+def caveat(message: dict[str, Any]) -> str:
+    """The text of the lead card's caveat block."""
+    return texts({"blocks": [block(message, BLOCK_CAVEAT)]})
+
+
+def header(message: dict[str, Any]) -> str:
+    return block(message, BLOCK_LEAD_HEADER)["text"]["text"]
+
+
+def error_text(message: dict[str, Any]) -> str:
+    return block(message, BLOCK_ERROR)["text"]["text"]
+
+
+def usage_text(message: dict[str, Any]) -> str:
+    return texts({"blocks": [block(message, BLOCK_USAGE)]})
+
+
+def history_lines(message: dict[str, Any]) -> list[str]:
+    """A /lead history reply's lines (one section per change), as the user reads them (escapes undone)."""
+    prefix = f"{BLOCK_HISTORY}_"
+    return [
+        unescape(found["text"]["text"])
+        for found in message.get("blocks", [])
+        if found.get("block_id", "").startswith(prefix)
+    ]
+
+
+def unescape(text: str) -> str:
+    """mrkdwn text as the user reads it (Slack's three escapes undone)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def writes(bot: Bot) -> int:
+    """How many lead-changing requests the sandbox received since the last reset_stats."""
+    routes = bot.control.stats()["byRoute"]
+    return sum(routes.get(route, 0) for route in WRITE_ROUTES)
+
+
+def snapshot(bot: Bot, uid: str, list_id: str = DEMO_LIST_ID) -> Any:
+    """A deep copy of the sandbox's record of a lead, to compare before and after a command."""
+    with bot.sandbox.state.lock:
+        return copy.deepcopy(bot.lead(uid, list_id))
+
+
+def all_leads(bot: Bot, list_id: str = DEMO_LIST_ID) -> list[Any]:
+    with bot.sandbox.state.lock:
+        return [copy.deepcopy(lead) for lead in bot.sandbox.state.iter_leads(list_id)]
+
+
+def hopper_uids(bot: Bot, campaign_id: str) -> list[str]:
+    return [entry.uid for entry in bot.sandbox.state.hopper(campaign_id)]
+
+
+def final_answer(bot: Bot, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run `/lead text`; return the final answer and every message the user saw (the ack and the replies)."""
+    interaction = bot.command(text)
+    assert interaction.status == 200, interaction.body
+    assert interaction.acked_in_time, f"ack took {interaction.elapsed:.2f} s"
+    assert interaction.json is not None, f"ack without a message: {interaction.body!r}"
+    if not is_progress(interaction.json):
+        return interaction.json, [interaction.json]
+    reply = bot.driver.replies(interaction, count=1)[0]
+    return reply, [interaction.json, reply]
+
+
+@contextmanager
+def reads_fail_once_a_put_arrives(bot: Bot, *keep: dict[str, Any], timeout: float = 5.0) -> Iterator[None]:
+    """While the block runs: as soon as the sandbox has received a PUT, every GET answers 503 (the earlier rules
+    are replaced by `keep` and that one). The plan's reads pass; reading the lead back after a lost answer fails."""
+
+    def arm() -> None:
+        until = time.monotonic() + timeout
+        while bot.control.count(UPDATE_ROUTE) < 1 and time.monotonic() < until:
+            time.sleep(0.01)
+        bot.control.faults(*keep, {"method": "GET", "status": 503, "times": None})
+
+    with ThreadPoolExecutor(1) as pool:
+        arming = pool.submit(arm)
+        yield
+        arming.result()
+
+
+# ---------------------------------------------------------------------- test data more than one module uses
+
+ADD = 'add "Spring leads" new-1 +4915199990001'  # up to the rank
+#: Every kind of validation error: test_commands_e2e checks each is answered in the ack, names the field, shows the
+#: usage and calls nothing; test_block_kit_e2e that each answer is valid Block Kit.
+VALIDATION_ERRORS = [
+    # (id, command text, words naming the field, subcommand whose usage is shown (None: all), lead to watch)
+    ("bad number", 'add "Spring leads" new-1 12345 500', "number '12345'", "add", None),
+    ("letters in number", 'set "Spring leads" lead-12 number=call-me', "number 'call-me'", "set", "lead-12"),
+    ("rank too high", 'rank "Spring leads" lead-10 40000', "rank 40000 is out of range", "rank", "lead-10"),
+    ("rank too low", 'rank "Spring leads" lead-10 -32769', "rank -32769 is out of range", "rank", "lead-10"),
+    ("rank not whole", 'rank "Spring leads" lead-10 1.5', "rank must be a whole number", "rank", "lead-10"),
+    ("rank a word", f"{ADD} high", "rank must be a whole number", "add", None),
+    ("rank in set", 'set "Spring leads" lead-12 rank=abc', "rank must be a whole number", "set", "lead-12"),
+    ("empty uid", 'add "Spring leads" "" +4915199990001 5', "uid must not be empty", "add", None),
+    ("empty uid in set", 'set "Spring leads" lead-12 uid=""', "uid must not be empty", "set", "lead-12"),
+    ("empty data key", 'set "Spring leads" lead-12 =value', "data keys must not be empty", "set", "lead-12"),
+    ("empty quoted data key", f'{ADD} 5 ""=x', "data keys must not be empty", "add", None),
+    ("null in add", f"{ADD} 5 city=null", "data key 'city' cannot be null", "add", None),
+    ("unknown subcommand", 'delete "Spring leads" lead-12', "no command 'delete'", None, "lead-12"),
+    ("missing rank", 'rank "Spring leads" lead-10', "rank needs <rank>", "rank", "lead-10"),
+    ("missing rank in add", ADD, "add needs <rank>", "add", None),
+    ("missing change", 'set "Spring leads" lead-12', "set needs at least one key=value", "set", "lead-12"),
+    ("too many", 'show "Spring leads" lead-40 extra', "'extra' is one too many", "show", "lead-40"),
+    ("unquoted list", "rank Spring leads lead-10 100", "'100' is one too many", "rank", "lead-10"),
+    ("unclosed quote", 'rank "Spring leads lead-10 100', "unclosed double quote", "rank", "lead-10"),
+]

@@ -1,5 +1,6 @@
 """Buttons on the bot's replies: Undo, "Apply anyway" / "Cancel" for a change that would not affect dialling now, and
-Show on each match of /lead find.
+"Remove lead" (behind Slack's confirm dialog) for a /lead remove waiting for its yes, and Show on each match of
+/lead find.
 
 Each click is acked at once (Slack's 3 s); the permission check and the work follow, and the answer goes to the
 click's response_url. Repeated clicks are harmless: the audit trail lets each change be undone and each held
@@ -12,8 +13,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from babelforce.ids import normalize_id
-from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, ACTION_UNDO, error_message
+from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, ACTION_REMOVE, ACTION_UNDO, error_message
 from commands.find import ACTION_SHOW_MATCH, show_value
+from commands.remove import NAME as REMOVE
 from commands.show import NAME as SHOW
 from commands.show import ShowLead
 
@@ -21,12 +23,16 @@ from ..pipeline import APPLY_ANYWAY, Leadbot, Request
 from ..slack_edge import CONTEXT_KEY, after_ack, deliver, requester_of
 from ..undo import UNDO
 
+#: A change id is an SQLite row id: at most 19 digits; a button claiming more is not one of ours.
+MAX_CHANGE_ID_DIGITS = 18
+
 
 def register(app: AsyncApp) -> None:
     app.action(ACTION_UNDO)(handle_undo)
     app.action(ACTION_APPLY_ANYWAY)(handle_apply_anyway)
     app.action(ACTION_CANCEL)(handle_cancel)
     app.action(ACTION_SHOW_MATCH)(handle_show_match)
+    app.action(ACTION_REMOVE)(handle_remove)
 
 
 async def handle_undo(
@@ -50,6 +56,13 @@ async def handle_cancel(
     await after_ack(_cancel(context[CONTEXT_KEY], body, action, client, context), "the Cancel button")
 
 
+async def handle_remove(
+    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await after_ack(_remove(context[CONTEXT_KEY], body, action, client, context), "the Remove lead button")
+
+
 async def handle_show_match(
     ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
@@ -63,7 +76,11 @@ async def _show_match(
     """A match of /lead find: the same card /lead show gives, as a new message (the find reply stays)."""
     ids = show_value(str(action.get("value") or ""))
     list_id, lead_id = (normalize_id(ids[0]), normalize_id(ids[1])) if ids else (None, None)
-    request = Request(requester_of(context, _channel(body)), text=f"/lead show {list_id} {lead_id} (find's Show)")
+    request = Request(
+        requester_of(body, context, _channel(body)),
+        text=f"/lead show {list_id} {lead_id} (find's Show)",
+        response_url=body.get("response_url"),
+    )
     denial = await leadbot.authorize(request, SHOW, list_ref=list_id)
     if denial is not None:
         reply: dict | None = error_message(denial.message)
@@ -76,12 +93,16 @@ async def _show_match(
 
 
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
-    value = str(action.get("value") or "")
-    request = Request(requester_of(context, _channel(body)), text=f"undo of change {value}")
+    value = str(action.get("value") or "")[: MAX_CHANGE_ID_DIGITS + 1]  # a button value is ours; anything else is cut
+    request = Request(
+        requester_of(body, context, _channel(body)),
+        text=f"undo of change {value}",
+        response_url=body.get("response_url"),
+    )
     denial = await leadbot.authorize(request, UNDO)
     if denial is not None:
         reply = error_message(denial.message)
-    elif not value.isdigit():
+    elif not (value.isascii() and value.isdigit() and len(value) <= MAX_CHANGE_ID_DIGITS):  # not '²', not 5000 digits
         reply = error_message("This Undo button carries no change leadbot knows; nothing was changed.")
     else:
         reply = await leadbot.undo(int(value), request=request, client=client)
@@ -91,7 +112,7 @@ async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClie
 async def _apply_anyway(
     leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    request = Request(requester_of(context, _channel(body)))
+    request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
     denial = await leadbot.authorize(request, APPLY_ANYWAY)
     if denial is not None:
         await _answer(error_message(denial.message), body, client, request)
@@ -101,10 +122,25 @@ async def _apply_anyway(
         await _answer(reply, body, client, request)
 
 
+async def _remove(
+    leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The held /lead remove, run once (the click's token is its request id: a double click removes once)."""
+    request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
+    denial = await leadbot.authorize(request, REMOVE)
+    if denial is not None:
+        await _answer(error_message(denial.message), body, client, request)
+        return
+    token = str(action.get("value") or "")
+    reply = await leadbot.confirm(token, request=request, client=client, button="Remove lead")
+    if reply is not None:
+        await _answer(reply, body, client, request)
+
+
 async def _cancel(
     leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
-    request = Request(requester_of(context, _channel(body)))
+    request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
     reply = await leadbot.cancel(str(action.get("value") or ""), request=request)
     await _answer(reply, body, client, request)
 

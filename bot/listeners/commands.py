@@ -1,4 +1,10 @@
-"""The `/lead` slash command: parse, ack within Slack's 3 s with an answer or a progress line, then do the work."""
+"""The `/lead` slash command: parse, ack within Slack's 3 s with an answer or a receipt line, then do the work.
+
+What the user sees in Slack: help, usage and refusals are the ack itself (one message). A bare subcommand is acked
+empty and opens its form. Any other command is acked with "Received: <what was asked>" (commands.blocks
+.progress_message says why), and its answer follows as a second message at the response_url: Slack never replaces
+a slash command's ack, so the receipt stays above the answer and is worded to read true for good.
+"""
 
 from __future__ import annotations
 
@@ -30,13 +36,14 @@ async def handle_lead_command(ack: AsyncAck, command: dict, client: AsyncWebClie
     text = command.get("text") or ""
     parsed = parse(text, default_region=leadbot.default_region)
     request = Request(
-        requester_of(context, command.get("channel_id")),
+        requester_of(command, context, command.get("channel_id")),
         # Slack resends a request it thinks was lost (X-Slack-Retry-Num) with the same trigger_id: one change only
         request_id=f"command:{command['trigger_id']}" if command.get("trigger_id") else None,
         text=f"{COMMAND} {text}".strip(),
+        response_url=command.get("response_url"),
     )
     subcommand = _subcommand(parsed)
-    denial = await leadbot.authorize(request, subcommand, list_ref=getattr(parsed, "list_ref", None))
+    denial = await leadbot.authorize(request, subcommand, list_ref=getattr(parsed, "list_ref", None) or None)
     if denial is not None:
         await ack(error_message(denial.message))
         return
@@ -68,7 +75,8 @@ def _subcommand(parsed: ParseResult) -> str:
 async def run_command(
     leadbot: Leadbot, parsed: registry.TargetsList, command: dict, client: AsyncWebClient, request: Request
 ) -> None:
-    reply = await leadbot.execute(parsed, request=request, replace_original=True, client=client)
+    # replace_original=False: on a slash command's response_url Slack does not replace the ack anyway
+    reply = await leadbot.execute(parsed, request=request, replace_original=False, client=client)
     if reply is None:  # a repeated delivery of a request already being handled
         return
     await deliver(

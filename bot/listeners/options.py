@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
@@ -10,7 +11,7 @@ from commands.modals import ACTION_LIST
 
 from ..pipeline import Leadbot
 from ..service import UserFacingError
-from ..slack_edge import CONTEXT_KEY
+from ..slack_edge import CONTEXT_KEY, origin_of, requester_of
 from ..tuning import OPTIONS_BUDGET_S
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,19 @@ def register(app: AsyncApp) -> None:
 
 
 async def handle_list_options(ack: AsyncAck, body: dict, context: AsyncBoltContext) -> None:
+    """The lists whose name matches what was typed, for someone leadbot serves: list names are read data, so the
+    same workspace, channel and reader checks as `/lead show` apply (LEADBOT_TEAM_ID against the user's own
+    workspace). A refusal is an empty list, logged, not an audit record: Slack asks on every keystroke."""
+    arrived = time.monotonic()
     leadbot: Leadbot = context[CONTEXT_KEY]
+    view = body.get("view")
+    requester = requester_of(body, context, origin_of(view).channel_id if isinstance(view, dict) else None)
+    if await leadbot.gate.check(requester, write=False) is not None:
+        await ack(options=[])
+        return
+    budget = OPTIONS_BUDGET_S - (time.monotonic() - arrived)
     try:
-        lists = await leadbot.service.list_options(body.get("value") or "", budget=OPTIONS_BUDGET_S)
+        lists = await leadbot.service.list_options(body.get("value") or "", budget=max(budget, 0.1))
     except (TimeoutError, UserFacingError) as failure:
         log.warning("list options unavailable: %s", getattr(failure, "message", "babelforce too slow"))
         await ack(options=[])

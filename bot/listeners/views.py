@@ -40,7 +40,7 @@ async def handle_form_submission(
     subcommand = spec.name
     origin = origin_of(view)
     request = Request(
-        requester_of(context, origin.channel_id),
+        requester_of(body, context, origin.channel_id),
         # a form submitted twice carries the same view id: the change is made once
         request_id=f"view:{view['id']}" if view.get("id") else None,
         text=f"/lead {subcommand} (form)",
@@ -60,7 +60,9 @@ async def handle_form_submission(
         await ack(response_action="errors", errors=field_errors)
         return
     await ack()
-    keyed = Request(request.requester, request.request_id, command_text(command) + " (form)")
+    keyed = Request(
+        request.requester, request.request_id, command_text(command) + " (form)", response_url=origin.response_url
+    )
     await after_ack(run_form(leadbot, command, origin, client, keyed), f"the /lead {subcommand} form")
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for the client's tests: a client wired to the running sandbox, and the sandbox's control endpoints."""
+"""Fixtures for the client's tests: clients wired to the running sandbox (the sandbox and its `control` endpoints
+are tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -7,27 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from babelforce import BabelforceClient, ClientCredentials, RetryPolicy, Timeouts
-from tests.support import SandboxControl
+from babelforce import BabelforceClient, Timeouts
+from tests.support import FAST_RETRY, SANDBOX_CLIENT
 
-SANDBOX_CLIENT = ClientCredentials("sandbox", SecretStr("sandbox"))
-#: Fast backoff so retry tests take milliseconds; the deadline still bounds every call.
-FAST_RETRY = RetryPolicy(max_retries=2, backoff_base=0.01, backoff_cap=0.5)
 TEST_TIMEOUTS = Timeouts(connect=2.0, read=5.0, deadline=8.0)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def control(sandbox) -> SandboxControl:
-    ctl = SandboxControl(sandbox.base_url)
-    yield ctl
-    ctl.close()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import certifi
 import pytest
 from pydantic import SecretStr
 
@@ -192,6 +193,46 @@ async def test_campaign_for_list_and_its_hopper(client):
     assert all(entry.list_id == spring_list.id for entry in hopper)
 
 
+async def test_hopper_entries_without_an_id_are_read_with_their_list_id_and_uid(client, control, log_lines):
+    """The spec makes every hopper field optional: without `id` an entry still names its lead (list id + uid)."""
+    spring_list = await spring(client)
+    campaign = await client.find_campaign_for_list(spring_list.id)
+    assert campaign is not None
+    control.faults({"drop_fields": ["id"], "path": "/hopper$", "times": None})
+    hopper = await client.get_hopper(campaign.id)
+    assert [(entry.id, entry.uid, entry.order) for entry in hopper] == [
+        (None, f"lead-{n}", 51 - n) for n in range(50, 30, -1)
+    ]
+    assert all(entry.identifies_a_lead and entry.list_id == spring_list.id for entry in hopper)
+    assert not [line for line in log_lines() if "name no lead" in line]
+
+
+async def test_hopper_entries_naming_no_lead_are_kept_and_warned_about_once_per_read(client, control, log_lines):
+    """One entry that names no lead must not make the whole hopper unreadable: it keeps its place, and each read
+    logs one warning for all of them."""
+    spring_list = await spring(client)
+    campaign = await client.find_campaign_for_list(spring_list.id)
+    assert campaign is not None
+    control.faults({"drop_fields": ["id", "uid"], "path": "/hopper$", "times": 2})
+    for _ in range(2):
+        hopper = await client.get_hopper(campaign.id)
+        assert len(hopper) == 20 and not any(entry.identifies_a_lead for entry in hopper)
+    warnings = [line for line in log_lines() if "name no lead" in line]
+    assert (
+        warnings
+        == [
+            f"20 of the 20 entries in the hopper of campaign {campaign.id} name no lead (no id, and no list "
+            "id + uid): they are skipped when looking for a lead in the hopper"
+        ]
+        * 2
+    )
+    odd = {"success": True, "items": [None, "x", {"order": {"not": "a number"}}, {"id": "a" * 32, "order": "4"}]}
+    control.faults({"status": 200, "body": odd, "path": "/hopper$"})
+    entries = await client.get_hopper(campaign.id)
+    assert [entry.identifies_a_lead for entry in entries] == [True, False, False, False]  # sorted: order 4 first
+    assert entries[0].id == "a" * 32
+
+
 async def test_list_not_dialled_by_any_campaign(client):
     autumn = await client.find_list("Autumn leads")
     assert await client.find_campaign_for_list(autumn.id) is None
@@ -369,3 +410,16 @@ async def test_the_sharded_pool_steps_aside_for_a_proxy_from_the_environment(mon
     assert isinstance(bypassed._http._transport, ShardedTransport)
     await proxied.aclose()
     await bypassed.aclose()
+
+
+def test_every_shard_of_every_client_shares_one_ssl_context_per_ca_setting(monkeypatch: pytest.MonkeyPatch):
+    """Loading the CA bundle takes tens of ms: once per process, not once per shard (16 per client)."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first, second = ShardedTransport(shards=4, per_shard=2), ShardedTransport(shards=2, per_shard=1)
+    contexts = {id(shard._pool._ssl_context) for transport in (first, second) for shard in transport._shards}
+    assert len(contexts) == 1
+
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # another CA setting: a context of its own
+    other = ShardedTransport(shards=1, per_shard=1)
+    assert other._shards[0]._pool._ssl_context is not first._shards[0]._pool._ssl_context

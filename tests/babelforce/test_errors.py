@@ -31,6 +31,7 @@ from babelforce import (
     Timeouts,
     UnauthorizedError,
 )
+from babelforce.errors import short_reason
 
 pytestmark = pytest.mark.anyio
 LEAD_BY_ID = r"/leads/[0-9a-f]{32}$"  # one lead, not the list's leads or its export
@@ -223,6 +224,95 @@ async def test_an_unreadable_success_is_a_server_error_with_its_2xx_status(make_
         200,
         "c" * 32,
     )
+
+
+# ---------------------------------------------------------------------- "success": false and detail
+
+LOCKED = {"success": False, "message": "Lead is locked", "detail": "a campaign is dialling it"}
+
+
+async def test_a_200_saying_success_false_is_a_refused_write_with_its_reason(client, control, sandbox):
+    """The spec's envelopes all carry `success`: a 2xx that says false did not happen, whatever its status."""
+    list_id = await spring(client)
+    holder = await lead_id(client, list_id, "lead-5")
+    control.faults({"status": 200, "body": LOCKED, "method": "PUT"})
+    with pytest.raises(InvalidRequestError) as caught:
+        await client.update_lead(list_id, holder, rank=55)
+    error = caught.value
+    assert context(error) == {
+        "operation": "update_lead",
+        "status_code": 200,
+        "list_id": list_id,
+        "lead_id": holder,
+        "campaign_id": None,
+        "uid": None,
+    }
+    assert error.reason == "Lead is locked: a campaign is dialling it"
+    assert error.message == f"babelforce answered that it could not update lead {holder}: {error.reason}."
+    assert short_reason(error) == "babelforce reported a failure"  # not "HTTP 200"
+    assert (await client.get_lead(list_id, holder)).rank == 5
+
+
+async def test_an_add_answered_success_false_is_refused_not_settled_by_a_lookup(client, control):
+    list_id = await spring(client)
+    control.reset_stats()
+    control.faults({"status": 200, "body": {"success": False, "message": "List is full"}, "method": "POST"})
+    with pytest.raises(InvalidRequestError) as caught:
+        await client.add_lead(list_id, uid="full-1", number="+4915100000998", rank=3)
+    assert (caught.value.operation, caught.value.uid, caught.value.reason) == ("add_lead", "full-1", "List is full")
+    assert control.stats()["total"] == 1  # the POST alone: no export to look the uid up, no second POST
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["list_lists", "list_campaigns", "get_hopper", "get_lead", "delete_lead", "export_csv", "list_leads"],
+)
+async def test_every_operation_reads_success_false(client, control, call):
+    """Reads too: `{"success": false, "items": []}` is a refusal, never "there are none"."""
+    list_id = await spring(client)
+    holder = await lead_id(client, list_id, "lead-6")
+    campaign = (await client.find_campaign_for_list(list_id)).id
+    control.faults({"status": 200, "body": {"success": False, "items": [], "message": "Try later"}})
+    calls = {
+        "list_lists": lambda: client.list_lists(),
+        "list_campaigns": lambda: client.list_campaigns(),
+        "get_hopper": lambda: client.get_hopper(campaign),
+        "get_lead": lambda: client.get_lead(list_id, holder),
+        "delete_lead": lambda: client.delete_lead(list_id, holder),
+        "export_csv": lambda: client.export_leads_csv(list_id),
+        "list_leads": lambda: _first(client.iter_leads(list_id)),
+    }
+    with pytest.raises(InvalidRequestError) as caught:
+        await calls[call]()
+    assert (caught.value.status_code, caught.value.reason) == (200, "Try later")
+    assert caught.value.operation == call
+    assert (await client.get_lead(list_id, holder)).uid == "lead-6"  # nothing deleted
+
+
+async def _first(leads):
+    async for lead in leads:
+        return lead
+    return None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"detail": "Lead not found"}, "Lead not found"),
+        ({"success": False, "message": "Not found", "detail": "no such lead"}, "Not found: no such lead"),
+        ({"message": "Lead not found", "detail": "Lead not found."}, "Lead not found"),  # said once
+        ({"detail": [{"loc": ["rank"], "msg": "rank too big"}, {"msg": "uid empty"}]}, "rank too big; uid empty"),
+        ({"detail": {"title": "Gone", "status": 404}}, "Gone"),
+        ({"error": "not_found", "error_description": "Unknown lead"}, "Unknown lead"),
+    ],
+)
+async def test_an_error_reason_reads_detail_in_its_shapes(client, control, body, reason):
+    list_id = await spring(client)
+    holder = await lead_id(client, list_id, "lead-8")
+    control.faults({"status": 404, "body": body, "method": "GET", "path": LEAD_BY_ID})
+    with pytest.raises(NotFoundError) as caught:
+        await client.get_lead(list_id, holder)
+    assert (caught.value.status_code, caught.value.resource, caught.value.reason) == (404, "lead", reason)
 
 
 # ---------------------------------------------------------------------- no answer

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,11 +25,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ALICE = Actor(user_id="U0ALICE", team_id="T0TEAM", enterprise_id="E0ORG", channel_id="C0OPS")
 BOB = Actor(user_id="U0BOB", team_id="T0TEAM")
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class FakeClock:
@@ -348,6 +344,75 @@ async def test_concurrent_mark_undone_lets_exactly_one_win(log: AuditLog) -> Non
     assert results.count(True) == 1
 
 
+async def test_latest_change_of_is_the_users_latest_that_was_or_may_have_been_applied(log: AuditLog) -> None:
+    assert await log.latest_change_of(ALICE.user_id) is None
+    first = await begin_rank(log, request_id="cmd:1")
+    assert first is not None
+    await log.finish(first, outcome=Outcome.OK, after=snapshot("lead-40", rank=45))
+    assert (await log.latest_change_of(ALICE.user_id)).id == first  # type: ignore[union-attr]
+
+    failed = await begin_rank(log, request_id="cmd:2", lead_id="L2")
+    assert failed is not None
+    await log.finish(failed, outcome=Outcome.FAILED, detail="HTTP 503")  # changed nothing: passed over
+    await log.denied(actor=ALICE, action="rank", command="rank", reason="writer")  # nor a denial
+    bobs = await log.begin(actor=BOB, action="rank", command="rank", request_id="cmd:3", list_id="LIST1")
+    assert bobs is not None  # someone else's
+    undo = await log.begin(actor=ALICE, action="undo", command="undo", request_id="undo:x", undo_of=first)
+    assert undo is not None  # an undo is not a change to undo
+    assert (await log.latest_change_of(ALICE.user_id)).id == first  # type: ignore[union-attr]
+
+    unknown = await begin_rank(log, request_id="cmd:4", lead_id="L3")
+    assert unknown is not None
+    await log.finish(unknown, outcome=Outcome.UNKNOWN)  # may have been applied: not skipped for an older one
+    assert (await log.latest_change_of(ALICE.user_id)).id == unknown  # type: ignore[union-attr]
+    assert (await log.latest_change_of(ALICE.user_id, undoable=True)).id == first  # type: ignore[union-attr]
+
+    await log.mark_undone(first, undo)
+    latest = await log.latest_change_of(ALICE.user_id)
+    assert latest is not None and latest.id == unknown
+    assert await log.latest_change_of(ALICE.user_id, undoable=True) is None
+    assert (await log.latest_change_of(BOB.user_id)).id == bobs  # type: ignore[union-attr]
+
+
+async def test_latest_change_of_walks_the_user_index_backwards(log: AuditLog, db_path: Path) -> None:
+    with closing(sqlite3.connect(db_path)) as conn:
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM changes WHERE user_id = ? AND undo_of IS NULL "
+                "AND outcome IN ('ok', 'unknown', 'pending') ORDER BY id DESC LIMIT 1",
+                ("U0ALICE",),
+            )
+        )
+    assert "USING INDEX changes_user_id" in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_get_of_an_id_sqlite_cannot_hold_is_none(log: AuditLog) -> None:
+    assert await log.get(2**63) is None and await log.get(0) is None and await log.get(-1) is None
+
+
+def test_a_version_2_file_gains_the_user_index_and_keeps_its_records(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(db_path)) as conn:
+        for step in audit.MIGRATIONS[:2]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO changes (at, user_id, action, command, outcome) VALUES ('2024-05-01', 'U0ALICE', 'rank', "
+            "'rank', 'ok')"
+        )
+        conn.execute("PRAGMA user_version = 2")
+        conn.commit()
+
+    AuditLog(db_path).close()
+
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == audit.SCHEMA_VERSION
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(changes)")}
+        assert "changes_user_id" in indexes
+        assert conn.execute("SELECT user_id, action FROM changes").fetchall() == [("U0ALICE", "rank")]
+
+
 async def test_undos_of_lists_every_undo_attempt_oldest_first(log: AuditLog) -> None:
     change_id = await begin_rank(log, request_id="cmd:1")
     other = await begin_rank(log, request_id="cmd:2", lead_id="L2")
@@ -609,3 +674,30 @@ async def test_settle_interrupted_marks_only_old_pending_attempts_unknown(log: A
     assert (await log.get(young)).outcome == Outcome.PENDING  # maybe another process's, still in flight
     assert (await log.get(done)).outcome == Outcome.OK
     assert await log.begin(actor=ALICE, action="rank", command="again", request_id="old") is None  # still reserved
+
+
+# ---------------------------------------------------------------------- the store fails closed
+
+
+async def test_a_deleted_audit_file_refuses_every_write_and_says_so(
+    log: AuditLog, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert await begin_rank(log, request_id="before") is not None
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+
+    with caplog.at_level("ERROR"), pytest.raises(AuditError, match="was deleted while leadbot runs"):
+        await begin_rank(log, request_id="after")
+    with pytest.raises(AuditError):
+        await log.hold(token="t", actor=ALICE, command={"kind": "rank"})
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1 and "restarted" in errors[0].getMessage()  # told once, with what to do
+
+
+async def test_a_replaced_audit_file_refuses_writes(log: AuditLog, db_path: Path) -> None:
+    replacement = db_path.with_name("other.db")
+    AuditLog(replacement).close()
+    replacement.replace(db_path)
+
+    with pytest.raises(AuditError, match="was replaced while leadbot runs"):
+        await begin_rank(log, request_id="after")

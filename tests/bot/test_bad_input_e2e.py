@@ -26,8 +26,7 @@ from commands.add import AddLead
 from commands.blocks import BLOCK_ERROR, BLOCK_LEAD_HEADER, BLOCK_USAGE
 from commands.grammar import Help, Invalid, OpenModal, parse
 from commands.set import SetLead
-from tests.bot.conftest import Bot, is_progress, texts
-from tests.bot.helpers import all_leads, shared_bot
+from tests.support import Bot, all_leads, is_progress, shared_bot, texts
 
 CRASH = "Something went wrong inside leadbot"
 ACK_DEADLINE_S = 3.0

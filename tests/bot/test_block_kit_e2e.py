@@ -13,10 +13,8 @@ from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, SectionBlo
 
 from commands.blocks import BLOCK_LEAD_DATA
 from sandbox.seed import DEMO_LIST_ID
-from tests.bot.conftest import Bot, block, texts
-from tests.bot.helpers import caveat, final_answer, header, shared_bot
-from tests.bot.test_commands_e2e import VALIDATION_ERRORS
 from tests.subcommands import EXAMPLES
+from tests.support import VALIDATION_ERRORS, Bot, block, caveat, final_answer, header, shared_bot, texts
 
 MESSAGE_MAX_BLOCKS = 50
 HEADER_MAX = 150

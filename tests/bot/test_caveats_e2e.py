@@ -3,6 +3,7 @@ caveat says, with the numbers, what the dialer will do with the change; the sand
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,8 +15,7 @@ from sandbox.seed import (
     RENEWALS_CAMPAIGN_ID,
     RENEWALS_LIST_ID,
 )
-from tests.bot.conftest import Bot, start_bot, texts
-from tests.bot.helpers import ADD_ROUTE, caveat, header, hopper_uids, snapshot
+from tests.support import ADD_ROUTE, Bot, caveat, header, hopper_uids, snapshot, start_bot, texts
 
 OLD_HOPPER = [f"lead-{n}" for n in range(50, 30, -1)]  # the demo's hopper: the 20 highest ranks, in dial order
 
@@ -161,7 +161,8 @@ def test_caveat_new_lead_with_rank_500_is_called_after_the_current_batch(bot: Bo
     assert header(reply) == "Lead new-500 added"
     text = caveat(reply)
     assert "Called after the current batch" in text
-    assert "rank 500 is ahead of the 20 leads in the hopper" in text
+    assert "rank 500 puts it before the hopper's last lead (rank 31)" in text
+    assert "it is called after the 20 leads in the hopper" in text
     lead = bot.lead("new-500")
     assert (lead.number, lead.rank) == ("+4915199990500", 500)
     assert bot.control.count(ADD_ROUTE) == 1
@@ -218,6 +219,56 @@ def test_show_states_hopper_position_or_not(bot: Bot) -> None:
 
     assert "In the hopper* at position 20 of 20" in caveat(inside)
     assert "Not in the hopper* (20 leads loaded)" in caveat(outside)
+
+
+# ---------------------------------------------------------------------- hopper entries without an id
+
+
+def test_hopper_entries_without_an_id_are_found_by_list_id_and_uid(bot: Bot) -> None:
+    """The spec makes every hopper field optional: with no `id` in any entry, the same caveats, the same numbers
+    (the hopper's last lead, whose rank bounds "ahead of the hopper", is found by its uid)."""
+    bot.control.faults({"drop_fields": ["id"], "path": "/hopper$", "times": None})
+
+    inside = bot.ask('show "Spring leads" lead-40')
+    outside = bot.ask('show "Spring leads" lead-30')
+    question = bot.command('rank "Spring leads" lead-39 44')
+    ahead = bot.ask('rank "Spring leads" lead-11 100')
+
+    assert "In the hopper* at position 11 of 20" in caveat(inside)
+    assert "Not in the hopper* (20 leads loaded)" in caveat(outside)
+    assert "position 12 of 20" in texts(bot.driver.replies(question)[0])  # "apply anyway?": it is loaded
+    assert bot.lead("lead-39").rank == 39  # not written: asked first
+    assert "first of the next batch, after the 20 leads" in caveat(ahead)
+    assert "rank 31" in caveat(ahead)  # the bound: the hopper's last lead, lead-31, read by its uid
+
+
+def test_hopper_entries_naming_no_lead_make_the_hopper_unknown_for_a_lead_not_found_never_fatal(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Entries with neither an id nor a list id + uid: the hopper is still read (not an error); a lead that matches
+    no entry may be one of them, so the reply says the hopper is unknown, and why, instead of "not in the hopper"."""
+    caplog.set_level(logging.WARNING)
+    bot.control.faults({"drop_fields": ["id", "uid"], "path": "/hopper$", "times": None})
+
+    shown = bot.ask('show "Spring leads" lead-40')
+
+    assert "Hopper unknown" in caveat(shown)
+    assert "(20 of its 20 entries name no lead)" in caveat(shown)
+    assert "Lead lead-40" in header(shown)
+    warned = [r.getMessage() for r in caplog.records if "name no lead" in r.getMessage()]
+    assert len(warned) == 1  # once for the one read
+
+
+def test_a_hopper_answered_success_false_is_unknown_with_babelforces_reason_not_http_200(bot: Bot) -> None:
+    bot.control.faults(
+        {"status": 200, "body": {"success": False, "message": "Hopper busy"}, "path": "/hopper$", "times": None}
+    )
+
+    shown = bot.ask('show "Spring leads" lead-40')
+
+    assert "Hopper unknown" in caveat(shown)
+    assert "(babelforce reported a failure)" in caveat(shown)
+    assert "HTTP 200" not in texts(shown)
 
 
 # ---------------------------------------------------------------------- the campaign as it is now

@@ -13,21 +13,25 @@ from typing import Any
 import pytest
 
 from sandbox.seed import DEMO_LIST_ID
-from tests.bot.conftest import Bot, is_progress, texts
-from tests.bot.helpers import (
+from tests.subcommands import ALL_USAGE, EXAMPLES, USAGE
+from tests.support import (
+    ADD,
     ADD_ROUTE,
     UPDATE_ROUTE,
+    VALIDATION_ERRORS,
+    Bot,
     all_leads,
     caveat,
     error_text,
     header,
+    is_progress,
     shared_bot,
     snapshot,
+    texts,
     unescape,
     usage_text,
     writes,
 )
-from tests.subcommands import ALL_USAGE, EXAMPLES, USAGE
 
 LEAD_ROUTE = "GET /api/v2/outbound/lists/{id}/leads/{leadId}"
 TOKEN_ROUTE = "POST /oauth/token"
@@ -256,40 +260,17 @@ def test_help_and_bare_lead_answer_usage_with_one_example_per_command(quiet_bot:
     message = interaction.json
     assert message is not None and message["response_type"] == "ephemeral"
     shown = texts(message)
-    for name in ("add", "rank", "show", "set", "history", "find"):
+    for name in ("add", "rank", "show", "find", "set", "history", "remove", "undo"):
         usage = USAGE[name].replace("<", "&lt;").replace(">", "&gt;")
         assert usage in shown, name
         assert shown.count(f"Example: `{EXAMPLES[name]}`") == 1, name
-    assert shown.count("Example:") == 6
+    assert shown.count("Example:") == len(EXAMPLES)  # one per registered subcommand
     assert bot.control.stats()["total"] == 0
     assert bot.stub.responses(interaction.response_url or "") == []
 
 
 # ---------------------------------------------------------------------- validation errors
-
-ADD = 'add "Spring leads" new-1 +4915199990001'  # up to the rank
-VALIDATION_ERRORS = [
-    # (id, command text, words naming the field, subcommand whose usage is shown (None: all), lead to watch)
-    ("bad number", 'add "Spring leads" new-1 12345 500', "number '12345'", "add", None),
-    ("letters in number", 'set "Spring leads" lead-12 number=call-me', "number 'call-me'", "set", "lead-12"),
-    ("rank too high", 'rank "Spring leads" lead-10 40000', "rank 40000 is out of range", "rank", "lead-10"),
-    ("rank too low", 'rank "Spring leads" lead-10 -32769', "rank -32769 is out of range", "rank", "lead-10"),
-    ("rank not whole", 'rank "Spring leads" lead-10 1.5', "rank must be a whole number", "rank", "lead-10"),
-    ("rank a word", f"{ADD} high", "rank must be a whole number", "add", None),
-    ("rank in set", 'set "Spring leads" lead-12 rank=abc', "rank must be a whole number", "set", "lead-12"),
-    ("empty uid", 'add "Spring leads" "" +4915199990001 5', "uid must not be empty", "add", None),
-    ("empty uid in set", 'set "Spring leads" lead-12 uid=""', "uid must not be empty", "set", "lead-12"),
-    ("empty data key", 'set "Spring leads" lead-12 =value', "data keys must not be empty", "set", "lead-12"),
-    ("empty quoted data key", f'{ADD} 5 ""=x', "data keys must not be empty", "add", None),
-    ("null in add", f"{ADD} 5 city=null", "data key 'city' cannot be null", "add", None),
-    ("unknown subcommand", 'delete "Spring leads" lead-12', "no command 'delete'", None, "lead-12"),
-    ("missing rank", 'rank "Spring leads" lead-10', "rank needs <rank>", "rank", "lead-10"),
-    ("missing rank in add", ADD, "add needs <rank>", "add", None),
-    ("missing change", 'set "Spring leads" lead-12', "set needs at least one key=value", "set", "lead-12"),
-    ("too many", 'show "Spring leads" lead-40 extra', "'extra' is one too many", "show", "lead-40"),
-    ("unquoted list", "rank Spring leads lead-10 100", "'100' is one too many", "rank", "lead-10"),
-    ("unclosed quote", 'rank "Spring leads lead-10 100', "unclosed double quote", "rank", "lead-10"),
-]
+# (the cases: VALIDATION_ERRORS in tests/support.py)
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +385,7 @@ def test_slow_babelforce_ack_in_time_with_progress_then_the_reply(bot: Bot) -> N
 
     assert interaction.status == 200 and interaction.elapsed < 3.0, interaction.elapsed
     assert interaction.json is not None and is_progress(interaction.json)
-    assert "Looking up lead-40 in Spring leads" in texts(interaction.json)
+    assert texts(interaction.json) == "Received: show lead-40 in Spring leads"
     reply = bot.driver.replies(interaction, timeout=20)[0]
     assert "position 11 of 20" in caveat(reply)
     rid = (interaction.response_url or "").rsplit("/", 1)[-1]
@@ -434,3 +415,23 @@ def test_text_escaped_the_way_slack_sends_it_is_stored_as_typed(bot: Bot) -> Non
 
     assert bot.lead("lead-13").data["nickname"] == "<Ben & Co>"
     assert "nickname: *&lt;Ben &amp; Co&gt;* (added)" in texts(reply)
+
+
+# ---------------------------------------------------------------------- verdict first
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        ('rank "Spring leads" lead-10 100', "*Applied: heads the next batch, not the current one*"),
+        ('set "Spring leads" lead-11 city=Bilbao', "*Applied: dialled with the new values from the next refill*"),
+        ('add "Spring leads" verdict-1 +4915199990777 5', "*Added: loaded at a later refill*"),
+        ('show "Spring leads" lead-40', "*In the hopper (11 of 20): dialled in this batch*"),
+        ('rank "Spring leads" lead-12 12', "*No change: nothing was written*"),
+    ],
+)
+def test_every_lead_reply_opens_with_its_verdict(bot: Bot, text: str, verdict: str) -> None:
+    reply = bot.ask(text)
+    first = reply["blocks"][0]
+    assert (first["block_id"], first["text"]["text"]) == ("verdict", verdict)
+    assert reply["text"].startswith(verdict.strip("*"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,18 @@ def test_console_shows_the_articles_two_examples(article_run: subprocess.Complet
     assert "It will be first of the next batch, after the 20 leads in the hopper" in out
 
 
+def test_console_shows_the_receipt_line_and_then_the_answer_as_slack_does(
+    article_run: subprocess.CompletedProcess[str],
+) -> None:
+    """Slack keeps a slash command's ack on screen above the answer: the console prints both, the receipt first."""
+    out = article_run.stdout
+    receipt = out.index("Received: change the rank of lead-10 in Spring leads to 100")
+    answer = out.index("Rank of lead-10: 10 → 100")
+    assert receipt < answer
+    assert "(replaces the previous message)" not in out[receipt:answer]
+    assert "⏳" not in out
+
+
 def test_console_dialling_the_batch_brings_the_moved_lead_in_first(
     article_run: subprocess.CompletedProcess[str],
 ) -> None:
@@ -64,7 +77,7 @@ def test_console_renders_cards_errors_and_help_as_text(article_run: subprocess.C
     assert "Lead uuid_100 added" in out
     assert "number        +4916098119998" in out  # fields rendered as aligned label/value pairs
     assert "rank must be a whole number" in out
-    assert "Usage: /lead rank <list> <lead> <rank>" in out
+    assert "Usage: /lead rank <list> <lead> <rank|top>" in out
     assert "Example: /lead show" in out
     assert "Traceback" not in out + article_run.stderr
 
@@ -118,12 +131,38 @@ def test_console_buttons_are_words_apply_cancel_and_undo_with_its_confirm(tmp_pa
 
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    assert "Change the rank of lead-40 from 40 to 45 — not applied yet." in out
+    assert "Not applied yet: Change the rank of lead-40 from 40 to 45." in out
     assert "(buttons: :apply, :cancel)" in out
     assert "Rank of lead-40: 40 → 45" in out and "(buttons: :undo)" in out
-    assert "Undone: lead-40 restored" in out
+    assert "Undone: rank of lead-40 restored" in out
     assert "Nothing to undo here: the last reply has no such button." in out
     assert "Cancelled: nothing was changed." in out
     assert "Not clicked: Keep it." in out
     assert "Undone: lead console-2 was deleted from list Spring leads." in out
     assert "undid a change: rank 45 → 40" in out and "changed rank 40 → 45 (undone)" in out
+
+
+def test_console_undo_by_command_and_history_dates_read_as_their_utc_fallback(tmp_path: Path) -> None:
+    run = _console(
+        "\n".join(
+            [
+                '/lead rank "Spring leads" lead-10 20',
+                '/lead add "Spring leads" console-3 +4915199990997 5',
+                "/lead undo",  # the add: asked first
+                ":delete",
+                "/lead undo 1",
+                '/lead history "Spring leads" lead-10',
+            ]
+        ),
+        tmp_path,
+    )
+
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "Undoing #2 deletes lead console-3 from list Spring leads in babelforce." in out
+    assert "(buttons: :delete)" in out
+    assert "Undone: lead console-3 was deleted from list Spring leads." in out
+    assert "Undone: rank of lead-10 restored" in out
+    assert re.search(r"^#4 · \d{4}-\d\d-\d\d \d\d:\d\d UTC · @U\w+ · undid a change: rank 20 → 10$", out, re.M), out
+    assert re.search(r"^#1 · \d{4}-\d\d-\d\d \d\d:\d\d UTC · @U\w+ · changed rank 10 → 20 \(undone\)$", out, re.M)
+    assert "<!date" not in out and "{date_short_pretty}" not in out

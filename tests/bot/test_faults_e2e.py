@@ -16,7 +16,6 @@ tests share one bot (and one slowed bot): each sets its own faults, and the fixt
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -30,23 +29,25 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-import tests.bot.conftest as harness
-from babelforce import BabelforceClient, ClientCredentials, PasswordLogin
+from babelforce import ClientCredentials, PasswordLogin
 from babelforce.config import Timeouts
 from sandbox import SandboxServer
-from slackstub import SlackDriver, SlackStub
+from slackstub import SlackDriver
 from slackstub.server import Recorded
 from slackstub.signing import signed_headers
-from tests.bot.conftest import Bot, is_progress, texts
-from tests.bot.helpers import (
+from tests.support import (
     ADD_ROUTE,
     UPDATE_ROUTE,
+    Bot,
     all_leads,
     error_text,
     header,
+    is_progress,
     reads_fail_once_a_put_arrives,
     shared_bot,
     snapshot,
+    start_bot,
+    texts,
 )
 
 LEAD_ROUTE = "GET /api/v2/outbound/lists/{id}/leads/{leadId}"
@@ -74,41 +75,6 @@ FIGURES: dict[str, int] = {"scenarios": 0, "leads checked": 0, "leads lost": 0, 
 # ---------------------------------------------------------------------- bots
 
 
-def serve_bot(
-    sandbox: SandboxServer,
-    *,
-    credentials: ClientCredentials | PasswordLogin | None = None,
-    timeouts: Timeouts | None = None,
-    bot_token: str | None = None,
-) -> Iterator[Bot]:
-    """conftest.start_bot (everyone may write), with the babelforce client's credentials and timeouts and the Slack
-    bot token chosen by the test: the harness's own constructors get these arguments while it builds the bot."""
-    overrides: dict[str, Any] = {}
-    if credentials is not None:
-        overrides["credentials"] = credentials
-    if timeouts is not None:
-        overrides["timeouts"] = timeouts
-
-    made: list[BabelforceClient] = []
-
-    def client(**kwargs: Any) -> BabelforceClient:
-        made.append(BabelforceClient(**{**kwargs, **overrides}))
-        return made[-1]
-
-    starting = harness.start_bot(sandbox, allow_writes=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness, "BabelforceClient", client)
-        if bot_token is not None:
-            patch.setattr(harness, "SlackStub", functools.partial(SlackStub, bot_token=bot_token))
-        bot = next(starting)
-    assert made and made[-1] is bot.leadbot.service.client, "start_bot no longer builds the client we configure"
-    try:
-        yield bot
-    finally:
-        bot.control.clear_faults()  # a trickling answer must not hold up the servers' shutdown
-        starting.close()
-
-
 def fresh(bot: Bot) -> Iterator[Bot]:
     """One test's use of a shared bot: no fault left over from the test before, none left for the next."""
     bot.control.clear_faults()
@@ -124,14 +90,14 @@ def shared() -> Iterator[Bot]:
 
 @pytest.fixture
 def bot(shared: Bot) -> Iterator[Bot]:
-    """This module's bot (writes allowed, the conftest's fast retries), shared by its tests."""
+    """This module's bot (writes allowed, tests.support's fast retries), shared by its tests."""
     yield from fresh(shared)
 
 
 @pytest.fixture(scope="module")
 def shared_slow() -> Iterator[Bot]:
     with SandboxServer(seed="demo") as sandbox:
-        yield from serve_bot(sandbox, timeouts=Timeouts(deadline=STALL_DEADLINE_S))
+        yield from start_bot(sandbox, timeouts=Timeouts(deadline=STALL_DEADLINE_S))
 
 
 @pytest.fixture
@@ -362,7 +328,9 @@ def test_add_whose_answer_is_lost_is_reported_created_and_the_users_retry_adds_n
     assert spring_lead_count(bot) == count + 1
 
 
-def test_add_dropped_before_babelforce_acted_says_nothing_was_created_and_the_retry_adds_one(bot: Bot) -> None:
+def test_add_dropped_before_an_answer_is_not_confirmed_yet_and_a_retry_adds_one(bot: Bot) -> None:
+    """A dropped connection says nothing of whether babelforce acted: "not confirmed yet", never "nothing was
+    created" (the settler looks again). Babelforce had not acted here, so the user's own retry adds the lead once."""
     count = spring_lead_count(bot)
     bot.control.faults({"method": "POST", "path": ADD_PATH, "reset": "before", "times": 1})
     text = 'add "Spring leads" dropped-1 +4915199990113 6'
@@ -370,7 +338,8 @@ def test_add_dropped_before_babelforce_acted_says_nothing_was_created_and_the_re
     reply = answer(bot, text)
 
     scenario()
-    assert "nothing was created" in assert_error_only(reply)
+    message = assert_error_only(reply)
+    assert "not confirmed" in message and "nothing was created" not in message
     assert faults_left(bot) == []
     assert bot.control.count(ADD_ROUTE) == 1
     assert spring_lead_count(bot) == count
@@ -554,7 +523,7 @@ def test_expired_token_under_10_concurrent_commands_costs_one_token_request(sand
         if login == "client_credentials"
         else PasswordLogin("demo", SecretStr("demo"))  # with a rotating refresh token: a second use would fail
     )
-    starting = serve_bot(sandbox, credentials=credentials)
+    starting = start_bot(sandbox, credentials=credentials)
     bot = next(starting)
     try:
         assert header(answer(bot, 'show "Spring leads" lead-40')) == "Lead lead-40"  # the token is held

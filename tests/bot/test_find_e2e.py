@@ -13,8 +13,7 @@ from bot.permissions import AccessPolicy
 from commands.blocks import BLOCK_ERROR, BLOCK_LEAD_HEADER
 from commands.find import ACTION_SHOW_MATCH, BLOCK_FIND_MORE, BLOCK_FIND_NOTES, BLOCK_FIND_VERDICT
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_CAMPAIGN_ID, RENEWALS_LIST_ID
-from tests.bot.conftest import Bot, block, texts
-from tests.bot.helpers import final_answer, hopper_uids, shared_bot, unescape
+from tests.support import Bot, block, final_answer, hopper_uids, shared_bot, texts, unescape
 
 EXPORT_ROUTE = "GET /api/v2/outbound/lists/{id}/leads"
 LEAD_ROUTE = "GET /api/v2/outbound/lists/{id}/leads/{leadId}"

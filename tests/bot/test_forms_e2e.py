@@ -13,9 +13,8 @@ import pytest
 from commands.modals import ACTION_LIST, BLOCK_DATA, BLOCK_LEAD, BLOCK_LIST, BLOCK_NUMBER, BLOCK_RANK, BLOCK_UID
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_LIST_ID, RENEWALS_LIST_ID
 from slackstub.server import RESPONSE_URL_USES
-from tests.bot.conftest import Bot, texts
-from tests.bot.helpers import ADD_ROUTE, all_leads, caveat, header, shared_bot, snapshot, writes
 from tests.subcommands import CALLBACK_IDS
+from tests.support import ADD_ROUTE, Bot, all_leads, caveat, header, shared_bot, snapshot, texts, writes
 
 FORM_BLOCKS = {
     "add": [BLOCK_LIST, BLOCK_UID, BLOCK_NUMBER, BLOCK_RANK, BLOCK_DATA],
@@ -229,7 +228,7 @@ def test_form_slack_refuses_to_open_is_reported_at_the_response_url(bot: Bot) ->
     reply = bot.driver.replies(interaction)[0]
     shown = texts(reply)
     assert "Slack did not open the form (expired_trigger_id)" in shown
-    assert "/lead rank &lt;list&gt; &lt;lead&gt; &lt;rank&gt;" in shown
+    assert "/lead rank &lt;list&gt; &lt;lead&gt; &lt;rank|top&gt;" in shown
 
 
 def test_submission_is_acked_in_time_when_the_pre_check_is_slow_and_the_command_still_runs(bot: Bot) -> None:

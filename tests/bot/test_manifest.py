@@ -20,7 +20,9 @@ SCOPE_OF_METHOD = {
     "views_update": None,
     "views_push": None,
     "chat_postEphemeral": "chat:write",
-    "chat_postMessage": "chat:write",  # the audit line per change in LEADBOT_AUDIT_CHANNEL
+    # the audit line per change in LEADBOT_AUDIT_CHANNEL, and a reply in the user's DM with the app
+    "chat_postMessage": "chat:write",
+    "conversations_open": "im:write",  # opening that DM (a bot token needs im:write for conversations.open)
     "usergroups_users_list": "usergroups:read",  # only when LEADBOT_WRITERS/READERS name user groups (S...)
 }
 #: Scopes the code needs only under some settings: the manifest must say when, in a comment right above them.
@@ -42,7 +44,7 @@ def test_the_lead_command_is_declared_with_description_and_usage_hint() -> None:
     assert [command["command"] for command in commands] == [COMMAND]
     lead = commands[0]
     assert lead["description"] and len(lead["description"]) <= 100
-    assert "add|rank|show|set|history" in lead["usage_hint"]
+    assert "add|rank|show|set|history|remove" in lead["usage_hint"]
     assert lead["url"].endswith(EVENTS_PATH)
 
 
@@ -86,12 +88,21 @@ def test_display_information_and_bot_user_are_present() -> None:
 def test_the_usage_hint_and_the_readme_name_every_registered_subcommand() -> None:
     """A registered subcommand missing from Slack's hint or README's command table is a doc bug: caught here."""
     hint = MANIFEST["features"]["slash_commands"][0]["usage_hint"]
-    hinted = set(re.findall(r"[a-z]+", hint.split(" ", 1)[0]))
+    hinted = set(re.findall(r"[a-z]+", hint))
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("## Using `/lead`") :]
     registered = registry.all_subcommands()
     assert registered, "no subcommand registered: the check is broken"
     for name, spec in registered.items():
         assert name in hinted, f"manifest.yml's usage_hint does not name {name}"
-        assert f"| `{spec.usage}` |" in table, f"README's command table has no row for {spec.usage}"
+        cell = spec.usage.replace("|", "\\|")  # a pipe in a table cell is escaped, even in code (GFM)
+        assert f"| `{cell}` |" in table, f"README's command table has no row for {spec.usage}"
     assert "help" in hinted or "help" in hint
+
+
+def test_the_messages_tab_shows_answers_sent_to_a_dm_and_takes_no_messages() -> None:
+    """bot/slack_edge.deliver answers in the user's DM with the app where leadbot is not a channel member: the
+    Messages tab must be on for the user to see it, and read-only, since leadbot reads no messages."""
+    home = MANIFEST["features"]["app_home"]
+    assert home["messages_tab_enabled"] is True
+    assert home["messages_tab_read_only_enabled"] is True

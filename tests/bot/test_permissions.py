@@ -10,9 +10,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,8 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.permissions import AccessPolicy, Denial, Gatekeeper, Requester
 from bot.settings import BotSettings
 from slackstub import SlackStub
-
-T = TypeVar("T")
+from tests.support import run
 
 TEAM = "T0LEADBOT"
 OTHER_TEAM = "T0ELSEWHERE"
@@ -34,13 +32,6 @@ BOB = "U0BOB"  # a member of GROUP
 CAROL = "W0CAROL"  # listed directly as a reader
 MALLORY = "U0MALLORY"  # listed nowhere
 METHOD = "usergroups.users.list"
-
-
-def run(factory: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await factory()
-
-    return asyncio.run(main())
 
 
 @pytest.fixture

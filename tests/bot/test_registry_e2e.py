@@ -21,8 +21,7 @@ from commands.fields import FIELD_LEAD, FIELD_LIST
 from commands.grammar import Invalid, Refusal, Token, command_text, parse, ref, split_arguments
 from commands.modals import LEAD_FIELD, LIST_FIELD, form_view, read_form
 from sandbox import SandboxServer
-from tests.bot.conftest import Bot, start_bot, texts
-from tests.bot.helpers import error_text
+from tests.support import Bot, error_text, start_bot, texts
 
 if TYPE_CHECKING:
     from bot.service import LeadService, Plan

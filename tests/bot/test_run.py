@@ -15,7 +15,7 @@ import pytest
 
 from sandbox import SandboxServer
 from slackstub import SlackDriver, SlackStub
-from tests.bot.conftest import is_progress, texts
+from tests.support import is_progress, texts
 
 SECRET_VALUES = ("xoxp-do-not-print-me", "sig-do-not-print-me", "bf-do-not-print-me")
 
@@ -100,12 +100,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def http_bot(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[SlackDriver, str, SlackStub]]:
-    """`leadbot run --http` in its own process, configured only through the environment."""
+@pytest.fixture(scope="module")
+def http_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SlackDriver, str, SlackStub]]:
+    """`leadbot run --http` in its own process, configured only through the environment; one for the module (a
+    start costs a process and its imports): its tests rank a lead no other one looks at, or change nothing."""
     port = _free_port()
     secret = "http-mode-test-secret"
-    with SlackStub() as stub:
+    tmp_path = tmp_path_factory.mktemp("http-mode")
+    with SandboxServer(seed="demo") as sandbox, SlackStub() as stub, httpx.Client(timeout=1) as probe:
         env = _env(
             SLACK_BOT_TOKEN=stub.bot_token,
             SLACK_SIGNING_SECRET=secret,
@@ -128,7 +130,7 @@ def http_bot(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[SlackDriv
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    if probe.get(f"{base}/healthz").status_code == 200:
                         break
                 except httpx.TransportError:
                     pass

@@ -38,8 +38,7 @@ from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
 from slackstub.driver import Interaction
 from slackstub.signing import FORM_CONTENT_TYPE, signed_headers
-from tests.bot.conftest import Bot, is_progress
-from tests.bot.test_faults_e2e import serve_bot
+from tests.support import Bot, is_progress, start_bot
 
 TOKEN_ROUTE = "POST /oauth/token"
 #: Loggers set to DEBUG for the session (with their children); uvicorn's do not propagate, so they get the handler.
@@ -237,7 +236,7 @@ def session() -> Iterator[Session]:
         patch.setitem(sandbox_app.CLIENT_SECRETS, "manager", client_secret)
         patch.setattr(sandbox_app, "DEMO_PASSWORD", password)
         credentials = PasswordLogin("demo", SecretStr(password), client_secret=SecretStr(client_secret))
-        starting = serve_bot(sandbox, credentials=credentials, timeouts=Timeouts(deadline=1.5), bot_token=bot_token)
+        starting = start_bot(sandbox, credentials=credentials, timeouts=Timeouts(deadline=1.5), bot_token=bot_token)
         bot = next(starting)
         result.secrets.update(
             {"signing secret": [bot.signing_secret], "bot token": [bot.stub.bot_token], "access token": [],

@@ -21,16 +21,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def control(sandbox: SandboxServer) -> SandboxControl:
-    return SandboxControl(sandbox.base_url)
-
-
-@pytest.fixture
 async def service(sandbox: SandboxServer) -> AsyncIterator[LeadService]:
     client = BabelforceClient(
         base_url=sandbox.base_url,

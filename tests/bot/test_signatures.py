@@ -14,8 +14,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.app import HEALTH_PATH
 from slackstub.signing import FORM_CONTENT_TYPE, signed_headers
-from tests.bot.conftest import Bot, texts
-from tests.bot.helpers import shared_bot
+from tests.support import Bot, shared_bot, texts
 
 STALE_S = 6 * 60
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.bot.conftest import Bot, texts
+from tests.support import Bot, texts
 
 
 def test_show_article_lead_40_reports_its_hopper_position(bot: Bot) -> None:

@@ -16,7 +16,7 @@ import pytest
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
 from slackstub import NoAnswer, SlackStub
-from tests.bot.conftest import is_progress, texts
+from tests.support import is_progress, texts
 
 APP_TOKEN = "xapp-leadbot-socket-test"
 ACK_DEADLINE_S = 3.0
@@ -139,6 +139,10 @@ def test_socket_mode_acks_a_command_in_time_and_answers_at_the_response_url(
     reply = stub.wait_responses(response_url, count=1, timeout=15)[0]
     assert "first of the next batch" in texts(reply), reply
     assert _rank_of(sandbox, "lead-10") == 100
+    # As in Slack, the ack stays on screen above the answer: a receipt that reads true for good.
+    screen = stub.screen("C0CAMPAIGN", "U0SUPERVISOR")
+    assert [m.via for m in screen] == ["ack", "response_url"]
+    assert texts(screen[0].message) == "Received: change the rank of lead-10 in Spring leads to 100"
     assert bot.process.poll() is None, bot.output
 
 

@@ -32,8 +32,6 @@ from urllib.parse import urlencode
 import pytest
 
 import bot.audit as audit_module
-import tests.bot.conftest as harness
-from babelforce import BabelforceClient
 from babelforce.config import Timeouts
 from bot.permissions import AccessPolicy
 from commands.blocks import (
@@ -42,7 +40,6 @@ from commands.blocks import (
     ACTION_UNDO,
     BLOCK_ACTIONS,
     BLOCK_ERROR,
-    BLOCK_HISTORY,
     BLOCK_NOTICE,
 )
 from commands.modals import BLOCK_LIST, BLOCK_NUMBER, BLOCK_RANK, BLOCK_UID
@@ -50,17 +47,22 @@ from sandbox import SandboxServer
 from sandbox.seed import AUTUMN_LIST_ID, DEMO_LIST_ID, RENEWALS_LIST_ID, demo_number
 from slackstub.server import Recorded
 from slackstub.signing import signed_headers
-from tests.bot.conftest import Bot, block, is_question, start_bot, texts
-from tests.bot.helpers import (
+from tests.support import (
     ADD_ROUTE,
     DELETE_ROUTE,
     UPDATE_ROUTE,
+    Bot,
     all_leads,
+    block,
     caveat,
     error_text,
     header,
+    history_lines,
+    is_question,
     reads_fail_once_a_put_arrives,
     snapshot,
+    start_bot,
+    texts,
     unescape,
     writes,
 )
@@ -78,6 +80,25 @@ QUIET_S = 0.3  # how long a test waits to be sure a second reply does not come
 NOT_RECORDED = "Nothing was changed, because leadbot makes no change it cannot record"
 NOT_MADE = "tell whoever runs it."
 NOT_YOURS = "expired, was already answered, or belongs to someone else; nothing was changed by this click"
+
+
+def test_a_write_babelforce_answers_success_false_is_recorded_failed_with_its_reason_and_not_resent(
+    tb: Bot, trust_db: Path
+) -> None:
+    """A 200 whose envelope says "success": false did not happen: one sentence with babelforce's own reason, the
+    record says failed, the lead is unchanged, and the PUT is not sent again."""
+    before = snapshot(tb, "lead-26")
+    tb.control.reset_stats()
+    tb.control.faults({"method": "PUT", "status": 200, "body": {"success": False, "message": "Lead is locked"}})
+
+    reply = tb.ask('rank "Spring leads" lead-26 6')
+
+    message = only_error(reply).removeprefix(":x: ")
+    assert message == "babelforce rejected the request to update lead lead-26: Lead is locked."
+    assert tb.control.count(UPDATE_ROUTE) == 1
+    assert snapshot(tb, "lead-26") == before
+    (row,) = records_of(trust_db, "lead-26")
+    assert (row["outcome"], row["detail"], row["after_json"]) == ("failed", message, None)
 
 
 # ---------------------------------------------------------------------- the audit file, read as an operator would
@@ -178,8 +199,8 @@ def only_error(message: dict[str, Any]) -> str:
 
 
 def history_text(bot: Bot, list_ref: str, lead: str) -> str:
-    reply = bot.ask(f"history {list_ref} {lead}")
-    return unescape(block(reply, BLOCK_HISTORY)["text"]["text"])
+    """The history's lines (one section each), as the user reads them."""
+    return "\n".join(history_lines(bot.ask(f"history {list_ref} {lead}")))
 
 
 def slash_body(bot: Bot, text: str) -> tuple[bytes, str, str]:
@@ -282,23 +303,6 @@ def channel_bot(channel_db: Path) -> Iterator[Bot]:
         yield from start_bot(sandbox, audit_path=channel_db, audit_channel=AUDIT_CHANNEL)
 
 
-def start_bot_with_deadline(sandbox: SandboxServer, deadline: float, **kwargs: Any) -> Iterator[Bot]:
-    """conftest.start_bot, with a babelforce client that gives every call `deadline` seconds in all."""
-
-    def client(**arguments: Any) -> BabelforceClient:
-        return BabelforceClient(**arguments, timeouts=Timeouts(deadline=deadline))
-
-    starting = start_bot(sandbox, **kwargs)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness, "BabelforceClient", client)
-        bot = next(starting)
-    try:
-        yield bot
-    finally:
-        bot.control.clear_faults()  # a trickling answer must not hold up the servers' shutdown
-        starting.close()
-
-
 # ====================================================================== 1. "apply anyway?"
 
 
@@ -364,7 +368,7 @@ def test_a_change_that_does_nothing_now_is_asked_about_writes_nothing_then_apply
 
     question, _ = question_for(tb, text)
 
-    assert "not applied yet" in texts(question)
+    assert "Not applied yet" in texts(question)
     assert words in caveat(question)
     assert writes(tb) == 0
     assert snapshot(tb, uid, list_id) == before
@@ -496,7 +500,7 @@ def test_undo_of_a_rank_restores_it_and_is_itself_audited(tb: Bot, trust_db: Pat
 
     restored = click(tb, card, ACTION_UNDO)
 
-    assert header(restored) == "Undone: lead-11 restored"
+    assert header(restored) == "Undone: rank of lead-11 restored"
     assert tb.lead("lead-11").rank == 11
     assert tb.control.count(UPDATE_ROUTE) == 1 and writes(tb) == 1
     original, undo = records_of(trust_db, "lead-11")
@@ -518,7 +522,7 @@ def test_undo_of_a_set_restores_uid_number_and_data_readds_a_deleted_key_and_rem
 
     restored = click(tb, card, ACTION_UNDO)
 
-    assert header(restored) == "Undone: lead-12 restored"
+    assert header(restored) == "Undone: uid, number, data 'city' and data 'vip' of lead-12 restored"
     assert tb.lead("lead-12b") is None
     lead = tb.lead("lead-12")
     assert (lead.id, lead.uid, lead.number, lead.rank, lead.data) == (
@@ -618,8 +622,8 @@ def test_undo_clicked_twice_restores_once_and_the_second_click_says_already_undo
     first = click(tb, card, ACTION_UNDO)
     second = click(tb, card, ACTION_UNDO)
 
-    assert header(first) == "Undone: lead-15 restored"
-    assert re.fullmatch(r":information_source: Already undone \(change \d+\); nothing more to do\.", notice(second))
+    assert header(first) == "Undone: rank of lead-15 restored"
+    assert re.fullmatch(r":information_source: Already undone \(by #\d+\); nothing more to do\.", notice(second))
     assert tb.control.count(UPDATE_ROUTE) == 1 and tb.lead("lead-15").rank == 15
     assert [row["action"] for row in records_of(trust_db, "lead-15")] == ["rank", "undo"]
 
@@ -636,7 +640,7 @@ def test_undo_double_click_while_the_restore_is_on_its_way_says_already_undone(t
     second = click(tb, card, ACTION_UNDO)
     restored = tb.driver.replies(first, count=1)[0]
 
-    assert header(restored) == "Undone: lead-16 restored"
+    assert header(restored) == "Undone: rank of lead-16 restored"
     assert tb.control.count(UPDATE_ROUTE) == 1 and tb.lead("lead-16").rank == 16
     assert "already" in texts(second).lower() and "undone" in texts(second).lower(), texts(second)
 
@@ -740,7 +744,7 @@ def test_a_503_beyond_the_retries_is_recorded_failed_with_the_sentence_and_chang
 
 def test_a_stalled_write_is_recorded_unknown_and_history_marks_it(sandbox: SandboxServer, tmp_path: Path) -> None:
     db = tmp_path / "leadbot.db"
-    for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
+    for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         bot.ask('show "Spring leads" lead-14')  # directories cached: only the PUT meets the stall
         bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
 
@@ -759,7 +763,7 @@ def test_a_stalled_write_settled_by_reading_the_lead_back_is_recorded_ok_with_un
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     db = tmp_path / "leadbot.db"
-    for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
+    for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         bot.ask('show "Spring leads" lead-14')
         bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
 
@@ -960,7 +964,7 @@ def test_history_shows_who_when_what_and_how_it_ended_newest_first(tb: Bot) -> N
 
     lines = history_text(tb, '"Spring leads"', "lead-24").splitlines()
 
-    when = r"• \d{4}-\d\d-\d\d \d\d:\d\d UTC · "
+    when = r"`#\d+` · <!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC> · "
     expected = [
         rf"{when}<@U0COLLEAGUE> · \*undid a change:\* rank 27 → 26",
         rf"{when}<@U0COLLEAGUE> · \*changed\* rank 26 → 27 _\(undone\)_",
@@ -1151,7 +1155,7 @@ def test_history_says_when_older_changes_are_left_out(tb: Bot) -> None:
 
     reply = tb.ask('history "Spring leads" lead-3')
 
-    lines = unescape(block(reply, BLOCK_HISTORY)["text"]["text"]).splitlines()
+    lines = history_lines(reply)
     assert len(lines) == 15 and "rank 116 → 117" in lines[0]
     assert "15 shown; older ones are left out." in texts(reply)
 
@@ -1175,7 +1179,7 @@ def test_apply_anyway_after_the_lead_changed_asks_again_instead_of_overwriting(t
 
 def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxServer, tmp_path: Path) -> None:
     db = tmp_path / "leadbot.db"
-    for bot in start_bot_with_deadline(sandbox, 1.0, audit_path=db):
+    for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         card = bot.ask('rank "Spring leads" lead-27 37')
         bot.control.reset_stats()
         lost = {"method": "PUT", "reset": "after", "times": None}  # applied, but every answer is lost...
@@ -1190,7 +1194,7 @@ def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxSe
             bot.sandbox.state.update_lead(DEMO_LIST_ID, bot.lead("lead-27").id, rank=37)
         second = click(bot, card, ACTION_UNDO)
 
-        assert header(second) == "Undone: lead-27 restored" and bot.lead("lead-27").rank == 27
+        assert header(second) == "Undone: rank of lead-27 restored" and bot.lead("lead-27").rank == 27
         undos = [row for row in records_of(db, "lead-27") if row["action"] == "undo"]
         assert [row["outcome"] for row in undos] == ["unknown", "ok"]
 
@@ -1200,7 +1204,7 @@ def test_undo_on_a_lead_in_the_hopper_does_not_name_the_undone_values_as_still_d
 
     undone = click(tb, card, ACTION_UNDO)
 
-    assert header(undone) == "Undone: lead-38 restored"
+    assert header(undone) == "Undone: number and data 'city' of lead-38 restored"
     text = caveat(undone)
     assert "Already in the hopper" in text and "it is dialled with the values it was loaded with" in text
     assert demo_number(1038) not in text and "old number" not in text

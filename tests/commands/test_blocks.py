@@ -28,6 +28,7 @@ from commands.blocks import (
     BLOCK_LEAD_FIELDS,
     BLOCK_LEAD_HEADER,
     BLOCK_PROGRESS,
+    BLOCK_UNDO_QUESTION,
     BLOCK_USAGE,
     DATA_SHOWN_MAX,
     ICON_INFO,
@@ -43,14 +44,18 @@ from commands.blocks import (
     lead_message,
     notice_message,
     progress_message,
+    slack_date,
+    undo_add_question,
 )
 from commands.caveat_text import caveat_text, escape
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, lead_state
 from commands.find import FindLeads
 from commands.history import LeadHistory
 from commands.rank import RankLead
+from commands.remove import RemoveLead
 from commands.set import SetLead
 from commands.show import ShowLead
+from commands.undo import UndoChange
 from tests import subcommands
 
 LEAD_ID = "ee369f62c0c04c8993e4b3921c506c45"
@@ -61,8 +66,10 @@ HOPPER = tuple(
 )
 CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
 NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
-SUBCOMMANDS = ("add", "rank", "show", "set", "history", "find")
+SUBCOMMANDS = ("add", "rank", "show", "find", "set", "history", "remove", "undo")
 ENTITY = re.compile(r"&(amp|lt|gt);")
+# Slack's date formatting, the one control sequence the bot writes around escaped text (a moment, never user text)
+SLACK_DATE = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>")
 
 
 def make_lead(**fields: Any) -> Lead:
@@ -109,11 +116,17 @@ IN_HOPPER_CAVEATS = (Caveat(CaveatKind.IN_HOPPER, position=11, hopper_size=20),)
 HOSTILE_CAVEATS = tuple(Caveat(CaveatKind.FINAL_STATUS, status=NASTY * 300) for _ in range(14))
 AT = datetime(2026, 11, 26, 18, 40, tzinfo=UTC)
 HISTORY = [
-    HistoryEntry(AT, "U0SUPERVISOR", "undo", "rank 45 → 40", "ok"),
-    HistoryEntry(AT - timedelta(minutes=1), "U0SUPERVISOR", "rank", "rank 40 → 45", "ok", undone=True),
-    HistoryEntry(AT - timedelta(minutes=2), "U0OTHER", "set", "/lead set x y a=b", "failed", "HTTP 503"),
+    HistoryEntry(AT, "U0SUPERVISOR", "undo", "rank 45 → 40", "ok", ref=14),
+    HistoryEntry(AT - timedelta(minutes=1), "U0SUPERVISOR", "rank", "rank 40 → 45", "ok", undone=True, ref=13),
+    HistoryEntry(AT - timedelta(minutes=2), "U0OTHER", "set", "/lead set x y a=b", "failed", "HTTP 503", ref=12),
+    HistoryEntry(AT - timedelta(minutes=3), "U0OTHER", "set", "city Bonn → Kiel", "ok", ref=11, undoable=True),
+    HistoryEntry(AT - timedelta(days=400), "U0OTHER", "add", "uid lead-10, number +491, rank 10", "ok", ref=3),
 ]
-HOSTILE_HISTORY = [HistoryEntry(AT, NASTY, NASTY, NASTY * 40, "unknown", NASTY * 40, undone=True) for _ in range(40)]
+HISTORY_ADD_UNDOABLE = [HistoryEntry(AT, "U0OTHER", "add", "uid lead-10", "ok", ref=3, undoable=True)]
+HOSTILE_HISTORY = [
+    HistoryEntry(AT, NASTY, NASTY, NASTY * 40, "unknown", NASTY * 40, undone=True, ref=2**62, undoable=True)
+    for _ in range(40)
+]
 
 
 # Every kind of message the bot sends, ordinary and hostile, by name.
@@ -137,7 +150,7 @@ MESSAGES: dict[str, Callable[[], dict]] = {
     "error-hostile": lambda: error_message(NASTY * 1000, NASTY * 100),
     "help": lambda: help_message(),
     **{f"help-{name}": (lambda name=name: help_message(name)) for name in (*subcommands.SUBCOMMANDS, "nonsense")},
-    "progress": lambda: progress_message("Changing the rank of lead-10 in Spring leads…"),
+    "progress": lambda: progress_message("change the rank of lead-10 in Spring leads to 60"),
     "progress-hostile": lambda: progress_message(NASTY * 1000),
     "card-undo": lambda: lead_message(report("rank", make_lead(), make_lead(rank=100)), undo_id=7),
     "card-add-undo": lambda: lead_message(report("add", None, make_lead()), undo_id=8),
@@ -152,6 +165,9 @@ MESSAGES: dict[str, Callable[[], dict]] = {
     "history": lambda: history_message("Spring leads", "lead-10", HISTORY),
     "history-empty": lambda: history_message("Spring leads", "lead-10", []),
     "history-hostile": lambda: history_message(NASTY * 50, NASTY * 50, HOSTILE_HISTORY),
+    "history-add-undoable": lambda: history_message("Spring leads", "lead-10", HISTORY_ADD_UNDOABLE),
+    "undo-add-question": lambda: undo_add_question(3, "lead-10", "Spring leads"),
+    "undo-add-question-hostile": lambda: undo_add_question(2**62, NASTY * 200, NASTY * 200),
 }
 HOSTILE = [name for name in MESSAGES if "hostile" in name]
 
@@ -226,6 +242,7 @@ def test_hostile_input_has_no_raw_angle_brackets(name: str) -> None:
     assert any("&lt;" in text for text in texts)
     assert any("&amp;" in text for text in texts)
     for text in texts:
+        text = SLACK_DATE.sub("", text)
         assert "<" not in text
         assert ">" not in text
 
@@ -255,7 +272,7 @@ def test_rank_change_shows_old_and_new_rank() -> None:
     assert block(message, BLOCK_LEAD_HEADER)["text"]["text"] == "Rank of lead-10: 10 → 100"
     assert field_values(message)["rank"] == "10 → *100*"
     assert field_values(message)["uid"] == "lead-10"  # unchanged: no arrow
-    assert message["text"].startswith("Rank of lead-10: 10 → 100. ")
+    assert message["text"].startswith("Applied: heads the next batch, not the current one. Rank of lead-10: 10 → 100. ")
 
 
 def test_set_shows_old_and_new_uid_and_number() -> None:
@@ -310,7 +327,7 @@ def test_missing_values_show_a_dash_and_time_is_utc() -> None:
     fields = field_values(message)
     assert fields["status"] == "–"
     assert fields["calls"] == "–"
-    assert fields["last updated"] == "2024-05-01 12:30 UTC"
+    assert fields["last updated"] == "<!date^1714566600^{date_short_pretty} {time}|2024-05-01 12:30 UTC>"
     assert block(message, BLOCK_LEAD_HEADER)["text"]["text"] == f"Lead {LEAD_ID}"  # no uid: the id
 
 
@@ -396,6 +413,8 @@ def test_help_example_parses_to_its_command(name: str) -> None:
         "set": SetLead,
         "history": LeadHistory,
         "find": FindLeads,
+        "remove": RemoveLead,
+        "undo": UndoChange,
     }
     (example,) = help_examples(help_message(name)).values()
     result = grammar.parse(example)
@@ -444,11 +463,19 @@ def test_error_message_escapes_the_message() -> None:
 
 
 def test_progress_message_is_one_escaped_context_line() -> None:
-    message = progress_message("Looking up <lead> & co")
+    message = progress_message("show <lead> & co")
     assert [raw["block_id"] for raw in message["blocks"]] == [BLOCK_PROGRESS]
     (element,) = message["blocks"][0]["elements"]
-    assert element["text"] == ":hourglass_flowing_sand: Looking up &lt;lead&gt; &amp; co"
-    assert message["text"] == "Looking up <lead> & co"
+    assert element["text"] == "Received: show &lt;lead&gt; &amp; co"
+    assert message["text"] == "Received: show <lead> & co"
+
+
+@pytest.mark.parametrize("asked", ["Touching lead-10…", "Touching lead-10...", "Touching lead-10"])
+def test_the_ack_line_reads_true_for_good_no_ellipsis_no_hourglass(asked: str) -> None:
+    """Slack never replaces a command's ack: it stays above the answer, so it must not claim work in progress."""
+    message = progress_message(asked)
+    assert message["text"] == "Received: Touching lead-10"
+    assert "…" not in str(message) and "hourglass" not in str(message)
 
 
 # ---------------------------------------------------------------------- undo, "apply anyway?", history
@@ -478,7 +505,7 @@ def test_cards_without_a_record_have_no_buttons() -> None:
 def test_the_question_names_the_change_its_caveats_and_offers_apply_or_cancel_with_the_token() -> None:
     message = MESSAGES["question"]()
     assert "Change the rank of lead-10 from 10 to 100" in block(message, BLOCK_CONFIRM)["text"]["text"]
-    assert "not applied yet" in block(message, BLOCK_CONFIRM)["text"]["text"]
+    assert "*Not applied yet:*" in block(message, BLOCK_CONFIRM)["text"]["text"]
     assert "position 11 of 20" in " ".join(mrkdwn_texts(block(message, BLOCK_CAVEAT)))
     buttons = block(message, BLOCK_ACTIONS)["elements"]
     assert [(b["action_id"], b["value"]) for b in buttons] == [(ACTION_APPLY_ANYWAY, "tok-1"), (ACTION_CANCEL, "tok-1")]
@@ -486,14 +513,52 @@ def test_the_question_names_the_change_its_caveats_and_offers_apply_or_cancel_wi
     assert "Apply anyway?" in message["text"]
 
 
-def test_history_lists_who_when_what_and_how_it_ended_newest_first() -> None:
-    text = block(MESSAGES["history"](), BLOCK_HISTORY)["text"]["text"]
-    lines = text.splitlines()
-    assert lines[0] == "• 2026-11-26 18:40 UTC · <@U0SUPERVISOR> · *undid a change:* rank 45 → 40"
-    assert lines[1] == "• 2026-11-26 18:39 UTC · <@U0SUPERVISOR> · *changed* rank 40 → 45 _(undone)_"
-    assert lines[2] == (
-        "• 2026-11-26 18:38 UTC · <@U0OTHER> · *tried to set:* /lead set x y a=b — *failed*, nothing changed (HTTP 503)"
-    )
+def history_sections(message: dict) -> list[dict]:
+    return [b for b in message["blocks"] if b.get("block_id", "").startswith(f"{BLOCK_HISTORY}_")]
+
+
+def test_history_lists_number_when_who_what_and_how_it_ended_newest_first_one_section_each() -> None:
+    message = MESSAGES["history"]()
+    lines = [section["text"]["text"] for section in history_sections(message)]
+    when = "<!date^{}^{{date_short_pretty}} {{time}}|{}>"
+    assert lines == [
+        f"`#14` · {when.format(1795718400, '2026-11-26 18:40 UTC')} · <@U0SUPERVISOR> · *undid a change:* rank 45 → 40",
+        f"`#13` · {when.format(1795718340, '2026-11-26 18:39 UTC')} · <@U0SUPERVISOR> · *changed* rank 40 → 45 "
+        "_(undone)_",
+        f"`#12` · {when.format(1795718280, '2026-11-26 18:38 UTC')} · <@U0OTHER> · *tried to set:* "
+        "/lead set x y a=b — *failed*, nothing changed (HTTP 503)",
+        f"`#11` · {when.format(1795718220, '2026-11-26 18:37 UTC')} · <@U0OTHER> · *changed* city Bonn → Kiel",
+        f"`#3` · {when.format(1761158400, '2025-10-22 18:40 UTC')} · <@U0OTHER> · *added* uid lead-10, number +491, "
+        "rank 10",
+    ]
+    assert [b["block_id"] for b in history_sections(message)] == [f"{BLOCK_HISTORY}_{n}" for n in range(1, 6)]
+    assert message["text"].startswith("History of lead-10 in Spring leads: #14 2026-11-26 18:40 UTC undo rank 45 → 40")
+
+
+def test_history_gives_an_undo_button_only_to_entries_marked_undoable() -> None:
+    sections = history_sections(MESSAGES["history"]())
+    buttons = {s["block_id"]: s["accessory"] for s in sections if "accessory" in s}
+    assert list(buttons) == [f"{BLOCK_HISTORY}_4"]  # #11 only: #14 is an undo, #13 undone, #12 failed, #3 not marked
+    button = buttons[f"{BLOCK_HISTORY}_4"]
+    assert (button["action_id"], button["value"], button["text"]["text"]) == (ACTION_UNDO, "11", "Undo")
+    assert "confirm" not in button
+    note = texts_of(MESSAGES["history"]())[-1]
+    assert "times in your time zone" in note and "Undo one by its number too: `/lead undo #11`." in note
+
+
+def test_history_undo_of_an_add_has_the_same_confirm_dialog_as_the_card() -> None:
+    (section,) = history_sections(MESSAGES["history-add-undoable"]())
+    from_history = section["accessory"]
+    (from_card,) = block(MESSAGES["card-add-undo"](), BLOCK_ACTIONS)["elements"]
+    assert from_history["confirm"] == from_card["confirm"]
+    assert (from_history["action_id"], from_history["value"]) == (ACTION_UNDO, "3")
+
+
+def test_history_without_undoable_entries_shows_no_button_and_no_undo_hint() -> None:
+    entries = [HistoryEntry(AT, "U0OTHER", "rank", "rank 1 → 2", "ok", ref=5)]
+    message = history_message("Spring leads", "lead-1", entries)
+    assert all("accessory" not in s for s in history_sections(message))
+    assert "/lead undo" not in texts_of(message)[-1]
 
 
 def test_history_without_changes_says_so() -> None:
@@ -501,10 +566,45 @@ def test_history_without_changes_says_so() -> None:
     assert "No changes through leadbot" in block(message, BLOCK_HISTORY)["text"]["text"]
 
 
-def test_history_of_hostile_entries_escapes_user_text_but_keeps_the_mention() -> None:
-    text = block(MESSAGES["history-hostile"](), BLOCK_HISTORY)["text"]["text"]
-    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
-    assert len(text) <= 3000 and text.endswith("…")
+def test_history_of_hostile_entries_escapes_user_text_but_keeps_the_mention_and_stays_in_limits() -> None:
+    message = MESSAGES["history-hostile"]()
+    sections = history_sections(message)
+    assert len(sections) == 15 and len(message["blocks"]) == 17  # header, 15 lines, the note: Slack allows 50
+    for section in sections:
+        text = section["text"]["text"]
+        assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+        assert len(text) <= 600 and text.endswith("…")
+        assert section["accessory"]["value"] == str(2**62)
+    assert "15 shown; older ones are left out." in texts_of(message)[-1]
+
+
+def test_slack_date_is_slacks_syntax_with_a_utc_fallback() -> None:
+    assert slack_date(AT) == "<!date^1795718400^{date_short_pretty} {time}|2026-11-26 18:40 UTC>"
+    local = datetime(2026, 11, 26, 19, 40, tzinfo=timezone(timedelta(hours=1)))
+    assert slack_date(local) == slack_date(AT)
+    assert slack_date(AT.replace(tzinfo=None)) == slack_date(AT)  # naive means UTC, never the machine's zone
+    assert slack_date(None) == "–"
+
+
+def test_undo_of_an_add_by_command_asks_with_the_undo_button_of_that_change() -> None:
+    message = MESSAGES["undo-add-question"]()
+    text = block(message, BLOCK_UNDO_QUESTION)["text"]["text"]
+    assert text == (
+        ":warning: Undoing #3 deletes lead lead-10 from list Spring leads in babelforce. Nothing is deleted unless "
+        "you click Delete lead."
+    )
+    (button,) = block(message, BLOCK_ACTIONS)["elements"]
+    assert (button["action_id"], button["value"], button["text"]["text"], button["style"]) == (
+        ACTION_UNDO,
+        "3",
+        "Delete lead",
+        "danger",
+    )
+    assert message["replace_original"] is True
+
+
+def texts_of(message: dict) -> list[str]:
+    return all_mrkdwn(message)
 
 
 @pytest.mark.parametrize(
@@ -528,3 +628,11 @@ def test_history_of_hostile_entries_escapes_user_text_but_keeps_the_mention() ->
 )
 def test_change_summary(before: dict | None, after: dict | None, expected: str) -> None:
     assert change_summary(before, after) == expected
+
+
+def test_a_long_data_value_is_cut_before_its_markup_and_says_so() -> None:
+    long_value = "x" * 5000
+    message = lead_message(report("set", make_lead(), make_lead(data={"notes": long_value})))
+    (line,) = [line for line in block(message, BLOCK_LEAD_DATA)["text"]["text"].splitlines() if "notes" in line]
+    assert line.endswith("… (cut: 5000 characters in all)* (added)")
+    assert line.count("*") == 2  # the bold value is closed: no stray marker

@@ -390,9 +390,14 @@ def test_warnings_are_no_effect_now_plus_delays_and_unknowns() -> None:
         CaveatKind.HOPPER_UNKNOWN,
         CaveatKind.AWAITS_RECYCLING,
         CaveatKind.CAMPAIGN_UNKNOWN,
+        CaveatKind.STILL_LOADED,
+        CaveatKind.REMOVAL_UNKNOWN,
+        CaveatKind.DUPLICATE_NUMBER,
+        CaveatKind.SIMILAR_UID,
     } == WARNINGS - NO_EFFECT_NOW
     assert CaveatKind.NEXT_REFILL not in WARNINGS
     assert CaveatKind.NOT_IN_HOPPER not in WARNINGS
+    assert CaveatKind.NOT_LOADED not in WARNINGS
 
 
 def test_next_refill_is_not_a_warning_and_next_batch_is() -> None:
@@ -637,3 +642,136 @@ def test_the_rules_module_imports_nothing_of_slack_or_rendering() -> None:
     assert imported, "no import found: the scan is broken"
     assert not {name for name in imported if name.startswith(("slack", "commands.blocks", "commands.caveat_text"))}
     assert not {name for name in imported if name in {"blocks", "caveat_text"}}
+
+
+# --- what was compared, and the verdict line -------------------------------------------------------------------------
+
+
+def test_ahead_of_the_hopper_names_the_only_rank_it_was_compared_with() -> None:
+    """Only the hopper's last lead is read, so the sentence says that, not "ahead of the 20 leads"."""
+    (moved,) = change_caveats("rank", make_lead(10, 10), make_lead(10, 100), article_context())
+    (added,) = change_caveats("add", None, make_lead(99, 500), article_context())
+    assert moved.bound_rank == added.bound_rank == 31
+    assert "before the hopper's last lead (rank 31)" in caveat_text(moved)
+    assert "before the hopper's last lead (rank 31)" in caveat_text(added)
+    assert "ahead of the 20" not in caveat_text(moved) + caveat_text(added)
+
+
+@pytest.mark.parametrize(
+    ("action", "before", "after", "context", "expected"),
+    [
+        ("rank", (40, 40), (40, 100), {}, "Applied, but not dialled now: already in the hopper (11 of 20)"),
+        ("rank", (10, 10), (10, 100), {}, "Applied: heads the next batch, not the current one"),
+        ("rank", (10, 10), (10, 12), {}, "Applied: dialled with the new values from the next refill"),
+        ("rank", (10, 10), (10, 12), {"order": "UP"}, "Applied, but rank changes nothing: list order UP"),
+        ("rank", (10, 10), (10, 12), {"active": False}, "Applied, but not dialled now: no active campaign dials"),
+        ("add", None, (99, 5), {}, "Added: loaded at a later refill"),
+        ("add", None, (99, 500), {}, "Added: called after the current batch"),
+    ],
+)
+def test_the_verdict_says_what_happened_then_what_it_means(
+    action: str, before: tuple[int, int] | None, after: tuple[int, int], context: dict, expected: str
+) -> None:
+    from commands.caveat_text import verdict
+
+    order = context.pop("order", "UP RANK")
+    caveats = change_caveats(
+        action,  # type: ignore[arg-type]
+        make_lead(*before) if before else None,
+        make_lead(*after),
+        article_context(order, **context),
+    )
+    assert verdict(caveats[0], "Added" if action == "add" else "Applied").startswith(expected)
+
+
+def test_a_shown_lead_gets_its_state_as_the_verdict() -> None:
+    from commands.caveat_text import verdict
+
+    assert verdict(lead_state(make_lead(40, 40), article_context()), "Applied") == (
+        "In the hopper (11 of 20): dialled in this batch"
+    )
+    assert verdict(lead_state(make_lead(10, 10), article_context()), "Applied") == (
+        "Waiting: not in the hopper (20 loaded)"
+    )
+
+
+# --- hopper entries without an id (the spec makes every hopper field optional) ---------------------------------------
+
+OTHER_LIST_ID = "0" * 31 + "f"
+
+
+def dialling_the_list(order: str = "UP RANK") -> Campaign:
+    """The campaign as babelforce describes it: it names the list it dials, the `listId` its hopper entries carry."""
+    return Campaign(id=CAMPAIGN_ID, name=CAMPAIGN_NAME, active=True, list_order=order, lead_list={"id": LIST_ID})
+
+
+def without_ids(entries: tuple[HopperEntry, ...], *, drop: tuple[str, ...] = ("id",)) -> tuple[HopperEntry, ...]:
+    return tuple(HopperEntry.model_validate(entry.model_dump(exclude=set(drop))) for entry in entries)
+
+
+def test_entries_without_an_id_are_matched_by_list_id_and_uid() -> None:
+    context = DialContext(LIST_NAME, dialling_the_list(), without_ids(ARTICLE_HOPPER), last_hopper_rank=31)
+    assert context.hopper_position(lead_id(40), ("lead-40",)) == 11
+    assert context.hopper_position(lead_id(40)) is None  # no uid to match by
+    assert context.unnamed_entries == 0
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 200), context)
+    assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
+    assert "position 11 of 20" in caveat_text(caveats[0])
+    assert lead_state(make_lead(10, 10), context).kind == CaveatKind.NOT_IN_HOPPER
+
+
+def test_a_uid_matches_only_within_the_campaigns_list() -> None:
+    """A uid is unique within its list only: the same uid in another list is another lead."""
+    hopper = (HopperEntry(uid="lead-40", list_id=OTHER_LIST_ID, order="1"),)
+    context = DialContext(LIST_NAME, dialling_the_list(), hopper)
+    assert context.hopper_position(lead_id(40), ("lead-40",)) is None
+    no_list_named = DialContext(LIST_NAME, make_campaign(), without_ids(ARTICLE_HOPPER))  # the campaign names no list
+    assert no_list_named.hopper_position(lead_id(40), ("lead-40",)) is None
+
+
+def test_an_entry_with_an_id_is_matched_by_its_id_only() -> None:
+    hopper = (HopperEntry(id=lead_id(99), uid="lead-40", list_id=LIST_ID, order="1"),)
+    context = DialContext(LIST_NAME, dialling_the_list(), hopper)
+    assert context.hopper_position(lead_id(40), ("lead-40",)) is None
+    assert context.hopper_position(lead_id(99)) == 1
+
+
+def test_an_entry_keeps_the_uid_the_lead_had_when_loaded_so_a_renamed_lead_is_still_found() -> None:
+    context = DialContext(LIST_NAME, dialling_the_list(), without_ids(ARTICLE_HOPPER))
+    before, after = make_lead(40, 40), make_lead(40, 40).model_copy(update={"uid": "renamed-40"})
+    caveats = change_caveats("set", before, after, context)
+    assert kinds(caveats) == (CaveatKind.IN_HOPPER,)
+    assert caveats[0].position == 11
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {},
+        {"uid": "lead-40"},  # no list id: a uid alone names no lead
+        {"listId": LIST_ID},
+        {"id": "", "uid": " ", "listId": LIST_ID},  # blank is nothing
+    ],
+)
+def test_an_entry_naming_no_lead_is_skipped_but_keeps_its_place(entry: dict) -> None:
+    unnamed = HopperEntry.model_validate({**entry, "order": "1"})
+    assert not unnamed.identifies_a_lead
+    hopper = (unnamed, *(e.model_copy(update={"order": e.order + 1 if e.order else None}) for e in ARTICLE_HOPPER))
+    context = DialContext(LIST_NAME, dialling_the_list(), hopper, last_hopper_rank=31)
+    assert context.unnamed_entries == 1
+    assert context.hopper_position(lead_id(40), ("lead-40",)) == 12  # the unnamed entry still takes position 1
+    caveats = change_caveats("rank", make_lead(40, 40), make_lead(40, 41), context)
+    assert (kinds(caveats), caveats[0].position, caveats[0].hopper_size) == ((CaveatKind.IN_HOPPER,), 12, 21)
+
+
+def test_a_lead_found_in_no_entry_while_some_name_no_lead_is_not_said_to_be_outside_the_hopper() -> None:
+    """It may be one of the unnamed entries: "not in the hopper" would be a guess, so the hopper is unknown."""
+    hopper = (*without_ids(ARTICLE_HOPPER[:18]), *without_ids(ARTICLE_HOPPER[18:], drop=("id", "uid")))
+    context = DialContext(LIST_NAME, dialling_the_list(), hopper, last_hopper_rank=31)
+    shown = lead_state(make_lead(31, 31), context)
+    assert shown.kind == CaveatKind.HOPPER_UNKNOWN
+    assert shown.reason == "2 of its 20 entries name no lead"
+    assert "could not read the hopper of *Spring calls* (2 of its 20 entries name no lead)" in caveat_text(shown)
+    changed = change_caveats("rank", make_lead(10, 10), make_lead(10, 11), context)
+    assert kinds(changed) == (CaveatKind.HOPPER_UNKNOWN,)
+    assert kinds(change_caveats("rank", make_lead(40, 40), make_lead(40, 41), context)) == (CaveatKind.IN_HOPPER,)

@@ -125,7 +125,7 @@ def scenarios(draw: st.DrawFn, *, live_rank_order: bool = False) -> Scenario:
 any_scenario = st.one_of(scenarios(), scenarios(live_rank_order=True))
 
 
-def run(scenario: Scenario) -> tuple[Caveat, ...]:
+def caveats_for(scenario: Scenario) -> tuple[Caveat, ...]:
     return change_caveats(scenario.action, scenario.before, scenario.after, scenario.context)
 
 
@@ -136,7 +136,7 @@ def kinds(caveats: tuple[Caveat, ...]) -> list[CaveatKind]:
 @SETTINGS
 @given(any_scenario)
 def test_never_raises_and_never_empty(scenario: Scenario) -> None:
-    caveats = run(scenario)
+    caveats = caveats_for(scenario)
     assert isinstance(caveats, tuple)
     assert len(caveats) >= 1
     assert all(isinstance(caveat, Caveat) and isinstance(caveat.kind, CaveatKind) for caveat in caveats)
@@ -145,7 +145,7 @@ def test_never_raises_and_never_empty(scenario: Scenario) -> None:
 @SETTINGS
 @given(any_scenario)
 def test_every_text_is_non_empty_and_escaped(scenario: Scenario) -> None:
-    for caveat in run(scenario):
+    for caveat in caveats_for(scenario):
         assert caveat_text(caveat).strip()
         assert "<" not in caveat_text(caveat)
         assert ">" not in caveat_text(caveat)
@@ -154,7 +154,7 @@ def test_every_text_is_non_empty_and_escaped(scenario: Scenario) -> None:
 @SETTINGS
 @given(any_scenario)
 def test_not_dialling_comes_first(scenario: Scenario) -> None:
-    caveats = run(scenario)
+    caveats = caveats_for(scenario)
     if not scenario.dialling:
         expected = [CaveatKind.NOT_DIALLED] + ([CaveatKind.FINAL_STATUS] if scenario.after.status in FINAL else [])
         assert kinds(caveats) == expected
@@ -165,7 +165,7 @@ def test_not_dialling_comes_first(scenario: Scenario) -> None:
 @SETTINGS
 @given(any_scenario)
 def test_final_status_while_dialling_is_the_only_caveat(scenario: Scenario) -> None:
-    caveats = run(scenario)
+    caveats = caveats_for(scenario)
     if scenario.dialling and scenario.after.status in FINAL:
         assert kinds(caveats) == [CaveatKind.FINAL_STATUS]
         if scenario.before is None or scenario.before.status == scenario.after.status:
@@ -177,7 +177,7 @@ def test_final_status_while_dialling_is_the_only_caveat(scenario: Scenario) -> N
 @SETTINGS
 @given(any_scenario)
 def test_unreadable_hopper_while_dialling_is_hopper_unknown(scenario: Scenario) -> None:
-    caveats = run(scenario)
+    caveats = caveats_for(scenario)
     if scenario.dialling and scenario.after.status not in FINAL and scenario.context.hopper is None:
         # the list order's caveat does not depend on the hopper, so it stays
         order = [CaveatKind.ORDER_IGNORES_RANK] if scenario.rank_changed and scenario.order not in RANK_ORDERS else []
@@ -191,7 +191,7 @@ def test_unreadable_hopper_while_dialling_is_hopper_unknown(scenario: Scenario) 
 @SETTINGS
 @given(any_scenario)
 def test_lead_in_hopper_comes_first_with_its_position(scenario: Scenario) -> None:
-    caveats = run(scenario)
+    caveats = caveats_for(scenario)
     position = scenario.expected_position
     if scenario.dialling and scenario.after.status not in FINAL and position is not None and scenario.action == "add":
         assert kinds(caveats) == [CaveatKind.LOADED_NOW]  # read after the add: it went straight in
@@ -208,7 +208,7 @@ def test_lead_in_hopper_comes_first_with_its_position(scenario: Scenario) -> Non
 @SETTINGS
 @given(any_scenario)
 def test_every_position_in_a_text_is_within_the_hopper(scenario: Scenario) -> None:
-    for caveat in run(scenario):
+    for caveat in caveats_for(scenario):
         for position, size in POSITION.findall(caveat_text(caveat)):
             assert int(size) == len(scenario.hopper_ids)
             assert int(position) == scenario.expected_position
@@ -218,7 +218,7 @@ def test_every_position_in_a_text_is_within_the_hopper(scenario: Scenario) -> No
 @SETTINGS
 @given(any_scenario)
 def test_order_ignores_rank_only_when_rank_changed_under_up_or_down(scenario: Scenario) -> None:
-    caveats = run(scenario)
+    caveats = caveats_for(scenario)
     if CaveatKind.ORDER_IGNORES_RANK in kinds(caveats):
         assert scenario.rank_changed
         assert scenario.order not in RANK_ORDERS
@@ -229,7 +229,7 @@ def test_order_ignores_rank_only_when_rank_changed_under_up_or_down(scenario: Sc
 @SETTINGS
 @given(any_scenario)
 def test_next_batch_only_under_rank_orders_and_ahead_of_hopper(scenario: Scenario) -> None:
-    caveats = run(scenario)
+    caveats = caveats_for(scenario)
     batch_kinds = {CaveatKind.NEXT_BATCH, CaveatKind.NEW_LEAD_AFTER_BATCH}
     found = batch_kinds & set(kinds(caveats))
     if found:
@@ -246,7 +246,7 @@ def test_next_batch_only_under_rank_orders_and_ahead_of_hopper(scenario: Scenari
 @SETTINGS
 @given(any_scenario)
 def test_next_refill_is_never_with_another_caveat(scenario: Scenario) -> None:
-    caveats = run(scenario)
+    caveats = caveats_for(scenario)
     if CaveatKind.NEXT_REFILL in kinds(caveats):
         assert len(caveats) == 1
         count = len(scenario.hopper_ids)
@@ -283,4 +283,4 @@ def test_caveats_follow_the_article_rules_exactly(scenario: Scenario) -> None:
         expected = [CaveatKind.NEW_LEAD_AFTER_BATCH if scenario.action == "add" else CaveatKind.NEXT_BATCH]
     else:
         expected = [CaveatKind.NEXT_REFILL]
-    assert kinds(run(scenario)) == expected
+    assert kinds(caveats_for(scenario)) == expected

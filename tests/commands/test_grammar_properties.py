@@ -15,9 +15,10 @@ from commands.history import LeadHistory
 from commands.rank import RankLead
 from commands.set import SetLead
 from commands.show import ShowLead
+from commands.undo import UndoChange
 from tests.subcommands import USAGE
 
-RESULT_TYPES = (AddLead, RankLead, ShowLead, SetLead, LeadHistory, Help, OpenModal, Invalid)
+RESULT_TYPES = (AddLead, RankLead, ShowLead, SetLead, LeadHistory, UndoChange, Help, OpenModal, Invalid)
 SETTINGS = settings(max_examples=200, deadline=None)
 REGIONS = st.sampled_from([None, "DE", "us", "GB", "", "XX", "001"])
 
@@ -26,7 +27,7 @@ REGIONS = st.sampled_from([None, "DE", "us", "GB", "", "XX", "001"])
 # their limits, exotic whitespace and digits.
 PIECES = st.sampled_from(
     [
-        "add", "rank", "show", "set", "help", "?", "/lead", "ADD", "Set",
+        "add", "rank", "show", "set", "help", "?", "/lead", "ADD", "Set", "undo", "#", "#12",
         '"', "“", "”", "„", "″", "\\", '\\"', "\\\\", "'", "=", "==", '"="', "null", '"null"', "Null",
         "uid=", "rank=", "number=", '"uid"=', "x=", "=x", '""', " = ", "= ", " =", " =x", "x= ",
         "status=", "STATUS=", "callCount=", "list_id=", '"status"=', "id", "status", "city", "address=martin",
@@ -62,7 +63,7 @@ def test_parse_never_raises_on_command_like_text(text: str, region: str | None) 
 
 
 @SETTINGS
-@given(st.sampled_from(["add", "rank", "show", "set", "history", "help"]), COMMANDISH, REGIONS)
+@given(st.sampled_from(["add", "rank", "show", "set", "history", "undo", "help"]), COMMANDISH, REGIONS)
 def test_parse_never_raises_after_a_subcommand(subcommand: str, rest: str, region: str | None) -> None:
     check_result(parse(f"{subcommand} {rest}", default_region=region))
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from sandbox import SandboxServer
-from tests.conftest import SSL_CONTEXT, fetch_token
+from tests.support import SSL_CONTEXT, fetch_token
 
 
 def api_client(server: SandboxServer) -> httpx.Client:

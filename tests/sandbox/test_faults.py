@@ -1,4 +1,4 @@
-"""Injected faults (status, resets, stalls, latency, matching) and per-route request stats."""
+"""Injected faults (status, bodies, dropped fields, resets, stalls, latency, matching) and per-route request stats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from sandbox import SandboxServer
-from sandbox.seed import AUTUMN_LIST_ID, DEMO_LIST_ID
+from sandbox.seed import AUTUMN_LIST_ID, DEMO_CAMPAIGN_ID, DEMO_LIST_ID
 
 LISTS = "/api/v2/outbound/lists"
 AUTUMN_LEADS = f"{LISTS}/{AUTUMN_LIST_ID}/leads"
@@ -41,6 +41,35 @@ def test_status_fault_without_retry_after_has_no_header(api, raw) -> None:
     response = api.get(LISTS)
     assert response.status_code == 429
     assert "Retry-After" not in response.headers
+
+
+def test_a_status_with_a_body_answers_that_body_even_a_200_carrying_success_false(sandbox, api, raw) -> None:
+    """The spec's envelopes carry `success`; babelforce can answer a request it did not carry out with a 200 whose
+    body says `"success": false` (and an error body may carry `detail`). A rule's `body` answers exactly that."""
+    refusal = {"success": False, "message": "Lead is locked", "detail": "a campaign is dialling it"}
+    rules = add_faults(
+        raw, [{"status": 200, "body": refusal, "method": "POST"}, {"status": 404, "body": {"detail": "gone"}}]
+    )
+    assert rules[0]["body"] == refusal
+    response = api.post(AUTUMN_LEADS, json=NEW_LEAD)
+    assert (response.status_code, response.json()) == (200, refusal)
+    assert "fault-1" not in autumn_uids(sandbox)  # answered without acting, like every status rule
+    missing = api.get(LISTS)
+    assert (missing.status_code, missing.json()) == (404, {"detail": "gone"})
+
+
+def test_drop_fields_acts_then_leaves_the_fields_out_of_every_item(sandbox, api, raw) -> None:
+    """The spec makes every hopper field optional: entries without `id` must be readable by a client."""
+    hopper = f"/api/v2/outbound/campaigns/{DEMO_CAMPAIGN_ID}/hopper"
+    full = api.get(hopper).json()["items"]
+    add_faults(raw, {"drop_fields": ["id", "number"], "path": "/hopper$", "times": None})
+    trimmed = api.get(hopper).json()
+    assert trimmed["success"] is True
+    assert trimmed["items"] == [{k: v for k, v in e.items() if k not in {"id", "number"}} for e in full]
+    add_faults(raw, {"drop_fields": ["id"], "method": "POST"})
+    added = api.post(AUTUMN_LEADS, json=NEW_LEAD)
+    assert added.status_code == 200 and "id" not in added.json()["item"]
+    assert "fault-1" in autumn_uids(sandbox)  # it acted
 
 
 def test_reset_before_drops_the_connection_and_nothing_happens(sandbox, api, raw) -> None:
@@ -126,6 +155,11 @@ def test_token_endpoint_is_subject_to_faults_but_sandbox_controls_are_not(raw) -
         {"status": 42},
         {"status": 101},  # no error body possible: h11 refused to send it and broke the connection
         {"status": 204},
+        {"status": 200},  # 200 only with a body of the rule's own
+        {"status": 204, "body": {"success": False}},
+        {"body": {"success": False}},  # a body needs a status
+        {"drop_fields": "id"},
+        {"drop_fields": [""]},
         {"reset": "sometimes"},
         {"path": "("},
         {"times": 0},
@@ -168,3 +202,15 @@ def test_stats_count_api_requests_by_route_template(sandbox, api, raw) -> None:
     }
     raw.delete("/sandbox/stats")
     assert raw.get("/sandbox/stats").json() == {"total": 0, "byRoute": {}}
+
+
+def test_a_slow_add_completes_after_the_client_gave_up_as_behind_a_real_https_edge(sandbox, api, raw) -> None:
+    """babelforce sits behind an edge that has the whole request: a client's read timeout does not undo the add."""
+    add_faults(raw, {"latency_ms": 800, "method": "POST"})
+    with pytest.raises(httpx.ReadTimeout):
+        api.post(AUTUMN_LEADS, json=NEW_LEAD, timeout=httpx.Timeout(5, read=0.2))
+    assert "fault-1" not in autumn_uids(sandbox)  # not yet: babelforce is still working on it
+    deadline = time.monotonic() + 5
+    while "fault-1" not in autumn_uids(sandbox) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "fault-1" in autumn_uids(sandbox)

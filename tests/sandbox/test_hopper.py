@@ -71,12 +71,61 @@ def test_a_new_high_ranked_lead_waits_while_the_hopper_is_full(api: httpx.Client
     assert hopper_uids(api)[-1] == "vip"
 
 
-def test_deleting_a_hopper_lead_refills_from_the_list(sandbox: SandboxServer, api: httpx.Client) -> None:
-    api.delete(f"{DEMO_LEADS}/{lead_id(sandbox, 'lead-45')}")
+def test_deleting_a_loaded_lead_keeps_its_hopper_entry_until_it_is_dialled(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    """The conservative model (the spec does not say): a loaded batch keeps the deleted lead and may still call it;
+    no later batch does."""
+    before = api.get(DEMO_HOPPER).json()["items"]
+    gone = lead_id(sandbox, "lead-45")
+    assert api.delete(f"{DEMO_LEADS}/{gone}").status_code == 200
+
+    assert api.get(f"{DEMO_LEADS}/{gone}").status_code == 404
+    assert api.get(DEMO_HOPPER).json()["items"] == before  # same entry, same place (6 of 20), nothing refilled
+    dial = api.post(DIAL, json={"count": 6}).json()
+    assert [lead["uid"] for lead in dial["items"]] == ["lead-50", "lead-49", "lead-48", "lead-47", "lead-46"]
+    assert dial["removedCalled"] == [{"id": gone, "uid": "lead-45", "number": "+4915100000045"}]
     uids = hopper_uids(api)
-    assert "lead-45" not in uids
-    assert len(uids) == 20
-    assert uids[-1] == "lead-30"
+    assert "lead-45" not in uids and len(uids) == 20
+    assert uids[-6:] == ["lead-30", "lead-29", "lead-28", "lead-27", "lead-26", "lead-25"]
+    status = api.get(f"{CAMPAIGNS}/{DEMO_CAMPAIGN_ID}/status").json()["item"]
+    assert status["campaignCallStats"] == {"calls": 6}  # the deleted lead was called too
+    assert status["campaignLeadStats"] == {"total": 49, "dialable": 44, "inHopper": 20}
+
+
+@pytest.mark.parametrize("path", ["delete", "bulk/delete"])
+def test_bulk_deleting_loaded_leads_keeps_their_entries_too(api: httpx.Client, path: str) -> None:
+    before = api.get(DEMO_HOPPER).json()["items"]
+    deleted = api.post(f"{DEMO_LEADS}/{path}", json={"uids": ["lead-50", "lead-10"]}).json()
+    assert deleted["message"] == "Deleted 2 leads"
+    assert api.get(DEMO_HOPPER).json()["items"] == before
+    dial = api.post(DIAL, json={"count": 1}).json()
+    assert (dial["items"], [entry["uid"] for entry in dial["removedCalled"]]) == ([], ["lead-50"])
+
+
+def test_deleting_a_lead_outside_the_hopper_leaves_the_hopper_as_it_was(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    before = hopper_uids(api)
+    api.delete(f"{DEMO_LEADS}/{lead_id(sandbox, 'lead-30')}")  # next in line, not loaded
+    assert hopper_uids(api) == before
+    api.post(DIAL, json={"count": 1})
+    assert hopper_uids(api) == [*before[1:], "lead-29"]  # the refill skips the deleted lead
+
+
+def test_a_deleted_loaded_lead_added_again_is_a_new_lead_beside_its_old_entry(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    old = lead_id(sandbox, "lead-31")
+    api.delete(f"{DEMO_LEADS}/{old}")
+    again = api.post(DEMO_LEADS, json={"uid": "lead-31", "number": "+4915100000031", "rank": 31}).json()["item"]
+    assert again["id"] != old and again["status"] == "pending" and again["callCount"] == 0
+    items = api.get(DEMO_HOPPER).json()["items"]
+    assert (items[-1]["id"], items[-1]["uid"]) == (old, "lead-31")  # the old entry, still loaded
+    dial = api.post(DIAL, json={"count": 20}).json()
+    assert [entry["id"] for entry in dial["removedCalled"]] == [old]
+    assert hopper_uids(api)[0] == "lead-31"  # the new lead, loaded by the next batch
+    assert api.get(DEMO_HOPPER).json()["items"][0]["id"] == again["id"]
 
 
 def test_clearing_the_list_empties_the_hopper(api: httpx.Client) -> None:

@@ -1,8 +1,9 @@
-"""Lists and leads: validation rules, partial updates with data merge, deletes, ids in both spellings."""
+"""Lists and leads: validation rules, partial updates with data merge, deletes, ids (dashed ones 404)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -246,8 +247,9 @@ def test_delete_lead(sandbox: SandboxServer, api: httpx.Client) -> None:
 
 @pytest.mark.parametrize("path", ["delete", "bulk/delete"])
 def test_bulk_delete_by_ids_and_by_uids(sandbox: SandboxServer, api: httpx.Client, path: str) -> None:
-    ids = [lead_id(sandbox, AUTUMN_LIST_ID, "autumn-1"), dashed_upper(lead_id(sandbox, AUTUMN_LIST_ID, "autumn-2"))]
-    by_ids = api.post(f"{AUTUMN_LEADS}/{path}", json={"ids": [*ids, uuid.uuid4().hex]})
+    ids = [lead_id(sandbox, AUTUMN_LIST_ID, "autumn-1"), lead_id(sandbox, AUTUMN_LIST_ID, "autumn-2").upper()]
+    dashed = dashed_upper(lead_id(sandbox, AUTUMN_LIST_ID, "autumn-5"))  # not matched, as by babelforce
+    by_ids = api.post(f"{AUTUMN_LEADS}/{path}", json={"ids": [*ids, dashed, uuid.uuid4().hex]})
     assert by_ids.json() == {"success": True, "message": "Deleted 2 leads"}
     by_uids = api.post(f"{AUTUMN_LEADS}/{path}", json={"uids": ["autumn-3", "autumn-4", "nobody"]})
     assert by_uids.json() == {"success": True, "message": "Deleted 2 leads"}
@@ -271,17 +273,42 @@ def test_clear_list_removes_all_leads(api: httpx.Client) -> None:
 # ---- ids and paths -----------------------------------------------------------------------------------------
 
 
-def test_ids_are_accepted_dashed_and_in_any_case(shared_sandbox: SandboxServer, shared_api: httpx.Client) -> None:
+def test_ids_are_matched_in_any_case(shared_sandbox: SandboxServer, shared_api: httpx.Client) -> None:
     target = lead_id(shared_sandbox, DEMO_LIST_ID, "lead-7")
-    response = shared_api.get(f"{LISTS}/{dashed_upper(DEMO_LIST_ID)}/leads/{dashed_upper(target)}")
+    response = shared_api.get(f"{LISTS}/{DEMO_LIST_ID.upper()}/leads/{target.upper()}")
     assert response.status_code == 200
     assert response.json()["item"]["id"] == target
     assert shared_api.get(f"{LISTS}/{DEMO_LIST_ID.upper()}").json()["item"]["id"] == DEMO_LIST_ID
-    by_query = shared_api.get("/api/v2/outbound/leads", params={"listId": dashed_upper(AUTUMN_LIST_ID)})
+    by_query = shared_api.get("/api/v2/outbound/leads", params={"listId": AUTUMN_LIST_ID.upper()})
     assert by_query.json()["pagination"]["total"] == 10
 
 
-@pytest.mark.parametrize("bad_id", ["nope", "1234", uuid.uuid4().hex])
+@pytest.mark.parametrize("spelling", [str, dashed_upper], ids=["dashed", "DASHED"])
+def test_dashed_ids_are_not_matched_they_answer_404_as_babelforce_does(
+    shared_sandbox: SandboxServer, shared_api: httpx.Client, spelling: Callable[[str], str]
+) -> None:
+    """babelforce's Go SDK (manager-sdk-go ids.go): the API does not match the hyphenated uuid form; a dashed id
+    404s. Every route that takes an id in its path, and the listId filter, refuse it like an unknown id."""
+    target = lead_id(shared_sandbox, DEMO_LIST_ID, "lead-7")
+    dashed_list, dashed_lead = spelling(str(uuid.UUID(DEMO_LIST_ID))), spelling(str(uuid.UUID(target)))
+    for path in (
+        f"{LISTS}/{dashed_list}",
+        f"{LISTS}/{dashed_list}/leads",
+        f"{LISTS}/{DEMO_LIST_ID}/leads/{dashed_lead}",
+        f"/api/v2/outbound/campaigns/{spelling(str(uuid.UUID(DEMO_CAMPAIGN_ID)))}/hopper",
+    ):
+        response = shared_api.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["success"] is False
+    by_query = shared_api.get("/api/v2/outbound/leads", params={"listId": dashed_list})
+    assert by_query.status_code == 404
+    assert by_query.json() == {"success": False, "message": f"Lead-list {dashed_list} not found."}
+    update = shared_api.put(f"{LISTS}/{DEMO_LIST_ID}/leads/{dashed_lead}", json={"rank": 1})
+    assert update.status_code == 404
+    assert shared_api.get(f"{LISTS}/{DEMO_LIST_ID}/leads/{target}").json()["item"]["rank"] == 7  # unchanged
+
+
+@pytest.mark.parametrize("bad_id", ["nope", "1234", pytest.param(uuid.uuid4().hex, id="unknown-id")])
 def test_unknown_or_malformed_ids_are_404(shared_api: httpx.Client, bad_id: str) -> None:
     response = shared_api.get(f"{LISTS}/{bad_id}")
     assert response.status_code == 404

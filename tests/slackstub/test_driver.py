@@ -98,6 +98,10 @@ class BoltHarness:
         @app.command("/lead")
         async def lead(ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
             self.note("command", body)
+            if body["text"] == "slow":  # an ack with a message, then the reply asking to replace it
+                await ack(text="Working on it")
+                await respond(replace_original=True, text="Done")
+                return
             await ack()
             if body["text"] == "add":
                 # Bolt holds the ack back up to 3 s when a listener raises after ack(): never let it raise.
@@ -292,6 +296,59 @@ def test_clicking_a_button_in_a_reply(driver: SlackDriver, harness: BoltHarness)
     assert driver.replies(again)[0]["text"] == "Moved lead-41 to rank 1"
     with pytest.raises(DriverError, match=r"no element with action_id 'nope'.*\['cancel', 'confirm'\]"):
         driver.click(message, "nope")
+
+
+def test_a_commands_ack_stays_on_screen_under_a_reply_asking_to_replace_it(
+    driver: SlackDriver, stub: SlackStub
+) -> None:
+    """As in Slack: replace_original on a slash command's response_url does not replace the ack."""
+    interaction = driver.command("slow")
+    assert interaction.json is None and interaction.body == "Working on it"
+    assert driver.replies(interaction) == [{"replace_original": True, "text": "Done"}]
+    shown = stub.screen("C0CAMPAIGN", "U0SUPERVISOR")
+    assert [(m.message["text"], m.via) for m in shown] == [("Working on it", "ack"), ("Done", "response_url")]
+
+
+def test_a_reply_to_a_click_replaces_the_message_clicked(driver: SlackDriver, stub: SlackStub) -> None:
+    interaction = driver.command("move")
+    message = driver.replies(interaction)[0]
+    assert [m.message["text"] for m in stub.screen()] == ["Move lead-40?"]  # the empty ack shows nothing
+    click = driver.click(message, "confirm")
+    driver.replies(click)
+    assert [(m.message["text"], m.user_id) for m in stub.screen()] == [("Moved lead-40 to rank 1", "U0SUPERVISOR")]
+
+
+PARTNER = {
+    "slash_command": {"team_id": "T0PARTNER", "team_domain": "partner", "user_id": "U0PARTNER"},
+    "block_actions": {"user": {"id": "U0PARTNER", "team_id": "T0PARTNER"}, "enterprise": {"id": "E0HOME"}},
+    "view_submission": {
+        "user": {"id": "U0PARTNER", "team_id": "T0PARTNER"},
+        "view": {"team_id": "T0PARTNER", "app_installed_team_id": "T0LEADBOT"},
+    },
+    "block_suggestion": {"user": {"id": "U0PARTNER", "team_id": "T0PARTNER"}},
+}
+
+
+def test_an_origin_makes_every_request_kind_come_from_elsewhere(driver: SlackDriver, harness: BoltHarness) -> None:
+    driver.origin = PARTNER
+    interaction = driver.command("add")
+    assert (harness.last("command")["team_id"], harness.last("command")["user_id"]) == ("T0PARTNER", "U0PARTNER")
+    view = driver.opened_view(interaction)
+    driver.suggest(view, "campaign", "spr")
+    assert harness.last("block_suggestion")["user"] == {"id": "U0PARTNER", "team_id": "T0PARTNER"}
+    driver.submit(view, {"number": "+4916098119998", "priority": "low", "campaign": "spring"})
+    submitted = harness.last("view_submission")
+    assert submitted["user"]["team_id"] == "T0PARTNER"
+    assert (submitted["view"]["team_id"], submitted["view"]["app_installed_team_id"]) == ("T0PARTNER", "T0LEADBOT")
+    assert submitted["view"]["state"]["values"]["priority"]["value"]["selected_option"]["value"] == "low"
+    click = driver.click(driver.replies(driver.command("move"))[0], "confirm")
+    assert click.status == 200
+    clicked = harness.last("block_actions")
+    assert (clicked["user"]["team_id"], clicked["team"]["id"], clicked["enterprise"]) == (
+        "T0PARTNER",
+        "T0LEADBOT",
+        {"id": "E0HOME"},
+    )
 
 
 def test_clicking_in_a_view_and_submitting_what_the_user_now_sees(

@@ -39,6 +39,11 @@ def button(label: str, action_id: str = "go") -> dict[str, Any]:
         ("lead_id and snake_case_names", "lead_id and snake_case_names"),
         ("2 * 3 * 4", "2 * 3 * 4"),
         ("```\n*raw* <block>\n```", "*raw* <block>"),
+        # Slack's date formatting shows each viewer their own time zone; the console shows the fallback
+        ("at <!date^1714566600^{date_short_pretty} {time}|2024-05-01 12:30 UTC> by", "at 2024-05-01 12:30 UTC by"),
+        ("<!date^1392734382^{date_short}^https://example.com/|Feb 18, 2014 PST>", "Feb 18, 2014 PST"),
+        ("<!date^1714566600^{date_num}>", "[date 2024-05-01 12:30 UTC, no fallback]"),
+        ("<!date^soon^{date_num}>", "[date soon]"),
         ("", ""),
     ],
 )

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from slackstub import NoAnswer, Recorded, SlackStub
-
-T = TypeVar("T")
+from tests.support import run
 
 MODAL = {
     "type": "modal",
@@ -36,13 +35,6 @@ MODAL = {
         },
     ],
 }
-
-
-def run(factory: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await factory()
-
-    return asyncio.run(main())
 
 
 def client(stub: SlackStub, token: str | None = None, **kwargs: Any) -> AsyncWebClient:
@@ -187,6 +179,50 @@ def test_chat_post_message_and_ephemeral(stub: SlackStub) -> None:
     assert [c.ok for c in stub.calls("chat.postMessage")] == [True, False]
 
 
+def test_chat_methods_need_the_bot_in_the_channel_as_slack_does(stub: SlackStub) -> None:
+    """Slack refuses chat.postEphemeral / chat.postMessage where the bot is not a member: channel_not_found for a
+    channel it cannot see (or a DM between people), not_in_channel for one it was not invited to."""
+    web = client(stub)
+    stub.add_channel("C0QUIET", "quiet-room", member=False)
+    for method in (web.chat_postEphemeral, web.chat_postMessage):
+        post = method  # bound per loop turn
+
+        def in_channel(channel: str, post: Any = post) -> Awaitable[Any]:
+            return post(channel=channel, user="U0SUPERVISOR", text="psst")
+
+        assert api_error(lambda: in_channel("C0QUIET")).response["error"] == "not_in_channel"
+        assert api_error(lambda: in_channel("C0NOWHERE")).response["error"] == "channel_not_found"
+        assert api_error(lambda: in_channel("D0PEOPLE01")).response["error"] == "channel_not_found"
+        assert run(lambda: in_channel("C0CAMPAIGN"))["ok"]
+    stub.remove_bot_from("C0CAMPAIGN")
+    assert (
+        api_error(lambda: web.chat_postEphemeral(channel="C0CAMPAIGN", user="U0SUPERVISOR", text="x")).response["error"]
+        == "not_in_channel"
+    )
+    assert run(lambda: web.conversations_info(channel="C0CAMPAIGN"))["channel"]["is_member"] is False
+    assert run(lambda: web.conversations_info(channel="C0QUIET"))["channel"]["is_member"] is False
+    stub.add_channel("C0QUIET", "quiet-room")  # the bot is invited
+    assert run(lambda: web.conversations_info(channel="C0QUIET"))["channel"]["is_member"] is True
+
+
+def test_a_dm_with_the_app_is_opened_with_conversations_open_and_then_posted_to(stub: SlackStub) -> None:
+    web = client(stub)
+    for method in (web.chat_postMessage, web.chat_postEphemeral):  # a user id is no conversation here
+        error = api_error(lambda method=method: method(channel="U0SUPERVISOR", user="U0SUPERVISOR", text="x"))
+        assert error.response["error"] == "channel_not_found"
+    dm = run(lambda: web.conversations_open(users="U0SUPERVISOR"))["channel"]["id"]
+    assert dm.startswith("D") and dm == stub.dm_channel("U0SUPERVISOR")
+    assert run(lambda: web.conversations_open(channel=dm))["channel"]["id"] == dm
+    assert api_error(lambda: web.api_call("conversations.open", json={})).response["error"] == "users_list_not_supplied"
+    assert run(lambda: web.chat_postMessage(channel=dm, text="your result"))["channel"] == dm
+    assert run(lambda: web.chat_postEphemeral(channel=dm, user="U0SUPERVISOR", text="again"))["ok"]
+    shown = stub.screen(dm, "U0SUPERVISOR")
+    assert [(m.message["text"], m.user_id, m.via) for m in shown] == [
+        ("your result", None, "chat.postMessage"),
+        ("again", "U0SUPERVISOR", "chat.postEphemeral"),
+    ]
+
+
 def test_conversations_info(stub: SlackStub) -> None:
     web = client(stub)
     info = run(lambda: web.conversations_info(channel="C0CAMPAIGN"))
@@ -265,6 +301,35 @@ def test_a_response_url_takes_five_posts_then_says_used_url(stub: SlackStub) -> 
     assert [e.status for e in stub.events if e.kind == "response"] == [200] * 5 + [404]
 
 
+def test_posts_to_a_commands_response_url_never_replace_its_ack(stub: SlackStub) -> None:
+    """Slack documents replace_original for messages from interactions; on a slash command's response_url it does
+    nothing to the ack, which stays on screen above every reply."""
+    url = stub.new_response_url(channel_id="C0CAMPAIGN", user_id="U0SUPERVISOR")
+    stub.show("C0CAMPAIGN", "U0SUPERVISOR", {"text": "Received: show lead-40"}, "ack")
+    assert httpx.post(url, json={"text": "Lead lead-40", "replace_original": True}).status_code == 200
+    assert httpx.post(url, json={"delete_original": True}).status_code == 200  # nothing it may delete
+    assert httpx.post(url, json={"text": "for all", "response_type": "in_channel"}).status_code == 200
+    shown = stub.screen("C0CAMPAIGN", "U0SUPERVISOR")
+    assert [(m.message.get("text"), m.user_id, m.via) for m in shown] == [
+        ("Received: show lead-40", "U0SUPERVISOR", "ack"),
+        ("Lead lead-40", "U0SUPERVISOR", "response_url"),
+        ("for all", None, "response_url"),
+    ]
+    assert [m.message.get("text") for m in stub.screen("C0CAMPAIGN", "U0SOMEONE")] == ["for all"]
+
+
+def test_a_response_url_from_a_click_replaces_or_deletes_the_message_clicked(stub: SlackStub) -> None:
+    question = {"text": "Apply anyway?", "blocks": []}
+    key = stub.show("C0CAMPAIGN", "U0SUPERVISOR", question, "response_url")
+    assert stub.shown_key({**question, "replace_original": True}) == key  # found whatever flags it was sent with
+    replace = stub.new_response_url(channel_id="C0CAMPAIGN", user_id="U0SUPERVISOR", source=key)
+    assert httpx.post(replace, json={"text": "Applied", "replace_original": True}).status_code == 200
+    assert httpx.post(replace, json={"text": "a new message"}).status_code == 200  # no flag: a new message
+    assert [m.message["text"] for m in stub.screen()] == ["Applied", "a new message"]
+    assert httpx.post(replace, json={"delete_original": True}).status_code == 200
+    assert [m.message["text"] for m in stub.screen()] == ["a new message"]
+
+
 def test_unknown_expired_and_empty_response_urls(stub: SlackStub) -> None:
     unknown = httpx.post(stub.base_url + "/response/nope", json={"text": "hi"})
     assert (unknown.status_code, unknown.text) == (404, "invalid_url")
@@ -278,6 +343,16 @@ def test_unknown_expired_and_empty_response_urls(stub: SlackStub) -> None:
     empty = httpx.post(url, json={"response_type": "ephemeral"})
     assert (empty.status_code, empty.text) == (400, "no_text")
     assert stub.responses(url) == []
+
+
+def test_a_response_url_refuses_more_than_fifty_blocks_and_keeps_its_use(stub: SlackStub) -> None:
+    url = stub.new_response_url()
+    block = {"type": "section", "text": {"type": "mrkdwn", "text": "line"}}
+    too_many = httpx.post(url, json={"text": "t", "blocks": [block] * 51})
+    assert (too_many.status_code, too_many.text) == (400, "invalid_blocks")
+    assert stub.responses(url) == []
+    fifty = httpx.post(url, json={"text": "t", "blocks": [block] * 50})
+    assert (fifty.status_code, fifty.text) == (200, "ok")
 
 
 def test_wait_responses_sees_posts_from_another_thread(stub: SlackStub) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import httpx
@@ -20,8 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from slackstub import NoAnswer, SlackStub
 from slackstub.driver import VERIFICATION_TOKEN
-
-T = TypeVar("T")
+from tests.support import run
 
 APP_TOKEN = "xapp-leadbot-local"
 
@@ -30,13 +29,6 @@ APP_TOKEN = "xapp-leadbot-local"
 def stub() -> Any:
     with SlackStub(app_token=APP_TOKEN) as server:
         yield server
-
-
-def run(factory: Callable[[], Awaitable[T]], timeout: float = 10.0) -> T:
-    async def main() -> T:
-        return await asyncio.wait_for(factory(), timeout)
-
-    return asyncio.run(main())
 
 
 async def open_url(stub: SlackStub, token: str = APP_TOKEN) -> str:

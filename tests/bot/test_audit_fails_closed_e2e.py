@@ -1,0 +1,23 @@
+"""End to end: with its audit file deleted under it, the bot changes nothing in babelforce and says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbox import SandboxServer
+from tests.support import error_text, start_bot, writes
+
+
+def test_no_change_reaches_babelforce_once_the_audit_file_is_deleted(sandbox: SandboxServer, tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    for bot in start_bot(sandbox, audit_path=db):
+        assert "Rank of lead-12: 12 → 22" in str(bot.ask('rank "Spring leads" lead-12 22'))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        bot.control.reset_stats()
+
+        reply = bot.ask('rank "Spring leads" lead-13 23')
+
+        assert "was deleted while leadbot runs" in error_text(reply)
+        assert "Nothing was changed" in error_text(reply)
+        assert writes(bot) == 0 and bot.lead("lead-13").rank == 13
