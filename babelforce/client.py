@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import email.utils
 import logging
 import math
+import queue
 import random
 import re
+import threading
 import time
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -60,6 +63,11 @@ MAX_CONNECTIONS = 128
 CONNECTIONS_PER_SHARD = 8
 #: Leads this client read or wrote most recently, kept for `get_lead(..., max_age=s)` callers.
 RECENT_LEADS = 256
+#: A lead export's body may take this many call deadlines to arrive (a 1 000 000-lead list is ~150 MB).
+EXPORT_DEADLINE_FACTOR = 10
+#: The lists' indexes kept at once: at most this many lists, and this many leads in all (~100 bytes a lead).
+INDEX_LISTS = 64
+INDEX_LEADS = 2_000_000
 
 
 @dataclass(slots=True)
@@ -140,7 +148,8 @@ class BabelforceClient:
         http_client: httpx.AsyncClient | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
-        index_lists: int = 8,
+        index_lists: int = INDEX_LISTS,
+        index_leads: int = INDEX_LEADS,
         rng: random.Random | None = None,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
@@ -163,7 +172,7 @@ class BabelforceClient:
         # At most this many requests are handed to httpx at once, so no connection pool ever queues.
         self._slots = asyncio.Semaphore(max_connections)
         self._tokens = TokenManager(credentials)
-        self._indexes = IndexCache(index_lists)
+        self._indexes = IndexCache(index_lists, index_leads)
         self._index_locks: dict[str, asyncio.Lock] = {}
         self._recent: OrderedDict[tuple[str, str], tuple[float, Lead]] = OrderedDict()
         self._rng = rng or random.Random()
@@ -313,9 +322,12 @@ class BabelforceClient:
             try:
                 said = response.json()
             except ValueError:
-                return
+                said = None
             if isinstance(said, dict) and said.get("success") is False:
                 raise _refused(response, "DELETE", path, op)
+        index = self._indexes.get(list_id)
+        if index is not None:
+            index.discard(lead_id)  # /lead find no longer shows it
 
     async def iter_leads(self, list_id: str, *, page_size: int = 100) -> AsyncIterator[Lead]:
         """Every lead of a list through the paged JSON endpoint (slow on big lists; lookups use the index)."""
@@ -354,13 +366,8 @@ class BabelforceClient:
         """Every lead's rank and status, from one fresh CSV export (never one GET per lead); the list's lookup
         index is rebuilt from the same export on the way."""
         list_id = _require_id(list_id, "list", "export_csv")
-        lock = self._index_locks.setdefault(list_id, asyncio.Lock())
-        async with lock:  # index builds wait for this export and then find the fresh index
-            built_at = time.monotonic()
-            export = await self._export(list_id)
-            index, standings = await asyncio.to_thread(_read_export, export, built_at, list_id)
-            self._indexes.put(list_id, index)
-        return standings
+        index = await self._index(list_id, fresher_than=time.monotonic())
+        return await asyncio.to_thread(index.standings)
 
     async def similar_leads(
         self,
@@ -562,7 +569,9 @@ class BabelforceClient:
         self._keep(list_id, lead, sent_at)
         index = self._indexes.get(list_id)
         if index is not None:
-            index.add(lead.id, lead.uid, lead.number)
+            index.upsert(
+                lead.id, lead.uid, lead.number, rank=lead.rank, status=lead.status, data=lead.data
+            )  # /lead find shows it as written
 
     async def _index(self, list_id: str, *, fresher_than: float | None = None) -> LeadIndex:
         """The list's index, built from one CSV export when missing or older than `fresher_than`.
@@ -577,22 +586,60 @@ class BabelforceClient:
             index = self._indexes.get(list_id)
             if index is not None and (fresher_than is None or index.built_at >= fresher_than):
                 return index
-            built_at = time.monotonic()
-            export = await self._export(list_id)
+            index = await self._build_index(list_id, time.monotonic())
+            self._indexes.put(list_id, index)
+            log.debug("indexed list %s: %d leads", list_id, index.exported)
+            return index
+
+    async def _build_index(self, list_id: str, built_at: float) -> LeadIndex:
+        """One CSV export, parsed in a worker thread while it downloads: the export is never held whole (a
+        1 000 000-lead export is ~150 MB), and parsing overlaps the transfer. The answer must start within the
+        deadline; the whole body gets EXPORT_DEADLINE_FACTOR deadlines (each read still has the read timeout)."""
+        list_id = _require_id(list_id, "list", "export_csv")
+        path = f"{OUTBOUND}/lists/{list_id}/leads"
+        op = _Op("export_csv", f"export the leads of list {list_id}", list_id=list_id, missing="list")
+        response = await self._call("GET", path, op, params={"format": "csv"}, stream=True)
+        try:
+            encoding = response.encoding or "utf-8"
             try:
-                index = await asyncio.to_thread(_index_from_export, export, built_at)
+                line_safe = codecs.lookup(encoding).name in _LINE_SAFE_ENCODINGS
+            except LookupError:
+                line_safe = False
+            budget = self._timeouts.deadline * EXPORT_DEADLINE_FACTOR
+            try:
+                async with asyncio.timeout(budget):
+                    if not line_safe or _is_json(response):
+                        await response.aread()
+                        if _is_json(response):  # raises when babelforce says "success": false instead of exporting
+                            _body(response, "GET", path, op)
+                        return await asyncio.to_thread(LeadIndex.from_csv, response.text, built_at=built_at)
+                    return await _parse_streamed(response, encoding, built_at)
+            except TimeoutError:
+                raise errors.APITimeoutError(
+                    f"babelforce's lead export for list {list_id} did not finish within {budget:g} s.",
+                    may_have_reached_server=True,
+                    timeout=budget,
+                    **op.context(),
+                ) from None
+            except httpx.TransportError as failure:
+                raise _connection_error(failure, self._host, op, True, self._timeouts) from None
             except ValueError as bad_export:  # babelforce's answer is at fault, not our request
                 raise errors.ServerError(
                     f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
-                    status_code=export.status_code,
+                    status_code=response.status_code,
                     method="GET",
-                    path=f"{OUTBOUND}/lists/{list_id}/leads",
-                    operation="export_csv",
-                    list_id=list_id,
+                    path=path,
+                    **op.context(),
                 ) from None
-            self._indexes.put(list_id, index)
-            log.debug("indexed list %s: %d uids", list_id, len(index.by_uid))
-            return index
+        finally:
+            await response.aclose()
+
+    async def lead_index(self, list_id: str, *, max_age: float | None = None) -> LeadIndex:
+        """The list's index (for /lead find): the cached one when at most `max_age` seconds old, else a new export.
+        Lookups by uid or number share it, so a list is exported once per period for both."""
+        list_id = _require_id(list_id, "list", "export_csv")
+        fresher_than = None if max_age is None else time.monotonic() - max_age
+        return await self._index(list_id, fresher_than=fresher_than)
 
     async def _resolve(
         self, list_id: str, confirm: Callable[[LeadIndex], Awaitable[list[Lead]]], *, fresh: bool = False
@@ -606,7 +653,7 @@ class BabelforceClient:
         return found
 
     async def _confirmed_uid(self, list_id: str, index: LeadIndex, uid: str) -> list[Lead]:
-        lead_id = index.by_uid.get(uid)
+        lead_id = index.id_for_uid(uid)
         if lead_id is None:
             return []
         try:
@@ -706,13 +753,19 @@ class BabelforceClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        stream: bool = False,
     ) -> httpx.Response:
-        """One API call under the deadline: token, retries, 401 refresh, and error mapping."""
+        """One API call under the deadline: token, retries, 401 refresh, and error mapping.
+
+        `stream`: a successful answer's body is not read yet (the caller reads it, then closes the response); the
+        deadline then covers the answer's start only."""
         deadline = self._timeouts.deadline
         progress = _Progress()
         try:
             async with asyncio.timeout(deadline):
-                response = await self._send(method, path, op, params=params, json_body=json_body, progress=progress)
+                response = await self._send(
+                    method, path, op, params=params, json_body=json_body, progress=progress, stream=stream
+                )
         except TimeoutError:
             raise errors.APITimeoutError(
                 f"babelforce did not answer within {deadline:g} s when asked to {op.what}.",
@@ -733,6 +786,7 @@ class BabelforceClient:
         params: Mapping[str, Any] | None,
         json_body: Any,
         progress: _Progress,
+        stream: bool = False,
     ) -> httpx.Response:
         idempotent = method in IDEMPOTENT_METHODS
         loop = asyncio.get_running_loop()
@@ -745,13 +799,16 @@ class BabelforceClient:
                     # the token is taken once a slot is free, so a request that waited meets a refreshed one
                     token = await self._tokens.get(self._fetch_token)
                     progress.dispatched = True
-                    response = await self._http.request(
+                    request = self._http.build_request(
                         method,
                         self._base_url + path,
                         params=params,
                         json=json_body,
                         headers={"Authorization": f"Bearer {token}"},
                     )
+                    response = await self._http.send(request, stream=stream)
+                    if stream and not response.is_success:
+                        await response.aread()  # an error's body is small: read it, as an unstreamed answer is
             except httpx.TransportError as failure:
                 sent = not isinstance(failure, _NOT_SENT)
                 delay = self._backoff(attempt, None)
@@ -832,38 +889,53 @@ class BabelforceClient:
 #: Encodings whose bytes can be split on b"\n" before decoding (the index then never holds the export twice).
 _LINE_SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"})
 
-
-def _read_export(export: httpx.Response, built_at: float, list_id: str) -> tuple[LeadIndex, ListStandings]:
-    """The index and the standings from one export; an export that cannot be read is babelforce's fault."""
-    encoding = export.encoding or "utf-8"
-    try:
-        line_safe = codecs.lookup(encoding).name in _LINE_SAFE_ENCODINGS
-    except LookupError:
-        line_safe = False
-    try:
-        if line_safe:
-            return LeadIndex.with_standings(export.content, built_at=built_at, encoding=encoding)
-        return LeadIndex.with_standings(export.text, built_at=built_at)
-    except ValueError as bad_export:
-        raise errors.ServerError(
-            f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
-            status_code=export.status_code,
-            method="GET",
-            path=f"{OUTBOUND}/lists/{list_id}/leads",
-            operation="export_csv",
-            list_id=list_id,
-        ) from None
+#: Chunks of an export waiting to be parsed: the download runs this far ahead of the parser at most (~4 MB).
+EXPORT_QUEUE_CHUNKS = 64
+_END = b""
 
 
-def _index_from_export(export: httpx.Response, built_at: float) -> LeadIndex:
-    encoding = export.encoding or "utf-8"
+async def _parse_streamed(response: httpx.Response, encoding: str, built_at: float) -> LeadIndex:
+    """Feed the body's chunks to LeadIndex.from_chunks in a worker thread through a bounded queue."""
+    chunks: queue.Queue[bytes] = queue.Queue(EXPORT_QUEUE_CHUNKS)
+    stop = threading.Event()  # the download failed: the parser must give up, not wait for more
+
+    def feed() -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = chunks.get(timeout=0.5)
+            except queue.Empty:
+                if stop.is_set():
+                    raise ValueError("the download stopped") from None
+                continue
+            if chunk is _END:
+                return
+            yield chunk
+
+    parsing = asyncio.ensure_future(
+        asyncio.to_thread(LeadIndex.from_chunks, feed(), built_at=built_at, encoding=encoding)
+    )
+
+    async def put(chunk: bytes) -> None:
+        while not parsing.done():
+            try:
+                chunks.put_nowait(chunk)
+                return
+            except queue.Full:
+                await asyncio.sleep(0.002)  # the parser is behind: let it catch up
+
     try:
-        line_safe = codecs.lookup(encoding).name in _LINE_SAFE_ENCODINGS
-    except LookupError:
-        line_safe = False
-    if line_safe:
-        return LeadIndex.from_csv(export.content, built_at=built_at, encoding=encoding)
-    return LeadIndex.from_csv(export.text, built_at=built_at)
+        async for chunk in response.aiter_bytes():
+            if chunk:
+                await put(chunk)
+            if parsing.done():  # it failed (bad CSV): its error is the answer
+                break
+        await put(_END)
+    except BaseException:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await parsing
+        raise
+    return await parsing
 
 
 def _hopper_entry(item: Any) -> HopperEntry:

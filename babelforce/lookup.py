@@ -1,27 +1,83 @@
-"""Finding a lead by uid or phone number without paging through the list.
+"""Finding leads without paging through a list: one index per list, built from its CSV export.
 
-babelforce's list endpoint cannot filter by uid or number, and paging 100 leads at a time costs 1 000 requests
-for a 100 000-lead list. Instead, one `GET .../leads?format=csv` export builds an index (uid -> id,
-number -> ids) per list. The index is a hint, never the truth: every hit is confirmed by `GET` of that one lead,
-and a miss or a stale hit rebuilds the index once. Costs per lookup: warm 1 request, cold 2 (export + GET).
+babelforce's list endpoint cannot filter by uid, number or data, and paging 100 leads at a time costs 1 000 requests
+for a 100 000-lead list. Instead, one `GET .../leads?format=csv` export builds a `LeadIndex` per list. It serves two
+readers:
+
+- lookups by uid or number (`id_for_uid`, `ids_for_number`): a hint, never the truth. Every hit is confirmed by
+  `GET` of that one lead, and a miss or a stale hit rebuilds the index once. Warm 1 request, cold 2.
+- `/lead find` (`search`): uid, number, rank, status and the data values (casefolded, for a case-insensitive
+  substring search) of every lead, as of the export.
+- the look-alike warnings (`ids_for_uid_key`: uids equal once case and spaces are ignored) and `/lead rank … top`
+  (`standings`: every lead's rank and status from the same export).
+
+The index is columnar: one bytes blob or array per column, never a Python object per lead. At 1 000 000 leads that
+is about 100 MB instead of the 1 GB+ a dict of tuples takes, and a substring search is one `bytes.find` over the
+text column (bench/index_structures.py measures the choices; docs/performance.md has the figures).
 """
 
 from __future__ import annotations
 
+import array
+import contextlib
 import csv
+import gc
+import io
+import json
 import re
+import struct
+import threading
+from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate, islice
+from operator import itemgetter
+from typing import Any
 
 _NOT_DIGITS = re.compile(r"\D")
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,6}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 
 # The export carries each lead's `data` as JSON in one field; csv's default limit (128 KiB per field) would make one
 # lead with a large payload break every lookup on its list. The limit is process-wide, so only ever raise it.
 _FIELD_LIMIT = 64 * 1024 * 1024
 if csv.field_size_limit() < _FIELD_LIMIT:
     csv.field_size_limit(_FIELD_LIMIT)
+
+#: Rows parsed and stored per step: big enough that per-column work runs in C, small enough to stay a few MB.
+BATCH_ROWS = 4096
+#: Separates a lead's searchable values in the text column; rows are separated by "\n". A search text with either
+#: character matches nothing (the bot refuses control characters before it gets here).
+FIELD_SEP = "\x1f"
+ROW_SEP = "\n"
+_QWORD = struct.Struct("<q")
+_PLUS_ONE = (1).__add__
+_NO_RANK = -(2**31)  # a rank the export did not carry (babelforce's ranks are -32768..32767)
+_RANK_DIGITS_LIMIT = 10**6  # standings read a rank of more than 6 digits as none (as the dict index did)
+_MAX_NUMBER_DIGITS = 18  # 1 + 18 digits still fit a signed 64-bit integer
+#: Columns babelforce's lead has as its own fields; any other column of an export is read as a data variable.
+LEAD_FIELDS = frozenset(
+    {
+        "id",
+        "uid",
+        "number",
+        "number2",
+        "number3",
+        "rank",
+        "status",
+        "callcount",
+        "duration",
+        "datecreated",
+        "lastupdated",
+        "datecalled",
+        "listid",
+        "campaignid",
+        "callerid",
+        "calledsincereset",
+        "callback",
+        "data",
+    }
+)
 
 
 def number_key(number: str) -> str:
@@ -33,6 +89,124 @@ def uid_key(uid: str) -> str:
     """A uid with case and every space (surrounding or inner) ignored: 'LEAD-5', ' lead-5' and 'lead -5' are one
     key. babelforce treats them as different uids; a supervisor reading a list does not, hence the warning."""
     return "".join(uid.split()).casefold()
+
+
+def _uid_key_hash(uid: str) -> int:
+    """hash(uid_key(uid)) as the uid-key column stores it; 0 for a uid that is empty once spaces are gone."""
+    key = uid_key(uid) if uid else ""
+    return hash(key) if key else 0
+
+
+def _number_code(number: str | None) -> int:
+    """A number's digits as one integer, leading zeros kept by a leading 1 (0: none, or too long to index)."""
+    if not number:
+        return 0
+    digits = number[1:] if number[:1] == "+" else number
+    if not (digits.isascii() and digits.isdigit()):
+        digits = number_key(number)
+    if not digits or len(digits) > _MAX_NUMBER_DIGITS:
+        return 0
+    return int("1" + digits)
+
+
+def _canonical_id(raw: str) -> str:
+    """The 32-hex spelling of an id given either way; an id of another shape as it is."""
+    lead_id = raw.strip().replace("-", "").lower()
+    return lead_id if _HEX32.fullmatch(lead_id) else raw.strip()
+
+
+def _searchable(value: Any) -> str:
+    """A data value as the text a search looks in."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+_SEPARATORS = str.maketrans({FIELD_SEP: " "})
+
+
+def _separated(uid: str, values: dict[str, Any]) -> str:
+    """A row's text column with any separator inside its uid or values made a space, so values stay apart."""
+    parts = [uid, *map(_searchable, values.values())]
+    return FIELD_SEP.join(part.translate(_SEPARATORS) for part in parts)
+
+
+def _is_ascii(texts: list[str]) -> bool:
+    return "".join(texts).isascii()
+
+
+def _ranks(raw: list[str]) -> array.array[int]:
+    """The rank column; a rank that is missing or not a whole number is stored as none."""
+    try:
+        return array.array("i", map(int, raw))
+    except (ValueError, OverflowError):
+        return array.array("i", map(_rank, raw))
+
+
+def _number_codes(numbers: list[str]) -> array.array[int]:
+    """The number column as _number_code values, in one pass over the batch when every number is + and digits."""
+    joined = "".join(numbers)
+    if joined.replace("+", "").isdigit() and joined.isascii() and all(number[:1] != "" for number in numbers):
+        digits = [number[1:] if number[:1] == "+" else number for number in numbers]
+        lengths = list(map(len, digits))
+        if min(lengths) > 0 and max(lengths) <= _MAX_NUMBER_DIGITS and "+" not in "".join(digits):
+            return array.array("q", map(int, ("1" + "\n1".join(digits)).split("\n")))
+    return array.array("q", map(_number_code, numbers))
+
+
+def _data_values(raw: str) -> dict[str, Any]:
+    """The data variables of one export `data` field: a JSON object's items; other JSON, or text that is not JSON,
+    is one value named `data` (so it is still searched)."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {"data": raw}
+    return _as_variables(value)
+
+
+def _as_variables(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if value is None or value == []:
+        return {}
+    return {"data": value}
+
+
+def _data_of(raws: list[str]) -> list[dict[str, Any]]:
+    """The data variables of a batch of `data` fields. They are parsed as one JSON array (one call instead of one
+    per lead: the per-call cost was most of an index's build time) when every field is empty or one JSON object;
+    otherwise, or when that does not give one object per field, field by field."""
+    if all(not raw or (raw[:1] == "{" and raw[-1:] == "}") for raw in raws):
+        try:
+            parsed = json.loads("[" + ",".join([raw or "null" for raw in raws]) + "]")
+        except (ValueError, RecursionError):
+            parsed = None
+        if (
+            parsed is not None
+            and len(parsed) == len(raws)
+            and all(
+                isinstance(value, dict) or (value is None and not raw) for value, raw in zip(parsed, raws, strict=True)
+            )
+        ):
+            return [value or {} for value in parsed]
+    return list(map(_data_values, raws))
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedLead:
+    """One lead as its list's export had it. `matched`: where the search text was found (`id`, `uid`, `number`, or
+    the data variable's name; empty when the variable cannot be told)."""
+
+    id: str
+    uid: str | None
+    number: str | None
+    rank: int | None
+    status: str | None
+    matched: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,27 +229,76 @@ class ListStandings:
     has_statuses: bool = False
 
 
-@dataclass(slots=True)
-class LeadIndex:
-    """uid -> lead id and number digits -> lead id(s) for one list, as of `built_at`."""
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """The first `limit` leads that match (exact id, uid or number matches first, then in list order), and how many
+    match in all. `exact`: how many of `leads` matched exactly."""
 
-    built_at: float
-    by_uid: dict[str, str] = field(default_factory=dict)
-    # One id as a plain str (the common case, half the memory of a list); a list when a number repeats.
-    by_number: dict[str, str | list[str]] = field(default_factory=dict)
-    # uid_key -> id(s), built on first use (only the similar-uid warning needs it), then kept in step by add/remove.
-    _by_uid_key: dict[str, str | list[str]] | None = field(default=None, repr=False, compare=False)
+    leads: tuple[IndexedLead, ...]
+    total: int
+    exact: int = 0
+
+
+class LeadIndex:
+    """Every lead of one list as of `built_at`, column by column (see the module's docstring).
+
+    Rows are only ever appended: a lead written through this client after the export (`upsert`) gets a new row that
+    supersedes its old one, and a deleted lead (`discard`) is marked gone. Readers may run in a worker thread while
+    the event loop appends; a search looks only at the rows that existed when it started.
+    """
+
+    def __init__(self, built_at: float, *, has_data: bool = False, columns: Iterable[str] = ()) -> None:
+        self.built_at = built_at
+        self.has_data = has_data  # the export carried a data column (or data variables as columns)
+        self.columns = frozenset(columns)  # lower-case names of the export's columns
+        self._rows = 0
+        self._exported = 0  # rows that came from the export itself
+        self._ids = bytearray()  # 16 bytes per row: the 32-hex id packed; ids of another shape are in _odd_ids
+        self._odd_ids: dict[int, str] = {}
+        self._uids = bytearray()  # UTF-8, row after row
+        self._uid_ends = array.array("Q")
+        self._uid_hashes = bytearray()  # 8 bytes per row: hash(uid), 0 for none; scanned with bytes.find
+        # 8 bytes per row: hash(uid_key(uid)), 0 for none; built on first use (only the look-alike warning needs
+        # it), then kept in step by every append
+        self._uid_key_hashes: bytearray | None = None
+        self._numbers = bytearray()  # 8 bytes per row: _number_code, 0 for none
+        self._plus = bytearray()  # 1 when the number was written with a leading +
+        self._ranks = array.array("i")
+        self._status_codes = bytearray()  # 0: none; n: _status_names[n]
+        self._status_names: list[str | None] = [None]
+        self._status_index: dict[str, int] = {}
+        self._shapes = array.array("H")  # which data variables (by name, in order) a row's text column holds
+        self._shape_keys: list[tuple[str, ...]] = [()]
+        self._shape_index: dict[tuple[str, ...], int] = {(): 0}
+        self._text = bytearray()  # casefolded "uid\x1fvalue\x1fvalue...\n" per row, UTF-8
+        self._text_starts = array.array("Q")
+        self._latest: dict[str, int] = {}  # lead id -> its newest row, for leads upserted since the export
+        self._gone: set[str] = set()  # lead ids deleted since the export
+        self._lock = threading.Lock()  # appends come from the event loop, searches from worker threads
+
+    # ------------------------------------------------------------------ building
 
     @classmethod
     def from_csv(cls, text: str | bytes, *, built_at: float, encoding: str = "utf-8") -> LeadIndex:
-        """Parse a babelforce CSV export; columns are found by header name (id, uid, number), in any order.
+        """Parse a babelforce CSV export; columns are found by header name, in any order.
 
         `text` may be the raw bytes of an ASCII-compatible `encoding` (UTF-8, Latin-1 ...): they are decoded one
-        line at a time, so a 100 000-lead export (17 MB) is never held a second time as one string.
+        line at a time, so an export is never held a second time as one string.
         ValueError (csv.Error included) when the export cannot be read, so callers have one thing to catch.
         """
+        return cls.from_lines(_lines(text, encoding), built_at=built_at)
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[bytes], *, built_at: float, encoding: str = "utf-8") -> LeadIndex:
+        """The index of an export arriving as byte chunks (a streamed download): never held whole."""
+        return cls.from_lines(_lines_of_chunks(chunks, encoding), built_at=built_at)
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str], *, built_at: float) -> LeadIndex:
+        """The index of an export given line by line, each line with its "\\n" (csv joins a quoted field's lines)."""
         try:
-            return cls._parse(_lines(text, encoding), built_at)
+            with _fewer_collections():
+                return cls._parse(iter(lines), built_at)
         except csv.Error as bad:
             raise ValueError(f"lead export is not valid CSV: {bad}") from None
 
@@ -84,112 +307,492 @@ class LeadIndex:
         cls, text: str | bytes, *, built_at: float, encoding: str = "utf-8"
     ) -> tuple[LeadIndex, ListStandings]:
         """The index and every lead's rank and status, from one read of the export (see `from_csv`)."""
-        standings = ListStandings()
-        try:
-            return cls._parse(_lines(text, encoding), built_at, standings), standings
-        except csv.Error as bad:
-            raise ValueError(f"lead export is not valid CSV: {bad}") from None
+        index = cls.from_csv(text, built_at=built_at, encoding=encoding)
+        return index, index.standings()
 
     @classmethod
-    def _parse(cls, lines: Iterator[str], built_at: float, standings: ListStandings | None = None) -> LeadIndex:
-        index = cls(built_at=built_at)
+    def _parse(cls, lines: Iterator[str], built_at: float) -> LeadIndex:
         rows = csv.reader(lines)
         header = next(rows, None)
         if header is None:
-            return index
+            return cls(built_at)
         names = [name.strip().lstrip("\ufeff").lower() for name in header]
         try:
             id_col, uid_col, number_col = names.index("id"), names.index("uid"), names.index("number")
         except ValueError as missing:
             raise ValueError(f"lead export has no {missing.args[0].split()[0]} column") from None
-        width = max(id_col, uid_col, number_col)
-        if standings is None:
-            for row in rows:
-                if len(row) > width:
-                    index.add(row[id_col].replace("-", "").lower(), row[uid_col], row[number_col])
-            return index
-        rank_col = names.index("rank") if "rank" in names else None
-        status_col = names.index("status") if "status" in names else None
-        standings.has_ranks, standings.has_statuses = rank_col is not None, status_col is not None
-        for row in rows:
-            if len(row) <= width:
-                continue
-            lead_id = row[id_col].replace("-", "").lower()
-            index.add(lead_id, row[uid_col], row[number_col])
-            rank = _cell(row, rank_col)
-            status = _cell(row, status_col)
-            standings.leads.append(
-                LeadStanding(
-                    lead_id,
-                    row[uid_col],
-                    int(rank) if rank is not None and _WHOLE_NUMBER.fullmatch(rank) else None,
-                    status or None,
-                )
-            )
+        data_col = names.index("data") if "data" in names else None
+        extra = [
+            (col, header[col].strip().lstrip("\ufeff")) for col, name in enumerate(names) if name not in LEAD_FIELDS
+        ]
+        index = cls(built_at, has_data=data_col is not None or bool(extra), columns=names)
+        layout = _Layout(
+            id_col,
+            uid_col,
+            number_col,
+            names.index("rank") if "rank" in names else None,
+            names.index("status") if "status" in names else None,
+            data_col,
+            extra,
+        )
+        while batch := list(islice(rows, BATCH_ROWS)):
+            index._append_batch(batch, layout)
+        index._exported = index._rows
         return index
 
-    def add(self, lead_id: str, uid: str | None, number: str | None) -> None:
-        if uid:
-            self.by_uid[uid] = lead_id
-            if self._by_uid_key is not None:
-                _put(self._by_uid_key, uid_key(uid), lead_id)
-        if number:
-            _put(self.by_number, number_key(number), lead_id)
+    def _append_batch(self, batch: list[list[str]], layout: _Layout) -> None:
+        """Store a batch of export rows, column by column (rows too short to hold id, uid and number are skipped)."""
+        width = layout.width
+        if any(len(row) <= width for row in batch):
+            batch = [row for row in batch if len(row) > width]
+            if not batch:
+                return
+        cell = itemgetter if all(len(row) > layout.full_width for row in batch) else _cell
+        raw_ids = list(map(itemgetter(layout.id_col), batch))
+        uids = list(map(itemgetter(layout.uid_col), batch))
+        numbers = list(map(itemgetter(layout.number_col), batch))
+        ranks = _ranks(list(map(cell(layout.rank_col), batch))) if layout.rank_col is not None else None
+        statuses = list(map(cell(layout.status_col), batch)) if layout.status_col is not None else None
+        data = _data_of(list(map(cell(layout.data_col), batch))) if layout.data_col is not None else None
+        for col, name in layout.extra:
+            get = _cell(col)
+            if data is None:
+                data = [{} for _ in batch]
+            for values, row in zip(data, batch, strict=True):
+                value = get(row)
+                if value:
+                    values[name] = value
+        with self._lock:
+            self._store(raw_ids, uids, numbers, ranks, statuses, data)
 
-    def remove(self, lead_id: str, uid: str | None, number: str | None) -> None:
-        if uid and self.by_uid.get(uid) == lead_id:
-            del self.by_uid[uid]
-            if self._by_uid_key is not None:
-                _drop(self._by_uid_key, uid_key(uid), lead_id)
-        if number:
-            _drop(self.by_number, number_key(number), lead_id)
+    def _store(
+        self,
+        raw_ids: list[str],
+        uids: list[str],
+        numbers: list[str],
+        ranks: array.array[int] | None,
+        statuses: list[str] | None,
+        data: list[dict[str, Any]] | None,
+    ) -> None:
+        """Append rows. Each column is converted in a few C-level calls for the whole batch where the values allow
+        it (ids all 32 hex, text all ASCII ...), value by value otherwise: the build's cost is mostly here."""
+        count = len(raw_ids)
+        self._ids += self._packed_ids(raw_ids)
+        if _is_ascii(uids):
+            self._uids += "".join(uids).encode()
+            lengths: Iterable[int] = map(len, uids)
+        else:
+            encoded = [uid.encode() for uid in uids]
+            self._uids += b"".join(encoded)
+            lengths = map(len, encoded)
+        start = self._uid_ends[-1] if self._uid_ends else 0
+        self._uid_ends.extend(islice(accumulate(lengths, initial=start), 1, None))
+        self._uid_hashes += array.array("q", [hash(uid) if uid else 0 for uid in uids]).tobytes()
+        if self._uid_key_hashes is not None:
+            self._uid_key_hashes += array.array("q", map(_uid_key_hash, uids)).tobytes()
+        self._numbers += _number_codes(numbers).tobytes()
+        self._plus += bytes([number[:1] == "+" for number in numbers])
+        self._ranks.extend(ranks if ranks is not None else array.array("i", [_NO_RANK]) * count)
+        self._status_codes += self._status_column(statuses, count)
+        if data is None:
+            texts: list[str] = uids
+            self._shapes.extend(bytes(count))
+        else:
+            texts, shapes = self._texts(uids, data)
+            self._shapes.extend(shapes)
+        joined = ROW_SEP.join(texts) + ROW_SEP
+        if joined.count(ROW_SEP) != count:  # a line break inside a value: a space, so "\n" always ends a row
+            texts = [text.replace(ROW_SEP, " ") for text in texts]
+            joined = ROW_SEP.join(texts) + ROW_SEP
+        base = len(self._text)
+        if joined.isascii():  # casefold is lower() and one byte per character: the lengths are the str's
+            self._text += joined.lower().encode()
+            self._text_starts.extend(accumulate(map(_PLUS_ONE, map(len, texts[:-1])), initial=base))
+        else:
+            encoded_texts = [text.casefold().encode() for text in texts]
+            self._text += ROW_SEP.encode().join(encoded_texts) + ROW_SEP.encode()
+            self._text_starts.extend(accumulate(map(_PLUS_ONE, map(len, encoded_texts[:-1])), initial=base))
+        self._rows += count
+
+    def _packed_ids(self, raw_ids: list[str]) -> bytes:
+        """16 bytes per id; an id that is not 32 hex digits (dashes and case aside) is kept in _odd_ids."""
+        if set(map(len, raw_ids)) == {32}:
+            joined = "".join(raw_ids)
+            if joined.isascii() and joined.isalnum():
+                try:
+                    return bytes.fromhex(joined)
+                except ValueError:
+                    pass
+        packed = bytearray()
+        for offset, raw in enumerate(raw_ids):
+            lead_id = _canonical_id(raw)
+            if _HEX32.fullmatch(lead_id):
+                packed += bytes.fromhex(lead_id)
+            else:
+                packed += bytes(16)
+                self._odd_ids[self._rows + offset] = lead_id
+        return bytes(packed)
+
+    def _status_column(self, statuses: list[str] | None, count: int) -> bytes:
+        if statuses is None:
+            return bytes(count)
+        for status in set(statuses) - self._status_index.keys():
+            self._status_code(status)
+        return bytes(map(self._status_index.get, statuses, [0] * count))
+
+    def _texts(self, uids: list[str], data: list[dict[str, Any]]) -> tuple[list[str], list[int]]:
+        """Each row's text column (uid and data values, before casefolding) and its shape (the data variables'
+        names). A separator or line break inside a value is made a space, so rows and values stay apart."""
+        texts: list[str] = []
+        shapes: list[int] = []
+        shape_index = self._shape_index
+        for uid, values in zip(uids, data, strict=True):
+            if not values:
+                shapes.append(0)
+                texts.append(uid)
+                continue
+            keys = tuple(values)
+            shape = shape_index.get(keys)
+            shapes.append(self._new_shape(keys) if shape is None else shape)
+            try:
+                texts.append(FIELD_SEP.join((uid, *values.values())))
+            except TypeError:  # a number, a boolean or an object among the values
+                texts.append(FIELD_SEP.join((uid, *map(_searchable, values.values()))))
+        if "".join(texts).count(FIELD_SEP) != sum(map(len, data)):  # never in practice; a match's variable is told
+            texts = [_separated(uid, values) for uid, values in zip(uids, data, strict=True)]  # by counting them
+        return texts, shapes
+
+    def _status_code(self, status: str) -> int:
+        if not status:
+            self._status_index[status] = 0
+            return 0
+        code = self._status_index.get(status)
+        if code is None:
+            if len(self._status_names) >= 255:  # never in practice: babelforce has a dozen statuses
+                return 0
+            code = self._status_index[status] = len(self._status_names)
+            self._status_names.append(status)
+        return code
+
+    def _new_shape(self, keys: tuple[str, ...]) -> int:
+        if len(self._shape_keys) >= 65535:  # too many different variable sets: the variable's name is not kept
+            return 65535
+        shape = self._shape_index[keys] = len(self._shape_keys)
+        self._shape_keys.append(keys)
+        return shape
+
+    # ------------------------------------------------------------------ changes made through this client
+
+    def upsert(
+        self,
+        lead_id: str,
+        uid: str | None,
+        number: str | None,
+        *,
+        rank: int | None = None,
+        status: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A lead as it is now (added or updated through this client): a new row that supersedes the old one."""
+        lead_id = _canonical_id(lead_id)
+        with self._lock:
+            row = self._rows
+            self._store(
+                [lead_id],
+                [uid or ""],
+                [number or ""],
+                array.array("i", [rank if rank is not None and -(2**31) < rank < 2**31 else _NO_RANK]),
+                [status or ""],
+                [{str(key): value for key, value in (data or {}).items()}],
+            )
+            self._latest[lead_id] = row
+            self._gone.discard(lead_id)
+
+    def add(self, lead_id: str, uid: str | None, number: str | None) -> None:
+        """A lead whose uid and number are all that is known (its other values stay unknown)."""
+        self.upsert(lead_id, uid, number)
+
+    def discard(self, lead_id: str) -> None:
+        """A lead deleted through this client."""
+        with self._lock:
+            self._gone.add(_canonical_id(lead_id))
+
+    def remove(self, lead_id: str, uid: str | None = None, number: str | None = None) -> None:
+        """A lead gone from the list (`discard`; uid and number are not needed: every row of the lead is gone)."""
+        self.discard(lead_id)
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        """Rows stored (an updated lead counts once per version): the index's size, for the cache's budget."""
+        return self._rows
+
+    @property
+    def exported(self) -> int:
+        """How many leads the export had."""
+        return self._exported
+
+    def id_of(self, row: int) -> str:
+        odd = self._odd_ids.get(row)
+        return odd if odd is not None else self._ids[row * 16 : row * 16 + 16].hex()
+
+    def _uid_of(self, row: int) -> str | None:
+        start = self._uid_ends[row - 1] if row else 0
+        uid = self._uids[start : self._uid_ends[row]].decode("utf-8", "replace")
+        return uid or None
+
+    def _live(self, row: int) -> bool:
+        """Whether a row is the newest version of a lead that still exists (as far as this client knows)."""
+        if not self._latest and not self._gone:
+            return True
+        lead_id = self.id_of(row)
+        return lead_id not in self._gone and self._latest.get(lead_id, row) == row
+
+    def id_for_uid(self, uid: str) -> str | None:
+        """The id of the lead with this uid (the newest row wins), or None."""
+        row = self._row_for_uid(uid, self._rows)
+        return None if row is None else self.id_of(row)
+
+    def _row_for_uid(self, uid: str, rows: int) -> int | None:
+        if not uid:
+            return None
+        wanted = uid.encode()
+        pattern = _QWORD.pack(hash(uid))
+        end = 8 * rows
+        while (at := self._uid_hashes.rfind(pattern, 0, end)) != -1:
+            end = at + len(pattern) - 1
+            if at % 8:
+                continue
+            row = at // 8
+            start = self._uid_ends[row - 1] if row else 0
+            if self._uids[start : self._uid_ends[row]] == wanted and self._live(row):
+                return row
+        return None
 
     def ids_for_number(self, number: str) -> list[str]:
-        return _ids(self.by_number.get(number_key(number)))
+        """The ids of every lead with this number's digits, in list order."""
+        return [self.id_of(row) for row in self._rows_for_number(_number_code(number))]
+
+    def _rows_for_number(self, code: int, rows: int | None = None) -> list[int]:
+        if not code:
+            return []
+        pattern = _QWORD.pack(code)
+        end = 8 * (self._rows if rows is None else rows)
+        found = []
+        at = self._numbers.find(pattern, 0, end)
+        while at != -1:
+            if at % 8 == 0 and self._live(at // 8):
+                found.append(at // 8)
+            at = self._numbers.find(pattern, at + 1, end)
+        return found
+
+    def _rows_for_id(self, lead_id: str, rows: int) -> list[int]:
+        lead_id = _canonical_id(lead_id)
+        if not _HEX32.fullmatch(lead_id):
+            return [row for row, odd in self._odd_ids.items() if odd == lead_id and row < rows and self._live(row)]
+        pattern = bytes.fromhex(lead_id)
+        found = []
+        at = self._ids.find(pattern, 0, 16 * rows)
+        while at != -1:
+            if at % 16 == 0 and self._live(at // 16):
+                found.append(at // 16)
+            at = self._ids.find(pattern, at + 1, 16 * rows)
+        return found
 
     def ids_for_uid_key(self, uid: str) -> list[str]:
-        """Ids of the leads whose uid equals `uid` once case and spaces are ignored (the exact uid included).
-        The first call builds the key map from `by_uid` (one pass); later ones are one dict lookup."""
-        if self._by_uid_key is None:
-            self._by_uid_key = {}
-            for known, lead_id in self.by_uid.items():
-                _put(self._by_uid_key, uid_key(known), lead_id)
-        return _ids(self._by_uid_key.get(uid_key(uid)))
+        """Ids of the leads whose uid equals `uid` once case and spaces are ignored (the exact uid included), in
+        list order. The first call builds the uid-key column from the uid column (one pass, 8 bytes per row); each
+        call is then one `bytes.find` scan, each hit confirmed against the row's uid."""
+        key = uid_key(uid)
+        if not key:
+            return []
+        with self._lock:
+            if self._uid_key_hashes is None:
+                self._uid_key_hashes = bytearray(
+                    array.array("q", (_uid_key_hash(self._uid_of(row) or "") for row in range(self._rows))).tobytes()
+                )
+            column, end = self._uid_key_hashes, 8 * self._rows
+        pattern = _QWORD.pack(hash(key))
+        found: dict[str, None] = {}
+        at = column.find(pattern, 0, end)
+        while at != -1:
+            if at % 8 == 0:
+                row = at // 8
+                known = self._uid_of(row)
+                if known is not None and uid_key(known) == key and self._live(row):
+                    found[self.id_of(row)] = None
+            at = column.find(pattern, at + 1, end)
+        return list(found)
+
+    @property
+    def by_uid(self) -> dict[str, str]:
+        """Every live uid and its lead's id (see `uid_map`)."""
+        return self.uid_map()
+
+    def standings(self) -> ListStandings:
+        """Every live lead's rank and status, from the rank and status columns (`/lead rank … top`). A rank that
+        is not a whole number of at most 6 digits reads as none, as it cannot be a babelforce rank."""
+        leads = []
+        for row in range(self._rows):
+            if not self._live(row):
+                continue
+            rank = self._ranks[row]
+            status = self._status_names[self._status_codes[row]]
+            leads.append(
+                LeadStanding(
+                    self.id_of(row),
+                    self._uid_of(row) or "",
+                    rank if rank != _NO_RANK and -_RANK_DIGITS_LIMIT < rank < _RANK_DIGITS_LIMIT else None,
+                    (status.strip() or None) if status else None,
+                )
+            )
+        return ListStandings(leads, has_ranks="rank" in self.columns, has_statuses="status" in self.columns)
+
+    def uid_map(self) -> dict[str, str]:
+        """Every live uid and its lead's id (for tests and small lists: it builds a dict of the whole list)."""
+        found: dict[str, str] = {}
+        for row in range(self._rows):
+            uid = self._uid_of(row)
+            if uid is not None and self._live(row):
+                found[uid] = self.id_of(row)
+        return found
+
+    def lead(self, row: int, matched: str = "") -> IndexedLead:
+        """One row as an IndexedLead."""
+        code = int.from_bytes(self._numbers[row * 8 : row * 8 + 8], "little", signed=True)
+        number = (("+" if self._plus[row] else "") + str(code)[1:]) if code else None
+        rank = self._ranks[row]
+        return IndexedLead(
+            self.id_of(row),
+            self._uid_of(row),
+            number,
+            None if rank == _NO_RANK else rank,
+            self._status_names[self._status_codes[row]],
+            matched,
+        )
+
+    def search(
+        self, text: str, *, number: str | None = None, lead_id: str | None = None, limit: int = 10
+    ) -> SearchResult:
+        """The leads whose id is `lead_id`, whose number has `number`'s digits, whose uid is `text` exactly (these
+        first), or whose uid or data values contain `text` (case-insensitive), in list order after those.
+
+        Cost: a few `bytes.find` scans over the columns plus a step per matching lead (a broad text that matches
+        most of a million leads takes a few hundred ms: run it in a worker thread)."""
+        rows = self._rows  # rows appended while this runs are not looked at
+        exact: dict[int, str] = {}
+        if lead_id:
+            exact.update((row, "id") for row in self._rows_for_id(lead_id, rows))
+        for row in self._rows_for_number(_number_code(number), rows) if number else ():
+            exact.setdefault(row, "number")
+        uid_row = self._row_for_uid(text, rows)
+        if uid_row is not None:
+            exact.setdefault(uid_row, "uid")
+        needle = text.casefold().encode()
+        found = [self.lead(row, how) for row, how in list(exact.items())[:limit]]
+        total = len(exact)
+        if len(needle) and FIELD_SEP.encode() not in needle and ROW_SEP.encode() not in needle:
+            total += self._scan(needle, rows, exact, limit, found)
+        return SearchResult(tuple(found), total, min(len(exact), limit))
+
+    def _scan(self, needle: bytes, rows: int, exact: dict[int, str], limit: int, found: list[IndexedLead]) -> int:
+        """Count the rows whose text column holds `needle` (rows in `exact` are counted already), filling `found`
+        up to `limit` in row order."""
+        if not rows:
+            return 0
+        text, starts, newline = self._text, self._text_starts, ROW_SEP.encode()
+        end = starts[rows] if rows < len(starts) else len(text)
+        count = 0
+        row = 0
+        at = text.find(needle, 0, end)
+        while at != -1 and (len(found) < limit or exact or self._latest or self._gone):
+            row = bisect_right(starts, at, row, rows) - 1
+            if row not in exact and self._live(row):
+                count += 1
+                if len(found) < limit:
+                    found.append(self.lead(row, self._matched(row, at)))
+            at = text.find(needle, text.find(newline, at) + 1, end)
+        while at != -1:  # the rest only counted: every row is live and none was an exact match; "\n" ends a row
+            count += 1
+            at = text.find(needle, text.find(newline, at) + 1, end)
+        return count
+
+    def _matched(self, row: int, at: int) -> str:
+        """Which value of the row the match at `at` is in: `uid` or the data variable's name."""
+        field = self._text.count(FIELD_SEP.encode(), self._text_starts[row], at)
+        if field == 0:
+            return "uid"
+        shape = self._shapes[row]
+        keys = self._shape_keys[shape] if shape < len(self._shape_keys) else ()
+        return keys[field - 1] if field - 1 < len(keys) else ""
 
 
-def _put(mapping: dict[str, str | list[str]], key: str, lead_id: str) -> None:
-    """Add an id under a key that several leads may share (one id as a plain str, more as a list)."""
-    present = mapping.get(key)
-    if present is None:
-        mapping[key] = lead_id
-    elif isinstance(present, str):
-        if present != lead_id:
-            mapping[key] = [present, lead_id]
-    elif lead_id not in present:
-        present.append(lead_id)
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where the columns are in an export's rows."""
+
+    id_col: int
+    uid_col: int
+    number_col: int
+    rank_col: int | None
+    status_col: int | None
+    data_col: int | None
+    extra: list[tuple[int, str]]  # (column, variable name) of data variables exported as columns
+
+    @property
+    def width(self) -> int:
+        """The highest column every stored row must have (id, uid and number)."""
+        return max(self.id_col, self.uid_col, self.number_col)
+
+    @property
+    def full_width(self) -> int:
+        """The highest column read at all."""
+        optional = (self.rank_col, self.status_col, self.data_col, *(col for col, _ in self.extra))
+        return max([self.width, *(col for col in optional if col is not None)])
 
 
-def _drop(mapping: dict[str, str | list[str]], key: str, lead_id: str) -> None:
-    present = mapping.get(key)
-    if present == lead_id:
-        del mapping[key]
-    elif isinstance(present, list) and lead_id in present:
-        present.remove(lead_id)
-        if len(present) == 1:
-            mapping[key] = present[0]
+_gc_lock = threading.Lock()
+_gc_builds = 0
+_gc_saved: tuple[int, int, int] = gc.get_threshold()
+#: While an index is built, the cyclic collector runs less often: a build allocates millions of short-lived
+#: objects (csv rows, parsed data) that reference counting frees, and each collection walks the whole heap of a
+#: running bot. About a tenth of a build's CPU (100 000 leads, with the bot's modules loaded).
+_BUILD_GC_THRESHOLD = (50_000, 20, 100)
 
 
-def _ids(present: str | list[str] | None) -> list[str]:
-    if present is None:
-        return []
-    return [present] if isinstance(present, str) else list(present)
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    global _gc_builds, _gc_saved
+    with _gc_lock:
+        if _gc_builds == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(*_BUILD_GC_THRESHOLD)
+        _gc_builds += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_builds -= 1
+            if _gc_builds == 0:
+                gc.set_threshold(*_gc_saved)
 
 
-def _cell(row: list[str], column: int | None) -> str | None:
-    """A row's value in an optional column, stripped; None when the column is absent or the row too short."""
-    if column is None or column >= len(row):
-        return None
-    return row[column].strip()
+def _cell(col: int | None) -> Callable[[list[str]], str]:
+    """A row's value in column `col`, or "" when the row is shorter."""
+    assert col is not None
+
+    def get(row: list[str]) -> str:
+        return row[col] if col < len(row) else ""
+
+    return get
+
+
+def _rank(raw: str) -> int:
+    try:
+        rank = int(raw)
+    except ValueError:
+        return _NO_RANK
+    return rank if -(2**31) < rank < 2**31 else _NO_RANK
 
 
 def _lines(text: str | bytes, encoding: str) -> Iterator[str]:
@@ -205,11 +808,30 @@ def _lines(text: str | bytes, encoding: str) -> Iterator[str]:
         start = end
 
 
-class IndexCache:
-    """The most recently used lists' indexes (LRU), so memory stays bounded however many lists are used."""
+def _lines_of_chunks(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
+    """The lines of a byte stream in an ASCII-compatible encoding, decoded a chunk at a time. Lines end at "\n",
+    "\r\n" or "\r", each kept (io.StringIO with newline=""): csv ends an unquoted record at each of them too, and
+    joins a quoted field's lines back."""
+    rest = b""
+    for chunk in chunks:
+        data = rest + chunk if rest else chunk
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            rest = data
+            continue
+        rest = data[cut:]
+        yield from io.StringIO(data[:cut].decode(encoding, "replace"), newline="")
+    if rest:
+        yield rest.decode(encoding, "replace")
 
-    def __init__(self, max_lists: int = 8) -> None:
+
+class IndexCache:
+    """The most recently used lists' indexes (LRU), bounded by lists and by leads in all, so memory stays bounded
+    however many lists are used; the newest index is always kept, however big."""
+
+    def __init__(self, max_lists: int = 64, max_leads: int = 2_000_000) -> None:
         self._max_lists = max_lists
+        self._max_leads = max_leads
         self._indexes: OrderedDict[str, LeadIndex] = OrderedDict()
 
     def get(self, list_id: str) -> LeadIndex | None:
@@ -221,7 +843,9 @@ class IndexCache:
     def put(self, list_id: str, index: LeadIndex) -> None:
         self._indexes[list_id] = index
         self._indexes.move_to_end(list_id)
-        while len(self._indexes) > self._max_lists:
+        while len(self._indexes) > 1 and (
+            len(self._indexes) > self._max_lists or sum(map(len, self._indexes.values())) > self._max_leads
+        ):
             self._indexes.popitem(last=False)
 
     def discard(self, list_id: str) -> None:

@@ -72,24 +72,29 @@ def stop(process: subprocess.Popen[Any]) -> None:
 class SandboxProcess:
     """`python -m bench.sandbox_proc`: the demo seed plus a `Bench N` list (and campaign) per size."""
 
-    def __init__(self, sizes: list[int]) -> None:
+    def __init__(self, sizes: list[int], *, find_lists: str = "", find_big: int = 0) -> None:
         self.sizes = sizes
+        self.find_lists = find_lists  # COUNTxSIZE lists "Find i" (bench.sandbox_proc --find-lists)
+        self.find_big = find_big  # one list "Find big" of this many leads
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.lists: dict[int, dict[str, Any]] = {}
+        self.find: dict[str, dict[str, Any]] = {}  # "find 1" … and "find big": name, id, campaign_id, leads
         self.http: httpx.Client | None = None
 
     def __enter__(self) -> SandboxProcess:
         cmd = [sys.executable, "-m", "bench.sandbox_proc", "--sizes", ",".join(map(str, self.sizes))]
+        cmd += ["--find-lists", self.find_lists, "--find-big", str(self.find_big)]
         self.process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=clean_env())
         try:
             assert self.process.stdout is not None
-            line = self.process.stdout.readline()
+            line = self.process.stdout.readline()  # seeding a 1 000 000-lead list takes a while
             if not line:
                 raise RuntimeError("the sandbox process did not start")
             announced = json.loads(line)
             self.base_url = announced["base_url"]
-            self.lists = {int(size): value for size, value in announced["lists"].items()}
+            self.lists = {int(size): value for size, value in announced["lists"].items() if size.isdigit()}
+            self.find = {name: value for name, value in announced["lists"].items() if name.startswith("find")}
             self.http = httpx.Client(base_url=self.base_url, timeout=60)
         except BaseException:
             self.__exit__()  # a failed start must not leave the process behind
@@ -121,6 +126,10 @@ class SandboxProcess:
     def stats_total(self) -> int:
         assert self.http is not None
         return int(self.http.get("/sandbox/stats").json()["total"])
+
+    def route_count(self, route: str) -> int:
+        assert self.http is not None
+        return int(self.http.get("/sandbox/stats").json()["byRoute"].get(route, 0))
 
     def token(self) -> str:
         assert self.http is not None

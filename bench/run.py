@@ -40,7 +40,7 @@ from slackstub import SlackStub
 
 from .procs import ROOT, SIGNING_SECRET, BotProcess, Commands, Sample, SandboxProcess, cpu_seconds
 
-PARTS = ("ack", "overhead", "lookup", "memory")
+PARTS = ("ack", "overhead", "lookup", "memory", "find")
 FULL_SIZES = (1_000, 10_000, 100_000)
 RESULTS = Path(__file__).resolve().parent / "results"
 API = "/api/v2/outbound"
@@ -52,7 +52,17 @@ TARGETS = {
     "warm_100k_requests": 4,
     "warm_100k_ms": 300,
     "peak_rss_mb": 150,
+    "find_many_cold_s": 3.0,
+    "find_many_warm_ms": 300,
+    "find_big_cold_s": 10.0,
+    "find_big_warm_ms": 300,
+    "find_big_rss_growth_mb": 250,
 }
+FIND_LISTS = "10x10000"
+FIND_BIG = 1_000_000
+EXPORT_ROUTE = "GET /api/v2/outbound/lists/{id}/leads"
+LEAD_ROUTE = "GET /api/v2/outbound/lists/{id}/leads/{leadId}"
+NAIVE_BUDGET_S = 60.0
 
 _started = time.monotonic()
 
@@ -370,6 +380,145 @@ def part_memory(ctx: Context) -> dict[str, Any]:
     return result
 
 
+def part_find(ctx: Context) -> dict[str, Any]:
+    """/lead find across 10 lists of 10 000 leads, and in one list of 1 000 000: cold (the bot's first find), warm,
+    requests (one export per list, no GET per lead), bot RSS growth, and the naive paging script."""
+    count, size = (int(part) for part in ctx.args.find_lists.split("x"))
+    result: dict[str, Any] = {"lists": count, "list_size": size, "big_leads": ctx.args.find_big}
+    progress(f"find: starting a sandbox with {count} lists of {size} leads")
+    with SandboxProcess([], find_lists=ctx.args.find_lists) as sandbox:
+        lists = [sandbox.find[f"find {i}"] for i in range(1, count + 1)]
+        result["many"] = _find_case(Context(ctx.args, sandbox, ctx.stub, ctx.log_path), lists, "many")
+    progress(f"find: starting a sandbox with one list of {ctx.args.find_big:,} leads (seeding takes a while)")
+    with SandboxProcess([], find_big=ctx.args.find_big) as sandbox:
+        result["big"] = _find_case(
+            Context(ctx.args, sandbox, ctx.stub, ctx.log_path), [sandbox.find["find big"]], "big"
+        )
+    return result
+
+
+def _find_target(lead_list: dict[str, Any], n: int) -> dict[str, str]:
+    """What a supervisor may type for lead n of a find list (see sandbox.seed.find_data), and the uid it must show."""
+    from sandbox.seed import FIND_NUMBER_PREFIXES
+
+    name = lead_list["name"]
+    number_of_list = 0 if name == "Find big" else int(name.split()[-1])
+    prefix = "+49175" if number_of_list == 0 else FIND_NUMBER_PREFIXES[(number_of_list - 1) % len(FIND_NUMBER_PREFIXES)]
+    number = f"{prefix}{n:08d}"
+    return {
+        "uid": f"{'-'.join(name.lower().split())}-{n}",
+        "crm": f"CRM-{number_of_list}-{n:07d}",
+        "number": "00" + number[1:],  # another spelling than babelforce's E.164
+    }
+
+
+def _export_download_s(sandbox: SandboxProcess, lead_list: dict[str, Any]) -> float:
+    """How long a bare client takes to download a list's CSV export (the stand-in's own share of a cold find)."""
+    headers = {"Authorization": f"Bearer {sandbox.token()}"}
+    started = time.monotonic()
+    with (
+        httpx.Client(base_url=sandbox.base_url, headers=headers, timeout=120) as http,
+        http.stream("GET", f"{API}/lists/{lead_list['id']}/leads", params={"format": "csv"}) as response,
+    ):
+        for _ in response.iter_bytes():
+            pass
+    return round(time.monotonic() - started, 2)
+
+
+def _find_case(ctx: Context, lists: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    rng = random.Random(6)
+    warm_count = ctx.args.warm_commands
+    biggest = max(lists, key=lambda lead_list: lead_list["leads"])
+    export_s = _export_download_s(ctx.sandbox, biggest)
+    with bot_process(ctx) as (bot, commands):
+        idle = bot.memory_kb()
+        last = lists[-1]
+        target = _find_target(last, last["leads"] // 2)
+        cold, cold_requests, cold_exports, cold_gets = _find_measured(ctx, commands, target["crm"], target["uid"])
+        after_cold = bot.memory_kb()
+        warm: dict[str, list[float]] = {"data value": [], "uid": [], "number": [], "name": []}
+        requests: list[int] = []
+        warm_exports: list[int] = []
+        failed = 0 if cold.reply_text else 1
+        for n in range(warm_count):
+            lead_list = lists[rng.randrange(len(lists))]
+            wanted = _find_target(lead_list, rng.randint(1, lead_list["leads"]))
+            for kind, text in (("data value", wanted["crm"]), ("uid", wanted["uid"]), ("number", wanted["number"])):
+                sample, used, exports, gets = _find_measured(ctx, commands, text, wanted["uid"])
+                warm[kind].append(sample.reply_s)
+                requests.append(used)
+                warm_exports.append(exports)
+                failed += 0 if sample.reply_text and not gets else 1
+            if n % 4 == 0:  # a first name: one lead in twelve matches (the "N more" count)
+                sample, used, _, _ = _find_measured(ctx, commands, "hannah", "leads match")
+                warm["name"].append(sample.reply_s)
+                failed += 0 if sample.reply_text else 1
+        peak = bot.memory_kb()
+    every = [s for values in warm.values() for s in values]
+    row: dict[str, Any] = {
+        "warm_commands": len(every),
+        "cold_s": round(cold.reply_s, 2),
+        "cold_requests": cold_requests,
+        "cold_exports": cold_exports,
+        "cold_lead_gets": cold_gets,
+        "export_download_s": export_s,
+        "export_download_leads": biggest["leads"],
+        "warm_ms": summary_ms(every),
+        "warm_ms_by_kind": {kind: ms(statistics.median(values)) for kind, values in warm.items() if values},
+        "warm_requests_max": max(requests) if requests else 0,
+        "warm_exports_max": max(warm_exports) if warm_exports else 0,
+        "failed": failed,
+        "rss_after_start_mb": round(idle.get("VmRSS", 0) / 1024, 1),
+        "rss_after_cold_mb": round(after_cold.get("VmRSS", 0) / 1024, 1),
+        "peak_rss_mb": round(peak.get("VmHWM", 0) / 1024, 1),
+        "rss_growth_mb": round((peak.get("VmHWM", 0) - idle.get("VmRSS", 0)) / 1024, 1),
+    }
+    row["naive"] = _naive_find(ctx.sandbox, lists, target["crm"])
+    progress(
+        f"find ({label}): cold {row['cold_s']} s ({cold_exports} exports, {cold_gets} lead GETs; a bare download of "
+        f"the {biggest['leads']:,}-lead export alone: {export_s} s), warm p50 "
+        f"{row['warm_ms']['p50']} ms, RSS +{row['rss_growth_mb']} MB; naive: {row['naive']['requests']} requests, "
+        f"{row['naive']['seconds']} s, found={row['naive']['found']}"
+    )
+    return row
+
+
+def _find_measured(ctx: Context, commands: Commands, text: str, expected: str) -> tuple[Sample, int, int, int]:
+    """One /lead find: its sample (reply_text emptied when the reply lacks `expected`), requests, exports, GETs."""
+    ctx.sandbox.reset_stats()
+    sample = commands.run(f"find {text}", timeout=120)
+    assert ctx.sandbox.http is not None
+    stats: dict[str, Any] = ctx.sandbox.http.get("/sandbox/stats").json()
+    if expected not in sample.reply_text:
+        progress(f"  unexpected reply to find {text!r}: {sample.reply_text[:200]!r}")
+        sample.reply_text = ""
+    routes = stats["byRoute"]
+    return sample, int(stats["total"]), int(routes.get(EXPORT_ROUTE, 0)), int(routes.get(LEAD_ROUTE, 0))
+
+
+def _naive_find(sandbox: SandboxProcess, lists: list[dict[str, Any]], crm: str) -> dict[str, Any]:
+    """What a user would script without the bot: page every list 100 leads at a time until a lead's data has the
+    value. Stops after NAIVE_BUDGET_S (the sandbox's paging gets slower deeper into a list, as a real one may)."""
+    started = time.monotonic()
+    headers = {"Authorization": f"Bearer {sandbox.token()}", "Accept": "application/json"}
+    requests, leads_read, found = 1, 0, False
+    with httpx.Client(base_url=sandbox.base_url, headers=headers, timeout=60) as http:
+        for lead_list in lists:
+            page = 1
+            while not found and time.monotonic() - started < NAIVE_BUDGET_S:
+                body = http.get(f"{API}/lists/{lead_list['id']}/leads", params={"page": page, "max": 100}).json()
+                requests += 1
+                leads_read += len(body["items"])
+                found = any(crm in json.dumps(lead.get("data") or {}) for lead in body["items"])
+                if page >= body["pagination"]["pages"]:
+                    break
+                page += 1
+            if found or time.monotonic() - started >= NAIVE_BUDGET_S:
+                break
+    seconds = time.monotonic() - started
+    return {"found": found, "requests": requests, "leads_read": leads_read, "seconds": round(seconds, 2)}
+
+
 # ---------------------------------------------------------------------------------------------------- report
 
 
@@ -400,6 +549,23 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
         rows.append(("100k warm requests, most per command", f"{warm_requests:g}", "<= 4", warm_requests <= 4))
         failed = sum(row["errors"] for size in lookup["sizes"].values() for row in size["commands"].values())
         rows.append(("lookup commands answered with the lead card", f"{failed} failed", "0 failed", failed == 0))
+    find = results.get("find")
+    if find:
+        many, big = find["many"], find["big"]
+        lists = f"{find['lists']} lists of {find['list_size']:,}"
+        rows.append((f"find, {lists}: cold", f"{many['cold_s']} s", "<= 3 s", many["cold_s"] <= 3.0))
+        warm = many["warm_ms"]["p50"]
+        rows.append((f"find, {lists}: warm median", f"{warm} ms", "<= 300 ms", warm <= 300))
+        label = f"find, 1 list of {find['big_leads']:,}"
+        rows.append((f"{label}: cold", f"{big['cold_s']} s", "<= 10 s", big["cold_s"] <= 10.0))
+        warm = big["warm_ms"]["p50"]
+        rows.append((f"{label}: warm median", f"{warm} ms", "<= 300 ms", warm <= 300))
+        growth = big["rss_growth_mb"]
+        rows.append((f"{label}: bot RSS growth", f"{growth} MB", "<= 250 MB", growth <= 250))
+        exports_ok = many["cold_exports"] <= find["lists"] + 3 and many["cold_lead_gets"] == big["cold_lead_gets"] == 0
+        rows.append(("find: one export per list, no GET per lead", "yes" if exports_ok else "no", "yes", exports_ok))
+        failed = many["failed"] + big["failed"]
+        rows.append(("find commands answered with the lead", f"{failed} failed", "0 failed", failed == 0))
     memory = results.get("memory")
     if memory:
         peak = memory["peak_rss_mb"]
@@ -514,6 +680,39 @@ def markdown(results: dict[str, Any]) -> str:
             f"RSS after start {memory['rss_after_start_mb']} MB, after the lookups {memory['rss_after_mb']} MB, "
             f"peak {memory['peak_rss_mb']} MB.",
         ]
+    find = results.get("find")
+    if find:
+        lines += [
+            "",
+            f"## 5. /lead find (cold = the bot's first find; warm = {find['many']['warm_commands']} more finds of "
+            "random leads: a CRM id in the data, a uid, a number in another spelling, and a first name)",
+            "",
+            "| case | cold | bare download of the biggest export | cold requests (exports) | warm p50 | warm p95 | "
+            "warm p50 by kind | bot RSS after start / peak / growth | naive paging script |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for key, name in (
+            ("many", f"{find['lists']} lists of {find['list_size']:,}"),
+            ("big", f"1 list of {find['big_leads']:,}"),
+        ):
+            row = find[key]
+            kinds = ", ".join(f"{kind} {value} ms" for kind, value in row["warm_ms_by_kind"].items())
+            naive = row["naive"]
+            naive_text = f"{naive['requests']} requests, {naive['seconds']} s, " + (
+                "found" if naive["found"] else f"gave up after {naive['leads_read']:,} leads"
+            )
+            lines.append(
+                f"| {name} | {row['cold_s']} s | {row['export_download_s']} s | {row['cold_requests']} "
+                f"({row['cold_exports']}) | "
+                f"{row['warm_ms']['p50']} ms | {row['warm_ms']['p95']} ms | {kinds} | {row['rss_after_start_mb']} / "
+                f"{row['peak_rss_mb']} / +{row['rss_growth_mb']} MB | {naive_text} |"
+            )
+        lines += [
+            "",
+            "Every list the account has is searched (the demo seed's 3 small lists too). A warm find makes no export "
+            "and no GET per lead: the lists and campaigns directories are cached, the hopper of each campaign whose "
+            "list has a match shown is read live.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -537,6 +736,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--overhead-commands", type=int, default=50, help="commands in the overhead test (default 50)")
     parser.add_argument("--warm-commands", type=int, default=20, help="warm commands per lookup case (default 20)")
     parser.add_argument("--reply-timeout", type=float, default=60, help="seconds to wait for a reply (default 60)")
+    parser.add_argument("--find-lists", default=FIND_LISTS, help=f"find: COUNTxSIZE lists (default {FIND_LISTS})")
+    parser.add_argument("--find-big", type=int, default=FIND_BIG, help=f"find: one list this big (default {FIND_BIG})")
     parser.add_argument("--profile-bot", type=Path, help="run each bot under cProfile, writing this file")
     parser.add_argument(
         "--out",
@@ -556,6 +757,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.ack_requests, args.ack_concurrency = min(args.ack_requests, 40), min(args.ack_concurrency, 10)
         args.overhead_commands = min(args.overhead_commands, 10)
         args.warm_commands = min(args.warm_commands, 3)
+        if args.find_lists == FIND_LISTS:
+            args.find_lists = "3x1000"
+        if args.find_big == FIND_BIG:
+            args.find_big = 20_000
     full = not args.quick and args.parts == list(PARTS) and args.sizes == list(FULL_SIZES) and len(argv) == 0
     args.out = args.out or (RESULTS / ("latest" if full else "partial"))
     return args
@@ -566,6 +771,7 @@ PART_FUNCTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "overhead": part_overhead,
     "lookup": part_lookup,
     "memory": part_memory,
+    "find": part_find,
 }
 
 

@@ -35,6 +35,7 @@ from slackstub.render import mrkdwn
 from .alerts import AlertWatcher
 from .app import EVENTS_PATH, build_app, http_app
 from .audit import AuditLog
+from .finder import DEFAULT_MAX_LISTS
 from .permissions import AccessPolicy, Gatekeeper
 from .pipeline import Leadbot
 from .service import LeadService
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             Console.start(
                 client,
                 default_region=settings.leadbot_default_region,
+                find_max_lists=settings.leadbot_find_max_lists,
                 sandbox=sandbox,
                 out=sys.stdout,
                 alerts=alerts,
@@ -148,6 +150,7 @@ class Console:
         client: BabelforceClient,
         *,
         default_region: str | None = None,
+        find_max_lists: int = DEFAULT_MAX_LISTS,
         sandbox: SandboxServer | None = None,
         out: TextIO = sys.stdout,
         alerts: dict[str, Any] | None = None,
@@ -171,7 +174,13 @@ class Console:
             stub.add_channel(alert_channel, "leadbot-alerts")  # as the README asks: the bot is invited there
             watcher = AlertWatcher(client, slack, alert_channel, **options)
             stub.on_record(functools.partial(_print_alert, watcher.channel, out))
-        leadbot = Leadbot(LeadService(client, default_region=default_region), audit=audit, gate=gate, alerts=watcher)
+        leadbot = Leadbot(
+            LeadService(client, default_region=default_region),
+            audit=audit,
+            gate=gate,
+            alerts=watcher,
+            find_max_lists=find_max_lists,
+        )
         bolt = build_app(leadbot, bot_token=stub.bot_token, signing_secret=signing_secret, slack_api_url=stub.api_url)
         app = http_app(
             bolt, signing_secret=signing_secret, on_shutdown=leadbot.shutdown, on_startup=leadbot.start_watching

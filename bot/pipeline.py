@@ -42,6 +42,7 @@ from commands.grammar import command_text
 from .alerts import AlertWatcher
 from .audit import Actor, AuditError, AuditLog, Outcome
 from .campaigns import Campaigns
+from .finder import DEFAULT_MAX_LISTS, Finder
 from .history import History
 from .home import Home
 from .masking import mask, masked_number
@@ -93,11 +94,13 @@ class Leadbot:
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     alerts: AlertWatcher | None = None  # LEADBOT_ALERT_CHANNEL: the campaign watcher (started by start_watching)
     form_check_budget: float = FORM_CHECK_BUDGET_S
+    find_max_lists: int = DEFAULT_MAX_LISTS  # LEADBOT_FIND_MAX_LISTS: lists /lead find searches at most
     # the bot's own Slack client, for follow-ups nobody is waiting on (the settler's direct message)
     slack: AsyncWebClient | None = None
     # when the settler looks at a write babelforce never confirmed: (first look, last look), seconds after it
     settle_after: tuple[float, float] = (FIRST_LOOK_S, LAST_LOOK_S)
     history: History = field(init=False)
+    finder: Finder = field(init=False)
     settler: Settler = field(init=False)
     campaigns: Campaigns = field(init=False)  # /lead campaign and the Home tab
     home: Home = field(init=False)
@@ -115,6 +118,7 @@ class Leadbot:
 
     def __post_init__(self) -> None:
         self.history = History(self)
+        self.finder = Finder(self.service, self.find_max_lists)
         first, last = self.settle_after
         self.settler = Settler(self, first_look=first, last_look=last, slack=self.slack)
         self.campaigns = Campaigns(self.service)

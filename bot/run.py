@@ -133,6 +133,7 @@ def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -
         audit=audit,
         gate=Gatekeeper(policy, slack),
         audit_channel=settings.leadbot_audit_channel,
+        find_max_lists=settings.leadbot_find_max_lists,
         slack=slack,
         alerts=alert_watcher(settings, client, slack),
     )

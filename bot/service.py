@@ -575,6 +575,14 @@ class LeadService:
     async def lists(self) -> list[LeadList]:
         return await self._cached("lists", self.client.list_lists)
 
+    async def all_lists(self) -> list[LeadList]:
+        """Every lead-list (the cached directory); UserFacingError when babelforce cannot list them."""
+        return await self._guard(None, self.lists())
+
+    async def campaigns(self) -> list[Campaign]:
+        """Every campaign (the cached directory: which campaign dials which list); BabelforceError on failure."""
+        return await self._cached("campaigns", self.client.list_campaigns)
+
     async def list_options(self, query: str, *, budget: float) -> list[LeadList]:
         """Lists whose name contains the query (case-insensitive), by name, for the form's select.
 

@@ -7,6 +7,7 @@ are drawn first and do not depend on `leads`. Leads created later through the AP
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.state import SandboxState
@@ -115,19 +116,32 @@ SIZED_RANKS = 30_000
 
 
 def seed_sized_list(
-    state: SandboxState, name: str, leads: int, *, campaign: str | None = None, number_prefix: str = "+49152"
+    state: SandboxState,
+    name: str,
+    leads: int,
+    *,
+    campaign: str | None = None,
+    number_prefix: str = "+49152",
+    data: Callable[[int], dict[str, Any]] | None = None,
 ) -> tuple[str, str | None]:
     """A list `name` of `leads` leads (uid `{name-slug}-n`, number `{number_prefix}` + n in 8 digits, rank
     n % 30 000), dialled by an active `UP RANK` campaign `campaign` when given. Returns (list id, campaign id).
 
-    For benchmarks and big-list tests: 100 000 leads take about a second. Ids are random (uuid-like hex).
+    For benchmarks and big-list tests: 100 000 leads take about a second. Ids are random (uuid-like hex). `data`
+    gives lead n's data variables (default firstName Anna for all).
     """
     if leads < 0:
         raise ValueError("leads must not be negative")
     slug = "-".join(name.lower().split())
     rng = random.Random(f"{SEED_RANDOM}:{name}")
     rows = [
-        (_hex_id(rng), f"{slug}-{n}", f"{number_prefix}{n:08d}", n % SIZED_RANKS, {"firstName": "Anna"})
+        (
+            _hex_id(rng),
+            f"{slug}-{n}",
+            f"{number_prefix}{n:08d}",
+            n % SIZED_RANKS,
+            data(n) if data else {"firstName": "Anna"},
+        )
         for n in range(1, leads + 1)
     ]
     with state.lock:
@@ -146,3 +160,50 @@ def seed_sized_list(
             state.set_campaign_list(created.id, lead_list.id)
             campaign_id = created.id
     return lead_list.id, campaign_id
+
+
+#: Mobile prefixes for find lists, one per list, so a number is in one list only.
+FIND_NUMBER_PREFIXES = (
+    "+49151",
+    "+49152",
+    "+49155",
+    "+49157",
+    "+49159",
+    "+49160",
+    "+49162",
+    "+49163",
+    "+49170",
+    "+49171",
+)
+_LAST_NAMES = ("Martin", "Schmidt", "Meyer", "Weber", "Wagner", "Becker", "Hoffmann", "Koch")
+
+
+def find_data(list_number: int) -> Callable[[int], dict[str, Any]]:
+    """Data for /lead find benchmarks: names that repeat across a list, and a CRM id unique in the account."""
+
+    def data(n: int) -> dict[str, Any]:
+        return {
+            "firstName": _FIRST_NAMES[n % len(_FIRST_NAMES)],
+            "lastName": _LAST_NAMES[n % len(_LAST_NAMES)],
+            "crmId": f"CRM-{list_number}-{n:07d}",
+        }
+
+    return data
+
+
+def seed_find_lists(state: SandboxState, count: int, leads: int, *, name: str = "Find") -> list[tuple[str, str | None]]:
+    """`count` lists "{name} 1" … of `leads` leads each (uids `{name}-i-n`), with find_data; the odd ones are dialled
+    by an active campaign. For /lead find benchmarks across many lists."""
+    made = []
+    for i in range(1, count + 1):
+        made.append(
+            seed_sized_list(
+                state,
+                f"{name} {i}",
+                leads,
+                campaign=f"{name} {i} campaign" if i % 2 else None,
+                number_prefix=FIND_NUMBER_PREFIXES[(i - 1) % len(FIND_NUMBER_PREFIXES)],
+                data=find_data(i),
+            )
+        )
+    return made

@@ -30,6 +30,7 @@ from babelforce.config import Timeouts
 from bot.alerts import AlertWatcher
 from bot.app import EVENTS_PATH, build_app, http_app
 from bot.audit import AuditLog
+from bot.finder import DEFAULT_MAX_LISTS
 from bot.permissions import AccessPolicy, Gatekeeper
 from bot.pipeline import Leadbot
 from bot.service import LeadService
@@ -205,14 +206,16 @@ def start_bot(
     bot_token: str | None = None,
     settle_after: tuple[float, float] | None = None,
     alerts: dict[str, Any] | None = None,
+    find_max_lists: int = DEFAULT_MAX_LISTS,
 ) -> Iterator[Bot]:
     """A generator that yields one running bot and stops it when closed (use `yield from` in a fixture).
 
     `allow_writes`: everyone may write (LEADBOT_ALLOW_ALL_WRITERS) or nobody; `policy` overrides it. The babelforce
     client logs in to `sandbox` with `credentials` (the sandbox's client_credentials by default), retries fast
-    (FAST_RETRY) and takes `timeouts` (the product's by default); the Slack stand-in issues `bot_token`.
-    `alerts`: AlertWatcher options (channel, interval, quiet, ...): the watcher is built and started as
-    `leadbot run --http` does (on the HTTP app's start-up), posting to the Slack stand-in.
+    (FAST_RETRY) and takes `timeouts` (the product's by default); the Slack stand-in issues `bot_token`;
+    `find_max_lists` is LEADBOT_FIND_MAX_LISTS. `alerts`: AlertWatcher options (channel, interval, quiet, ...): the
+    watcher is built and started as `leadbot run --http` does (on the HTTP app's start-up), posting to the Slack
+    stand-in.
     """
     signing_secret = secrets.token_hex(16)
     client_options: dict[str, Any] = {"credentials": credentials or SANDBOX_CLIENT, "retry": FAST_RETRY}
@@ -241,6 +244,7 @@ def start_bot(
             gate=gate,
             audit_channel=audit_channel,
             slack=slack,
+            find_max_lists=find_max_lists,
             **({"settle_after": settle_after} if settle_after is not None else {}),
             alerts=watcher,
         )

@@ -1,5 +1,6 @@
 """Buttons on the bot's replies: Undo, "Apply anyway" / "Cancel" for a change that would not affect dialling now, and
-"Remove lead" (behind Slack's confirm dialog) for a /lead remove waiting for its yes.
+"Remove lead" (behind Slack's confirm dialog) for a /lead remove waiting for its yes, and Show on each match of
+/lead find.
 
 Each click is acked at once (Slack's 3 s); the permission check and the work follow, and the answer goes to the
 click's response_url. Repeated clicks are harmless: the audit trail lets each change be undone and each held
@@ -11,8 +12,12 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from babelforce.ids import normalize_id
 from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, ACTION_REMOVE, ACTION_UNDO, error_message
+from commands.find import ACTION_SHOW_MATCH, show_value
 from commands.remove import NAME as REMOVE
+from commands.show import NAME as SHOW
+from commands.show import ShowLead
 
 from ..pipeline import APPLY_ANYWAY, Leadbot, Request
 from ..slack_edge import CONTEXT_KEY, after_ack, deliver, requester_of
@@ -26,6 +31,7 @@ def register(app: AsyncApp) -> None:
     app.action(ACTION_UNDO)(handle_undo)
     app.action(ACTION_APPLY_ANYWAY)(handle_apply_anyway)
     app.action(ACTION_CANCEL)(handle_cancel)
+    app.action(ACTION_SHOW_MATCH)(handle_show_match)
     app.action(ACTION_REMOVE)(handle_remove)
 
 
@@ -55,6 +61,35 @@ async def handle_remove(
 ) -> None:
     await ack()
     await after_ack(_remove(context[CONTEXT_KEY], body, action, client, context), "the Remove lead button")
+
+
+async def handle_show_match(
+    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await after_ack(_show_match(context[CONTEXT_KEY], body, action, client, context), "a /lead find Show button")
+
+
+async def _show_match(
+    leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """A match of /lead find: the same card /lead show gives, as a new message (the find reply stays)."""
+    ids = show_value(str(action.get("value") or ""))
+    list_id, lead_id = (normalize_id(ids[0]), normalize_id(ids[1])) if ids else (None, None)
+    request = Request(
+        requester_of(body, context, _channel(body)),
+        text=f"/lead show {list_id} {lead_id} (find's Show)",
+        response_url=body.get("response_url"),
+    )
+    denial = await leadbot.authorize(request, SHOW, list_ref=list_id)
+    if denial is not None:
+        reply: dict | None = error_message(denial.message)
+    elif list_id is None or lead_id is None:
+        reply = error_message("This Show button carries no lead leadbot knows; run /lead find again.")
+    else:
+        reply = await leadbot.execute(ShowLead(list_id, lead_id), request=request, replace_original=False)
+    if reply is not None:
+        await _answer(reply, body, client, request)
 
 
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:

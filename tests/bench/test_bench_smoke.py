@@ -14,6 +14,7 @@ def test_every_part_runs_and_writes_markdown_and_json(tmp_path: Path) -> None:
     out = tmp_path / "smoke"
     args = ["--quick", "--sizes", "300", "--ack-requests", "10", "--ack-concurrency", "5", "--ack-latency-ms", "50"]
     args += ["--overhead-commands", "3", "--warm-commands", "2", "--out", str(out)]
+    args += ["--find-lists", "2x200", "--find-big", "1000"]
     result = subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
@@ -29,5 +30,10 @@ def test_every_part_runs_and_writes_markdown_and_json(tmp_path: Path) -> None:
     assert all(row["errors"] == 0 for row in commands.values())
     assert report["lookup"]["sizes"]["300"]["naive"]["found"]
     assert report["memory"]["peak_rss_mb"] > 0
+    for case in ("many", "big"):
+        find = report["find"][case]
+        assert find["failed"] == 0 and find["cold_lead_gets"] == 0
+        assert find["cold_exports"] >= 1 and find["warm_exports_max"] == 0  # warm: the exports are kept
+        assert find["naive"]["requests"] > 0
     assert report["bot_log"]["errors"] == 0
     assert "| measure | result | target | met |" in out.with_suffix(".md").read_text()

@@ -50,6 +50,7 @@ from commands.blocks import (
 from commands.campaign import ShowCampaign
 from commands.caveat_text import caveat_text, escape
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, lead_state
+from commands.find import FindLeads
 from commands.history import LeadHistory
 from commands.rank import RankLead
 from commands.remove import RemoveLead
@@ -66,7 +67,7 @@ HOPPER = tuple(
 )
 CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
 NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
-SUBCOMMANDS = ("add", "rank", "show", "set", "history", "remove", "undo", "campaign")
+SUBCOMMANDS = ("add", "rank", "show", "find", "set", "history", "remove", "undo", "campaign")
 ENTITY = re.compile(r"&(amp|lt|gt);")
 # Slack's date formatting, the one control sequence the bot writes around escaped text (a moment, never user text)
 SLACK_DATE = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>")
@@ -412,6 +413,7 @@ def test_help_example_parses_to_its_command(name: str) -> None:
         "show": ShowLead,
         "set": SetLead,
         "history": LeadHistory,
+        "find": FindLeads,
         "remove": RemoveLead,
         "undo": UndoChange,
         "campaign": ShowCampaign,

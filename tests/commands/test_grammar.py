@@ -6,6 +6,7 @@ import pytest
 
 from commands.add import AddLead
 from commands.campaign import ShowCampaign
+from commands.find import FindLeads
 from commands.grammar import MAX_NUMBER_PIECES, Help, Invalid, OpenModal, Token, TokenizeError, parse, tokenize
 from commands.history import LeadHistory
 from commands.rank import RankLead
@@ -148,6 +149,7 @@ def test_every_example_parses(subcommand: str) -> None:
         "show": ShowLead,
         "set": SetLead,
         "history": LeadHistory,
+        "find": FindLeads,
         "remove": RemoveLead,
         "undo": UndoChange,
         "campaign": ShowCampaign,
@@ -169,7 +171,7 @@ INVALID = [
         "frob",
         None,
         None,
-        "/lead has no command 'frob'; use add, rank, show, set, history, remove, undo, campaign or help.",
+        "/lead has no command 'frob'; use add, rank, show, find, set, history, remove, undo, campaign or help.",
     ),
     ("help frob", "help", None, "there is no help on 'frob'"),
     ("help rank show", "help", None, "'show' is one too many"),
@@ -265,7 +267,7 @@ def test_unknown_command_with_a_suggestion_shows_only_its_usage(text: str, sugge
 def test_unknown_command_without_a_suggestion_shows_all_usage(text: str) -> None:
     result = parse(text)
     assert isinstance(result, Invalid), result
-    assert result.message.endswith("; use add, rank, show, set, history, remove, undo, campaign or help.")
+    assert result.message.endswith("; use add, rank, show, find, set, history, remove, undo, campaign or help.")
     assert result.usage == ALL_USAGE
 
 

@@ -325,6 +325,7 @@ def test_ids_are_pinned() -> None:
         "show": "lead_show_form",
         "set": "lead_set_form",
         "history": "lead_history_form",
+        "find": "lead_find_form",
         "remove": "lead_remove_form",
     }
     assert ACTIONS == {
