@@ -86,10 +86,12 @@ class LeadReport:
 
 
 def ephemeral(blocks: Sequence[Block | Mapping[str, Any]], text: str, *, replace_original: bool = False) -> dict:
-    """A message for a response_url (or an ack body): visible only to the caller."""
+    """A message for a response_url (or an ack body): visible only to the caller. Its top-level `text` (the
+    notification and screen-reader line) is plain words built from user and babelforce values, and Slack reads it
+    as mrkdwn: escaped like any block, so a uid like `<!channel>` notifies nobody."""
     message: dict[str, Any] = {
         "response_type": "ephemeral",
-        "text": _trim(text, FALLBACK_TEXT_MAX),
+        "text": _trim(escape(text), FALLBACK_TEXT_MAX),
         "blocks": [block.to_dict() if isinstance(block, Block) else dict(block) for block in blocks],
     }
     if replace_original:

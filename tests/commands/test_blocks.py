@@ -429,7 +429,7 @@ def test_help_on_a_topic_shows_only_that_command(name: str) -> None:
     message = help_message(name)
     assert list(help_examples(message)) == [name]
     assert f"`{escape(subcommands.USAGE[name])}`" in block(message, f"help_{name}")["text"]["text"]
-    assert message["text"] == f"leadbot: {subcommands.USAGE[name]}"
+    assert message["text"] == escape(f"leadbot: {subcommands.USAGE[name]}")
 
 
 @pytest.mark.parametrize("topic", [None, "help", "nonsense"])
@@ -450,7 +450,7 @@ def test_error_message_contains_the_usage_line(usage: str) -> None:
     for line in usage.splitlines():
         assert f"`{escape(line)}`" in element["text"]
     assert element["text"].startswith("Usage: `/lead ")
-    assert message["text"] == f"rank must be a whole number. Usage: {usage}"
+    assert message["text"] == escape(f"rank must be a whole number. Usage: {usage}")
 
 
 def test_error_message_without_usage_is_one_block() -> None:
@@ -469,7 +469,7 @@ def test_progress_message_is_one_escaped_context_line() -> None:
     assert [raw["block_id"] for raw in message["blocks"]] == [BLOCK_PROGRESS]
     (element,) = message["blocks"][0]["elements"]
     assert element["text"] == "Received: show &lt;lead&gt; &amp; co"
-    assert message["text"] == "Received: show <lead> & co"
+    assert message["text"] == "Received: show &lt;lead&gt; &amp; co"  # top-level text is mrkdwn too: escaped
 
 
 @pytest.mark.parametrize("asked", ["Touching lead-10…", "Touching lead-10...", "Touching lead-10"])
@@ -638,3 +638,8 @@ def test_a_long_data_value_is_cut_before_its_markup_and_says_so() -> None:
     (line,) = [line for line in block(message, BLOCK_LEAD_DATA)["text"]["text"].splitlines() if "notes" in line]
     assert line.endswith("… (cut: 5000 characters in all)* (added)")
     assert line.count("*") == 2  # the bold value is closed: no stray marker
+
+
+def test_the_top_level_text_escapes_user_values_as_the_blocks_do() -> None:
+    message = lead_message(report("set", make_lead(uid="<!channel> & co"), make_lead(uid="<!channel> & co", rank=1)))
+    assert "<!channel>" not in message["text"] and "&lt;!channel&gt; &amp; co" in message["text"]
