@@ -410,7 +410,7 @@ SUBCOMMAND = registry.register(
         positionals=(FIELD_CAMPAIGN,),
         parse=parse,
         written=lambda command: ([] if command.campaign_ref is None else [command.campaign_ref], {}, {}),
-        progress=lambda command: f"Reading {_shown(command)}…",
+        progress=lambda command: f"show {_shown(command)}",
         run=run,
         log_ref=lambda command: command.campaign_ref or "all",
     )
