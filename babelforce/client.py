@@ -369,6 +369,13 @@ class BabelforceClient:
         index = await self._index(list_id, fresher_than=time.monotonic())
         return await asyncio.to_thread(index.standings)
 
+    async def cached_standings(self, list_id: str, *, max_age: float) -> ListStandings:
+        """Every lead's rank and status from the list's lookup index when it is at most `max_age` s old, else
+        from one fresh export (which rebuilds the index): at most one export per `max_age` for queue positions."""
+        list_id = _require_id(list_id, "list", "export_csv")
+        index = await self._index(list_id, fresher_than=time.monotonic() - max_age)
+        return await asyncio.to_thread(index.standings)
+
     async def similar_leads(
         self,
         list_id: str,

@@ -45,6 +45,7 @@ from commands.fields import (
     quote_input,
     relative_rank_refusal,
 )
+from commands.queue import queue_position
 
 from .explain import UserFacingError, ambiguous_number, list_is_gone, uid_taken, user_error
 
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DIRECTORY_TTL_S = 30.0
+STANDINGS_MAX_AGE_S = 300.0  # queue positions: an export (the lookup index) this old will do, labelled "about"
 HOPPER_TAIL_MAX_AGE_S = 60.0  # rank of the hopper's last lead (a caveat's bound), reused across commands this long
 LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
 AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
@@ -165,7 +167,28 @@ class LeadService:
     async def show(self, list_ref: str, lead_ref: str) -> LeadReport:
         lead_list = await self.resolve_list(list_ref)
         lead, context = await self._lead_and_context(lead_list, lead_ref)
-        return LeadReport("show", lead_list, lead, context, (lead_state(lead, context),))
+        queue = queue_position(lead, context, await self.standings_for(lead_list, context))
+        return LeadReport("show", lead_list, lead, context, (lead_state(lead, context),), queue=queue)
+
+    async def lead_and_context(self, lead_list: LeadList, lead_ref: str) -> tuple[Lead, DialContext]:
+        """The lead and the dialer's context (campaign and hopper), read side by side (/lead why)."""
+        return await self._lead_and_context(lead_list, lead_ref)
+
+    async def campaign_context(self, lead_list: LeadList) -> DialContext:
+        """The campaign dialling the list (read live) and its hopper (/lead hopper)."""
+        return await self._context_for(lead_list, await self._dialling(lead_list))
+
+    async def standings_for(self, lead_list: LeadList, context: DialContext) -> ListStandings | None:
+        """Every lead's rank and status for queue positions: from the lookup index when it is at most
+        STANDINGS_MAX_AGE_S old (at most one export per period), and only when a campaign dials the list and its
+        hopper was read; None when not needed or the export failed (the queue line then says less)."""
+        if not context.dialling or context.hopper is None:
+            return None
+        try:
+            return await self.client.cached_standings(lead_list.id, max_age=STANDINGS_MAX_AGE_S)
+        except errors.BabelforceError as failure:
+            log.warning("could not read the standings of list %s: %s", lead_list.id, failure)
+            return None
 
     # ------------------------------------------------------------------ writes: plan, then apply
 

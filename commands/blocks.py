@@ -31,6 +31,7 @@ from . import registry
 from .caveat_text import campaign_line, caveat_text, describe, escape, verdict
 from .caveats import Action, Caveat, CaveatKind, DialContext, Subject
 from .fields import change_ref
+from .queue import QueuePosition, queue_text
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): kept a little under where it is cheap.
 HEADER_MAX = 150
@@ -48,6 +49,7 @@ BLOCK_LEAD_FIELDS = "lead_fields"
 BLOCK_LEAD_DATA = "lead_data"
 BLOCK_CAVEAT = "lead_caveat"
 BLOCK_CAMPAIGN = "lead_campaign"
+BLOCK_QUEUE = "lead_queue"
 BLOCK_ERROR = "error"
 BLOCK_USAGE = "usage"
 BLOCK_PROGRESS = "progress"
@@ -83,6 +85,7 @@ class LeadReport:
     recovered: bool = False  # an add whose answer was lost, confirmed by a lookup
     unchanged: bool = False  # the lead already had these values: nothing was sent
     notes: tuple[str, ...] = field(default=())  # extra plain sentences (mrkdwn-escaped by the renderer)
+    queue: QueuePosition | None = None  # where the lead stands in line (show), from the list's standings
 
 
 def ephemeral(blocks: Sequence[Block | Mapping[str, Any]], text: str, *, replace_original: bool = False) -> dict:
@@ -415,6 +418,13 @@ def lead_blocks(report: LeadReport) -> list[Block]:
             blocks.insert(1, caveat_block)
         else:
             blocks.append(caveat_block)
+    if report.queue is not None:
+        blocks.append(
+            ContextBlock(
+                block_id=BLOCK_QUEUE,
+                elements=[MarkdownTextObject(text=_trim(queue_text(report.queue), SECTION_TEXT_MAX))],
+            )
+        )
     blocks.append(
         ContextBlock(
             block_id=BLOCK_CAMPAIGN,

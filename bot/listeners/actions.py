@@ -15,6 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from babelforce.ids import normalize_id
 from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, ACTION_REMOVE, ACTION_UNDO, error_message
 from commands.find import ACTION_SHOW_MATCH, show_value
+from commands.hopper import ACTION_HOPPER_REFRESH, ShowHopper
+from commands.hopper import NAME as HOPPER
 from commands.remove import NAME as REMOVE
 from commands.show import NAME as SHOW
 from commands.show import ShowLead
@@ -33,6 +35,7 @@ def register(app: AsyncApp) -> None:
     app.action(ACTION_CANCEL)(handle_cancel)
     app.action(ACTION_SHOW_MATCH)(handle_show_match)
     app.action(ACTION_REMOVE)(handle_remove)
+    app.action(ACTION_HOPPER_REFRESH)(handle_hopper_refresh)
 
 
 async def handle_undo(
@@ -68,6 +71,36 @@ async def handle_show_match(
 ) -> None:
     await ack()
     await after_ack(_show_match(context[CONTEXT_KEY], body, action, client, context), "a /lead find Show button")
+
+
+async def handle_hopper_refresh(
+    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await after_ack(
+        _hopper_refresh(context[CONTEXT_KEY], body, action, client, context), "a /lead hopper Refresh button"
+    )
+
+
+async def _hopper_refresh(
+    leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """/lead hopper read again, in place of the reply that carried the button."""
+    target = normalize_id(str(action.get("value") or ""))
+    request = Request(
+        requester_of(body, context, _channel(body)),
+        text=f"/lead hopper {target} (Refresh)",
+        response_url=body.get("response_url"),
+    )
+    denial = await leadbot.authorize(request, HOPPER, list_ref=target)
+    if denial is not None:
+        reply: dict | None = error_message(denial.message)
+    elif target is None:
+        reply = error_message("This Refresh button carries no campaign leadbot knows; run /lead hopper again.")
+    else:
+        reply = await leadbot.execute(ShowHopper(target), request=request, replace_original=True)
+    if reply is not None:
+        await _answer(reply, body, client, request)
 
 
 async def _show_match(

@@ -260,7 +260,7 @@ def test_help_and_bare_lead_answer_usage_with_one_example_per_command(quiet_bot:
     message = interaction.json
     assert message is not None and message["response_type"] == "ephemeral"
     shown = texts(message)
-    for name in ("add", "rank", "show", "find", "set", "history", "remove", "undo", "campaign"):
+    for name in ("add", "rank", "show", "find", "set", "history", "remove", "undo", "campaign", "hopper", "why"):
         usage = USAGE[name].replace("<", "&lt;").replace(">", "&gt;")
         assert usage in shown, name
         assert shown.count(f"Example: `{EXAMPLES[name]}`") == 1, name

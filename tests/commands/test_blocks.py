@@ -52,11 +52,13 @@ from commands.caveat_text import caveat_text, escape
 from commands.caveats import Caveat, CaveatKind, DialContext, change_caveats, lead_state
 from commands.find import FindLeads
 from commands.history import LeadHistory
+from commands.hopper import ShowHopper
 from commands.rank import RankLead
 from commands.remove import RemoveLead
 from commands.set import SetLead
 from commands.show import ShowLead
 from commands.undo import UndoChange
+from commands.why import WhyLead
 from tests import subcommands
 
 LEAD_ID = "ee369f62c0c04c8993e4b3921c506c45"
@@ -67,7 +69,7 @@ HOPPER = tuple(
 )
 CONTEXT = DialContext(LIST.name, CAMPAIGN, HOPPER, None, 31)
 NASTY = "<@U123> & <!channel> *bold* `code` _it_ ~st~\n> quote <https://x.example|x>"
-SUBCOMMANDS = ("add", "rank", "show", "find", "set", "history", "remove", "undo", "campaign")
+SUBCOMMANDS = ("add", "rank", "show", "find", "set", "history", "remove", "undo", "campaign", "hopper", "why")
 ENTITY = re.compile(r"&(amp|lt|gt);")
 # Slack's date formatting, the one control sequence the bot writes around escaped text (a moment, never user text)
 SLACK_DATE = re.compile(r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d UTC>")
@@ -417,6 +419,8 @@ def test_help_example_parses_to_its_command(name: str) -> None:
         "remove": RemoveLead,
         "undo": UndoChange,
         "campaign": ShowCampaign,
+        "hopper": ShowHopper,
+        "why": WhyLead,
     }
     (example,) = help_examples(help_message(name)).values()
     result = grammar.parse(example)

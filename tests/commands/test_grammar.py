@@ -9,11 +9,13 @@ from commands.campaign import ShowCampaign
 from commands.find import FindLeads
 from commands.grammar import MAX_NUMBER_PIECES, Help, Invalid, OpenModal, Token, TokenizeError, parse, tokenize
 from commands.history import LeadHistory
+from commands.hopper import ShowHopper
 from commands.rank import RankLead
 from commands.remove import RemoveLead
 from commands.set import SetLead
 from commands.show import ShowLead
 from commands.undo import UndoChange
+from commands.why import WhyLead
 from tests.subcommands import ALL_USAGE, EXAMPLES, SUBCOMMANDS, USAGE, WRITE_SUBCOMMANDS
 
 SPRING = "Spring leads"
@@ -153,6 +155,8 @@ def test_every_example_parses(subcommand: str) -> None:
         "remove": RemoveLead,
         "undo": UndoChange,
         "campaign": ShowCampaign,
+        "hopper": ShowHopper,
+        "why": WhyLead,
     }
     assert isinstance(result, expected[subcommand])
     assert parse(EXAMPLES[subcommand]) == result  # also as pasted, with /lead in front
@@ -171,7 +175,8 @@ INVALID = [
         "frob",
         None,
         None,
-        "/lead has no command 'frob'; use add, rank, show, find, set, history, remove, undo, campaign or help.",
+        "/lead has no command 'frob'; use add, rank, show, find, set, history, remove, undo, campaign, hopper, why or "
+        "help.",
     ),
     ("help frob", "help", None, "there is no help on 'frob'"),
     ("help rank show", "help", None, "'show' is one too many"),
@@ -267,7 +272,9 @@ def test_unknown_command_with_a_suggestion_shows_only_its_usage(text: str, sugge
 def test_unknown_command_without_a_suggestion_shows_all_usage(text: str) -> None:
     result = parse(text)
     assert isinstance(result, Invalid), result
-    assert result.message.endswith("; use add, rank, show, find, set, history, remove, undo, campaign or help.")
+    assert result.message.endswith(
+        "; use add, rank, show, find, set, history, remove, undo, campaign, hopper, why or help."
+    )
     assert result.usage == ALL_USAGE
 
 

@@ -327,6 +327,8 @@ def test_ids_are_pinned() -> None:
         "history": "lead_history_form",
         "find": "lead_find_form",
         "remove": "lead_remove_form",
+        "hopper": "lead_hopper_form",
+        "why": "lead_why_form",
     }
     assert ACTIONS == {
         "list": "list_select",
