@@ -16,6 +16,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape(text: str) -> str:
+    """mrkdwn text back to plain words (for a message's top-level text, which `blocks.ephemeral` escapes itself)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def caveat_text(caveat: Caveat) -> str:
     """One caveat as mrkdwn: a bold verdict, then what it means for this dial."""
     kind, subject, size = caveat.kind, caveat.subject, caveat.hopper_size or 0

@@ -26,7 +26,7 @@ from babelforce.models import HopperEntry, LeadList, ListOrder
 
 from . import registry
 from .blocks import ephemeral
-from .caveat_text import escape
+from .caveat_text import escape, unescape
 from .caveats import ORDER_MEANING, DialContext
 from .fields import FIELD_LIST, quote_input
 from .grammar import Refusal, Token
@@ -224,7 +224,7 @@ def hopper_message(view: HopperView, *, replace_original: bool = False) -> dict[
             ],
         )
     )
-    return ephemeral(blocks, verdict, replace_original=replace_original)
+    return ephemeral(blocks, unescape(verdict), replace_original=replace_original)
 
 
 def _next_block(view: HopperView, hopper: Sequence[HopperEntry]) -> SectionBlock:

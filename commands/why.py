@@ -17,7 +17,7 @@ from babelforce.models import DIALABLE_STATUSES, FINAL_STATUSES, Lead, LeadList
 
 from . import registry
 from .blocks import ephemeral
-from .caveat_text import escape
+from .caveat_text import escape, unescape
 from .caveats import ORDER_MEANING, CaveatKind, DialContext, top_rank
 from .fields import FIELD_LEAD, FIELD_LIST, FieldError, parse_number
 from .grammar import Token, list_and_lead
@@ -179,7 +179,7 @@ def why_message(diagnosis: Diagnosis, region: str | None, replace_original: bool
         SectionBlock(block_id=BLOCK_WHY_CHAIN, text=MarkdownTextObject(text=_trim(text))),
         ContextBlock(block_id=BLOCK_WHY_ANSWER, elements=[MarkdownTextObject(text=_trim(f"*Answer:* {answer}"))]),
     ]
-    return ephemeral(blocks, verdict.replace("*", ""), replace_original=replace_original)
+    return ephemeral(blocks, unescape(verdict.replace("*", "")), replace_original=replace_original)
 
 
 def _trim(text: str, limit: int = SECTION_TEXT_MAX) -> str:
