@@ -678,11 +678,42 @@ def slack_date(moment: datetime | None) -> str:
 SLACK_DATE_TOKENS = "{date_short_pretty} {time}"
 
 
-def _trim(text: str, limit: int) -> str:
+def trim(text: str, limit: int = SECTION_TEXT_MAX) -> str:
     """Cut to Slack's limit with an ellipsis, never through an escaped `&lt;` / `&gt;` / `&amp;`."""
     if len(text) <= limit:
         return text
     return _PARTIAL_ENTITY.sub("", text[: limit - 1]) + "…"
+
+
+_trim = trim
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """Text from babelforce or a user as one line of at most `limit` characters (then …)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def pack_lines(lines: Sequence[str], sections_max: int, *, room: int = 0) -> tuple[list[str], int]:
+    """Lines joined into at most `sections_max` sections of at most SECTION_TEXT_MAX - `room` characters (`room`:
+    what the caller appends, such as "… and N more"), each line trimmed to fit; the sections and how many lines
+    they hold."""
+    limit = SECTION_TEXT_MAX - room
+    sections: list[str] = []
+    current = ""
+    shown = 0
+    for line in lines:
+        line = trim(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            if len(sections) + 1 >= sections_max:
+                break
+            sections.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+        shown += 1
+    if current:
+        sections.append(current)
+    return sections, shown
 
 
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")

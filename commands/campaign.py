@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTe
 from babelforce.models import AgentStatistics, Campaign, CampaignStatus
 
 from . import registry
-from .blocks import ephemeral, slack_date
+from .blocks import ephemeral, one_line, pack_lines, slack_date, trim
 from .caveat_text import escape
 from .caveats import ORDER_MEANING
 from .fields import quote_input
@@ -156,11 +156,11 @@ def overview_message(rows: Sequence[CampaignRow], *, replace_original: bool = Fa
     if empty:
         verdict += f"; hopper empty: {', '.join(empty[:5])}" + (" …" if len(empty) > 5 else "")
     blocks: list[Block] = [
-        SectionBlock(block_id=BLOCK_CAMPAIGN_VERDICT, text=MarkdownTextObject(text=_trim(f"*{escape(verdict)}*"))),
+        SectionBlock(block_id=BLOCK_CAMPAIGN_VERDICT, text=MarkdownTextObject(text=trim(f"*{escape(verdict)}*"))),
         HeaderBlock(block_id=BLOCK_CAMPAIGN_HEADER, text=PlainTextObject(text=f"Campaigns ({len(rows)})")),
     ]
     lines = [overview_line(row) for row in rows]
-    sections, shown = _pack(lines, OVERVIEW_SECTIONS_MAX)
+    sections, shown = pack_lines(lines, OVERVIEW_SECTIONS_MAX)
     for index, text in enumerate(sections, 1):
         blocks.append(SectionBlock(block_id=f"{BLOCK_CAMPAIGN_LINES}_{index}", text=MarkdownTextObject(text=text)))
     note = "`/lead campaign <name>` shows one campaign's live status and statistics."
@@ -169,25 +169,6 @@ def overview_message(rows: Sequence[CampaignRow], *, replace_original: bool = Fa
     blocks.append(ContextBlock(block_id=BLOCK_CAMPAIGN_NOTE, elements=[MarkdownTextObject(text=note)]))
     plain = verdict + ". " + "; ".join(_plain(row) for row in rows[:10])
     return ephemeral(blocks, plain, replace_original=replace_original)
-
-
-def _pack(lines: Sequence[str], sections_max: int) -> tuple[list[str], int]:
-    """Lines joined into sections of at most SECTION_TEXT_MAX characters; how many lines fit in `sections_max`."""
-    sections: list[str] = []
-    current = ""
-    shown = 0
-    for line in lines:
-        line = _trim(line)
-        if current and len(current) + 1 + len(line) > SECTION_TEXT_MAX:
-            if len(sections) + 1 >= sections_max:
-                break
-            sections.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line
-        shown += 1
-    if current:
-        sections.append(current)
-    return sections, shown
 
 
 # ---------------------------------------------------------------------- one campaign
@@ -240,18 +221,18 @@ def campaign_message(detail: CampaignDetail, *, replace_original: bool = False) 
         ("hopper", hopper_text(campaign, detail.hopper).removeprefix("hopper ")),
     ]
     blocks: list[Block] = [
-        SectionBlock(block_id=BLOCK_CAMPAIGN_VERDICT, text=MarkdownTextObject(text=_trim(f"*{escape(verdict)}*"))),
+        SectionBlock(block_id=BLOCK_CAMPAIGN_VERDICT, text=MarkdownTextObject(text=trim(f"*{escape(verdict)}*"))),
         HeaderBlock(
             block_id=BLOCK_CAMPAIGN_HEADER,
-            text=PlainTextObject(text=_trim(f"Campaign {campaign.name}", HEADER_MAX)),
+            text=PlainTextObject(text=trim(f"Campaign {campaign.name}", HEADER_MAX)),
         ),
         SectionBlock(
             block_id=BLOCK_CAMPAIGN_FIELDS,
             text=MarkdownTextObject(text=f"Campaign id `{campaign.id}`"),
-            fields=[MarkdownTextObject(text=_trim(f"*{label}*\n{value}", 2000)) for label, value in fields],
+            fields=[MarkdownTextObject(text=trim(f"*{label}*\n{value}", 2000)) for label, value in fields],
         ),
-        SectionBlock(block_id=BLOCK_CAMPAIGN_STATUS, text=MarkdownTextObject(text=_trim(status_text(detail.status)))),
-        SectionBlock(block_id=BLOCK_CAMPAIGN_AGENTS, text=MarkdownTextObject(text=_trim(agents_text(detail.agents)))),
+        SectionBlock(block_id=BLOCK_CAMPAIGN_STATUS, text=MarkdownTextObject(text=trim(status_text(detail.status)))),
+        SectionBlock(block_id=BLOCK_CAMPAIGN_AGENTS, text=MarkdownTextObject(text=trim(agents_text(detail.agents)))),
         ContextBlock(
             block_id=BLOCK_CAMPAIGN_NOTE,
             elements=[
@@ -329,7 +310,7 @@ def _scalar(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return _number(value)
-    return escape(_short(str(value)))
+    return escape(one_line(str(value)))
 
 
 def agents_text(agents: Part[tuple[AgentStatistics, ...]]) -> str:
@@ -340,7 +321,7 @@ def agents_text(agents: Part[tuple[AgentStatistics, ...]]) -> str:
         return "*Agent statistics*\nNone: no agent has worked this campaign in babelforce's figures."
     lines = [f"*Agent statistics* ({len(agents.value)} agents)"]
     for agent in agents.value[:AGENTS_SHOWN_MAX]:
-        parts = [escape(_short(agent.agent or "an agent"))]
+        parts = [escape(one_line(agent.agent or "an agent"))]
         if agent.login_at is not None:
             parts.append(f"logged in {slack_date(agent.login_at)}")
         parts += [
@@ -373,17 +354,6 @@ def _number(value: float | None) -> str:
     if value is None:
         return "–"
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def _short(text: str, limit: int = 80) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _trim(text: str, limit: int = SECTION_TEXT_MAX) -> str:
-    if len(text) <= limit:
-        return text
-    return re.sub(r"&[a-z]{0,3}$", "", text[: limit - 1]) + "…"
 
 
 def _plain(row: CampaignRow) -> str:

@@ -6,7 +6,6 @@ At most 1 + 2 + campaign sections + 1 + 10 changes + 3 notes blocks: well within
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 from slack_sdk.models.views import View
 
 from . import registry
-from .blocks import change_summary, slack_date, undo_button
+from .blocks import change_summary, pack_lines, slack_date, trim, undo_button
 from .campaign import CampaignRow, hopper_text
 from .caveat_text import escape
 from .fields import change_ref
@@ -68,7 +67,7 @@ def campaign_line(campaign: HomeCampaign, *, alerts_on: bool) -> str:
     parts = [f"*{escape(row.campaign.name)}*", active, hopper_text(row.campaign, row.hopper)]
     if campaign.last_alert is not None:
         when = f" ({slack_date(campaign.last_alert_at)})" if campaign.last_alert_at is not None else ""
-        parts.append(f"last alert: {escape(_short(campaign.last_alert, 200))}{when}")
+        parts.append(f"last alert: {escape(trim(campaign.last_alert, 200))}{when}")
     elif alerts_on:
         parts.append("no alert")
     return " · ".join(parts)
@@ -82,7 +81,7 @@ def change_line(change: HomeChange) -> str:
     outcome = _OUTCOME.get(change.outcome, f" — {escape(change.outcome)}")
     undone = " _(undone)_" if change.undone else ""
     where = f"{escape(change.lead_name)} in {escape(change.list_name)}"
-    return _short(
+    return trim(
         f"`{change_ref(change.ref)}` · {slack_date(change.at)} · *{escape(verb)}* {where}: "
         f"{escape(change.summary)}{outcome}{undone}",
         SECTION_TEXT_MAX,
@@ -103,7 +102,7 @@ def home_view(
     blocks: list[Block] = []
     if notice:
         blocks.append(
-            SectionBlock(block_id=HOME_NOTICE, text=MarkdownTextObject(text=_short(escape(notice), SECTION_TEXT_MAX)))
+            SectionBlock(block_id=HOME_NOTICE, text=MarkdownTextObject(text=trim(escape(notice), SECTION_TEXT_MAX)))
         )
     blocks.append(HeaderBlock(text="Campaigns"))
     if campaigns is None:
@@ -167,27 +166,15 @@ def home_denied(message: str) -> dict[str, Any]:
 
 
 def _section(block_id: str, text: str) -> SectionBlock:
-    return SectionBlock(block_id=block_id, text=MarkdownTextObject(text=_short(text, SECTION_TEXT_MAX)))
+    return SectionBlock(block_id=block_id, text=MarkdownTextObject(text=trim(text, SECTION_TEXT_MAX)))
 
 
 def _packed(lines: Sequence[str]) -> list[str]:
     """Lines joined into sections within Slack's 3000 characters, at most CAMPAIGN_SECTIONS_MAX of them."""
-    sections: list[str] = []
-    current = ""
-    for count, line in enumerate(lines):
-        line = _short(line, SECTION_TEXT_MAX - 40)
-        if current and len(current) + 1 + len(line) > SECTION_TEXT_MAX - 40:
-            if len(sections) + 1 >= CAMPAIGN_SECTIONS_MAX:
-                return [*sections, f"{current}\n… and {len(lines) - count} more"]
-            sections.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line
-    return [*sections, current] if current else sections
-
-
-def _short(text: str, limit: int) -> str:
-    """Cut to `limit` with an ellipsis, never through an escaped `&lt;` / `&gt;` / `&amp;`."""
-    return text if len(text) <= limit else re.sub(r"&[a-z]{0,3}$", "", text[: limit - 1]) + "…"
+    sections, shown = pack_lines(lines, CAMPAIGN_SECTIONS_MAX, room=40)
+    if shown < len(lines):
+        sections[-1] += f"\n… and {len(lines) - shown} more"
+    return sections
 
 
 def summary_of(before: dict[str, Any] | None, after: dict[str, Any] | None, action: str, command: str) -> str:

@@ -25,7 +25,7 @@ from babelforce.lookup import LeadStanding, ListStandings
 from babelforce.models import HopperEntry, LeadList, ListOrder
 
 from . import registry
-from .blocks import ephemeral
+from .blocks import ephemeral, one_line, pack_lines, trim
 from .caveat_text import escape, unescape
 from .caveats import ORDER_MEANING, DialContext
 from .fields import FIELD_LIST, quote_input
@@ -133,34 +133,17 @@ def hopper_verdict(view: HopperView) -> str:
 def entry_line(index: int, entry: HopperEntry, ranks: dict[str, int | None]) -> str:
     """`3` lead-48 · rank 48 · pending"""
     position = entry.order if entry.order is not None else index
-    name = escape(_short(entry.uid or entry.id or "an unnamed entry"))
+    name = escape(one_line(entry.uid or entry.id or "an unnamed entry"))
     rank = ranks.get(entry.id) if entry.id is not None else None
     parts = [f"`{position}` {name}", f"rank {rank}" if rank is not None else "rank ?"]
-    parts.append(escape(_short(entry.status or "no status")))
+    parts.append(escape(one_line(entry.status or "no status")))
     return " · ".join(parts)
 
 
 def standing_line(index: int, lead: LeadStanding) -> str:
     rank = f"rank {lead.rank}" if lead.rank is not None else "no rank"
-    return f"`{index}` {escape(_short(lead.uid or lead.id))} · {rank} · {escape(_short(lead.status or 'no status'))}"
-
-
-def pack(lines: Sequence[str], sections_max: int) -> tuple[list[str], int]:
-    """Lines joined into sections under Slack's 3000 characters; how many lines fit in `sections_max` sections."""
-    sections: list[str] = []
-    current = ""
-    shown = 0
-    for line in lines:
-        if current and len(current) + 1 + len(line) > SECTION_TEXT_MAX - 50:  # room for "… and N more"
-            if len(sections) + 1 >= sections_max:
-                break
-            sections.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line
-        shown += 1
-    if current:
-        sections.append(current)
-    return sections, shown
+    status = escape(one_line(lead.status or "no status"))
+    return f"`{index}` {escape(one_line(lead.uid or lead.id))} · {rank} · {status}"
 
 
 def order_line(view: HopperView) -> str:
@@ -184,14 +167,14 @@ def hopper_message(view: HopperView, *, replace_original: bool = False) -> dict[
     verdict = hopper_verdict(view)
     campaign = context.campaign
     blocks: list[Block] = [
-        SectionBlock(block_id=BLOCK_HOPPER_VERDICT, text=MarkdownTextObject(text=_trim(f"*{escape(verdict)}*"))),
+        SectionBlock(block_id=BLOCK_HOPPER_VERDICT, text=MarkdownTextObject(text=trim(f"*{escape(verdict)}*"))),
         HeaderBlock(
             block_id=BLOCK_HOPPER_HEADER,
             text=PlainTextObject(
-                text=_trim(f"Hopper of {campaign.name if campaign else view.lead_list.name}", HEADER_MAX)
+                text=trim(f"Hopper of {campaign.name if campaign else view.lead_list.name}", HEADER_MAX)
             ),
         ),
-        SectionBlock(block_id=BLOCK_HOPPER_ORDER, text=MarkdownTextObject(text=_trim(order_line(view)))),
+        SectionBlock(block_id=BLOCK_HOPPER_ORDER, text=MarkdownTextObject(text=trim(order_line(view)))),
     ]
     notes: list[str] = []
     hopper = context.hopper if context.dialling else None
@@ -199,7 +182,9 @@ def hopper_message(view: HopperView, *, replace_original: bool = False) -> dict[
         ranks = {lead.id: lead.rank for lead in view.standings.leads} if view.standings is not None else {}
         lines = [entry_line(index, entry, ranks) for index, entry in enumerate(hopper, 1)]
         if lines:
-            sections, shown = pack([f"*In the hopper, in dial order ({len(lines)})*", *lines], HOPPER_SECTIONS_MAX)
+            sections, shown = pack_lines(
+                [f"*In the hopper, in dial order ({len(lines)})*", *lines], HOPPER_SECTIONS_MAX, room=50
+            )  # room for "… and N more"
             if shown - 1 < len(lines):
                 sections[-1] += f"\n… and {len(lines) - shown + 1} more"
             for index, text in enumerate(sections, 1):
@@ -254,16 +239,7 @@ def _next_block(view: HopperView, hopper: Sequence[HopperEntry]) -> SectionBlock
             text += "\nNone: no dialable lead is waiting outside the hopper."
         elif shown < len(batch):
             text += f"\n… and {len(batch) - shown} more"
-    return SectionBlock(block_id=f"{BLOCK_HOPPER_NEXT}_1", text=MarkdownTextObject(text=_trim(text)))
-
-
-def _short(text: str, limit: int = 80) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _trim(text: str, limit: int = SECTION_TEXT_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return SectionBlock(block_id=f"{BLOCK_HOPPER_NEXT}_1", text=MarkdownTextObject(text=trim(text)))
 
 
 SUBCOMMAND = registry.register(

@@ -16,7 +16,7 @@ from babelforce.lookup import ListStandings
 from babelforce.models import DIALABLE_STATUSES, FINAL_STATUSES, Lead, LeadList
 
 from . import registry
-from .blocks import ephemeral
+from .blocks import ephemeral, trim
 from .caveat_text import escape, unescape
 from .caveats import ORDER_MEANING, CaveatKind, DialContext, top_rank
 from .fields import FIELD_LEAD, FIELD_LIST, FieldError, parse_number
@@ -171,19 +171,15 @@ def why_message(diagnosis: Diagnosis, region: str | None, replace_original: bool
     verdict = answer.removesuffix(".")
     text = "\n".join(f"{YES if link.ok else NO} {link.text}" for link in links)
     blocks: list[Block] = [
-        SectionBlock(block_id=BLOCK_WHY_VERDICT, text=MarkdownTextObject(text=_trim(f"*{verdict}*"))),
+        SectionBlock(block_id=BLOCK_WHY_VERDICT, text=MarkdownTextObject(text=trim(f"*{verdict}*"))),
         HeaderBlock(
             block_id=BLOCK_WHY_HEADER,
-            text=PlainTextObject(text=_trim(f"Why {lead.uid or lead.id} in {diagnosis.lead_list.name}", 150)),
+            text=PlainTextObject(text=trim(f"Why {lead.uid or lead.id} in {diagnosis.lead_list.name}", 150)),
         ),
-        SectionBlock(block_id=BLOCK_WHY_CHAIN, text=MarkdownTextObject(text=_trim(text))),
-        ContextBlock(block_id=BLOCK_WHY_ANSWER, elements=[MarkdownTextObject(text=_trim(f"*Answer:* {answer}"))]),
+        SectionBlock(block_id=BLOCK_WHY_CHAIN, text=MarkdownTextObject(text=trim(text))),
+        ContextBlock(block_id=BLOCK_WHY_ANSWER, elements=[MarkdownTextObject(text=trim(f"*Answer:* {answer}"))]),
     ]
     return ephemeral(blocks, unescape(verdict.replace("*", "")), replace_original=replace_original)
-
-
-def _trim(text: str, limit: int = SECTION_TEXT_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 SUBCOMMAND = registry.register(
