@@ -9,6 +9,8 @@ command be applied only once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -30,56 +32,28 @@ MAX_CHANGE_ID_DIGITS = 18
 
 
 def register(app: AsyncApp) -> None:
-    app.action(ACTION_UNDO)(handle_undo)
-    app.action(ACTION_APPLY_ANYWAY)(handle_apply_anyway)
-    app.action(ACTION_CANCEL)(handle_cancel)
-    app.action(ACTION_SHOW_MATCH)(handle_show_match)
-    app.action(ACTION_REMOVE)(handle_remove)
-    app.action(ACTION_HOPPER_REFRESH)(handle_hopper_refresh)
+    app.action(ACTION_UNDO)(_button(_undo, "the Undo button"))
+    app.action(ACTION_APPLY_ANYWAY)(_button(_apply_anyway, "the Apply anyway button"))
+    app.action(ACTION_CANCEL)(_button(_cancel, "the Cancel button"))
+    app.action(ACTION_SHOW_MATCH)(_button(_show_match, "a /lead find Show button"))
+    app.action(ACTION_REMOVE)(_button(_remove, "the Remove lead button"))
+    app.action(ACTION_HOPPER_REFRESH)(_button(_hopper_refresh, "a /lead hopper Refresh button"))
 
 
-async def handle_undo(
-    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await ack()
-    await after_ack(_undo(context[CONTEXT_KEY], body, action, client, context), "the Undo button")
+ButtonWork = Callable[[Leadbot, dict, dict, AsyncWebClient, AsyncBoltContext], Awaitable[None]]
 
 
-async def handle_apply_anyway(
-    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await ack()
-    await after_ack(_apply_anyway(context[CONTEXT_KEY], body, action, client, context), "the Apply anyway button")
+def _button(work: ButtonWork, what: str) -> Callable[..., Awaitable[None]]:
+    """A button's listener: the click is acked at once (Slack's 3 s), then `work` runs; a failure after the ack is
+    logged naming `what` (Bolt passes the arguments by these parameter names)."""
 
+    async def listener(
+        ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        await after_ack(work(context[CONTEXT_KEY], body, action, client, context), what)
 
-async def handle_cancel(
-    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await ack()
-    await after_ack(_cancel(context[CONTEXT_KEY], body, action, client, context), "the Cancel button")
-
-
-async def handle_remove(
-    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await ack()
-    await after_ack(_remove(context[CONTEXT_KEY], body, action, client, context), "the Remove lead button")
-
-
-async def handle_show_match(
-    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await ack()
-    await after_ack(_show_match(context[CONTEXT_KEY], body, action, client, context), "a /lead find Show button")
-
-
-async def handle_hopper_refresh(
-    ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
-) -> None:
-    await ack()
-    await after_ack(
-        _hopper_refresh(context[CONTEXT_KEY], body, action, client, context), "a /lead hopper Refresh button"
-    )
+    return listener
 
 
 async def _hopper_refresh(
