@@ -69,7 +69,7 @@ class History:
                 at=change.at,
                 user_id=change.actor.user_id,
                 action=change.action,
-                summary=_summary(change),
+                summary=summary(change),
                 outcome=str(change.outcome),
                 detail=change.detail,
                 undone=change.undone_by is not None,
@@ -89,7 +89,7 @@ class History:
         return requester is not None and await self.bot.gate.check(requester, write=True) is None
 
 
-def _summary(change: Change) -> str:
+def summary(change: Change) -> str:
     """What a recorded change did (or, when it has no result, what was asked)."""
     if change.action == UNDO_ADD:
         return "the lead (undo of its add)"

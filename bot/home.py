@@ -21,10 +21,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from babelforce import errors
-from commands.home_view import CHANGES_SHOWN, HomeCampaign, HomeChange, home_denied, home_view, summary_of
+from commands.home_view import CHANGES_SHOWN, HomeCampaign, HomeChange, home_denied, home_view
 
 from .audit import AuditError, Change
 from .explain import UserFacingError
+from .history import summary
 from .service import Snapshot, snapshot
 from .undo import can_undo
 
@@ -98,7 +99,7 @@ class Home:
                 outcome=str(change.outcome),
                 lead_name=str((change.after or {}).get("uid") or change.lead_uid or change.lead_id or "a lead"),
                 list_name=change.list_name or change.list_id or "a list",
-                summary=summary_of(change.before, change.after, change.action, change.command),
+                summary=summary(change),
                 undone=change.undone_by is not None,
                 undoable=change.id in undoable,
             )

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 from slack_sdk.models.views import View
 
 from . import registry
-from .blocks import change_summary, pack_lines, slack_date, trim, undo_button
+from .blocks import pack_lines, slack_date, trim, undo_button
 from .campaign import CampaignRow, hopper_text
 from .caveat_text import escape
 from .fields import change_ref
@@ -175,12 +175,3 @@ def _packed(lines: Sequence[str]) -> list[str]:
     if shown < len(lines):
         sections[-1] += f"\n… and {len(lines) - shown} more"
     return sections
-
-
-def summary_of(before: dict[str, Any] | None, after: dict[str, Any] | None, action: str, command: str) -> str:
-    """What a recorded change did, in one line (or, when it has no result, what was asked)."""
-    if action == "undo_add":
-        return "the lead (undo of its add)"
-    if after is None:
-        return command or "no result recorded"
-    return change_summary(before, after)
