@@ -46,6 +46,21 @@ SOCKET_SEND_TIMEOUT_S = 5.0
 SOCKET_PATH = "/socket-mode/"
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})  # methods that take the app-level token (xapp-...)
 
+#: The bot scopes of an app installed from manifest.yml: what the stub grants the bot token unless told fewer.
+MANIFEST_BOT_SCOPES = ("commands", "chat:write", "im:write", "usergroups:read")
+#: What an app-level token is granted (manifest.yml's header: an app-level token with connections:write).
+APP_TOKEN_SCOPES = ("connections:write",)
+#: The scopes each method accepts (any one will do), from the method's page on api.slack.com; a method not listed
+#: needs none (auth.test, views.*). conversations.info (channels:read ...) is not listed: the bot never calls it,
+#: the stub answers it for tests of the stub itself.
+METHOD_SCOPES = {
+    "chat.postMessage": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "conversations.open": ("channels:manage", "groups:write", "im:write", "mpim:write"),
+    "usergroups.users.list": ("usergroups:read",),
+    "apps.connections.open": ("connections:write",),
+}
+
 # Form-encoded Web API calls carry these arguments as JSON text (slack_sdk does so for form-posted methods).
 JSON_FIELDS = frozenset(
     {"view", "blocks", "attachments", "metadata", "user_auth_blocks", "options", "option_groups", "unfurls"}
@@ -216,10 +231,13 @@ class SlackStub(BackgroundServer):
     user: `home_view`), `chat.postMessage`, `chat.postEphemeral`, `conversations.info` (channels from
     `add_channel`), `conversations.open` (a DM with one user), `usergroups.users.list` (groups from
     `set_usergroup`) and `apps.connections.open`; any other method answers `unknown_method`. Each call is recorded,
-    checks its token and honours the faults queued with `fail`. As in Slack, chat.postEphemeral and
-    chat.postMessage work only in channels the bot is a member of (`bot_channels`: C0CAMPAIGN from the start,
-    `remove_bot_from` to leave), else `channel_not_found` / `not_in_channel`; `conversations.open` with one user id
-    opens that user's DM with the app, where the bot may post.
+    checks its token and honours the faults queued with `fail`. As Slack does, every answer to a known token
+    carries the token's granted scopes in an `x-oauth-scopes` header (and the method's in `x-accepted-oauth-scopes`),
+    and a method the token lacks the scope for answers `missing_scope` with `needed` and `provided`: the bot token
+    has `scopes` (manifest.yml's bot scopes unless told fewer), the app token `connections:write`. As in Slack,
+    chat.postEphemeral and chat.postMessage work only in channels the bot is a member of (`bot_channels`:
+    C0CAMPAIGN from the start, `remove_bot_from` to leave), else `channel_not_found` / `not_in_channel`;
+    `conversations.open` with one user id opens that user's DM with the app, where the bot may post.
 
     `screen()` is what the user sees: a slash command's ack (shown by the driver), posts at response_urls and
     messages sent with chat.*, after Slack's rules on replacing: `replace_original` replaces the message an
@@ -236,6 +254,7 @@ class SlackStub(BackgroundServer):
         bot_user_id: str = "U0LEADBOT",
         *,
         app_token: str | None = "xapp-leadbot-local",
+        scopes: Iterable[str] = MANIFEST_BOT_SCOPES,
         home_tab_enabled: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -245,6 +264,7 @@ class SlackStub(BackgroundServer):
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.app_token = app_token
+        self.scopes = tuple(scopes)  # the bot token's granted scopes (x-oauth-scopes)
         self.bot_id = BOT_ID
         self.app_id = APP_ID
         self.events: list[Recorded] = []
@@ -861,19 +881,40 @@ class SlackStub(BackgroundServer):
             return fault.status, {"ok": False, "error": fault.error or default}, headers
         if token is None:
             return 200, {"ok": False, "error": "not_authed"}, {}
+        granted = self._granted_scopes(token)
+        scope_headers = {} if granted is None else {"x-oauth-scopes": ",".join(granted)}
+        if method in METHOD_SCOPES:
+            scope_headers["x-accepted-oauth-scopes"] = ",".join(METHOD_SCOPES[method])
         auth_error = self._auth_error(method, token)
         if auth_error is not None:
-            return 200, {"ok": False, "error": auth_error}, {}
+            return 200, {"ok": False, "error": auth_error}, scope_headers
+        accepted = METHOD_SCOPES.get(method)
+        if accepted and granted is not None and not set(accepted) & set(granted):
+            missing = {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": ",".join(accepted),
+                "provided": ",".join(granted),
+            }
+            return 200, missing, scope_headers
         if parse_error is not None:
-            return 200, {"ok": False, "error": parse_error}, {}
+            return 200, {"ok": False, "error": parse_error}, scope_headers
         handler = self._methods.get(method)
         if handler is None:
-            return 200, {"ok": False, "error": "unknown_method"}, {}
+            return 200, {"ok": False, "error": "unknown_method"}, scope_headers
         try:
             result = handler(args)
         except ApiError as exc:
-            return 200, {"ok": False, "error": exc.error, **exc.extra}, {}
-        return 200, {"ok": True, **result}, {}
+            return 200, {"ok": False, "error": exc.error, **exc.extra}, scope_headers
+        return 200, {"ok": True, **result}, scope_headers
+
+    def _granted_scopes(self, token: str) -> tuple[str, ...] | None:
+        """The scopes `token` was granted (None: a token Slack does not know, whose answers carry none)."""
+        if secrets.compare_digest(token.encode(), self.bot_token.encode()):
+            return self.scopes
+        if self.app_token is not None and secrets.compare_digest(token.encode(), self.app_token.encode()):
+            return APP_TOKEN_SCOPES
+        return None
 
     def _auth_error(self, method: str, token: str) -> str | None:
         """None when `token` may call `method`: the app-level token for apps.connections.open, else the bot's."""

@@ -73,6 +73,33 @@ def test_wrong_token_is_invalid_auth_and_missing_token_not_authed(stub: SlackStu
     assert (raw.status_code, raw.json()) == (200, {"ok": False, "error": "invalid_auth"})
 
 
+def test_every_answer_to_a_known_token_carries_its_granted_scopes(stub: SlackStub) -> None:
+    """Slack's x-oauth-scopes header: the token's scopes, on every Web API answer (x-accepted-oauth-scopes: the
+    method's)."""
+    answer = run(lambda: client(stub).auth_test())
+    assert answer.headers["x-oauth-scopes"] == "commands,chat:write,im:write,usergroups:read"
+    posted = run(lambda: client(stub).chat_postMessage(channel="C0CAMPAIGN", text="hi"))
+    assert posted.headers["x-accepted-oauth-scopes"] == "chat:write"
+    opened = run(lambda: client(stub).apps_connections_open(app_token=stub.app_token))
+    assert opened.headers["x-oauth-scopes"] == "connections:write"
+    raw = httpx.post(stub.api_url + "auth.test", headers={"Authorization": "Bearer nope"})
+    assert "x-oauth-scopes" not in raw.headers  # a token Slack does not know has no scopes to tell
+
+
+def test_a_method_needing_a_scope_the_token_lacks_answers_missing_scope() -> None:
+    with SlackStub(scopes=("commands", "chat:write")) as fewer:
+        assert run(lambda: client(fewer).auth_test()).headers["x-oauth-scopes"] == "commands,chat:write"
+        refused = api_error(lambda: client(fewer).conversations_open(users="U0ANNA")).response
+        assert refused["error"] == "missing_scope"
+        assert refused["needed"] == "channels:manage,groups:write,im:write,mpim:write"
+        assert refused["provided"] == "commands,chat:write"
+        assert refused.headers["x-oauth-scopes"] == "commands,chat:write"
+        assert api_error(lambda: client(fewer).usergroups_users_list(usergroup="S1")).response["needed"] == (
+            "usergroups:read"
+        )
+        assert run(lambda: client(fewer).chat_postMessage(channel="C0CAMPAIGN", text="hi"))["ok"] is True
+
+
 def test_unknown_method(stub: SlackStub) -> None:
     error = api_error(lambda: client(stub).api_call("leads.teleport", json={"x": 1}))
     assert error.response["error"] == "unknown_method"
