@@ -204,6 +204,11 @@ class BabelforceClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    async def log_in(self) -> None:
+        """Obtain a token now rather than with the first call, so that a refused login is told apart from a refused
+        call (`leadbot doctor`). A static token (BABELFORCE_ACCESS_TOKEN) is not checked here: no request is made."""
+        await self._tokens.get(self._fetch_token)
+
     # ------------------------------------------------------------------ lists
 
     async def list_lists(self) -> list[LeadList]:

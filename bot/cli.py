@@ -1,6 +1,7 @@
-"""The `leadbot` command: one argparse front door for `run`, `console` and `sandbox`.
+"""The `leadbot` command: one argparse front door for `run`, `doctor`, `console` and `sandbox`.
 
-`leadbot run` is the product: its parser and code come from `bot.run`. `console` and `sandbox` are local tools
+`leadbot run` is the product: its parser and code come from `bot.run`; `leadbot doctor` checks an installation with
+the same settings (`bot.doctor`). `console` and `sandbox` are local tools
 built on the test doubles (`slackstub/`, `sandbox/`): their parsers are declared here and their code is imported
 only when one of them is chosen, so `leadbot run` never loads a test double (tests/bot/test_imports.py).
 """
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import run
+from . import doctor, run
 
 #: sandbox.seed.SEEDS, spelled out so that building the parser imports nothing of sandbox/ (a test keeps them equal)
 SANDBOX_SEEDS = ("demo", "empty")
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_console_parser(subcommands)
     run.add_parser(subcommands)
+    doctor.add_parser(subcommands)
     add_sandbox_parser(subcommands)
     return parser
 
