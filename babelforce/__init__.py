@@ -36,6 +36,7 @@ from .models import (
     ListOrder,
     Pagination,
 )
+from .observe import CallObserver
 
 __all__ = [
     "DIALABLE_STATUSES",
@@ -54,6 +55,7 @@ __all__ = [
     "BabelforceClient",
     "BabelforceError",
     "BabelforceSettings",
+    "CallObserver",
     "Campaign",
     "CampaignStatus",
     "ClientCredentials",

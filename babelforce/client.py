@@ -41,6 +41,7 @@ from .config import BabelforceSettings, RetryPolicy, Timeouts
 from .ids import normalize_id
 from .lookup import IndexCache, LeadIndex, ListStandings, number_key, uid_key
 from .models import AgentStatistics, Campaign, CampaignStatus, HopperEntry, Lead, LeadList, LeadPage, Token
+from .observe import CallObserver
 from .transport import ShardedTransport
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,10 @@ class BabelforceClient:
         index_leads: int = INDEX_LEADS,
         rng: random.Random | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        observer: CallObserver | None = None,
     ) -> None:
+        #: told about every request, retry and token fetch (babelforce.observe); None: nobody listens
+        self.observer = observer
         self._base_url = base_url.rstrip("/")
         self._host = urlsplit(self._base_url).hostname or self._base_url
         self._timeouts = timeouts or Timeouts()
@@ -179,7 +183,11 @@ class BabelforceClient:
 
     @classmethod
     def from_settings(
-        cls, settings: BabelforceSettings | None = None, *, http_client: httpx.AsyncClient | None = None
+        cls,
+        settings: BabelforceSettings | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        observer: CallObserver | None = None,
     ) -> BabelforceClient:
         settings = settings or BabelforceSettings()
         return cls(
@@ -188,6 +196,7 @@ class BabelforceClient:
             http_client=http_client,
             timeouts=settings.timeouts(),
             retry=settings.retry_policy(),
+            observer=observer,
         )
 
     @property
@@ -809,7 +818,7 @@ class BabelforceClient:
             try:
                 async with self._slots:
                     # the token is taken once a slot is free, so a request that waited meets a refreshed one
-                    token = await self._tokens.get(self._fetch_token)
+                    token = await self._tokens.get(self._observed_fetch_token)
                     progress.dispatched = True
                     request = self._http.build_request(
                         method,
@@ -818,7 +827,7 @@ class BabelforceClient:
                         json=json_body,
                         headers={"Authorization": f"Bearer {token}"},
                     )
-                    response = await self._http.send(request, stream=stream)
+                    response = await self._timed(op.name, self._http.send(request, stream=stream))
                     if stream and not response.is_success:
                         await response.aread()  # an error's body is small: read it, as an unstreamed answer is
             except httpx.TransportError as failure:
@@ -826,6 +835,7 @@ class BabelforceClient:
                 delay = self._backoff(attempt, None)
                 if (idempotent or not sent) and attempt < self._retry.max_retries and loop.time() + delay < ends_at:
                     attempt += 1
+                    self._tell("on_retry", op.name, _unanswered(failure))
                     log.warning("%s %s failed (%s); retry %d in %.2f s", method, path, _kind(failure), attempt, delay)
                     await asyncio.sleep(delay)
                     continue
@@ -836,12 +846,14 @@ class BabelforceClient:
                 ) from None
             if response.status_code == 401 and not refreshed and self._tokens.invalidate(token):
                 refreshed = True
+                self._tell("on_retry", op.name, "401")
                 log.info("babelforce answered 401 to %s %s; refreshing the token once", method, path)
                 continue
             if idempotent and response.status_code in self._retry.statuses and attempt < self._retry.max_retries:
                 delay = self._backoff(attempt, _retry_after(response))
                 if loop.time() + delay < ends_at:
                     attempt += 1
+                    self._tell("on_retry", op.name, str(response.status_code))
                     log.warning(
                         "%s %s answered %d; retry %d in %.2f s", method, path, response.status_code, attempt, delay
                     )
@@ -855,10 +867,11 @@ class BabelforceClient:
         while True:
             try:
                 # no slot: requests holding every slot may be waiting for this very token
-                response = await self._http.post(self._base_url + TOKEN_PATH, data=form)
+                response = await self._timed(_TOKEN.name, self._http.post(self._base_url + TOKEN_PATH, data=form))
             except httpx.TransportError as failure:
                 if attempt < self._retry.max_retries:
                     attempt += 1
+                    self._tell("on_retry", _TOKEN.name, _unanswered(failure))
                     await asyncio.sleep(self._backoff(attempt - 1, None))
                     continue
                 sent = not isinstance(failure, _NOT_SENT)
@@ -867,6 +880,7 @@ class BabelforceClient:
                 raise error from None
             if response.status_code in self._retry.statuses and attempt < self._retry.max_retries:
                 attempt += 1
+                self._tell("on_retry", _TOKEN.name, str(response.status_code))
                 await asyncio.sleep(self._backoff(attempt - 1, _retry_after(response)))
                 continue
             break
@@ -889,6 +903,48 @@ class BabelforceClient:
                 reason=_server_reason(response),
             )
         raise _status_error(response, "POST", TOKEN_PATH, _TOKEN, True)
+
+    async def _observed_fetch_token(self, form: dict[str, str]) -> Token:
+        """`_fetch_token`, with its grant type and result told to the observer (never the form's values)."""
+        grant = form.get("grant_type", "unknown")
+        try:
+            token = await self._fetch_token(form)
+        except errors.AuthenticationError:
+            self._tell("on_token", grant, "refused")
+            raise
+        except errors.BabelforceError:
+            self._tell("on_token", grant, "error")
+            raise
+        self._tell("on_token", grant, "ok")
+        return token
+
+    async def _timed(self, operation: str, sending: Awaitable[httpx.Response]) -> httpx.Response:
+        """One HTTP request, its status and duration told to the observer (sending to the answer's headers)."""
+        if self.observer is None:
+            return await sending
+        started, status = time.monotonic(), "error"
+        try:
+            response = await sending
+            status = str(response.status_code)
+            return response
+        except httpx.TransportError as failure:
+            status = _unanswered(failure)
+            raise
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        finally:
+            self._tell("on_response", operation, status, time.monotonic() - started)
+
+    def _tell(self, event: str, *details: str | float) -> None:
+        """Call the observer's `event` method; an observer that fails is logged, never the call's problem."""
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            getattr(observer, event)(*details)
+        except Exception:
+            log.exception("the babelforce client's observer failed on %s", event)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full jitter: uniform(0, min(cap, base * 2^attempt)); a server's Retry-After wins, up to the cap."""
@@ -1065,6 +1121,15 @@ def match_list(lists: Sequence[LeadList], name_or_id: str) -> LeadList | None:
 
 def _kind(failure: httpx.TransportError) -> str:
     return type(failure).__name__
+
+
+def _unanswered(failure: httpx.TransportError) -> str:
+    """A failure without an answer, in the observer's few words."""
+    if isinstance(failure, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(failure, httpx.ConnectError):
+        return "connect_error"
+    return "network_error"
 
 
 def _behind_proxy(base_url: str) -> bool:

@@ -41,6 +41,8 @@ from babelforce.client import BabelforceClient
 from babelforce.models import Campaign, CampaignStatus, HopperEntry
 from commands.caveat_text import escape
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 ALERT_INTERVAL_S = 60.0
@@ -219,8 +221,10 @@ class AlertWatcher:
         try:
             await self.slack.chat_postMessage(channel=self.channel, text=line, unfurl_links=False, unfurl_media=False)
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as failure:
+            metrics.alert(reading.state, sent=False)
             log.warning("alerts: posting about %s failed (%s); trying again next interval", campaign.name, failure)
             return None
+        metrics.alert(reading.state, sent=True)
         watch.posted, watch.posted_at = reading.state, now
         watch.last = LastAlert(datetime.now(UTC), reading.state, _plain(line))
         log.info("alerts: %s is %s", campaign.name, reading.state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -13,19 +14,24 @@ from urllib.parse import parse_qs
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import listeners
+from . import listeners, logs, metrics
 from .pipeline import Leadbot
-from .slack_edge import CONTEXT_KEY
+from .slack_edge import CONTEXT_KEY, request_context
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = metrics.METRICS_PATH
+#: In a Bolt request's context: time.perf_counter() when the HTTP edge received it (the ack is timed from there).
+ARRIVED_KEY = "leadbot_arrived"
 SLACK_API_URL = "https://slack.com/api/"
 
 
@@ -57,7 +63,7 @@ def build_app(
     """The one Bolt app every mode serves. `signing_secret` None turns request signing off (Socket Mode only)."""
     for name in _VERIFICATION_LOGGERS:  # before AsyncApp: Bolt's middleware loggers exist from its construction
         logging.getLogger(name).addFilter(_WITHOUT_REFUSED_BODIES)  # a filter is added once, however often called
-    app = AsyncApp(
+    app = _MeasuredApp(
         token=bot_token,
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
@@ -76,6 +82,22 @@ def build_app(
     app.error(_log_listener_error)
     listeners.register(app)
     return app
+
+
+class _MeasuredApp(AsyncApp):
+    """Bolt's app, which also times each request's ack (leadbot_ack_seconds) and opens the request's log context
+    (bot.logs), in every mode: HTTP, Socket Mode and the console. Bolt answers a request once its listener has
+    called ack(); the listener's work after that runs in a task started here, so it carries the context."""
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        arrived = req.context.get(ARRIVED_KEY)
+        if not isinstance(arrived, float):  # Socket Mode: from here
+            arrived = time.perf_counter()
+        context = request_context(req.body, arrived)
+        with logs.request_scope(context):
+            response = await super().async_dispatch(req)
+        metrics.acked(context.kind or "other", time.perf_counter() - arrived)
+        return response
 
 
 async def _log_listener_error(error: Exception, body: dict) -> None:
@@ -101,7 +123,8 @@ def http_app(
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> Starlette:
-    """Slack's requests (commands, interactivity, select options) at /slack/events; GET /healthz for probes.
+    """Slack's requests (commands, interactivity, select options) at /slack/events; GET /healthz for probes; GET
+    /metrics for Prometheus (unsigned, and it carries no id, name or number: bot.metrics).
 
     Before Bolt sees a request, this edge makes sure it is Slack's: one copy of each signature header, a body of
     at most MAX_BODY_BYTES, and a valid signature over the raw bytes. Anything else gets 401 (413 for a body too
@@ -111,6 +134,7 @@ def http_app(
     secret = signing_secret.encode()
 
     async def events(request: Request) -> Response:
+        arrived = time.perf_counter()
         if not _plausible_signature_headers(request):
             log.info("refused a request to %s: missing, repeated or malformed signature headers (401)", EVENTS_PATH)
             return PlainTextResponse("invalid request", status_code=401)
@@ -130,10 +154,14 @@ def http_app(
             log.warning("refused a signed request to %s: %s (400)", EVENTS_PATH, problem)
             return PlainTextResponse("malformed request", status_code=400)
         request._body = body  # Bolt's adapter reads the body again: give it the bytes already read
-        return await handler.handle(request)
+        return await handler.handle(request, {ARRIVED_KEY: arrived})
 
     async def health(_: Request) -> Response:
         return JSONResponse({"ok": True})
+
+    async def metrics_page(_: Request) -> Response:
+        body, content_type = await asyncio.to_thread(metrics.exposition)  # file reads with several workers
+        return Response(body, headers={"Content-Type": content_type})
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -144,7 +172,11 @@ def http_app(
             await on_shutdown()
 
     return Starlette(
-        routes=[Route(EVENTS_PATH, events, methods=["POST"]), Route(HEALTH_PATH, health, methods=["GET"])],
+        routes=[
+            Route(EVENTS_PATH, events, methods=["POST"]),
+            Route(HEALTH_PATH, health, methods=["GET"]),
+            Route(METRICS_PATH, metrics_page, methods=["GET"]),
+        ],
         lifespan=lifespan,
     )
 

@@ -9,6 +9,7 @@ from commands.blocks import HISTORY_SHOWN_MAX, HistoryEntry, change_summary, err
 from commands.remove import NAME as REMOVE
 from commands.remove import status_and_calls
 
+from . import metrics
 from .audit import AuditError, Change
 from .service import Snapshot, UserFacingError, snapshot
 from .undo import UNDO_ADD, UNDO_REMOVE, can_undo
@@ -56,6 +57,7 @@ class History:
                 unfinished_add_uid=None if gone else name,
             )
         except AuditError as failure:
+            metrics.audit_error("history")
             return error_message(
                 f"leadbot could not read its audit trail: {failure.message}", replace_original=replace_original
             )

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from babelforce import errors
 from commands.home_view import CHANGES_SHOWN, HomeCampaign, HomeChange, home_denied, home_view
 
+from . import metrics
 from .audit import AuditError, Change
 from .explain import UserFacingError
 from .history import summary
@@ -89,6 +90,7 @@ class Home:
         try:
             changes = await self.bot.audit.changes_of(user_id, limit=CHANGES_SHOWN)
         except AuditError as failure:
+            metrics.audit_error("changes_of")
             return None, failure.message
         undoable = await self._undoable(changes, request)
         return [

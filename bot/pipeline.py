@@ -30,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from commands import registry
 from commands.blocks import (
+    BLOCK_ERROR,
     change_summary,
     confirmation_message,
     error_message,
@@ -39,6 +40,7 @@ from commands.blocks import (
 from commands.caveat_text import describe, escape
 from commands.grammar import command_text
 
+from . import logs, metrics
 from .alerts import AlertWatcher
 from .audit import Actor, AuditError, AuditLog, Outcome
 from .campaigns import Campaigns
@@ -52,7 +54,7 @@ from .service import LeadService, Plan, Snapshot, UserFacingError, lead_record, 
 from .settler import FIRST_LOOK_S, LAST_LOOK_S, SETTLED_PREFIX, Settler
 from .slack_edge import after_ack
 from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S, WRITE_IN_FLIGHT_MAX_S
-from .undo import UNDO_ADD, UNDO_REMOVE, Undo
+from .undo import UNDO, UNDO_ADD, UNDO_REMOVE, Undo
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,8 @@ class Leadbot:
     _process_id: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
     def __post_init__(self) -> None:
+        if self.service.client.observer is None:  # its babelforce traffic counted in the metrics (bot.metrics)
+            self.service.client.observer = metrics.BABELFORCE
         self.history = History(self)
         self.finder = Finder(self.service, self.find_max_lists)
         first, last = self.settle_after
@@ -136,10 +140,12 @@ class Leadbot:
     ) -> Denial | None:
         """The gate's answer (None: allowed). A denial is recorded in the audit trail; no babelforce call is made.
         `channel_rule=False`: from the user's Home tab, which is in no channel (Gatekeeper.check)."""
+        logs.annotate(subcommand=subcommand, user=request.requester.user_id or None)
         denial = await self.gate.check(
             request.requester, write=registry.is_write(subcommand), channel_rule=channel_rule
         )
         if denial is not None:
+            metrics.command(subcommand, "denied")
             try:
                 async with asyncio.timeout(DENIAL_RECORD_BUDGET_S):  # the write itself goes on in its thread
                     await self.audit.denied(
@@ -150,6 +156,7 @@ class Leadbot:
                         list_ref=list_ref,
                     )
             except AuditError as failure:
+                metrics.audit_error("denied")
                 log.warning("could not record a denied /lead %s: %s", subcommand, failure.message)
             except TimeoutError:
                 log.warning(
@@ -181,6 +188,7 @@ class Leadbot:
                 try:
                     await self.audit.unlock_lead(list_id, lead_id, holder)
                 except AuditError as failure:  # it lapses at its expiry; the change itself is done
+                    metrics.audit_error("unlock_lead")
                     log.warning("could not release the write lock of lead %s: %s", lead_id, failure.message)
 
     def _wrote(self, list_id: str, lead_id: str | None) -> None:
@@ -244,14 +252,23 @@ class Leadbot:
         try:
             spec = registry.of(command)
             subcommand = spec.name
+            logs.annotate(
+                request_id=request.request_id,
+                user=request.requester.user_id or None,
+                subcommand=subcommand,
+                list=mask(getattr(command, "list_ref", "")) or None,
+                lead_uid=mask(_log_ref(command)) or None,
+            )
             if spec.run is not None:  # a read, or a write with its own flow (undo); writers were checked before
                 if client is not None and request.client is None:
                     request = replace(request, client=client)
-                return await spec.run(self, command, request, replace_original)
+                answer = await spec.run(self, command, request, replace_original)
+                outcome = reply_outcome(answer)
+                return answer
             reply, outcome = await self._write(spec, command, request, replace_original, confirmed, client, expected)
             return reply
         except UserFacingError as failure:
-            outcome = "refused"
+            outcome = "unknown" if failure.uncertain else "refused"  # unknown: babelforce may have applied it
             return error_message(failure.message, replace_original=replace_original)
         except Exception:  # the edge: whatever broke, the user gets a sentence and the bot goes on
             outcome = "crashed"
@@ -263,14 +280,26 @@ class Leadbot:
                 replace_original=replace_original,
             )
         finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            list_ref, lead_ref = mask(getattr(command, "list_ref", "")), mask(_log_ref(command))
+            metrics.command(subcommand, outcome)
             log.info(
                 "/lead %s by %s list=%s lead=%s: %s in %.0f ms",
                 subcommand,
                 request.requester.user_id or "?",
-                mask(getattr(command, "list_ref", "")),
-                mask(_log_ref(command)),
+                list_ref,
+                lead_ref,
                 outcome,
-                (time.perf_counter() - started) * 1000,
+                elapsed_ms,
+                extra={  # the JSON log's fields (bot.logs)
+                    "request_id": request.request_id,
+                    "user": request.requester.user_id or None,
+                    "subcommand": subcommand,
+                    "list": list_ref or None,
+                    "lead_uid": lead_ref or None,
+                    "outcome": outcome,
+                    "duration_ms": round(elapsed_ms, 1),
+                },
             )
 
     async def _write(
@@ -329,6 +358,7 @@ class Leadbot:
         try:
             first = await self.audit.by_request_id(request_id)
         except AuditError:
+            metrics.audit_error("by_request_id")
             return None
         if first is None:
             return None
@@ -355,6 +385,7 @@ class Leadbot:
         try:
             return await self.audit.lock_lead(list_id, lead_id, holder, ttl=WRITE_IN_FLIGHT_MAX_S)
         except AuditError as failure:
+            metrics.audit_error("lock_lead")
             log.error("audit trail unavailable, a write of lead %s refused: %s", lead_id, failure.message)
             raise UserFacingError(NOT_RECORDED.format(reason=failure.message)) from None
 
@@ -362,18 +393,21 @@ class Leadbot:
         try:
             return await self.audit.last_id()
         except AuditError:
+            metrics.audit_error("last_id")
             return None  # then the plan is made again under the lock, to be safe
 
     async def _written_since(self, key: tuple[str, str], mark: int) -> bool:
         try:
             return await self.audit.written_since(key[0], key[1], mark)
         except AuditError:
+            metrics.audit_error("written_since")
             return True
 
     async def _reserved(self, request_id: str) -> bool:
         try:
             return await self.audit.reserved(request_id)
         except AuditError as failure:  # begin() will fail too and refuse the change with the reason
+            metrics.audit_error("reserved")
             log.warning("could not check request %s in the audit trail: %s", request_id, failure.message)
             return False
 
@@ -410,6 +444,7 @@ class Leadbot:
                 reply_to=request.reply_to,
             )
         except AuditError as failure:
+            metrics.audit_error("begin")
             log.error("audit trail unavailable, /lead %s refused: %s", action, failure.message)
             message = NOT_RECORDED.format(reason=failure.message)
             return error_message(message, replace_original=replace_original), "unrecorded"
@@ -448,6 +483,7 @@ class Leadbot:
         try:
             await self.audit.hold(token=token, actor=request.actor, command=payload, expires_in=CONFIRM_TTL_S)
         except AuditError as failure:
+            metrics.audit_error("hold")
             return error_message(NOT_RECORDED.format(reason=failure.message), replace_original=replace_original)
         ask = registry.of(plan.command).question
         if ask is not None:  # the subcommand words its own question (a remove: the lead's card and Remove)
@@ -472,6 +508,7 @@ class Leadbot:
         try:
             payload = await self.audit.claim(token, user_id=request.requester.user_id)
         except AuditError as failure:
+            metrics.audit_error("claim")
             return error_message(NOT_RECORDED.format(reason=failure.message), replace_original=True)
         if payload is None:
             return notice_message(
@@ -496,6 +533,7 @@ class Leadbot:
         try:
             cancelled = await self.audit.cancel(token, user_id=request.requester.user_id)
         except AuditError as failure:
+            metrics.audit_error("cancel")
             log.warning("could not cancel a held confirmation: %s", failure.message)
             cancelled = False
         if cancelled:
@@ -506,7 +544,9 @@ class Leadbot:
 
     async def undo(self, change_id: int, *, request: Request, client: AsyncWebClient | None = None) -> dict[str, Any]:
         """Put a lead back as it was before an audited change; never raises. A repeated click undoes once."""
-        return await Undo(self).run(change_id, request=request, client=client)
+        reply = await Undo(self).run(change_id, request=request, client=client)
+        metrics.command(UNDO, reply_outcome(reply))  # the button (a typed /lead undo is counted by execute)
+        return reply
 
     async def undo_command(self, change_id: int | None, *, request: Request, replace_original: bool) -> dict[str, Any]:
         """`/lead undo [#change]`: the change named, or the user's own latest, by the button's path; never raises."""
@@ -537,6 +577,7 @@ class Leadbot:
         try:
             await self.audit.finish(change_id, **outcome)  # type: ignore[arg-type]
         except AuditError as failure:
+            metrics.audit_error("finish")
             log.error("could not complete audit record %s: %s", change_id, failure.message)
             return False
         return True
@@ -594,6 +635,13 @@ async def plan_of(spec: registry.Subcommand[Any], service: LeadService, command:
     if spec.plan is None:
         raise registry.UnknownSubcommand(f"subcommand {spec.name!r} has no plan")
     return await spec.plan(service, command)
+
+
+def reply_outcome(reply: dict[str, Any] | None) -> str:
+    """A finished read's outcome, for the metrics and the log line: refused when its reply is an error message."""
+    blocks = (reply or {}).get("blocks") or []
+    first = blocks[0] if blocks and isinstance(blocks[0], dict) else {}
+    return "refused" if first.get("block_id") == BLOCK_ERROR else "ok"
 
 
 def _log_ref(command: object) -> str:

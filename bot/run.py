@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import re
 import signal
 import sys
+from collections.abc import Callable
 from typing import Literal
 
 import aiohttp
@@ -20,10 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from babelforce.client import BabelforceClient
 from babelforce.config import BabelforceSettings
 
+from . import metrics
 from .alerts import AlertWatcher
 from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
 from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
 from .http_server import server_options
+from .logs import CHATTY_LOGGERS as CHATTY_LOGGERS  # where they have always been found (moved to bot.logs)
+from .logs import TEXT_FORMAT, LogFormat, floors, install, logging_config
+from .logs import EscapedControlCharacters as EscapedControlCharacters
 from .permissions import AccessPolicy, Gatekeeper
 from .pipeline import Leadbot
 from .service import LeadService
@@ -48,10 +52,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-#: Libraries whose DEBUG lines carry message bodies, response_urls or headers: never below INFO.
-CHATTY_LOGGERS = ("slack_sdk", "slack_bolt", "bot.bolt", "httpcore", "aiohttp", "websockets")
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         audit = AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
     except AuditError as unusable:
         return _refuse([unusable.message])
-    configure_logging(settings.leadbot_log_level)
+    configure_logging(settings.leadbot_log_level, settings.leadbot_log_format)
     try:
         audit.settle_interrupted()
     except AuditError as unusable:
@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         return _refuse([unusable.message])
     if settings.leadbot_allow_all_writers:
         log.warning("LEADBOT_ALLOW_ALL_WRITERS=true: everyone in the workspace may add, rank, set and undo")
+    if mode == "http" and settings.leadbot_metrics_port is not None:
+        log.warning(
+            "LEADBOT_METRICS_PORT is for Socket Mode: HTTP mode serves %s on its own port", metrics.METRICS_PATH
+        )
     try:
         if mode == "socket":
             return asyncio.run(_serve_socket_mode(settings, babelforce_settings, audit))
@@ -92,31 +96,15 @@ def run(args: argparse.Namespace) -> int:
         audit.close()
 
 
-class EscapedControlCharacters(logging.Filter):
-    """A log line is one line: control characters in a message (a newline, an escape sequence or a NUL typed in a
-    command) are written as escapes, so nobody can forge a log line or recolour a terminal. Tracebacks stay."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in message):
-            record.msg, record.args = _CONTROL.sub(lambda found: repr(found.group())[1:-1], message), ()
-        return True
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def configure_logging(level: str) -> None:
-    """leadbot's own lines at `level`; the Slack and HTTP libraries no lower than INFO (their DEBUG has bodies)."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, log_format: LogFormat = "text") -> None:
+    """leadbot's own lines at `level`, as text or JSON (LEADBOT_LOG_FORMAT), with the same hygiene either way
+    (bot.logs); the Slack and HTTP libraries no lower than INFO (their DEBUG has bodies), httpx no lower than
+    WARNING."""
+    logging.basicConfig(level=level, format=TEXT_FORMAT)
     for handler in logging.getLogger().handlers:
-        if not any(isinstance(existing, EscapedControlCharacters) for existing in handler.filters):
-            handler.addFilter(EscapedControlCharacters())
-    floor = max(logging.getLevelName(level), logging.INFO)
-    for name in CHATTY_LOGGERS:
+        install(handler, log_format)
+    for name, floor in floors(level).items():
         logging.getLogger(name).setLevel(floor)
-    # httpx logs every babelforce request at INFO (3-5 lines per command): a cost under load, and no news
-    logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -> Leadbot:
@@ -179,6 +167,7 @@ def _serve_http(
         port=port,
         log_level=settings.leadbot_log_level.lower(),
         access_log=False,  # access lines carry no value here and query strings could
+        log_config=logging_config(settings.leadbot_log_level, settings.leadbot_log_format),  # in every worker too
         **server_options(),  # slow and idle connections closed, concurrent connections capped (bot.http_server)
     )
     return 0
@@ -205,6 +194,9 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows event loops
                 loop.add_signal_handler(signum, stop.set)
+        stop_metrics = _serve_metrics(settings)
+        if isinstance(stop_metrics, str):
+            return _refuse([stop_metrics])
         handler = AsyncSocketModeHandler(bolt, app_token)
         try:
             await handler.connect_async()
@@ -215,7 +207,23 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
         finally:
             await handler.close_async()
             await leadbot.aclose()
+            if stop_metrics is not None:
+                stop_metrics()
     return 0
+
+
+def _serve_metrics(settings: BotSettings) -> Callable[[], None] | str | None:
+    """Socket Mode's /metrics on LEADBOT_METRICS_HOST:LEADBOT_METRICS_PORT (None: unset, no metrics server); the
+    function that stops it, or why it cannot start."""
+    port, host = settings.leadbot_metrics_port, settings.leadbot_metrics_host
+    if port is None:
+        return None
+    try:
+        stop = metrics.serve(host, port)
+    except OSError as failure:
+        return f"LEADBOT_METRICS_PORT={port}: cannot listen on {host}:{port} ({failure.strerror or failure})."
+    log.info("metrics at http://%s:%s%s", host, port, metrics.METRICS_PATH)
+    return stop
 
 
 async def _check_slack(bolt: AsyncApp, *, app_token: str | None) -> str | None:

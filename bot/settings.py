@@ -53,6 +53,10 @@ class BotSettings(BaseSettings):
     leadbot_host: str = "0.0.0.0"  # Slack must reach the bot; put it behind a TLS proxy
     leadbot_port: int = Field(default=3000, ge=0, le=65535)
     leadbot_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    leadbot_log_format: Literal["text", "json"] = "text"  # json: one object per line (bot.logs)
+    # Socket Mode's /metrics (HTTP mode serves it on its own port): None, no metrics server
+    leadbot_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    leadbot_metrics_host: str = "127.0.0.1"  # loopback: /metrics has no password; 0.0.0.0 for a scraper elsewhere
     leadbot_writers: IdSet = frozenset()  # U…/W… users and S… user groups who may add, rank, set and undo
     leadbot_readers: IdSet = frozenset()  # who may show/history/help; empty: everyone in an accepted workspace
     leadbot_channels: IdSet = frozenset()  # channels the bot answers in; empty: any
@@ -73,6 +77,7 @@ class BotSettings(BaseSettings):
         "leadbot_db",
         "leadbot_audit_channel",
         "leadbot_alert_channel",
+        "leadbot_metrics_port",
         mode="before",
     )
     @classmethod
@@ -122,6 +127,11 @@ class BotSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("leadbot_log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("slack_api_url")
     @classmethod

@@ -25,6 +25,7 @@ from commands.blocks import ACTION_APPLY_ANYWAY, ACTION_CANCEL, BLOCK_ACTIONS, B
 from commands.caveat_text import escape
 from commands.grammar import Invalid, parse
 
+from . import metrics
 from .audit import AuditError, Change, Outcome
 from .service import UserFacingError, changed_keys, snapshot
 from .slack_edge import deliver
@@ -87,6 +88,7 @@ class Settler:
         try:
             waiting = await self.bot.audit.unsettled(older_than=WRITE_IN_FLIGHT_MAX_S)
         except AuditError as failure:
+            metrics.audit_error("unsettled")
             log.error("settler: could not read unconfirmed writes from the audit trail: %s", failure.message)
             return 0
         for change in waiting:
@@ -224,6 +226,7 @@ class Settler:
         try:
             await self.bot.audit.hold(token=token, actor=newer.actor, command=payload, expires_in=CONFIRM_TTL_S)
         except AuditError:
+            metrics.audit_error("hold")
             return _notice(text + " Type the newer command again to restore it.")
         return ephemeral(
             [

@@ -4,6 +4,8 @@ follows an ack, and reading who asked from Bolt's context. Nothing here knows wh
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Awaitable
 from typing import Any
 
@@ -15,6 +17,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from commands.modals import FormOrigin
 
+from . import logs, metrics
 from .permissions import Requester
 
 log = logging.getLogger(__name__)
@@ -176,3 +179,47 @@ def _slack_id(value: object) -> str | None:
 
 def origin_of(view: dict) -> FormOrigin:
     return FormOrigin.decode(view.get("private_metadata"))
+
+
+#: Slack's payload types, as the kinds the ack metric and the logs name.
+_KINDS = {
+    "block_actions": "action",
+    "view_submission": "view",
+    "view_closed": "view",
+    "block_suggestion": "options",
+    "event_callback": "event",
+}
+
+
+def request_context(body: dict[str, Any], arrived: float) -> logs.RequestContext:
+    """What the logs and the metrics know of a Slack request from its body alone: its kind, its id and who sent
+    it. The id is the audit trail's where there is one (`command:<trigger_id>`, `view:<view id>`), else the
+    trigger's or the event's, else a random one."""
+    kind = "command" if "command" in body else _KINDS.get(str(body.get("type")), "other")
+    view, event = _object(body, "view"), _object(body, "event")
+    key = {
+        "command": _slack_id(body.get("trigger_id")),
+        "view": _slack_id(view.get("id")),
+        "action": _slack_id(body.get("trigger_id")),
+        "event": _slack_id(body.get("event_id")),
+    }.get(kind)
+    user = body.get("user")
+    user_id = (
+        _slack_id(body.get("user_id")) or (_slack_id(user.get("id")) if isinstance(user, dict) else None)
+    ) or _slack_id(event.get("user"))
+    return logs.RequestContext(
+        request_id=f"{kind}:{(key or uuid.uuid4().hex[:12])[:64]}",
+        kind=kind,
+        user=user_id[:32] if user_id else None,
+        arrived=arrived,
+    )
+
+
+def answered(subcommand: str | None = None) -> None:
+    """The current request's answer after its ack has reached Slack: its reply latency, counted from its arrival."""
+    context = logs.current()
+    if context is None or context.arrived is None:
+        return
+    metrics.replied(
+        context.kind or "other", subcommand or context.subcommand or "other", time.perf_counter() - context.arrived
+    )

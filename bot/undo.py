@@ -26,6 +26,7 @@ from commands.fields import change_ref
 from commands.remove import NAME as REMOVE
 from commands.remove import call_history
 
+from . import metrics
 from .audit import AuditError, Change, Outcome
 from .replies import NOT_RECORDED, with_note
 from .service import Snapshot, UserFacingError, changed_keys, snapshot, written
@@ -55,6 +56,7 @@ class Undo:
             try:
                 latest = await self.bot.audit.latest_change_of(request.actor.user_id)
             except AuditError as failure:
+                metrics.audit_error("latest_change_of")
                 return error_message(
                     f"leadbot could not read its audit trail: {failure.message}", replace_original=replace_original
                 )
@@ -78,6 +80,7 @@ class Undo:
         try:
             older = await self.bot.audit.latest_change_of(request.actor.user_id, undoable=True)
         except AuditError:
+            metrics.audit_error("latest_change_of")
             older = None
         if older is None:
             return f"{said} Nothing older of yours is left to undo."
@@ -100,6 +103,7 @@ class Undo:
         except UserFacingError as failure:
             return error_message(failure.message)
         except AuditError as failure:
+            metrics.audit_error("undo")
             return error_message(NOT_RECORDED.format(reason=failure.message))
         except Exception:  # the edge: as in execute
             reference = uuid.uuid4().hex[:8]
@@ -283,6 +287,7 @@ class Undo:
         try:
             return await self.bot.audit.mark_undone(change_id, undo_id)
         except AuditError as failure:
+            metrics.audit_error("mark_undone")
             log.error("could not mark change %s undone by %s: %s", change_id, undo_id, failure.message)
             return False
 

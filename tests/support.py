@@ -4,7 +4,8 @@
 - the sandbox: `SSL_CONTEXT`, `fetch_token`, `SandboxControl` (its own endpoints: faults, stats, dialling);
 - the end-to-end bot: `Bot` and `start_bot` (the real Bolt app over HTTP on loopback, the babelforce sandbox behind
   it, the Slack stand-in in front), `shared_bot` for module-scoped fixtures, and what tests read in its answers
-  (`texts`, `block`, `header`, `caveat`, ...) or in the sandbox (`snapshot`, `all_leads`, `writes`, ...).
+  (`texts`, `block`, `header`, `caveat`, ...) or in the sandbox (`snapshot`, `all_leads`, `writes`, ...);
+- metrics: `scrape` reads a /metrics page (HTTP mode's, or Socket Mode's LEADBOT_METRICS_PORT).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -416,3 +419,34 @@ VALIDATION_ERRORS = [
     ("unquoted list", "rank Spring leads lead-10 100", "'100' is one too many", "rank", "lead-10"),
     ("unclosed quote", 'rank "Spring leads lead-10 100', "unclosed double quote", "rank", "lead-10"),
 ]
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One read of a /metrics page: its text and its samples (as prometheus_client's parser reads them)."""
+
+    text: str
+    samples: tuple[Sample, ...]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of `name`'s samples whose labels include `labels` (0 when there is none)."""
+        return sum(
+            sample.value
+            for sample in self.samples
+            if sample.name == name and all(sample.labels.get(key) == wanted for key, wanted in labels.items())
+        )
+
+    def labels(self, name: str) -> list[dict[str, str]]:
+        return [dict(sample.labels) for sample in self.samples if sample.name == name]
+
+
+def scrape(url: str) -> Scrape:
+    """GET a /metrics page, unsigned, as Prometheus does."""
+    response = httpx.get(url, timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain"), response.headers
+    families = text_string_to_metric_families(response.text)
+    return Scrape(response.text, tuple(sample for family in families for sample in family.samples))

@@ -24,7 +24,7 @@ from commands.show import NAME as SHOW
 from commands.show import ShowLead
 
 from ..pipeline import APPLY_ANYWAY, Leadbot, Request
-from ..slack_edge import CONTEXT_KEY, after_ack, deliver, requester_of
+from ..slack_edge import CONTEXT_KEY, after_ack, answered, deliver, requester_of
 from ..undo import UNDO
 
 #: A change id is an SQLite row id: at most 19 digits; a button claiming more is not one of ours.
@@ -164,3 +164,4 @@ async def _answer(reply: dict, body: dict, client: AsyncWebClient, request: Requ
         channel_id=_channel(body),
         user_id=request.requester.user_id,
     )
+    answered()

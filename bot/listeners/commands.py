@@ -19,8 +19,9 @@ from commands.blocks import error_message, help_message, progress_message
 from commands.grammar import Help, Invalid, OpenModal, ParseResult, parse
 from commands.modals import FormOrigin, form_view
 
+from .. import metrics
 from ..pipeline import Leadbot, Request
-from ..slack_edge import CONTEXT_KEY, after_ack, deliver, requester_of
+from ..slack_edge import CONTEXT_KEY, after_ack, answered, deliver, requester_of
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,12 @@ async def handle_lead_command(ack: AsyncAck, command: dict, client: AsyncWebClie
         return
     if isinstance(parsed, Help):
         await ack(help_message(parsed.topic))
+        metrics.command("help", "ok")
         return
     if isinstance(parsed, Invalid):
         await ack(error_message(parsed.message, parsed.usage))
+        named = parsed.subcommand if parsed.subcommand and registry.find(parsed.subcommand) else "other"
+        metrics.command(named, "invalid")  # never the typed word itself: a label's values stay the code's own
         return
     if isinstance(parsed, OpenModal):
         await ack()
@@ -86,6 +90,7 @@ async def run_command(
         channel_id=command.get("channel_id"),
         user_id=command.get("user_id", ""),
     )
+    answered()
 
 
 async def open_form(client: AsyncWebClient, command: dict, subcommand: str) -> None:

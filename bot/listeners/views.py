@@ -15,7 +15,7 @@ from commands.modals import FormOrigin, read_form
 
 from ..forms import precheck
 from ..pipeline import Leadbot, Request
-from ..slack_edge import CONTEXT_KEY, after_ack, deliver, origin_of, requester_of
+from ..slack_edge import CONTEXT_KEY, after_ack, answered, deliver, origin_of, requester_of
 
 #: Every subcommand's form (`lead_<name>_form`), including subcommands registered after the app was built.
 FORM_CALLBACK = re.compile(r"^lead_[a-z_]+_form$")
@@ -75,3 +75,4 @@ async def run_form(
         return
     user_id = request.requester.user_id
     await deliver(reply, response_url=origin.response_url, client=client, channel_id=origin.channel_id, user_id=user_id)
+    answered()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 from sandbox import SandboxServer
 from slackstub import SlackDriver, SlackStub
-from tests.support import is_progress, texts
+from tests.support import is_progress, scrape, texts
 
 SECRET_VALUES = ("xoxp-do-not-print-me", "sig-do-not-print-me", "bf-do-not-print-me")
 
@@ -205,3 +206,54 @@ def test_http_mode_starts_the_campaign_alerts(tmp_path: Path) -> None:
             process.wait(timeout=10)
     assert posted.payload["channel"] == "C0ALERTS"
     assert posted.payload["text"].startswith(":warning: *Renewals*: hopper low, 10 loaded (alert below 15)")
+
+
+def test_http_mode_serves_metrics_on_its_port_and_logs_json_from_every_logger(tmp_path: Path) -> None:
+    """GET /metrics on the HTTP port, unsigned, moving with a command; LEADBOT_LOG_FORMAT=json makes every line of
+    the process one JSON object: leadbot's own, and uvicorn's, which gets the same format (its log_config)."""
+    port, secret = _free_port(), "json-mode-secret"
+    with SandboxServer(seed="demo") as sandbox, SlackStub() as stub:
+        env = _env(
+            SLACK_BOT_TOKEN=stub.bot_token,
+            SLACK_SIGNING_SECRET=secret,
+            SLACK_API_URL=stub.api_url,
+            BABELFORCE_BASE_URL=sandbox.base_url,
+            BABELFORCE_CLIENT_ID="sandbox",
+            BABELFORCE_CLIENT_SECRET="sandbox",
+            LEADBOT_ALLOW_ALL_WRITERS="true",
+            LEADBOT_LOG_FORMAT="json",
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--http", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None and time.monotonic() < deadline, "leadbot run --http did not come up"
+                time.sleep(0.05)
+            with SlackDriver(stub, f"{base}/slack/events", secret) as driver:
+                interaction = driver.command('show "Spring leads" lead-10')
+                assert "lead-10" in texts(driver.replies(interaction)[0])
+            metrics = scrape(f"{base}/metrics")
+            assert metrics.value("leadbot_commands_total", subcommand="show", outcome="ok") == 1
+            assert metrics.value("leadbot_ack_seconds_count", kind="command") == 1
+            assert metrics.value("leadbot_babelforce_token_fetches_total", result="ok") == 1
+            assert "process_cpu_seconds_total" in metrics.text  # one process: prometheus_client's own too
+        finally:
+            process.terminate()
+            output = process.communicate(timeout=10)[0]
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # each one JSON, or this fails
+    assert any(line["logger"].startswith("uvicorn") for line in lines), output
+    (done,) = [line for line in lines if line["message"].startswith("/lead show")]
+    assert done["request_id"] == f"command:{interaction.trigger_id}" and done["outcome"] == "ok"

@@ -235,3 +235,28 @@ def test_alert_settings_default_and_bounds(monkeypatch: pytest.MonkeyPatch) -> N
     message = str(failure.value)
     for name in ("LEADBOT_ALERT_CHANNEL", "LEADBOT_ALERT_INTERVAL", "LEADBOT_ALERT_HOPPER_MIN"):
         assert f"{name} is invalid" in message
+
+
+def test_log_format_and_metrics_settings_default_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.leadbot_log_format == "text"  # today's lines
+    assert settings.leadbot_metrics_port is None  # Socket Mode serves no metrics unless asked
+    assert settings.leadbot_metrics_host == "127.0.0.1"  # and then only to this machine, unless told otherwise
+    monkeypatch.setenv("LEADBOT_LOG_FORMAT", " JSON ")
+    monkeypatch.setenv("LEADBOT_METRICS_PORT", "9464")
+    monkeypatch.setenv("LEADBOT_METRICS_HOST", "0.0.0.0")
+    settings = load_settings()
+    assert (settings.leadbot_log_format, settings.leadbot_metrics_port, settings.leadbot_metrics_host) == (
+        "json",
+        9464,
+        "0.0.0.0",
+    )
+    monkeypatch.setenv("LEADBOT_METRICS_PORT", " ")
+    assert load_settings().leadbot_metrics_port is None
+    monkeypatch.setenv("LEADBOT_LOG_FORMAT", "xml")
+    monkeypatch.setenv("LEADBOT_METRICS_PORT", "70000")
+    with pytest.raises(StartupError) as failure:
+        load_settings()
+    message = str(failure.value)
+    for name in ("LEADBOT_LOG_FORMAT", "LEADBOT_METRICS_PORT"):
+        assert f"{name} is invalid" in message

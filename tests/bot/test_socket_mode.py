@@ -3,7 +3,9 @@ from it, acks them over the socket within Slack's 3 s and answers at the respons
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +18,7 @@ import pytest
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
 from slackstub import NoAnswer, SlackStub
-from tests.support import is_progress, texts
+from tests.support import is_progress, scrape, texts
 
 APP_TOKEN = "xapp-leadbot-socket-test"
 ACK_DEADLINE_S = 3.0
@@ -207,3 +209,42 @@ def test_socket_mode_stops_cleanly_on_sigterm(socket_bot: tuple[SlackStub, BotPr
     assert bot.process.wait(timeout=10) == 0, bot.output
     assert bot.wait_output("leadbot stopping", timeout=5), bot.output
     assert "Traceback" not in bot.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_socket_mode_serves_metrics_on_its_port_and_logs_json(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """LEADBOT_METRICS_PORT: /metrics on 127.0.0.1 (LEADBOT_METRICS_HOST's default) from the start, moving with a
+    command; LEADBOT_LOG_FORMAT=json: every line of the process is a JSON object, the command's with its fields."""
+    port = _free_port()
+    with SlackStub(app_token=APP_TOKEN) as stub:
+        env = _bot_env(stub, sandbox, APP_TOKEN) | {"LEADBOT_METRICS_PORT": str(port), "LEADBOT_LOG_FORMAT": "json"}
+        bot = BotProcess(env, tmp_path)
+        try:
+            stub.wait_socket_connected(CONNECT_TIMEOUT_S)
+            url = f"http://127.0.0.1:{port}/metrics"
+            assert scrape(url).value("leadbot_commands_total") == 0
+
+            envelope_id = stub.socket_send_command('rank "Spring leads" lead-10 100')
+            ack = stub.wait_socket_ack(envelope_id, timeout=ACK_DEADLINE_S)
+            response_url = stub.socket_sent(envelope_id)["payload"]["response_url"]
+            assert "first of the next batch" in texts(stub.wait_responses(response_url, count=1, timeout=15)[0])
+            assert is_progress(ack.payload)
+            assert bot.wait_output('"/lead rank', timeout=10), bot.output
+
+            metrics = scrape(url)
+            assert metrics.value("leadbot_commands_total", subcommand="rank", outcome="ok") == 1
+            assert metrics.value("leadbot_ack_seconds_count", kind="command") == 1
+            assert metrics.value("leadbot_ack_seconds_bucket", kind="command", le="3.0") == 1
+            assert metrics.value("leadbot_babelforce_requests_total", operation="update_lead", status="200") == 1
+        finally:
+            bot.stop()
+    lines = [json.loads(line) for line in bot.output.splitlines() if line.strip()]  # each one JSON, or this fails
+    (done,) = [line for line in lines if line["message"].startswith("/lead rank")]
+    assert done["subcommand"] == "rank" and done["outcome"] == "ok" and done["lead_uid"] == "lead-10"
+    assert done["request_id"].startswith("command:") and done["user"] == "U0SUPERVISOR"
+    assert any(line["message"] == f"metrics at http://127.0.0.1:{port}/metrics" for line in lines)
