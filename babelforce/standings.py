@@ -8,7 +8,8 @@ through the client takes its new rank and status in the place it already had (a 
 change with an update); a new lead goes last (it was loaded last); a deleted one leaves.
 
 Every `ListStandings` handed out is a snapshot: a later write makes a new list of leads, never changes one a caller
-holds. Bounded: the standings of the `max_lists` most recently used lists are kept, and only while their index is.
+holds. Bounded: the standings of the `max_lists` most recently used lists, `max_leads` leads in all (the most recent
+list is always kept, however big), and only while their index is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .ids import normalize_id
 from .lookup import LeadIndex, LeadStanding, ListStandings
 from .models import Lead
 
-STANDINGS_LISTS = 4  # lists whose standings are kept (each ~25 MB per 100 000 leads)
+STANDINGS_LISTS = 4  # lists whose standings are kept
+STANDINGS_LEADS = 1_000_000  # leads whose standings are kept in all (25 MB per 100 000); the newest list always
 
 
 @dataclass(slots=True)
@@ -46,6 +48,7 @@ class StandingsCache:
     """The standings of a few lists, each valid for one LeadIndex object (see the module docstring)."""
 
     max_lists: int = STANDINGS_LISTS
+    max_leads: int = STANDINGS_LEADS
     _entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
     _building: dict[str, tuple[LeadIndex, asyncio.Future[ListStandings]]] = field(default_factory=dict)
     _writes: dict[str, int] = field(default_factory=dict)  # writes seen per list: a build they overtook is not kept
@@ -78,7 +81,10 @@ class StandingsCache:
         if self._writes.get(list_id, 0) == writes:
             self._entries[list_id] = _Entry(index, standings.leads, standings.has_ranks, standings.has_statuses)
             self._entries.move_to_end(list_id)
-            while len(self._entries) > self.max_lists:
+            while len(self._entries) > 1 and (
+                len(self._entries) > self.max_lists
+                or sum(len(entry.leads) for entry in self._entries.values()) > self.max_leads
+            ):
                 self._entries.popitem(last=False)
         return standings
 

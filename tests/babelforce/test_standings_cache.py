@@ -103,6 +103,10 @@ async def test_only_the_most_recently_used_lists_are_kept() -> None:
         await cache.of(name, built)
     assert cache.get("x", indexes["x"]) is None
     assert cache.get("z", indexes["z"]) is not None
+    few = StandingsCache(max_leads=5)  # 3 leads a list: the newest list is kept, the one before it no longer fits
+    for name, built in indexes.items():
+        await few.of(name, built)
+    assert few.get("y", indexes["y"]) is None and few.get("z", indexes["z"]) is not None
 
 
 async def test_standings_at_hand_never_ask_babelforce(client, control: SandboxControl) -> None:
