@@ -42,6 +42,7 @@ from .ids import normalize_id
 from .lookup import IndexCache, LeadIndex, ListStandings, number_key, uid_key
 from .models import AgentStatistics, Campaign, CampaignStatus, HopperEntry, Lead, LeadList, LeadPage, Token
 from .observe import CallObserver
+from .standings import StandingsCache
 from .transport import ShardedTransport
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ class BabelforceClient:
         self._slots = asyncio.Semaphore(max_connections)
         self._tokens = TokenManager(credentials)
         self._indexes = IndexCache(index_lists, index_leads)
+        self._standings = StandingsCache()  # every lead's rank and status, per index, kept in step with writes
         self._index_locks: dict[str, asyncio.Lock] = {}
         self._recent: OrderedDict[tuple[str, str], tuple[float, Lead]] = OrderedDict()
         self._rng = rng or random.Random()
@@ -342,6 +344,7 @@ class BabelforceClient:
         index = self._indexes.get(list_id)
         if index is not None:
             index.discard(lead_id)  # /lead find no longer shows it
+        self._standings.discard(list_id, lead_id)
 
     async def iter_leads(self, list_id: str, *, page_size: int = 100) -> AsyncIterator[Lead]:
         """Every lead of a list through the paged JSON endpoint (slow on big lists; lookups use the index)."""
@@ -381,14 +384,29 @@ class BabelforceClient:
         index is rebuilt from the same export on the way."""
         list_id = _require_id(list_id, "list", "export_csv")
         index = await self._index(list_id, fresher_than=time.monotonic())
-        return await asyncio.to_thread(index.standings)
+        return await self._standings.of(list_id, index)
 
     async def cached_standings(self, list_id: str, *, max_age: float) -> ListStandings:
         """Every lead's rank and status from the list's lookup index when it is at most `max_age` s old, else
-        from one fresh export (which rebuilds the index): at most one export per `max_age` for queue positions."""
+        from one fresh export (which rebuilds the index): at most one export per `max_age` for queue positions.
+        Built once per index and kept in step with this client's writes (babelforce.standings)."""
         list_id = _require_id(list_id, "list", "export_csv")
         index = await self._index(list_id, fresher_than=time.monotonic() - max_age)
-        return await asyncio.to_thread(index.standings)
+        return await self._standings.of(list_id, index)
+
+    async def standings_at_hand(self, list_id: str, *, max_age: float, build_up_to: int = 0) -> ListStandings | None:
+        """The standings `cached_standings` would give, but never a request: None when the list's index is missing
+        or older than `max_age` s, or its standings are not built yet and it has more than `build_up_to` rows (a
+        write's reply does not wait for a big build)."""
+        compact = normalize_id(list_id)
+        index = self._indexes.get(compact) if compact is not None else None
+        if index is None or index.built_at < time.monotonic() - max_age:
+            return None
+        assert compact is not None
+        kept = self._standings.get(compact, index)
+        if kept is not None or len(index) > build_up_to:
+            return kept
+        return await self._standings.of(compact, index)
 
     async def similar_leads(
         self,
@@ -588,6 +606,7 @@ class BabelforceClient:
 
     def _remember(self, list_id: str, lead: Lead, sent_at: float | None = None) -> None:
         self._keep(list_id, lead, sent_at)
+        self._standings.upsert(list_id, lead)
         index = self._indexes.get(list_id)
         if index is not None:
             index.upsert(

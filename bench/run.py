@@ -6,6 +6,9 @@
 3. lookup: `/lead show` and `/lead rank`, by uid and by number, on lists of each size: cold (first command on the
    list since the bot started) and warm; reply time and API requests per command; and the naive alternative.
 4. memory: peak RSS of the bot process after resolving leads in the biggest list.
+5. find: `/lead find` across many lists and in one very big list.
+6. dialer: `/lead hopper` and `/lead why` on the biggest list, cold and warm (reply time, API requests), and the
+   alert watcher's API requests per pass.
 
 Writes `bench/results/latest.{md,json}` for a full run (`partial.*` for a partial or quick one) and prints the table.
 """
@@ -40,7 +43,7 @@ from slackstub import SlackStub
 
 from .procs import ROOT, SIGNING_SECRET, BotProcess, Commands, Sample, SandboxProcess, cpu_seconds
 
-PARTS = ("ack", "overhead", "lookup", "memory", "find")
+PARTS = ("ack", "overhead", "lookup", "memory", "find", "dialer")
 FULL_SIZES = (1_000, 10_000, 100_000)
 RESULTS = Path(__file__).resolve().parent / "results"
 API = "/api/v2/outbound"
@@ -57,6 +60,10 @@ TARGETS = {
     "find_big_cold_s": 10.0,
     "find_big_warm_ms": 300,
     "find_big_rss_growth_mb": 250,
+    "dialer_100k_cold_s": 2.0,  # /lead hopper and /lead why, each
+    "dialer_100k_warm_ms": 300,
+    "dialer_100k_warm_requests": 4,
+    "alert_requests_per_campaign": 2,  # per active campaign per interval, besides the 1 shared campaign listing
 }
 FIND_LISTS = "10x10000"
 FIND_BIG = 1_000_000
@@ -519,6 +526,97 @@ def _naive_find(sandbox: SandboxProcess, lists: list[dict[str, Any]], crm: str) 
     return {"found": found, "requests": requests, "leads_read": leads_read, "seconds": round(seconds, 2)}
 
 
+def part_dialer(ctx: Context) -> dict[str, Any]:
+    """/lead hopper and /lead why on the biggest list: cold (the first command on that list since the bot started:
+    its export, index and standings are built) and warm, with API requests per command; then the alert watcher's
+    requests per pass over the sandbox's active campaigns."""
+    size = max(ctx.args.sizes)
+    warm_count = ctx.args.warm_commands
+    rng = random.Random(12)
+    name = f"Bench {size}"
+    result: dict[str, Any] = {"list_size": size, "warm_commands": warm_count}
+    for kind in ("hopper", "why"):
+        progress(f"dialer {size}: /lead {kind}: cold, then {warm_count} warm")
+        with bot_process(ctx) as (_, commands):
+            texts = [_dialer_command(kind, name, size, n) for n in _picks(rng, size, warm_count + 1)]
+            cold = _dialer_measured(ctx, commands, *texts[0])
+            warm = [_dialer_measured(ctx, commands, *text) for text in texts[1:]]
+        row: dict[str, Any] = {
+            "cold_ms": ms(cold[0].reply_s),
+            "cold_requests": cold[1],
+            "warm_ms": summary_ms([sample.reply_s for sample, _ in warm]),
+            "warm_requests_median": statistics.median(requests for _, requests in warm),
+            "warm_requests_max": max(requests for _, requests in warm),
+            "errors": sum(1 for sample, _ in [cold, *warm] if not sample.reply_text),
+        }
+        result[kind] = row
+        progress(
+            f"dialer {size}: {kind}: cold {row['cold_ms']} ms ({row['cold_requests']} requests), warm p50 "
+            f"{row['warm_ms']['p50']} ms (at most {row['warm_requests_max']} requests), {row['errors']} failed"
+        )
+    result["alerts"] = asyncio.run(_alert_requests(ctx))
+    alerts = result["alerts"]
+    progress(
+        f"dialer: alert watcher: {alerts['requests_per_pass']:g} requests per pass for {alerts['active_campaigns']} "
+        f"active campaigns ({alerts['per_campaign']:g} per campaign + {alerts['shared']:g} shared)"
+    )
+    return result
+
+
+def _dialer_command(kind: str, list_name: str, size: int, n: int) -> tuple[str, tuple[str, ...]]:
+    """The command text and what its reply must hold: the hopper's next batch read from the standings; the lead's
+    diagnosis with its answer."""
+    if kind == "hopper":
+        return f'hopper "{list_name}"', ("Hopper of", "dialable leads waiting")
+    return f'why "{list_name}" bench-{size}-{n}', (f"Why bench-{size}-{n} ", "Answer:")
+
+
+def _dialer_measured(ctx: Context, commands: Commands, text: str, expected: tuple[str, ...]) -> tuple[Sample, int]:
+    ctx.sandbox.reset_stats()
+    sample = commands.run(text)
+    requests = ctx.sandbox.stats_total()
+    if not all(part in sample.reply_text for part in expected):
+        progress(f"  unexpected reply to {text!r}: {sample.reply_text[:200]!r}")
+        sample.reply_text = ""
+    return sample, requests
+
+
+ALERT_PASSES = 3
+
+
+async def _alert_requests(ctx: Context) -> dict[str, Any]:
+    """One AlertWatcher (the bot's own class) against the bench sandbox: a first pass logs in, then the requests
+    of ALERT_PASSES passes are counted. Posts go to the Slack stand-in."""
+    from pydantic import SecretStr
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from babelforce import BabelforceClient, ClientCredentials
+    from bot.alerts import AlertWatcher
+
+    channel = "C0BENCHALERTS"
+    ctx.stub.add_channel(channel, "leadbot-alerts")
+    credentials = ClientCredentials("sandbox", SecretStr("sandbox"))
+    async with BabelforceClient(base_url=ctx.sandbox.base_url, credentials=credentials) as client:
+        slack = AsyncWebClient(token=ctx.stub.bot_token, base_url=ctx.stub.api_url)
+        watcher = AlertWatcher(client, slack, channel, spacing=0.0)
+        await watcher.check()
+        campaigns = await client.list_campaigns()
+        active = sum(1 for campaign in campaigns if campaign.active and campaign.lead_list is not None)
+        ctx.sandbox.reset_stats()
+        for _ in range(ALERT_PASSES):
+            await watcher.check()
+        per_pass = ctx.sandbox.stats_total() / ALERT_PASSES
+    shared = 1.0  # the campaign listing, one per pass whatever the number of campaigns
+    return {
+        "passes": ALERT_PASSES,
+        "active_campaigns": active,
+        "requests_per_pass": round(per_pass, 2),
+        "shared": shared,
+        "per_campaign": round((per_pass - shared) / active, 2) if active else math.nan,
+        "per_campaign_with_shared": round(per_pass / active, 2) if active else math.nan,
+    }
+
+
 # ---------------------------------------------------------------------------------------------------- report
 
 
@@ -566,6 +664,34 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
         rows.append(("find: one export per list, no GET per lead", "yes" if exports_ok else "no", "yes", exports_ok))
         failed = many["failed"] + big["failed"]
         rows.append(("find commands answered with the lead", f"{failed} failed", "0 failed", failed == 0))
+    dialer = results.get("dialer")
+    if dialer:
+        size = dialer["list_size"]
+        full = size >= 100_000
+        label = f"{size // 1000}k" if size >= 1000 else str(size)
+        for kind in ("hopper", "why"):
+            row = dialer[kind]
+            cold, warm, requests = row["cold_ms"], row["warm_ms"]["p50"], row["warm_requests_max"]
+            cold_ok = cold <= TARGETS["dialer_100k_cold_s"] * 1000 if full else None
+            warm_ok = warm <= TARGETS["dialer_100k_warm_ms"] if full else None
+            requests_ok = requests <= TARGETS["dialer_100k_warm_requests"] if full else None
+            rows.append((f"/lead {kind}, {label}: cold", f"{cold / 1000:.2f} s", "<= 2 s", cold_ok))
+            rows.append((f"/lead {kind}, {label}: warm median", f"{warm} ms", "<= 300 ms", warm_ok))
+            rows.append(
+                (f"/lead {kind}, {label}: warm requests, most per command", f"{requests:g}", "<= 4", requests_ok)
+            )
+            rows.append((f"/lead {kind} answered", f"{row['errors']} failed", "0 failed", row["errors"] == 0))
+        alerts = dialer["alerts"]
+        per_campaign = alerts["per_campaign"]
+        rows.append(
+            (
+                "alert watcher: requests per active campaign per interval",
+                f"{per_campaign:g} + 1 per interval (the campaign list): {alerts['requests_per_pass']:g} per pass "
+                f"for {alerts['active_campaigns']} active campaigns",
+                "<= 2 (+1 shared)",
+                per_campaign <= TARGETS["alert_requests_per_campaign"],
+            )
+        )
     memory = results.get("memory")
     if memory:
         peak = memory["peak_rss_mb"]
@@ -713,6 +839,31 @@ def markdown(results: dict[str, Any]) -> str:
             "and no GET per lead: the lists and campaigns directories are cached, the hopper of each campaign whose "
             "list has a match shown is read live.",
         ]
+    dialer = results.get("dialer")
+    if dialer:
+        lines += [
+            "",
+            f"## 6. /lead hopper, /lead why and the alert watcher ({dialer['list_size']:,}-lead list; cold = the first "
+            f"command on the list since the bot started; warm = {dialer['warm_commands']} more, random leads for why)",
+            "",
+            "| command | cold | cold requests | warm p50 | warm p95 | warm requests (median / most) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for kind in ("hopper", "why"):
+            row = dialer[kind]
+            lines.append(
+                f"| `/lead {kind}` | {row['cold_ms']} ms | {row['cold_requests']} | {row['warm_ms']['p50']} ms | "
+                f"{row['warm_ms']['p95']} ms | {row['warm_requests_median']:g} / {row['warm_requests_max']:g} |"
+            )
+        alerts = dialer["alerts"]
+        lines += [
+            "",
+            f"Alert watcher (bot.alerts.AlertWatcher, {alerts['passes']} passes counted after a first one): "
+            f"{alerts['requests_per_pass']:g} babelforce requests per pass for {alerts['active_campaigns']} active "
+            f"campaigns: 1 per interval for the campaign list, plus {alerts['per_campaign']:g} per active campaign "
+            f"(its status and its hopper); {alerts['per_campaign_with_shared']:g} per campaign with the list shared "
+            "out.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -772,6 +923,7 @@ PART_FUNCTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "lookup": part_lookup,
     "memory": part_memory,
     "find": part_find,
+    "dialer": part_dialer,
 }
 
 
@@ -780,7 +932,7 @@ def main(argv: list[str]) -> int:
     # a SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so the bot and sandbox processes are stopped
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     results: dict[str, Any] = {"machine": machine(), "argv": argv, "targets": TARGETS}
-    sizes = args.sizes if {"lookup", "memory"} & set(args.parts) else []
+    sizes = args.sizes if {"lookup", "memory", "dialer"} & set(args.parts) else []
     progress(f"starting the sandbox (lists of {', '.join(map(str, sizes)) or 'demo only'} leads)")
     with tempfile.TemporaryDirectory(prefix="leadbot-bench-") as tmp:
         log_path = Path(tmp) / "bot.log"

@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DIRECTORY_TTL_S = 30.0
 STANDINGS_MAX_AGE_S = 300.0  # queue positions: an export (the lookup index) this old will do, labelled "about"
+# A write's reply: the list's standings are built from its lookup index before the write only up to this many leads
+# (tens of ms); a bigger list's reply uses them only when already built (no request, no wait; see _with_queue).
+QUEUE_BUILD_MAX_LEADS = 10_000
 HOPPER_TAIL_MAX_AGE_S = 60.0  # rank of the hopper's last lead (a caveat's bound), reused across commands this long
 LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
 AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
@@ -190,6 +193,27 @@ class LeadService:
             log.warning("could not read the standings of list %s: %s", lead_list.id, failure)
             return None
 
+    async def _warm_standings(self, lead_list: LeadList, context: DialContext) -> None:
+        """Just before a write: build the list's standings from its lookup index when that is cheap (at most
+        QUEUE_BUILD_MAX_LEADS leads; never a request). Built before the write, they keep the lead in its place
+        when the write's answer updates them (an index rebuilt after it would list the lead last)."""
+        if context.dialling:
+            await self.client.standings_at_hand(
+                lead_list.id, max_age=STANDINGS_MAX_AGE_S, build_up_to=QUEUE_BUILD_MAX_LEADS
+            )
+
+    async def _with_queue(self, report: LeadReport) -> LeadReport:
+        """A write's reply with where the lead now stands in line, worked out as /lead show does (queue_position)
+        from its new values, the hopper read with the write, and the list's standings as this client has them
+        (kept in step with its own writes, so "about"). No request is added and nothing waits: standings that are
+        not at hand leave the queue line with what is known without them (in the hopper, final, recycling, or
+        waiting behind the hopper's leads)."""
+        context = report.context
+        standings = None
+        if context.dialling and context.hopper is not None:
+            standings = await self.client.standings_at_hand(report.lead_list.id, max_age=STANDINGS_MAX_AGE_S)
+        return replace(report, queue=queue_position(report.lead, context, standings))
+
     # ------------------------------------------------------------------ writes: plan, then apply
 
     async def plan_add(
@@ -297,16 +321,19 @@ class LeadService:
         if before is None:
             return await self._add(plan)
         if plan.unchanged:
-            return LeadReport(
-                action,
-                lead_list,
-                before,
-                context,
-                (*plan.explained, lead_state(before, context)),
-                before,
-                unchanged=True,
-                notes=plan.notes,
+            return await self._with_queue(
+                LeadReport(
+                    action,
+                    lead_list,
+                    before,
+                    context,
+                    (*plan.explained, lead_state(before, context)),
+                    before,
+                    unchanged=True,
+                    notes=plan.notes,
+                )
             )
+        await self._warm_standings(lead_list, context)
         write = self.client.update_lead(lead_list.id, before.id, data=plan.data or None, **plan.changes)
         guarded = self._settled(
             lead_list,
@@ -320,7 +347,8 @@ class LeadService:
         )
 
         caveats = (*plan.explained, *change_caveats(action, before, after, context))
-        return LeadReport(action, lead_list, after, context, caveats, before, notes=plan.notes, recovered=recovered)
+        report = LeadReport(action, lead_list, after, context, caveats, before, notes=plan.notes, recovered=recovered)
+        return await self._with_queue(report)
 
     async def _settled(
         self,
@@ -411,6 +439,7 @@ class LeadService:
         lead_list, new = plan.lead_list, plan.new_lead
         # an add's plan carries the lead to create, with the uid, number and rank the command gave
         assert new is not None and new.uid is not None and new.number is not None and new.rank is not None
+        await self._warm_standings(lead_list, plan.context)
         write = self.client.add_lead(lead_list.id, uid=new.uid, number=new.number, rank=new.rank, data=new.data or None)
         result = await self._guard(lead_list, write, write=True, uid=new.uid, taken_hint="add")
         # Read after the add: a hopper below its minimum takes a new lead at once, and the caveat must say so.
@@ -421,7 +450,9 @@ class LeadService:
         if needs_last_hopper_rank("add", context, result.lead.id, new.rank, (new.uid,)) and context.hopper:
             context = replace(context, last_hopper_rank=await self._rank_of(lead_list, context.hopper[-1]))
         caveats = change_caveats("add", None, result.lead, context)
-        return LeadReport("add", lead_list, result.lead, context, caveats, recovered=result.recovered, notes=plan.notes)
+        recovered = result.recovered
+        report = LeadReport("add", lead_list, result.lead, context, caveats, recovered=recovered, notes=plan.notes)
+        return await self._with_queue(report)
 
     # ------------------------------------------------------------------ rank: top, and a signed rank
 
@@ -535,7 +566,9 @@ class LeadService:
         context = await self._context_for(lead_list, await self._dialling(lead_list))
         if not changes and not data:
             state = (lead_state(current, context),)
-            return LeadReport("undo", lead_list, current, context, state, current, unchanged=True)
+            unchanged = LeadReport("undo", lead_list, current, context, state, current, unchanged=True)
+            return await self._with_queue(unchanged)
+        await self._warm_standings(lead_list, context)
         write = self.client.update_lead(lead_list.id, current.id, data=data or None, **changes)
         guarded = self._settled(
             lead_list,
@@ -550,7 +583,8 @@ class LeadService:
         # Compared with itself: a lead already in the hopper is dialled with the values it was loaded with, which
         # are not the values being undone (those came after), so the caveat must not name them as "still used".
         caveats = change_caveats("set", after_undo, after_undo, context)
-        return LeadReport("undo", lead_list, after_undo, context, caveats, current, recovered=recovered)
+        report = LeadReport("undo", lead_list, after_undo, context, caveats, current, recovered=recovered)
+        return await self._with_queue(report)
 
     async def remove(self, lead_list: LeadList, lead: Lead) -> None:
         """Delete a lead (undo of an add)."""

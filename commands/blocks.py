@@ -85,7 +85,7 @@ class LeadReport:
     recovered: bool = False  # an add whose answer was lost, confirmed by a lookup
     unchanged: bool = False  # the lead already had these values: nothing was sent
     notes: tuple[str, ...] = field(default=())  # extra plain sentences (mrkdwn-escaped by the renderer)
-    queue: QueuePosition | None = None  # where the lead stands in line (show), from the list's standings
+    queue: QueuePosition | None = None  # where the lead stands in line (show and writes), from the standings
 
 
 def ephemeral(blocks: Sequence[Block | Mapping[str, Any]], text: str, *, replace_original: bool = False) -> dict:

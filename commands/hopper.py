@@ -31,7 +31,7 @@ from .caveats import ORDER_MEANING, DialContext
 from .fields import FIELD_LIST, quote_input
 from .grammar import Refusal, Token
 from .modals import LIST_FIELD
-from .queue import ABOUT, next_batch
+from .queue import ABOUT, next_batch, waiting_count
 
 if TYPE_CHECKING:
     from bot.pipeline import Leadbot, Request
@@ -53,6 +53,11 @@ SECTION_TEXT_MAX = 3000
 HEADER_MAX = 150
 HOPPER_SECTIONS_MAX = 20  # 50 blocks in a message: room for both parts and the rest
 NEXT_SHOWN_MAX = 20  # the next batch's leads listed; the rest are counted
+#: The fill is "N loaded" only: babelforce's API (reference spec: Campaign, CampaignRealtimeStatus, HopperItem) has no
+#: hopper size or minimum field, and its help article says support sets the minimum per customer.
+HOPPER_MINIMUM_NOTE = (
+    "babelforce's API does not give the hopper's minimum size (20 by default; babelforce support can change it)."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +184,12 @@ def hopper_message(view: HopperView, *, replace_original: bool = False) -> dict[
     notes: list[str] = []
     hopper = context.hopper if context.dialling else None
     if hopper is not None:
-        ranks = {lead.id: lead.rank for lead in view.standings.leads} if view.standings is not None else {}
+        loaded = {entry.id for entry in hopper if entry.id is not None}
+        ranks = (
+            {lead.id: lead.rank for lead in view.standings.leads if lead.id in loaded}
+            if view.standings is not None
+            else {}
+        )
         lines = [entry_line(index, entry, ranks) for index, entry in enumerate(hopper, 1)]
         if lines:
             sections, shown = pack_lines(
@@ -192,6 +202,7 @@ def hopper_message(view: HopperView, *, replace_original: bool = False) -> dict[
                     SectionBlock(block_id=f"{BLOCK_HOPPER_LINES}_{index}", text=MarkdownTextObject(text=text))
                 )
         blocks.append(_next_block(view, hopper))
+        notes.append(HOPPER_MINIMUM_NOTE)
         if view.standings is None:
             notes.append("The list's export could not be read: ranks and the next batch are not known.")
         else:
@@ -217,7 +228,8 @@ def _next_block(view: HopperView, hopper: Sequence[HopperEntry]) -> SectionBlock
     if view.standings is None:
         text = "*Next batch*\nNot known: the list's export could not be read."
     else:
-        batch = next_batch(view.standings, hopper, context.list_order, context.list_id)
+        waiting = waiting_count(view.standings, hopper, context.list_id)
+        batch = next_batch(view.standings, hopper, context.list_order, context.list_id, limit=NEXT_SHOWN_MAX)
         order = context.list_order
         bases: dict[str, str] = {
             ListOrder.UP_RANK: "highest rank first",
@@ -226,10 +238,10 @@ def _next_block(view: HopperView, hopper: Sequence[HopperEntry]) -> SectionBlock
             ListOrder.DOWN: "first loaded first, by the export's row order",
         }
         basis = bases.get(order, escape(order))
-        title = f"*Next batch* ({ABOUT} {len(batch)} dialable leads waiting, {basis})"
+        title = f"*Next batch* ({ABOUT} {waiting} dialable leads waiting, {basis})"
         text = title
         shown = 0
-        for index, lead in enumerate(batch[:NEXT_SHOWN_MAX], 1):
+        for index, lead in enumerate(batch, 1):
             line = standing_line(index, lead)
             if len(text) + len(line) + 40 > SECTION_TEXT_MAX:  # room for "… and N more"
                 break
@@ -237,8 +249,8 @@ def _next_block(view: HopperView, hopper: Sequence[HopperEntry]) -> SectionBlock
             shown += 1
         if not batch:
             text += "\nNone: no dialable lead is waiting outside the hopper."
-        elif shown < len(batch):
-            text += f"\n… and {len(batch) - shown} more"
+        elif shown < waiting:
+            text += f"\n… and {waiting - shown} more"
     return SectionBlock(block_id=f"{BLOCK_HOPPER_NEXT}_1", text=MarkdownTextObject(text=trim(text)))
 
 

@@ -9,6 +9,7 @@ so those figures are "about" too.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -66,12 +67,18 @@ def loaded_uids(hopper: Sequence[HopperEntry], list_id: str | None) -> set[str]:
     }
 
 
-def _waiting(standings: ListStandings, hopper: Sequence[HopperEntry], list_id: str | None) -> list[LeadStanding]:
-    """Dialable leads not in the hopper, in export row order (a missing status column: every lead not loaded)."""
+def _waiting(
+    standings: ListStandings,
+    hopper: Sequence[HopperEntry],
+    list_id: str | None,
+    leads: Sequence[LeadStanding] | None = None,
+) -> list[LeadStanding]:
+    """Dialable leads not in the hopper, in export row order (a missing status column: every lead not loaded).
+    `leads`: only these of the standings' leads (default: all)."""
     ids, uids = loaded_ids(hopper), loaded_uids(hopper, list_id)
     return [
         lead
-        for lead in standings.leads
+        for lead in (standings.leads if leads is None else leads)
         if (not standings.has_statuses or lead.status in DIALABLE_STATUSES)
         and lead.id not in ids
         and lead.uid not in uids
@@ -79,28 +86,46 @@ def _waiting(standings: ListStandings, hopper: Sequence[HopperEntry], list_id: s
 
 
 def next_batch(
-    standings: ListStandings, hopper: Sequence[HopperEntry], list_order: str, list_id: str | None = None
+    standings: ListStandings,
+    hopper: Sequence[HopperEntry],
+    list_order: str,
+    list_id: str | None = None,
+    limit: int | None = None,
 ) -> list[LeadStanding]:
     """The waiting leads in the order the dialer would load them next: UP RANK highest rank first, DOWN RANK
-    lowest first (leads without a rank last; ties by export row), UP the last row first, DOWN the first row first."""
+    lowest first (leads without a rank last; ties by export row), UP the last row first, DOWN the first row first.
+    `limit`: only the first that many (a partial selection, not a sort of the whole list)."""
     waiting = _waiting(standings, hopper, list_id)
     if list_order == ListOrder.UP:
-        return waiting[::-1]
+        ordered = waiting[::-1]
+        return ordered if limit is None else ordered[:limit]
     if list_order == ListOrder.DOWN:
-        return waiting
-    up = list_order == ListOrder.UP_RANK
+        return waiting if limit is None else waiting[:limit]
+    sign = -1 if list_order == ListOrder.UP_RANK else 1
+    ranked = [lead for lead in waiting if lead.rank is not None]
+    unranked = [lead for lead in waiting if lead.rank is None]
 
-    def key(item: tuple[int, LeadStanding]) -> tuple[int, int, int]:
-        row, lead = item
-        if lead.rank is None:
-            return (1, 0, row)
-        return (0, -lead.rank if up else lead.rank, row)
+    def key(lead: LeadStanding) -> int:
+        assert lead.rank is not None
+        return sign * lead.rank
 
-    return [lead for _, lead in sorted(enumerate(waiting), key=key)]
+    # sorted() and heapq.nsmallest are both stable: equal ranks keep their export rows' order
+    head = sorted(ranked, key=key) if limit is None else heapq.nsmallest(limit, ranked, key=key)
+    batch = head + unranked
+    return batch if limit is None else batch[:limit]
+
+
+def waiting_count(standings: ListStandings, hopper: Sequence[HopperEntry], list_id: str | None = None) -> int:
+    """How many dialable leads wait outside the hopper (the next batch's whole length)."""
+    return len(_waiting(standings, hopper, list_id))
 
 
 def queue_position(lead: Lead, context: DialContext, standings: ListStandings | None) -> QueuePosition:
-    """Where `lead` stands in line, from the context read with it and the list's standings (None: not read)."""
+    """Where `lead` stands in line, from the context read with it and the list's standings (None: not read).
+
+    The lead is placed by its own values as given (its rank and status now, e.g. as a write just left them): its
+    row in the standings, which may predate the write, only gives its load order (UP / DOWN), and a lead the
+    standings do not have yet was loaded after them all. So a write's reply may pass standings read before it."""
     order = context.list_order
     if context.campaign_error is not None:
         return QueuePosition(InLine.UNKNOWN, list_order=order)
@@ -119,20 +144,22 @@ def queue_position(lead: Lead, context: DialContext, standings: ListStandings | 
     rank_based = context.ranks_matter
     if standings is None or (rank_based and (not standings.has_ranks or lead.rank is None)):
         return QueuePosition(InLine.WAITING, hopper_size=size, list_order=order, rank_based=rank_based)
-    batch = next_batch(standings, context.hopper, order, context.list_id)
+    others = [other for other in _waiting(standings, context.hopper, context.list_id) if other.id != lead.id]
     if rank_based:
-        up = order == ListOrder.UP_RANK
-        assert lead.rank is not None
-        better = sum(
-            1
-            for other in batch
-            if other.id != lead.id
-            and other.rank is not None
-            and (other.rank > lead.rank if up else other.rank < lead.rank)
-        )
+        rank = lead.rank
+        assert rank is not None
+        if order == ListOrder.UP_RANK:
+            better = sum(1 for other in others if other.rank is not None and other.rank > rank)
+        else:
+            better = sum(1 for other in others if other.rank is not None and other.rank < rank)
         return QueuePosition(InLine.WAITING, hopper_size=size, waiting_ahead=better, list_order=order)
-    place = next((index for index, other in enumerate(batch) if other.id == lead.id), None)
-    return QueuePosition(InLine.WAITING, hopper_size=size, waiting_ahead=place, list_order=order, rank_based=False)
+    row = next((at for at, other in enumerate(standings.leads) if other.id == lead.id), None)
+    if row is None:  # loaded after every lead the standings know: first under UP, last under DOWN
+        ahead = 0 if order == ListOrder.UP else len(others)
+    else:
+        loaded_before = len(_waiting(standings, context.hopper, context.list_id, standings.leads[:row]))
+        ahead = len(others) - loaded_before if order == ListOrder.UP else loaded_before
+    return QueuePosition(InLine.WAITING, hopper_size=size, waiting_ahead=ahead, list_order=order, rank_based=False)
 
 
 def queue_text(queue: QueuePosition) -> str:

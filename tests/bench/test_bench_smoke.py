@@ -35,5 +35,11 @@ def test_every_part_runs_and_writes_markdown_and_json(tmp_path: Path) -> None:
         assert find["failed"] == 0 and find["cold_lead_gets"] == 0
         assert find["cold_exports"] >= 1 and find["warm_exports_max"] == 0  # warm: the exports are kept
         assert find["naive"]["requests"] > 0
+    dialer = report["dialer"]
+    for kind in ("hopper", "why"):
+        assert dialer[kind]["errors"] == 0
+        assert dialer[kind]["warm_requests_max"] <= 4  # the campaigns, the campaign and its hopper (why: the lead)
+    alerts = dialer["alerts"]
+    assert alerts["per_campaign"] == 2 and alerts["requests_per_pass"] == 1 + 2 * alerts["active_campaigns"]
     assert report["bot_log"]["errors"] == 0
     assert "| measure | result | target | met |" in out.with_suffix(".md").read_text()

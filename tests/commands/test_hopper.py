@@ -11,13 +11,14 @@ from commands import grammar
 from commands.caveats import DialContext
 from commands.hopper import (
     ACTION_HOPPER_REFRESH,
+    HOPPER_MINIMUM_NOTE,
     NEXT_SHOWN_MAX,
     HopperView,
     ShowHopper,
     hopper_message,
     hopper_verdict,
 )
-from commands.queue import InLine, next_batch, queue_position, queue_text
+from commands.queue import InLine, next_batch, queue_position, queue_text, waiting_count
 
 LIST = LeadList(id="1" * 32, name="Spring leads")
 
@@ -173,3 +174,41 @@ def test_verdicts_when_not_dialling() -> None:
     stopped = HopperView(LIST, DialContext(LIST.name, campaign(active=False)), None)
     assert hopper_verdict(stopped) == "Spring outreach is not active: nothing is being dialled"
     validate(hopper_message(stopped))
+
+
+@pytest.mark.parametrize("order", ["UP RANK", "DOWN RANK", "UP", "DOWN"])
+def test_the_first_n_of_the_next_batch_are_the_whole_batchs_first_n(order: str) -> None:
+    rows = standings(*((n, (n * 7) % 5 if n % 6 else None, "pending" if n % 4 else "sale") for n in range(1, 40)))
+    whole = next_batch(rows, hopper(3, 9), order, LIST.id)
+    for limit in (0, 1, 5, 25, 100):
+        assert next_batch(rows, hopper(3, 9), order, LIST.id, limit=limit) == whole[:limit]
+    assert waiting_count(rows, hopper(3, 9), LIST.id) == len(whole)
+
+
+def test_queue_position_places_the_lead_by_its_values_now_not_by_its_standings_row() -> None:
+    """A write's reply passes standings read before the write: the lead's own row still has its old rank."""
+    context = DialContext(LIST.name, campaign(), hopper(6))
+    moved_up = queue_position(make_lead(1, 10), context, ROWS)  # its row says rank 5
+    assert (moved_up.waiting_ahead, moved_up.ahead) == (0, 1)
+    new = queue_position(make_lead(99, 9), context, ROWS)  # not in the standings at all (just added)
+    assert new.waiting_ahead == 0  # lead-2 and lead-4 have rank 9 too: not ahead of it by rank
+
+
+def test_under_up_and_down_a_lead_the_standings_do_not_have_was_loaded_last() -> None:
+    up = DialContext(LIST.name, campaign("UP"), hopper(6))
+    down = DialContext(LIST.name, campaign("DOWN"), hopper(6))
+    assert queue_position(make_lead(99, 1), up, ROWS).waiting_ahead == 0  # last loaded: first under UP
+    assert queue_position(make_lead(99, 1), down, ROWS).waiting_ahead == 4  # lead-1, 2, 4 and 7 before it
+
+
+def test_under_down_the_row_counts_even_when_the_export_had_another_status() -> None:
+    """lead-5 was no_answer in the export and is pending again now (recycled): its row still orders it."""
+    context = DialContext(LIST.name, campaign("DOWN"), hopper(6))
+    queue = queue_position(make_lead(5, 1, "pending"), context, ROWS)
+    assert (queue.where, queue.waiting_ahead) == (InLine.WAITING, 3)  # lead-1, lead-2 and lead-4 were loaded first
+
+
+def test_the_reply_says_the_api_gives_no_hopper_minimum() -> None:
+    message = hopper_message(HopperView(LIST, DialContext(LIST.name, campaign(), hopper(6, 2)), ROWS))
+    note = next(b for b in message["blocks"] if b["block_id"] == "hopper_note")["elements"][0]["text"]
+    assert HOPPER_MINIMUM_NOTE in note
