@@ -297,7 +297,7 @@ class ExportShape:
     page the JSON API instead), None when they can. `delimiter` and `encoding` are "" when the export was not read
     that far (refused, or a page that is no CSV; `encoding` also for an export given as text). `line_ending`: the
     header line's ("" when none was seen); `padded`: the fields have spaces around them (they are stripped);
-    `first_leads`: the export's first leads."""
+    `first_leads`: the export's first leads (their numbers in full: mask them before printing or logging)."""
 
     delimiter: str = ""
     encoding: str = ""
@@ -421,15 +421,18 @@ def _shape_of_text(text: str, *, bom: bool = False, content_type: str | None = N
         raw = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
     headers = tuple(name.strip() for name in raw)
     positions = _field_columns(headers)
-    shape = replace(
+    problem = _missing_columns(headers, positions)
+    if problem is not None and _headerless(headers):
+        headers, positions = (), {}  # no header line: its "names" are a lead's values, not to be shown
+    return replace(
         shape,
         delimiter=delimiter,
         headers=headers,
         columns={name: headers[col] for name, col in positions.items()},
         line_ending=ending,
         padded=padded,
+        problem=problem,
     )
-    return replace(shape, problem=_missing_columns(headers, positions))
 
 
 def _first_line(text: str) -> tuple[str, str]:
@@ -469,12 +472,24 @@ def _field_columns(headers: Sequence[str]) -> dict[str, int]:
 
 
 def _missing_columns(headers: Sequence[str], positions: Mapping[str, int]) -> str | None:
+    """Why lookups cannot use an export with these headers, or None. Never quotes a lead's values: a first line that
+    holds a phone number or an id is said to be no header line."""
     missing = [name for name in REQUIRED_FIELDS if name not in positions]
     if not missing:
         return None
+    if _headerless(headers):
+        return "The export has no header line: its first line holds a lead's values, not column names."
     named = " or ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
     shown = ", ".join(headers[:12]) + (", …" if len(headers) > 12 else "")
     return f"The export has no {named} column (its headers: {shown or 'none'})."
+
+
+_VALUE_LIKE = re.compile(r"\+?[0-9][0-9 ()./-]{5,}")
+
+
+def _headerless(headers: Sequence[str]) -> bool:
+    """Whether a "header line" is a lead's row: a name that is a phone number or an id (6+ digits, or 32 hex)."""
+    return any(_VALUE_LIKE.fullmatch(name) or _HEX32.fullmatch(_canonical_id(name)) for name in headers)
 
 
 class _Decoder:

@@ -140,6 +140,11 @@ def test_an_alias_next_to_the_fields_own_column_stays_a_data_variable() -> None:
         (b"leadId;name\n1;x\n", None, "The export has no uid or number column (its headers: leadId, name)."),
         (b"ref,uid,phone\n", None, "The export has no id column (its headers: ref, uid, phone)."),
         (b"a,b,c\n", None, "The export has no id, uid or number column (its headers: a, b, c)."),
+        (  # no header line: the message must not quote the lead's number (nor its id) into a log
+            f"{A};lead-1;+49 151 0000 0001\n".encode(),
+            None,
+            "The export has no header line: its first line holds a lead's values, not column names.",
+        ),
     ],
 )
 def test_an_export_lookups_cannot_use_says_why_in_one_sentence(
@@ -150,6 +155,7 @@ def test_an_export_lookups_cannot_use_says_why_in_one_sentence(
         LeadIndex.from_export([body], built_at=0, content_type=content_type)
     assert caught.value.shape.problem == problem
     assert isinstance(caught.value, ValueError)  # one thing for callers to catch, as before
+    assert "0001" not in repr(caught.value.shape)  # a headerless export's first line is kept nowhere
 
 
 def test_spaces_around_fields_are_stripped() -> None:
