@@ -13,9 +13,9 @@ What it guarantees, so callers need not:
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import email.utils
+import json
 import logging
 import math
 import queue
@@ -39,7 +39,17 @@ from . import errors
 from .auth import Credentials, TokenManager, credentials_from_settings
 from .config import BabelforceSettings, RetryPolicy, Timeouts
 from .ids import normalize_id
-from .lookup import IndexCache, LeadIndex, ListStandings, number_key, uid_key
+from .lookup import (
+    BATCH_ROWS,
+    ExportShape,
+    ExportUnusable,
+    IndexCache,
+    LeadIndex,
+    ListStandings,
+    decode_export,
+    number_key,
+    uid_key,
+)
 from .models import AgentStatistics, Campaign, CampaignStatus, HopperEntry, Lead, LeadList, LeadPage, Token
 from .observe import CallObserver
 from .standings import StandingsCache
@@ -70,6 +80,16 @@ EXPORT_DEADLINE_FACTOR = 10
 #: The lists' indexes kept at once: at most this many lists, and this many leads in all (~100 bytes a lead).
 INDEX_LISTS = 64
 INDEX_LEADS = 2_000_000
+#: What the export is asked for as (the spec's `text/csv`; the client's default Accept is JSON).
+EXPORT_ACCEPT = "text/csv"
+#: Leads asked for per page when a list's export cannot be used and its leads are paged instead.
+FALLBACK_PAGE_SIZE = 1000
+#: Answers to the export that mean "not this way" rather than "not now" or "not at all": lookups page the JSON API.
+#: 401, 404, 429 and the 5xx (501 aside) stay errors, as for any call: our credentials, a missing list, babelforce
+#: in trouble (paging a big list then would only add load).
+EXPORT_REFUSALS = frozenset({400, 403, 405, 406, 409, 410, 415, 422, 501})
+#: How much of an answer that is not CSV is read to quote babelforce's reason.
+_REFUSAL_READ = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -180,6 +200,7 @@ class BabelforceClient:
         self._indexes = IndexCache(index_lists, index_leads)
         self._standings = StandingsCache()  # every lead's rank and status, per index, kept in step with writes
         self._index_locks: dict[str, asyncio.Lock] = {}
+        self._lookup_sources: dict[str, tuple[str, str]] = {}  # list id -> (source, why) last logged
         self._recent: OrderedDict[tuple[str, str], tuple[float, Lead]] = OrderedDict()
         self._rng = rng or random.Random()
 
@@ -347,32 +368,54 @@ class BabelforceClient:
         self._standings.discard(list_id, lead_id)
 
     async def iter_leads(self, list_id: str, *, page_size: int = 100) -> AsyncIterator[Lead]:
-        """Every lead of a list through the paged JSON endpoint (slow on big lists; lookups use the index)."""
+        """Every lead of a list, in list order, through the documented paging: `GET /api/v2/outbound/leads` with
+        `listId`, `page` (1-based) and `max` (slow on big lists; lookups use the index).
+
+        Stops at `pagination.pages`, at an empty page, or when a page starts with the lead the last one started with
+        (a server that ignores `page`); a lead of another list (a server that ignores `listId`) is left out."""
         list_id = _require_id(list_id, "list", "list_leads")
         page = 1
-        path = f"{OUTBOUND}/lists/{list_id}/leads"
+        path = f"{OUTBOUND}/leads"
         op = _Op("list_leads", f"list the leads of list {list_id}", list_id=list_id, missing="list")
+        first_of_last_page: str | None = None
         while True:
-            response = await self._call("GET", path, op, params={"page": page, "max": page_size})
+            params = {"listId": list_id, "page": page, "max": page_size}
+            response = await self._call("GET", path, op, params=params)
             result = _read(LeadPage, _body(response, "GET", path, op), response, "GET", path, op)
+            if not result.items or result.items[0].id == first_of_last_page:
+                return
+            first_of_last_page = result.items[0].id
             for lead in result.items:
-                yield lead
+                if lead.list_id is None or lead.list_id == list_id:
+                    yield lead
             pages = result.pagination.pages if result.pagination else None
-            if not result.items or pages is None or page >= pages:
+            if pages is not None and page >= pages:
                 return
             page += 1
 
     async def export_leads_csv(self, list_id: str) -> str:
-        return (await self._export(list_id)).text
+        """The list's CSV export as text, decoded as lookups decode it (BOM, charset, UTF-8 else cp1252)."""
+        response = await self._export(list_id)
+        return decode_export(response.content, response.headers.get("Content-Type"))
 
     async def _export(self, list_id: str) -> httpx.Response:
         list_id = _require_id(list_id, "list", "export_csv")
         op = _Op("export_csv", f"export the leads of list {list_id}", list_id=list_id, missing="list")
         path = f"{OUTBOUND}/lists/{list_id}/leads"
-        response = await self._call("GET", path, op, params={"format": "csv"})
+        response = await self._call("GET", path, op, params={"format": "csv"}, headers={"Accept": EXPORT_ACCEPT})
         if _is_json(response):
             _body(response, "GET", path, op)  # raises when babelforce says "success": false instead of exporting
         return response
+
+    async def inspect_export(self, list_id: str) -> ExportShape:
+        """The shape of the list's CSV export, read once to the end (see `babelforce.lookup.inspect_export`)."""
+        list_id = _require_id(list_id, "list", "export_csv")
+        try:
+            index = await self._index_from_export(list_id, time.monotonic())
+        except ExportUnusable as unusable:
+            return unusable.shape
+        assert index.shape is not None
+        return index.shape
 
     def is_indexed(self, list_id: str) -> bool:
         """Whether a lookup index of the list is at hand (a lookup then needs no export)."""
@@ -632,28 +675,60 @@ class BabelforceClient:
             return index
 
     async def _build_index(self, list_id: str, built_at: float) -> LeadIndex:
+        """The list's index from its CSV export or, when the export cannot be used (ExportUnusable: not CSV, no id,
+        uid or number column, refused with a 4xx that is not about the list or our credentials), from paging the
+        JSON API. Which of the two, and why, is logged once per list (again when that changes)."""
+        try:
+            index = await self._index_from_export(list_id, built_at)
+        except ExportUnusable as unusable:
+            self._log_lookup_source(list_id, "paging", unusable.shape.problem or "")
+            return await self._index_from_paging(list_id, built_at, unusable.shape)
+        assert index.shape is not None
+        self._log_lookup_source(list_id, "export", index.shape.describe())
+        return index
+
+    def _log_lookup_source(self, list_id: str, source: str, why: str) -> None:
+        if self._lookup_sources.get(list_id) == (source, why):
+            return
+        self._lookup_sources[list_id] = (source, why)
+        if source == "export":
+            log.info("lookups in list %s read its CSV export (%s)", list_id, why)
+        else:
+            log.warning(
+                "lookups in list %s page GET %s/leads?listId=… instead of reading its CSV export: %s",
+                list_id,
+                OUTBOUND,
+                why,
+            )
+
+    async def _index_from_export(self, list_id: str, built_at: float) -> LeadIndex:
         """One CSV export, parsed in a worker thread while it downloads: the export is never held whole (a
         1 000 000-lead export is ~150 MB), and parsing overlaps the transfer. The answer must start within the
-        deadline; the whole body gets EXPORT_DEADLINE_FACTOR deadlines (each read still has the read timeout)."""
-        list_id = _require_id(list_id, "list", "export_csv")
+        deadline; the whole body gets EXPORT_DEADLINE_FACTOR deadlines (each read still has the read timeout).
+
+        ExportUnusable when lookups cannot use what babelforce answered (see _build_index)."""
         path = f"{OUTBOUND}/lists/{list_id}/leads"
         op = _Op("export_csv", f"export the leads of list {list_id}", list_id=list_id, missing="list")
-        response = await self._call("GET", path, op, params={"format": "csv"}, stream=True)
         try:
-            encoding = response.encoding or "utf-8"
-            try:
-                line_safe = codecs.lookup(encoding).name in _LINE_SAFE_ENCODINGS
-            except LookupError:
-                line_safe = False
+            response = await self._call(
+                "GET", path, op, params={"format": "csv"}, headers={"Accept": EXPORT_ACCEPT}, stream=True
+            )
+        except errors.APIStatusError as refused:
+            if refused.status_code not in EXPORT_REFUSALS:
+                raise
+            reason = f": {refused.reason.rstrip('.')}" if refused.reason else ""
+            raise ExportUnusable(
+                ExportShape(problem=f"babelforce answered the export with HTTP {refused.status_code}{reason}.")
+            ) from None
+        try:
+            content_type = response.headers.get("Content-Type")
             budget = self._timeouts.deadline * EXPORT_DEADLINE_FACTOR
             try:
                 async with asyncio.timeout(budget):
-                    if not line_safe or _is_json(response):
-                        await response.aread()
-                        if _is_json(response):  # raises when babelforce says "success": false instead of exporting
-                            _body(response, "GET", path, op)
-                        return await asyncio.to_thread(LeadIndex.from_csv, response.text, built_at=built_at)
-                    return await _parse_streamed(response, encoding, built_at)
+                    problem = await _not_csv(response, content_type)
+                    if problem is not None:
+                        raise ExportUnusable(ExportShape(problem=problem, content_type=content_type))
+                    return await _parse_streamed(response, content_type, built_at)
             except TimeoutError:
                 raise errors.APITimeoutError(
                     f"babelforce's lead export for list {list_id} did not finish within {budget:g} s.",
@@ -663,7 +738,9 @@ class BabelforceClient:
                 ) from None
             except httpx.TransportError as failure:
                 raise _connection_error(failure, self._host, op, True, self._timeouts) from None
-            except ValueError as bad_export:  # babelforce's answer is at fault, not our request
+            except ExportUnusable:
+                raise
+            except ValueError as bad_export:  # never in practice: every unreadable export is ExportUnusable
                 raise errors.ServerError(
                     f"babelforce's lead export for list {list_id} could not be read ({bad_export}).",
                     status_code=response.status_code,
@@ -673,6 +750,21 @@ class BabelforceClient:
                 ) from None
         finally:
             await response.aclose()
+
+    async def _index_from_paging(self, list_id: str, built_at: float, shape: ExportShape) -> LeadIndex:
+        """The list's index from its leads as the JSON API pages them (the export could not be used: `shape`)."""
+        index = LeadIndex(
+            built_at, has_data=True, columns=("id", "uid", "number", "rank", "status", "data"), source="paging"
+        )
+        index.shape = shape
+        batch: list[Lead] = []
+        async for lead in self.iter_leads(list_id, page_size=FALLBACK_PAGE_SIZE):
+            batch.append(lead)
+            if len(batch) >= BATCH_ROWS:
+                index.append_leads(batch)
+                batch = []
+        index.append_leads(batch)
+        return index
 
     async def lead_index(self, list_id: str, *, max_age: float | None = None) -> LeadIndex:
         """The list's index (for /lead find): the cached one when at most `max_age` seconds old, else a new export.
@@ -793,6 +885,7 @@ class BabelforceClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> httpx.Response:
         """One API call under the deadline: token, retries, 401 refresh, and error mapping.
@@ -804,7 +897,14 @@ class BabelforceClient:
         try:
             async with asyncio.timeout(deadline):
                 response = await self._send(
-                    method, path, op, params=params, json_body=json_body, progress=progress, stream=stream
+                    method,
+                    path,
+                    op,
+                    params=params,
+                    json_body=json_body,
+                    headers=headers,
+                    progress=progress,
+                    stream=stream,
                 )
         except TimeoutError:
             raise errors.APITimeoutError(
@@ -826,6 +926,7 @@ class BabelforceClient:
         params: Mapping[str, Any] | None,
         json_body: Any,
         progress: _Progress,
+        headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> httpx.Response:
         idempotent = method in IDEMPOTENT_METHODS
@@ -844,7 +945,7 @@ class BabelforceClient:
                         self._base_url + path,
                         params=params,
                         json=json_body,
-                        headers={"Authorization": f"Bearer {token}"},
+                        headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                     )
                     response = await self._timed(op.name, self._http.send(request, stream=stream))
                     if stream and not response.is_success:
@@ -973,16 +1074,36 @@ class BabelforceClient:
         return self._rng.uniform(0, min(cap, self._retry.backoff_base * (2**attempt)))
 
 
-#: Encodings whose bytes can be split on b"\n" before decoding (the index then never holds the export twice).
-_LINE_SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"})
-
 #: Chunks of an export waiting to be parsed: the download runs this far ahead of the parser at most (~4 MB).
 EXPORT_QUEUE_CHUNKS = 64
 _END = b""
 
 
-async def _parse_streamed(response: httpx.Response, encoding: str, built_at: float) -> LeadIndex:
-    """Feed the body's chunks to LeadIndex.from_chunks in a worker thread through a bounded queue."""
+async def _not_csv(response: httpx.Response, content_type: str | None) -> str | None:
+    """Why an export answer is no CSV by its type (JSON, HTML, XML), reading a JSON one for babelforce's reason;
+    None for any other type (text/csv, text/plain, an attachment's octet-stream, none): its body is sniffed."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if _is_json(response):
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > _REFUSAL_READ:
+                break
+        try:
+            said = json.loads(bytes(body))
+        except ValueError:
+            said = None
+        if isinstance(said, dict) and said.get("success") is False:
+            reason = _redacted(_reason_in(said), response)
+            return "babelforce refused the export" + (f": {reason.rstrip('.')}." if reason else ".")
+        return f"babelforce answered the export with JSON ({media}), not CSV."
+    if media in ("text/html", "application/xhtml+xml") or media.endswith(("/xml", "+xml")):
+        return f"babelforce answered the export with a page of type {media}, not CSV."
+    return None
+
+
+async def _parse_streamed(response: httpx.Response, content_type: str | None, built_at: float) -> LeadIndex:
+    """Feed the body's chunks to LeadIndex.from_export in a worker thread through a bounded queue."""
     chunks: queue.Queue[bytes] = queue.Queue(EXPORT_QUEUE_CHUNKS)
     stop = threading.Event()  # the download failed: the parser must give up, not wait for more
 
@@ -999,7 +1120,7 @@ async def _parse_streamed(response: httpx.Response, encoding: str, built_at: flo
             yield chunk
 
     parsing = asyncio.ensure_future(
-        asyncio.to_thread(LeadIndex.from_chunks, feed(), built_at=built_at, encoding=encoding)
+        asyncio.to_thread(LeadIndex.from_export, feed(), built_at=built_at, content_type=content_type)
     )
 
     async def put(chunk: bytes) -> None:
@@ -1229,7 +1350,11 @@ def _server_reason(response: httpx.Response) -> str | None:
         return None
     if not isinstance(body, dict):
         return None
-    reason = _reason_in(body)
+    return _redacted(_reason_in(body), response)
+
+
+def _redacted(reason: str | None, response: httpx.Response) -> str | None:
+    """A reason from babelforce as one line of at most REASON_MAX characters, without the credentials sent."""
     if reason is None:
         return None
     for secret in _sent_secrets(response):

@@ -14,11 +14,18 @@ readers:
 The index is columnar: one bytes blob or array per column, never a Python object per lead. At 1 000 000 leads that
 is about 100 MB instead of the 1 GB+ a dict of tuples takes, and a substring search is one `bytes.find` over the
 text column (bench/index_structures.py measures the choices; docs/performance.md has the figures).
+
+babelforce's spec says only that the export is `text/csv`; nobody outside babelforce has shown its columns. So the
+export's shape is read, not assumed (`sniff_export`, `ExportShape`): the delimiter (comma, semicolon, tab, pipe, or
+an Excel `sep=` first line), a BOM, the charset (Content-Type's, else UTF-8 falling back to cp1252), header names
+without case and with aliases (`FIELD_ALIASES`), and spaces around fields. An export that still cannot serve
+lookups raises `ExportUnusable` (its `shape.problem` says why); the client then pages the JSON API instead.
 """
 
 from __future__ import annotations
 
 import array
+import codecs
 import contextlib
 import csv
 import gc
@@ -29,11 +36,14 @@ import struct
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from itertools import accumulate, islice
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import accumulate, chain, islice
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from .client import BabelforceClient
 
 _NOT_DIGITS = re.compile(r"\D")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -78,6 +88,44 @@ LEAD_FIELDS = frozenset(
         "data",
     }
 )
+#: Header names read as each of a lead's fields, compared as `header_key` gives them (no case, no spaces, "_", "-" or
+#: "."): the field's own name first, then names other exports use. An alias names the field only when no column has
+#: the field's own name; otherwise that column stays a data variable (a CRM's `externalId` next to a `uid`).
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "leadid"),
+    "uid": ("uid", "leaduid", "externalid", "externaluid"),
+    "number": ("number", "phone", "phonenumber", "leadnumber", "telephone", "telephonenumber"),
+    "rank": ("rank", "leadrank"),
+    "status": ("status", "leadstatus", "dialstatus"),
+    "data": ("data", "leaddata"),
+}
+#: Without these three columns an export cannot serve lookups.
+REQUIRED_FIELDS = ("id", "uid", "number")
+#: Delimiters a header line is tried with, in this order of preference (an Excel `sep=` line may name any other).
+DELIMITERS = (",", ";", "\t", "|")
+#: How much of an export's start is read to find its shape; a header line longer than this is not looked for.
+HEAD_LIMIT = 1 << 20
+#: Leads of an export kept in its ExportShape, for a check against the JSON API.
+SAMPLE_LEADS = 5
+_KEY_NOISE = re.compile(r"[\s_.\-]+")
+_EXCEL_SEP_LINE = re.compile(r"sep=(.)[ \t]*(?:\r\n|\n|\r|$)", re.IGNORECASE)
+_UTF8_BOM = codecs.BOM_UTF8
+_WIDE_BOMS = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_LATIN1_FOR_UNDEFINED = "leadbot.latin1"
+
+
+def _latin1_for_undefined(error: UnicodeError) -> tuple[str, int]:
+    """The five bytes cp1252 leaves undefined, read as ISO-8859-1 does (as browsers read "windows-1252")."""
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error(_LATIN1_FOR_UNDEFINED, _latin1_for_undefined)
+
+
+def header_key(name: str) -> str:
+    """A header name as compared with FIELD_ALIASES and LEAD_FIELDS: 'Lead ID', 'lead_id' and 'leadId' are one."""
+    return _KEY_NOISE.sub("", name.replace("\ufeff", "")).casefold()
 
 
 def number_key(number: str) -> str:
@@ -239,6 +287,244 @@ class SearchResult:
     exact: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ExportShape:
+    """A list's CSV export as it was read: what `leadbot doctor` prints and what a lookup's log line names.
+
+    `headers` are the header names as sent (surrounding spaces and a BOM aside); `columns` maps our field names
+    ("id", "uid", "number", "rank", "status", "data") to the header read as each. `rows`: the leads the export
+    held (0 until it was read to the end). `problem`: one sentence saying why lookups cannot use this export (they
+    page the JSON API instead), None when they can. `delimiter` and `encoding` are "" when the export was not read
+    that far (refused, or a page that is no CSV; `encoding` also for an export given as text). `line_ending`: the
+    header line's ("" when none was seen); `padded`: the fields have spaces around them (they are stripped);
+    `first_leads`: the export's first leads (their numbers in full: mask them before printing or logging)."""
+
+    delimiter: str = ""
+    encoding: str = ""
+    bom: bool = False
+    excel_sep_line: bool = False
+    headers: tuple[str, ...] = ()
+    columns: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    problem: str | None = None
+    content_type: str | None = None
+    line_ending: str = ""
+    padded: bool = False
+    first_leads: tuple[IndexedLead, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+    def describe(self) -> str:
+        """One line for a log or a report: 'delimiter ";", encoding cp1252, BOM, Excel sep= line, id=leadId, …'."""
+        delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(self.delimiter, repr(self.delimiter))
+        parts = [f"delimiter {delimiter}"] + ([f"encoding {self.encoding}"] if self.encoding else [])
+        if self.bom:
+            parts.append("BOM")
+        if self.excel_sep_line:
+            parts.append("Excel sep= line")
+        if self.padded:
+            parts.append("spaces around fields")
+        parts.append(", ".join(f"{name}={header}" for name, header in self.columns.items()) or "no known columns")
+        return ", ".join(parts)
+
+
+class ExportUnusable(ValueError):
+    """An export that cannot serve lookups; `shape.problem` says why (the client then pages the JSON API)."""
+
+    def __init__(self, shape: ExportShape) -> None:
+        super().__init__(shape.problem)
+        self.shape = shape
+
+
+class _Sniffed(NamedTuple):
+    shape: ExportShape
+    skip: int  # bytes of BOM before the text
+    encoding: str  # the codec to decode with ("utf-8" with `fallback`: cp1252 once bytes are not UTF-8)
+    fallback: bool
+
+
+def sniff_export(head: bytes, content_type: str | None = None) -> ExportShape:
+    """The shape of an export from its first bytes (through its header line) and its Content-Type: BOM, charset,
+    an Excel `sep=` line, delimiter, headers, and which columns hold id, uid and number. `rows` stays 0; `problem`
+    is set when the head already shows that lookups cannot use the export. Never raises."""
+    return _sniff(head, content_type).shape
+
+
+def decode_export(body: bytes, content_type: str | None = None) -> str:
+    """A whole export's bytes as text, decoded as an index decodes them (see `_encoding_of`), without its BOM."""
+    skip, encoding, fallback = _encoding_of(body, content_type)
+    return _Decoder(encoding, fallback)(body[skip:])
+
+
+def _encoding_of(head: bytes, content_type: str | None) -> tuple[int, str, bool]:
+    """How to decode an export: the BOM's length, the codec, and whether it is UTF-8 that falls back to cp1252.
+
+    A BOM decides (as browsers read one): a UTF-8 BOM still falls back, since servers put one before ISO-8859-1 too.
+    Else the Content-Type's charset, unless it says UTF-8 or ASCII; else UTF-8, falling back."""
+    declared = _declared_charset(content_type)
+    if head.startswith(_UTF8_BOM):
+        return len(_UTF8_BOM), "utf-8", True
+    for bom, wide in _WIDE_BOMS:
+        if head.startswith(bom):
+            return len(bom), wide, False
+    if declared is not None and declared not in ("utf-8", "utf-8-sig", "ascii"):
+        return 0, declared, False
+    return 0, "utf-8", True
+
+
+def _sniff(head: bytes, content_type: str | None) -> _Sniffed:
+    skip, encoding, fallback = _encoding_of(head, content_type)
+    decoder = _Decoder(encoding, fallback)
+    body = head[skip:]
+    if fallback:
+        cut = body.rfind(b"\n") + 1
+        body = body[:cut] if cut else body  # whole lines only: a character cut in two is not "not UTF-8"
+    text = codecs.getincrementaldecoder(encoding)("replace").decode(body) if not fallback else decoder(body)
+    shape = _shape_of_text(text, bom=skip > 0, content_type=content_type)
+    return _Sniffed(replace(shape, encoding=decoder.encoding), skip, encoding, fallback)
+
+
+def _declared_charset(content_type: str | None) -> str | None:
+    """The codec named by a Content-Type's charset parameter, None when there is none or Python does not know it."""
+    for parameter in (content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return codecs.lookup(value.strip().strip("\"'")).name
+            except LookupError:
+                return None
+    return None
+
+
+def _shape_of_text(text: str, *, bom: bool = False, content_type: str | None = None) -> ExportShape:
+    """The shape of an export's decoded start (see sniff_export)."""
+    shape = ExportShape(bom=bom or text.startswith("\ufeff"), content_type=content_type)
+    text = text.lstrip("\ufeff")
+    sep_line = _EXCEL_SEP_LINE.match(text)
+    if sep_line:
+        text = text[sep_line.end() :]
+        shape = replace(shape, excel_sep_line=True, delimiter=sep_line.group(1))
+    start = text.lstrip()[:100].lower()
+    if not start:
+        return replace(shape, problem="The export is empty: not even a header line.")
+    if start.startswith("<"):
+        return replace(shape, problem="The export is an HTML or XML page, not CSV.")
+    if start[0] in "{[":
+        return replace(shape, problem="The export is JSON, not CSV.")
+    line, ending = _first_line(text)
+    delimiter = shape.delimiter if sep_line else _best_delimiter(line)
+    raw = next(csv.reader([line], delimiter=delimiter), [])
+    padded = any(name != name.strip() for name in raw)
+    if padded:
+        raw = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+    headers = tuple(name.strip() for name in raw)
+    positions = _field_columns(headers)
+    problem = _missing_columns(headers, positions)
+    if problem is not None and _headerless(headers):
+        headers, positions = (), {}  # no header line: its "names" are a lead's values, not to be shown
+    return replace(
+        shape,
+        delimiter=delimiter,
+        headers=headers,
+        columns={name: headers[col] for name, col in positions.items()},
+        line_ending=ending,
+        padded=padded,
+        problem=problem,
+    )
+
+
+def _first_line(text: str) -> tuple[str, str]:
+    """The first line of `text` and what ends it ("\\r\\n", "\\n", "\\r", or "" at the end of the text)."""
+    ends = [at for at in (text.find("\r"), text.find("\n")) if at != -1]
+    if not ends:
+        return text, ""
+    at = min(ends)
+    ending = "\r\n" if text.startswith("\r\n", at) else text[at]
+    return text[:at], ending
+
+
+def _best_delimiter(line: str) -> str:
+    """The delimiter that makes the most of a header line: the required columns found, then any known column, then
+    the most columns; the earlier of DELIMITERS on a tie."""
+    best, best_score = DELIMITERS[0], (-1, -1, -1)
+    for delimiter in DELIMITERS:
+        names = [name.strip() for name in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])]
+        found = _field_columns(names)
+        score = (sum(name in found for name in REQUIRED_FIELDS), len(found), len(names))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _field_columns(headers: Sequence[str]) -> dict[str, int]:
+    """Which column holds each lead field (see FIELD_ALIASES); a column serves one field at most."""
+    keys = [header_key(name) for name in headers]
+    found: dict[str, int] = {}
+    for name, aliases in FIELD_ALIASES.items():
+        for alias in aliases:
+            col = next((col for col, key in enumerate(keys) if key == alias and col not in found.values()), None)
+            if col is not None:
+                found[name] = col
+                break
+    return found
+
+
+def _missing_columns(headers: Sequence[str], positions: Mapping[str, int]) -> str | None:
+    """Why lookups cannot use an export with these headers, or None. Never quotes a lead's values: a first line that
+    holds a phone number or an id is said to be no header line."""
+    missing = [name for name in REQUIRED_FIELDS if name not in positions]
+    if not missing:
+        return None
+    if _headerless(headers):
+        return "The export has no header line: its first line holds a lead's values, not column names."
+    named = " or ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+    shown = ", ".join(headers[:12]) + (", …" if len(headers) > 12 else "")
+    return f"The export has no {named} column (its headers: {shown or 'none'})."
+
+
+_VALUE_LIKE = re.compile(r"\+?[0-9][0-9 ()./-]{5,}")
+
+
+def _headerless(headers: Sequence[str]) -> bool:
+    """Whether a "header line" is a lead's row: a name that is a phone number or an id (6+ digits, or 32 hex)."""
+    return any(_VALUE_LIKE.fullmatch(name) or _HEX32.fullmatch(_canonical_id(name)) for name in headers)
+
+
+class _Decoder:
+    """An export's bytes to text, a run of whole lines at a time. UTF-8 (`fallback`) switches to cp1252 for good at
+    the first bytes that are not UTF-8: an export written in a Windows code page without saying so, or under a
+    BOM or charset that claims UTF-8. `encoding` is the codec in use."""
+
+    def __init__(self, encoding: str, fallback: bool) -> None:
+        self.encoding = encoding
+        self._try_utf8 = fallback
+
+    def __call__(self, data: bytes) -> str:
+        if self._try_utf8:
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                self._try_utf8 = False
+                self.encoding = "cp1252"
+        if self.encoding == "cp1252":
+            return data.decode("cp1252", _LATIN1_FOR_UNDEFINED)
+        return data.decode(self.encoding, "replace")
+
+
+def _read_head(chunks: Iterator[bytes]) -> bytes:
+    """An export's first chunks, through its second line break (an Excel sep= line, then the header line), the end
+    of the body, or HEAD_LIMIT bytes."""
+    head = b""
+    while len(head) < HEAD_LIMIT and head.count(b"\n") < 2 and head.count(b"\r") < 2:
+        chunk = next(chunks, None)
+        if chunk is None:
+            break
+        head += chunk
+    return head
+
+
 class LeadIndex:
     """Every lead of one list as of `built_at`, column by column (see the module's docstring).
 
@@ -247,10 +533,14 @@ class LeadIndex:
     the event loop appends; a search looks only at the rows that existed when it started.
     """
 
-    def __init__(self, built_at: float, *, has_data: bool = False, columns: Iterable[str] = ()) -> None:
+    def __init__(
+        self, built_at: float, *, has_data: bool = False, columns: Iterable[str] = (), source: str = "export"
+    ) -> None:
         self.built_at = built_at
         self.has_data = has_data  # the export carried a data column (or data variables as columns)
-        self.columns = frozenset(columns)  # lower-case names of the export's columns
+        self.columns = frozenset(columns)  # our field names ("rank", "status" ...) and header_key of the others
+        self.source = source  # "export": built from the CSV export; "paging": from the JSON API, page by page
+        self.shape: ExportShape | None = None  # the export as read (with its problem when source is "paging")
         self._rows = 0
         self._exported = 0  # rows that came from the export itself
         self._ids = bytearray()  # 16 bytes per row: the 32-hex id packed; ids of another shape are in _odd_ids
@@ -280,27 +570,49 @@ class LeadIndex:
 
     @classmethod
     def from_csv(cls, text: str | bytes, *, built_at: float, encoding: str = "utf-8") -> LeadIndex:
-        """Parse a babelforce CSV export; columns are found by header name, in any order.
+        """Parse a babelforce CSV export of any shape `sniff_export` reads; columns are found by header name.
 
-        `text` may be the raw bytes of an ASCII-compatible `encoding` (UTF-8, Latin-1 ...): they are decoded one
-        line at a time, so an export is never held a second time as one string.
-        ValueError (csv.Error included) when the export cannot be read, so callers have one thing to catch.
+        `text` may be the raw bytes of the export in `encoding` (as a Content-Type charset would declare it): they
+        are decoded a run of lines at a time, so an export is never held a second time as one string.
+        ValueError (ExportUnusable, csv errors included) when the export cannot be read, so callers have one thing
+        to catch.
         """
-        return cls.from_lines(_lines(text, encoding), built_at=built_at)
+        if isinstance(text, bytes):
+            step = 1 << 20
+            pieces = (text[at : at + step] for at in range(0, len(text), step))
+            return cls.from_export(pieces, built_at=built_at, content_type=f"text/csv; charset={encoding}")
+        shape = _shape_of_text(text[:HEAD_LIMIT])
+        if shape.problem is not None:
+            raise ExportUnusable(shape)
+        index = cls._parse(_lines(text), built_at, shape)
+        index.shape = replace(shape, rows=index.exported, first_leads=index._first_leads())
+        return index
 
     @classmethod
     def from_chunks(cls, chunks: Iterable[bytes], *, built_at: float, encoding: str = "utf-8") -> LeadIndex:
-        """The index of an export arriving as byte chunks (a streamed download): never held whole."""
-        return cls.from_lines(_lines_of_chunks(chunks, encoding), built_at=built_at)
+        """The index of an export arriving as byte chunks in `encoding` (a streamed download): never held whole."""
+        return cls.from_export(chunks, built_at=built_at, content_type=f"text/csv; charset={encoding}")
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str], *, built_at: float) -> LeadIndex:
-        """The index of an export given line by line, each line with its "\\n" (csv joins a quoted field's lines)."""
-        try:
-            with _fewer_collections():
-                return cls._parse(iter(lines), built_at)
-        except csv.Error as bad:
-            raise ValueError(f"lead export is not valid CSV: {bad}") from None
+    def from_export(cls, chunks: Iterable[bytes], *, built_at: float, content_type: str | None = None) -> LeadIndex:
+        """The index of an export as babelforce sent it: its body's chunks and its Content-Type. The head is
+        sniffed (`sniff_export`), then the body parsed as it arrives. `index.shape` describes what was read.
+
+        ExportUnusable when lookups cannot use the export (no id, uid or number column, not CSV, ...)."""
+        source = iter(chunks)
+        head = _read_head(source)
+        sniffed = _sniff(head, content_type)
+        if sniffed.shape.problem is not None:
+            raise ExportUnusable(sniffed.shape)
+        decoder = _Decoder(sniffed.encoding, sniffed.fallback)
+        body = chain((head[sniffed.skip :],), source)
+        wide = sniffed.encoding.startswith(("utf-16", "utf-32"))
+        lines = _wide_lines(body, decoder) if wide else _lines_of_chunks(body, decoder)
+        index = cls._parse(lines, built_at, sniffed.shape)
+        index.shape = replace(
+            sniffed.shape, encoding=decoder.encoding, rows=index.exported, first_leads=index._first_leads()
+        )
+        return index
 
     @classmethod
     def with_standings(
@@ -311,34 +623,49 @@ class LeadIndex:
         return index, index.standings()
 
     @classmethod
-    def _parse(cls, lines: Iterator[str], built_at: float) -> LeadIndex:
-        rows = csv.reader(lines)
-        header = next(rows, None)
-        if header is None:
-            return cls(built_at)
-        names = [name.strip().lstrip("\ufeff").lower() for name in header]
+    def _parse(cls, lines: Iterator[str], built_at: float, shape: ExportShape) -> LeadIndex:
+        """The rows after the header line (and an Excel sep= line before it), with the delimiter `shape` found."""
         try:
-            id_col, uid_col, number_col = names.index("id"), names.index("uid"), names.index("number")
-        except ValueError as missing:
-            raise ValueError(f"lead export has no {missing.args[0].split()[0]} column") from None
-        data_col = names.index("data") if "data" in names else None
-        extra = [
-            (col, header[col].strip().lstrip("\ufeff")) for col, name in enumerate(names) if name not in LEAD_FIELDS
-        ]
-        index = cls(built_at, has_data=data_col is not None or bool(extra), columns=names)
-        layout = _Layout(
-            id_col,
-            uid_col,
-            number_col,
-            names.index("rank") if "rank" in names else None,
-            names.index("status") if "status" in names else None,
-            data_col,
-            extra,
-        )
-        while batch := list(islice(rows, BATCH_ROWS)):
-            index._append_batch(batch, layout)
-        index._exported = index._rows
-        return index
+            with _fewer_collections():
+                if shape.excel_sep_line:
+                    next(lines, None)
+                rows = csv.reader(lines, delimiter=shape.delimiter, skipinitialspace=shape.padded)
+                header = next(rows, None)
+                names = [name.strip().lstrip("\ufeff").strip() for name in header or ()]
+                positions = _field_columns(names)
+                problem = _missing_columns(names, positions)
+                if problem is not None:
+                    raise ExportUnusable(replace(shape, problem=problem))
+                used = set(positions.values())
+                extra = [
+                    (col, name)
+                    for col, name in enumerate(names)
+                    if col not in used and header_key(name) not in LEAD_FIELDS
+                ]
+                index = cls(
+                    built_at,
+                    has_data="data" in positions or bool(extra),
+                    columns={*positions, *(header_key(name) for col, name in enumerate(names) if col not in used)},
+                )
+                layout = _Layout(
+                    positions["id"],
+                    positions["uid"],
+                    positions["number"],
+                    positions.get("rank"),
+                    positions.get("status"),
+                    positions.get("data"),
+                    extra,
+                    shape.padded,
+                )
+                while batch := list(islice(rows, BATCH_ROWS)):
+                    index._append_batch(batch, layout)
+                index._exported = index._rows
+                return index
+        except csv.Error as bad:
+            raise ExportUnusable(replace(shape, problem=f"The export is not valid CSV: {bad}.")) from None
+
+    def _first_leads(self) -> tuple[IndexedLead, ...]:
+        return tuple(self.lead(row) for row in range(min(SAMPLE_LEADS, self._exported)))
 
     def _append_batch(self, batch: list[list[str]], layout: _Layout) -> None:
         """Store a batch of export rows, column by column (rows too short to hold id, uid and number are skipped)."""
@@ -348,18 +675,19 @@ class LeadIndex:
             if not batch:
                 return
         cell = itemgetter if all(len(row) > layout.full_width for row in batch) else _cell
-        raw_ids = list(map(itemgetter(layout.id_col), batch))
-        uids = list(map(itemgetter(layout.uid_col), batch))
-        numbers = list(map(itemgetter(layout.number_col), batch))
+        column: Callable[[list[str]], list[str]] = _stripped if layout.strip else _as_is
+        raw_ids = column(list(map(itemgetter(layout.id_col), batch)))
+        uids = column(list(map(itemgetter(layout.uid_col), batch)))
+        numbers = column(list(map(itemgetter(layout.number_col), batch)))
         ranks = _ranks(list(map(cell(layout.rank_col), batch))) if layout.rank_col is not None else None
-        statuses = list(map(cell(layout.status_col), batch)) if layout.status_col is not None else None
-        data = _data_of(list(map(cell(layout.data_col), batch))) if layout.data_col is not None else None
+        statuses = column(list(map(cell(layout.status_col), batch))) if layout.status_col is not None else None
+        data = _data_of(column(list(map(cell(layout.data_col), batch)))) if layout.data_col is not None else None
         for col, name in layout.extra:
             get = _cell(col)
             if data is None:
                 data = [{} for _ in batch]
             for values, row in zip(data, batch, strict=True):
-                value = get(row)
+                value = get(row).strip() if layout.strip else get(row)
                 if value:
                     values[name] = value
         with self._lock:
@@ -501,12 +829,28 @@ class LeadIndex:
                 [lead_id],
                 [uid or ""],
                 [number or ""],
-                array.array("i", [rank if rank is not None and -(2**31) < rank < 2**31 else _NO_RANK]),
+                array.array("i", [_stored_rank(rank)]),
                 [status or ""],
                 [{str(key): value for key, value in (data or {}).items()}],
             )
             self._latest[lead_id] = row
             self._gone.discard(lead_id)
+
+    def append_leads(self, leads: Sequence[Any]) -> None:
+        """Leads read from the JSON API (the paging fallback; anything with a Lead's id, uid, number, rank, status
+        and data), stored as an export's rows are."""
+        if not leads:
+            return
+        with self._lock:
+            self._store(
+                [lead.id for lead in leads],
+                [lead.uid or "" for lead in leads],
+                [lead.number or "" for lead in leads],
+                array.array("i", [_stored_rank(lead.rank) for lead in leads]),
+                [lead.status or "" for lead in leads],
+                [{str(key): value for key, value in (lead.data or {}).items()} for lead in leads],
+            )
+            self._exported = self._rows
 
     def add(self, lead_id: str, uid: str | None, number: str | None) -> None:
         """A lead whose uid and number are all that is known (its other values stay unknown)."""
@@ -549,8 +893,11 @@ class LeadIndex:
         return lead_id not in self._gone and self._latest.get(lead_id, row) == row
 
     def id_for_uid(self, uid: str) -> str | None:
-        """The id of the lead with this uid (the newest row wins), or None."""
+        """The id of the lead with this uid (the newest row wins), or None. A uid with spaces around it is also
+        looked for without them: an export with spaces around its fields is read stripped."""
         row = self._row_for_uid(uid, self._rows)
+        if row is None and uid != uid.strip():
+            row = self._row_for_uid(uid.strip(), self._rows)
         return None if row is None else self.id_of(row)
 
     def _row_for_uid(self, uid: str, rows: int) -> int | None:
@@ -738,6 +1085,7 @@ class _Layout:
     status_col: int | None
     data_col: int | None
     extra: list[tuple[int, str]]  # (column, variable name) of data variables exported as columns
+    strip: bool = False  # the fields have spaces around them: strip every value read
 
     @property
     def width(self) -> int:
@@ -787,6 +1135,18 @@ def _cell(col: int | None) -> Callable[[list[str]], str]:
     return get
 
 
+def _stored_rank(rank: int | None) -> int:
+    return rank if rank is not None and -(2**31) < rank < 2**31 else _NO_RANK
+
+
+def _stripped(values: list[str]) -> list[str]:
+    return list(map(str.strip, values))
+
+
+def _as_is(values: list[str]) -> list[str]:
+    return values
+
+
 def _rank(raw: str) -> int:
     try:
         rank = int(raw)
@@ -795,23 +1155,21 @@ def _rank(raw: str) -> int:
     return rank if -(2**31) < rank < 2**31 else _NO_RANK
 
 
-def _lines(text: str | bytes, encoding: str) -> Iterator[str]:
+def _lines(text: str) -> Iterator[str]:
     """The lines of `text`, each with its "\n" (csv joins a quoted field's lines back), split on "\n" only, as
-    io.StringIO does; bytes are decoded per line (a "\n" byte is never inside a character in these encodings)."""
-    newline: str | bytes = b"\n" if isinstance(text, bytes) else "\n"
+    io.StringIO does."""
     start, size = 0, len(text)
     while start < size:
-        end = text.find(newline, start)  # type: ignore[arg-type]
+        end = text.find("\n", start)
         end = size if end < 0 else end + 1
-        line = text[start:end]
-        yield line.decode(encoding, "replace") if isinstance(line, bytes) else line
+        yield text[start:end]
         start = end
 
 
-def _lines_of_chunks(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
-    """The lines of a byte stream in an ASCII-compatible encoding, decoded a chunk at a time. Lines end at "\n",
-    "\r\n" or "\r", each kept (io.StringIO with newline=""): csv ends an unquoted record at each of them too, and
-    joins a quoted field's lines back."""
+def _lines_of_chunks(chunks: Iterable[bytes], decode: Callable[[bytes], str]) -> Iterator[str]:
+    """The lines of a byte stream in an ASCII-compatible encoding, decoded a run of whole lines at a time. Lines end
+    at "\n", "\r\n" or "\r", each kept (io.StringIO with newline=""): csv ends an unquoted record at each of them
+    too, and joins a quoted field's lines back."""
     rest = b""
     for chunk in chunks:
         data = rest + chunk if rest else chunk
@@ -820,9 +1178,14 @@ def _lines_of_chunks(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
             rest = data
             continue
         rest = data[cut:]
-        yield from io.StringIO(data[:cut].decode(encoding, "replace"), newline="")
+        yield from io.StringIO(decode(data[:cut]), newline="")
     if rest:
-        yield rest.decode(encoding, "replace")
+        yield from io.StringIO(decode(rest), newline="")
+
+
+def _wide_lines(chunks: Iterable[bytes], decode: Callable[[bytes], str]) -> Iterator[str]:
+    """The lines of a byte stream in UTF-16, where a "\n" byte may be half of another character: decoded whole."""
+    yield from io.StringIO(decode(b"".join(chunks)), newline="")
 
 
 class IndexCache:
@@ -850,3 +1213,11 @@ class IndexCache:
 
     def discard(self, list_id: str) -> None:
         self._indexes.pop(list_id, None)
+
+
+async def inspect_export(client: BabelforceClient, list_id: str) -> ExportShape:
+    """The shape of a list's CSV export, fetched once and read to the end (`rows` counted), for `leadbot doctor`.
+
+    Never raises for an export lookups cannot use: its `problem` says why (lookups then page the JSON API). Errors
+    that would stop a lookup too (list not found, credentials, babelforce down) raise the usual typed errors."""
+    return await client.inspect_export(list_id)

@@ -17,6 +17,9 @@ from . import doctor, run
 
 #: sandbox.seed.SEEDS, spelled out so that building the parser imports nothing of sandbox/ (a test keeps them equal)
 SANDBOX_SEEDS = ("demo", "empty")
+#: sandbox.state.CSV_DIALECTS and CSV_HEADER_STYLES, spelled out for the same reason (the same test keeps them equal)
+SANDBOX_CSV_DIALECTS = ("comma", "semicolon", "tab", "excel")
+SANDBOX_CSV_HEADERS = ("babelforce", "alias")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +92,20 @@ def add_sandbox_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--token-ttl", type=_int_at_least(1), default=3600, help="access token lifetime in seconds (default 3600)"
+    )
+    parser.add_argument(
+        "--csv-dialect",
+        choices=SANDBOX_CSV_DIALECTS,
+        default="comma",
+        help="how the lead export is written: comma (UTF-8), semicolon, tab, or excel (BOM, sep=; line, CRLF, "
+        "ISO-8859-1) (default comma)",
+    )
+    parser.add_argument(
+        "--csv-headers",
+        choices=SANDBOX_CSV_HEADERS,
+        default="babelforce",
+        help="the export's header names: babelforce (id, uid, number ...) or alias (leadId, leadUid, phone ...) "
+        "(default babelforce)",
     )
     parser.add_argument(
         "--log-level",

@@ -6,6 +6,7 @@ naming the field or the thing not found. `build_app(state)` returns the ASGI app
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -14,6 +15,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -54,6 +56,36 @@ RANK_MIN, RANK_MAX = -32768, 32767
 NUMBER_PATTERN = re.compile(r"\+?[0-9]{6,15}")
 DIGITS = re.compile(r"[0-9]+")
 CSV_COLUMNS = ("id", "uid", "number", "rank", "status", "callCount", "dateCreated", "lastUpdated", "data")
+#: The same columns under names other systems give them (`--csv-headers alias`).
+CSV_ALIAS_COLUMNS = (
+    "leadId",
+    "leadUid",
+    "phone",
+    "Rank",
+    "Status",
+    "call_count",
+    "date_created",
+    "last_updated",
+    "Data",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportDialect:
+    """How `--csv-dialect` writes the export: delimiter, charset, and what comes before the header line."""
+
+    delimiter: str
+    charset: str
+    bom: bool = False
+    sep_line: bool = False
+
+
+EXPORT_DIALECTS = {
+    "comma": ExportDialect(",", "utf-8"),
+    "semicolon": ExportDialect(";", "utf-8"),
+    "tab": ExportDialect("\t", "utf-8"),
+    "excel": ExportDialect(";", "ISO-8859-1", bom=True, sep_line=True),
+}
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -494,12 +526,22 @@ def _csv_export(state: SandboxState, list_id: str, status: str | None) -> Respon
     version, as in any live export."""
     with state.lock:
         leads = list(state.iter_leads(list_id, status))
+        dialect = EXPORT_DIALECTS[state.csv_dialect]
+        columns = CSV_ALIAS_COLUMNS if state.csv_headers == "alias" else CSV_COLUMNS
     dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+    def encoded(text: str) -> bytes:
+        return text.encode(dialect.charset, "replace")  # what ISO-8859-1 cannot hold becomes "?", as in a real one
 
     def body() -> Iterator[bytes]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
+        writer = csv.writer(buffer, delimiter=dialect.delimiter)
+        if dialect.sep_line:
+            buffer.write(f"sep={dialect.delimiter}\r\n")
+        writer.writerow(columns)
+        yield (codecs.BOM_UTF8 if dialect.bom else b"") + encoded(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()
         for start in range(0, len(leads), EXPORT_CHUNK_ROWS):
             writer.writerows(
                 (
@@ -515,15 +557,13 @@ def _csv_export(state: SandboxState, list_id: str, status: str | None) -> Respon
                 )
                 for lead in leads[start : start + EXPORT_CHUNK_ROWS]
             )
-            yield buffer.getvalue().encode()
+            yield encoded(buffer.getvalue())
             buffer.seek(0)
             buffer.truncate()
-        if buffer.tell():
-            yield buffer.getvalue().encode()
 
     return StreamingResponse(
         body(),
-        media_type="text/csv; charset=utf-8",
+        media_type=f"text/csv; charset={dialect.charset}",
         headers={"Content-Disposition": f'attachment; filename="{list_id}.csv"'},
     )
 
@@ -879,6 +919,18 @@ async def stats(request: Request) -> Response:
 
 
 @control
+async def export_shape(request: Request) -> Response:
+    """GET: how the CSV export is written; PUT `{"dialect": "excel", "headers": "alias"}` changes it (either key)."""
+    state = _state(request)
+    if request.method == "PUT":
+        body = strict_json(await request.body())
+        if not isinstance(body, dict) or set(body) - {"dialect", "headers"}:
+            raise Invalid('The body must be an object with "dialect" and/or "headers".')
+        state.set_export_shape(body.get("dialect"), body.get("headers"))
+    return JSONResponse({"success": True, "dialect": state.csv_dialect, "headers": state.csv_headers})
+
+
+@control
 async def expire_tokens(request: Request) -> Response:
     state = _state(request)
     with state.lock:
@@ -913,6 +965,7 @@ ENDPOINTS: dict[str, dict[str, Handler]] = {
     "/sandbox/faults": {"GET": faults, "POST": faults, "DELETE": faults},
     "/sandbox/stats": {"GET": stats, "DELETE": stats},
     "/sandbox/tokens/expire": {"POST": expire_tokens},
+    "/sandbox/export": {"GET": export_shape, "PUT": export_shape},
 }
 
 

@@ -22,12 +22,14 @@ from sandbox.server import serve_forever
 from sandbox.state import SandboxState
 
 
-def _describe(base_url: str, seed_name: str) -> str:
+def _describe(base_url: str, seed_name: str, state: SandboxState | None = None) -> str:
     lines = [
         "babelforce sandbox is running.",
         "  OAuth client: client_id=sandbox client_secret=sandbox (client_credentials or password grant)",
         "  User: username=demo password=demo (password grant; public client_id=manager needs no secret)",
     ]
+    if state is not None and (state.csv_dialect, state.csv_headers) != ("comma", "babelforce"):
+        lines.append(f"  Lead exports: --csv-dialect {state.csv_dialect} --csv-headers {state.csv_headers}")
     if seed_name == "demo":
         lines += [
             f"  Campaign {DEMO_CAMPAIGN!r} ({DEMO_CAMPAIGN_ID}) dials list {DEMO_LIST!r} ({DEMO_LIST_ID});",
@@ -46,12 +48,17 @@ def _describe(base_url: str, seed_name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.leads is not None and args.seed != "demo":
         args.sandbox_parser.error("--leads only applies to --seed demo")
-    state = SandboxState(hopper_size=args.hopper_size, token_ttl=args.token_ttl)
+    state = SandboxState(
+        hopper_size=args.hopper_size,
+        token_ttl=args.token_ttl,
+        csv_dialect=args.csv_dialect,
+        csv_headers=args.csv_headers,
+    )
     seed(state, args.seed, args.leads)
 
     def announce(base_url: str) -> None:
         print(base_url, flush=True)
-        print(_describe(base_url, args.seed), flush=True)
+        print(_describe(base_url, args.seed, state), flush=True)
 
     try:
         serve_forever(state, host=args.host, port=args.port, log_level=args.log_level, announce=announce)

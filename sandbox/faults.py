@@ -1,9 +1,10 @@
 """Injected faults and request counts, applied by the outermost ASGI layer so they can reach the raw connection.
 
 A fault rule can delay a request, answer it with an error status (optionally with Retry-After) or with a body of
-its own (e.g. a 200 carrying `"success": false`), drop the connection before or after the app acted, trickle the
-response body so slowly that only an overall deadline stops the client, or act and then leave fields out of the
-answer's items (e.g. hopper entries without `id`, which the spec allows). The counts (per route template) let tests
+its own (e.g. a 200 carrying `"success": false`, or a text of any Content-Type: an HTML page, a CSV of another
+shape), drop the connection before or after the app acted, trickle the response body so slowly that only an overall
+deadline stops the client, or act and then leave fields out of the answer's items (e.g. hopper entries without `id`,
+which the spec allows). The counts (per route template) let tests
 assert how many requests a client really sent.
 """
 
@@ -38,6 +39,7 @@ _RULE_KEYS = {
     "times",
     "act",
     "answer",
+    "content_type",
 }
 #: What `body` replaces: the error body a simulated status answers with by default.
 _NO_BODY: Any = object()
@@ -63,6 +65,7 @@ def _number(rule: dict[str, Any], key: str, default: float | None) -> float | No
 class FaultRule:
     status: int | None = None
     body: Any = _NO_BODY  # the JSON answered instead of {"success": false, "message": "Simulated <status>"}
+    content_type: str | None = None  # with a text `body`: that text is answered as is, with this Content-Type
     drop_fields: tuple[str, ...] = ()  # act, then leave these keys out of the answer's `item` and `items`
     retry_after: float | None = None
     latency_ms: float = 0
@@ -96,6 +99,11 @@ class FaultRule:
             raise ValueError(f"status must be an HTTP error status {allowed}.")
         if body is not _NO_BODY and status is None:
             raise ValueError("body needs a status to answer with.")
+        content_type = rule.get("content_type")
+        if content_type is not None and (not isinstance(content_type, str) or not content_type.strip()):
+            raise ValueError("content_type must be a non-empty string.")
+        if content_type is not None and not isinstance(body, str):
+            raise ValueError("content_type needs a body that is a string (the text answered as is).")
         drop_fields = rule.get("drop_fields", [])
         if not isinstance(drop_fields, list) or not all(isinstance(name, str) and name for name in drop_fields):
             raise ValueError("drop_fields must be a list of field names.")
@@ -126,6 +134,7 @@ class FaultRule:
         return cls(
             status=status,
             body=body,
+            content_type=content_type,
             drop_fields=tuple(drop_fields),
             retry_after=_number(rule, "retry_after", None),
             latency_ms=_number(rule, "latency_ms", 0) or 0,
@@ -143,6 +152,8 @@ class FaultRule:
         rule: dict[str, Any] = {"status": self.status}
         if self.body is not _NO_BODY:
             rule["body"] = self.body
+        if self.content_type is not None:
+            rule["content_type"] = self.content_type
         if self.drop_fields:
             rule["drop_fields"] = list(self.drop_fields)
         return rule | {
@@ -295,6 +306,9 @@ class FaultsMiddleware:
         if rule.answer == "gateway":
             body = f"<html><body><h1>{status} Bad Gateway</h1><p>upstream timed out</p></body></html>".encode()
             content_type = b"text/html"
+        elif rule.content_type is not None:  # a text body of the rule's own: an HTML page, a CSV of another shape
+            body = str(rule.body).encode()
+            content_type = rule.content_type.encode()
         else:
             answer = {"success": False, "message": f"Simulated {status}"} if rule.body is _NO_BODY else rule.body
             body = json.dumps(answer).encode()

@@ -25,8 +25,9 @@ class SandboxServer(BackgroundServer):
     """A seeded sandbox on a free loopback port, served by uvicorn in a background thread.
 
     Use as a context manager, or `.start()` / `.stop()`. `.state` is the live SandboxState (hold `state.lock`
-    while changing it from another thread); `.faults` and `.stats` are what /sandbox/faults and /sandbox/stats
-    expose.
+    while changing it from another thread; `state.set_export_shape(dialect, headers)` changes how the CSV export is
+    written, as `--csv-dialect` / `--csv-headers` and PUT /sandbox/export do); `.faults` and `.stats` are what
+    /sandbox/faults and /sandbox/stats expose.
     """
 
     def __init__(
@@ -38,9 +39,13 @@ class SandboxServer(BackgroundServer):
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
+        csv_dialect: str = "comma",
+        csv_headers: str = "babelforce",
     ) -> None:
         self.seed = seed
-        self.state = SandboxState(hopper_size=hopper_size, token_ttl=token_ttl)
+        self.state = SandboxState(
+            hopper_size=hopper_size, token_ttl=token_ttl, csv_dialect=csv_dialect, csv_headers=csv_headers
+        )
         seeds.seed(self.state, seed, leads)
         app, self.faults, self.stats = _sandbox_app(self.state)
         # h11: the faults layer drops connections through h11's transport; keep it deterministic

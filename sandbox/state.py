@@ -48,7 +48,17 @@ DIAL_STATUSES = (
     "sale",
 )
 
+#: How the CSV export can be written (`leadbot sandbox --csv-dialect`): babelforce's spec says only `text/csv`, so
+#: the sandbox can serve each shape a real tenant might send. "comma" is what it always sent: UTF-8, CRLF. "excel" is
+#: what Excel's "CSV" save gives in a German locale, behind a server that puts a UTF-8 BOM first anyway: the BOM, a
+#: `sep=;` line, semicolons, CRLF, and an ISO-8859-1 body (declared in the Content-Type).
+CSV_DIALECTS = ("comma", "semicolon", "tab", "excel")
+#: Header names of the export (`--csv-headers`): babelforce's own field names, or names other systems use.
+CSV_HEADER_STYLES = ("babelforce", "alias")
+
 __all__ = [
+    "CSV_DIALECTS",
+    "CSV_HEADER_STYLES",
     "DIALABLE_STATUSES",
     "DIAL_STATUSES",
     "LIST_ORDERS",
@@ -232,15 +242,33 @@ class TokenStore:
 class SandboxState:
     """Lists, leads, campaigns and tokens, with the hopper kept up to date after every change that matters."""
 
-    def __init__(self, hopper_size: int = 20, token_ttl: int = 3600) -> None:
+    def __init__(
+        self, hopper_size: int = 20, token_ttl: int = 3600, csv_dialect: str = "comma", csv_headers: str = "babelforce"
+    ) -> None:
         if hopper_size < 1:
             raise ValueError("hopper_size must be at least 1")
         self.lock = threading.RLock()
         self.hopper_size = hopper_size
+        self.csv_dialect = "comma"
+        self.csv_headers = "babelforce"
+        try:
+            self.set_export_shape(csv_dialect, csv_headers)
+        except Invalid as bad:
+            raise ValueError(bad.message) from None
         self.lists: dict[str, LeadList] = {}
         self.campaigns: dict[str, Campaign] = {}
         self.tokens = TokenStore(token_ttl)
         self._seq = itertools.count(1)
+
+    def set_export_shape(self, dialect: str | None = None, headers: str | None = None) -> None:
+        """How the CSV export is written from now on (None keeps that part); Invalid names the choices."""
+        if dialect is not None and dialect not in CSV_DIALECTS:
+            raise Invalid(f"dialect must be one of {', '.join(CSV_DIALECTS)}.")
+        if headers is not None and headers not in CSV_HEADER_STYLES:
+            raise Invalid(f"headers must be one of {', '.join(CSV_HEADER_STYLES)}.")
+        with self.lock:
+            self.csv_dialect = dialect or self.csv_dialect
+            self.csv_headers = headers or self.csv_headers
 
     # ---- lead-lists -------------------------------------------------------------------------------------
 

@@ -110,6 +110,13 @@ class SandboxControl:
     def expire_tokens(self) -> None:
         self._http.post("/sandbox/tokens/expire").raise_for_status()
 
+    def export_shape(self, dialect: str | None = None, headers: str | None = None) -> dict[str, Any]:
+        """How the sandbox writes lead exports from now on (`--csv-dialect` / `--csv-headers`; None keeps it)."""
+        body = {name: value for name, value in (("dialect", dialect), ("headers", headers)) if value is not None}
+        response = self._http.put("/sandbox/export", json=body)
+        response.raise_for_status()
+        return response.json()
+
     def dial(
         self, campaign_id: str, count: int, status: str = "no_answer", *, agent: str | None = None, talk_s: int = 0
     ) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ def start_cli(*args: str) -> subprocess.Popen[str]:
 
 
 def test_cli_prints_the_base_url_first_serves_and_stops_on_ctrl_c() -> None:
-    process = start_cli("--port", "0", "--leads", "30", "--hopper-size", "5")
+    process = start_cli("--port", "0", "--leads", "30", "--hopper-size", "5", "--csv-dialect", "semicolon")
     try:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
@@ -37,6 +37,14 @@ def test_cli_prints_the_base_url_first_serves_and_stops_on_ctrl_c() -> None:
         token = httpx.post(f"{base_url}/oauth/token", data=form).json()["access_token"]
         lists = httpx.get(f"{base_url}/api/v2/outbound/lists", headers={"Authorization": f"Bearer {token}"})
         assert {item["name"]: item["count"] for item in lists.json()["items"]}["Spring leads"] == 30
+        spring = next(item["id"] for item in lists.json()["items"] if item["name"] == "Spring leads")
+        exported = httpx.get(
+            f"{base_url}/api/v2/outbound/lists/{spring}/leads",
+            params={"format": "csv"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert exported.text.startswith("id;uid;number;")  # --csv-dialect semicolon
+        assert any("--csv-dialect semicolon --csv-headers babelforce" in line for line in banner)
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=15)
