@@ -59,6 +59,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of a process and of every process it started, recursively (a `--workers` launcher and its
+    workers); a process that ended meanwhile counts for nothing."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(tree_cpu_seconds(int(child)) for child in children)
+    return total
+
+
 def stop(process: subprocess.Popen[Any]) -> None:
     """Terminate a child process; kill it when it does not stop within 15 s."""
     process.terminate()
@@ -141,9 +154,17 @@ class BotProcess:
     """`leadbot run --http` as a real process, configured only through its environment, logging to a file."""
 
     def __init__(
-        self, sandbox: SandboxProcess, stub: SlackStub, log_path: Path, python_args: tuple[str, ...] = (), **env: str
+        self,
+        sandbox: SandboxProcess,
+        stub: SlackStub,
+        log_path: Path,
+        python_args: tuple[str, ...] = (),
+        *,
+        workers: int = 1,
+        **env: str,
     ) -> None:
         self.python_args = python_args  # e.g. ("-m", "cProfile", "-o", "bot.prof") to profile the bot
+        self.workers = workers  # `--workers N` (1: the single process, started without the option)
         self.sandbox = sandbox
         self.stub = stub
         self.log_path = log_path
@@ -151,6 +172,7 @@ class BotProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.started_in = 0.0
+        self._log_start = 0
 
     @property
     def events_url(self) -> str:
@@ -186,7 +208,10 @@ class BotProcess:
             "--port",
             str(self.port),
         ]
+        if self.workers > 1:
+            cmd += ["--workers", str(self.workers)]
         started = time.monotonic()
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -206,13 +231,20 @@ class BotProcess:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"leadbot run --http exited with {self.process.returncode}; see {self.log_path}")
                 try:
-                    if probe.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200:
+                    if probe.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200 and self._all_started():
                         return
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"leadbot run --http did not answer within {START_TIMEOUT_S:g} s")
                 time.sleep(0.05)
+
+    def _all_started(self) -> bool:
+        """Every worker has finished its start-up (uvicorn logs one line per process): with `--workers`, the first
+        one up answers /healthz while the others are still importing."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return self.workers == 1 or log.read().count(b"Application startup complete") >= self.workers
 
     def __exit__(self, *exc_info: object) -> None:
         if self.process is not None:

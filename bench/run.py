@@ -1,7 +1,8 @@
-"""`python -m bench` (what `python3 dev.py bench` runs): the four measurements of issue 5, on loopback.
+"""`python -m bench` (what `python3 dev.py bench` runs): the measurements of issue 5 (and 15), on loopback.
 
 1. ack: signed `/lead show` commands against `leadbot run --http`, many in flight, sandbox adding latency to every
    API call; ack and reply times (the load generator runs in its own process).
+1b. workers: part 1's burst against `leadbot run --http --workers N`, N = 1 and 2 side by side (issue 15).
 2. overhead: warm `/lead show` one at a time, reply time minus the same babelforce calls made directly.
 3. lookup: `/lead show` and `/lead rank`, by uid and by number, on lists of each size: cold (first command on the
    list since the bot started) and warm; reply time and API requests per command; and the naive alternative.
@@ -41,15 +42,18 @@ import httpx
 from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST, DEMO_LIST_ID
 from slackstub import SlackStub
 
-from .procs import ROOT, SIGNING_SECRET, BotProcess, Commands, Sample, SandboxProcess, cpu_seconds
+from .procs import ROOT, SIGNING_SECRET, BotProcess, Commands, Sample, SandboxProcess, cpu_seconds, tree_cpu_seconds
 
-PARTS = ("ack", "overhead", "lookup", "memory", "find", "dialer")
+PARTS = ("ack", "workers", "overhead", "lookup", "memory", "find", "dialer")
+#: The workers part's `leadbot run --http --workers N`, side by side (1: the single process).
+WORKER_COUNTS = (1, 2)
 FULL_SIZES = (1_000, 10_000, 100_000)
 RESULTS = Path(__file__).resolve().parent / "results"
 API = "/api/v2/outbound"
 
 TARGETS = {
     "ack_p99_ms": 100,
+    "workers_burst_ack_p99_ms": 100,
     "overhead_median_ms": 20,
     "cold_100k_s": 2.0,
     "warm_100k_requests": 4,
@@ -139,15 +143,18 @@ def machine() -> dict[str, Any]:
 
 
 @contextmanager
-def bot_process(ctx: Context, **env: str) -> Iterator[tuple[BotProcess, Commands]]:
-    """A fresh `leadbot run --http`, warmed by one `/lead show` on the demo list (login, directory, its index)."""
+def bot_process(ctx: Context, *, workers: int = 1, **env: str) -> Iterator[tuple[BotProcess, Commands]]:
+    """A fresh `leadbot run --http` (`--workers N`), warmed by one `/lead show` on the demo list (login, directory,
+    its index); with workers, by a few at once as well, so that each worker is likely to have had one."""
     python_args = ("-m", "cProfile", "-o", str(ctx.args.profile_bot)) if ctx.args.profile_bot else ()
-    with BotProcess(ctx.sandbox, ctx.stub, ctx.log_path, python_args, **env) as bot:
+    with BotProcess(ctx.sandbox, ctx.stub, ctx.log_path, python_args, workers=workers, **env) as bot:
         commands = Commands(ctx.stub, bot)
         try:
             warm = commands.run(f'show "{DEMO_LIST}" lead-40')
             if "lead-40" not in warm.reply_text:
                 raise RuntimeError(f"the warm-up command failed: {warm.reply_text[:300]}")
+            if workers > 1:
+                _fire(ctx, bot, "open", [f'show "{DEMO_LIST}" lead-{n % 50 + 1}' for n in range(8 * workers)], 4)
             yield bot, commands
         finally:
             commands.close()
@@ -167,44 +174,7 @@ def part_ack(ctx: Context) -> dict[str, Any]:
     with bot_process(ctx) as (bot, _):
         for mode in ("closed", "open"):
             progress(f"ack ({mode}): {count} /lead show, {in_flight} in flight, sandbox +{latency:g} ms per API call")
-            ctx.sandbox.latency(latency)
-            cpu_before = cpu_seconds(bot.pid), cpu_seconds(ctx.sandbox.pid)
-            try:
-                spec = {
-                    "url": bot.events_url,
-                    "secret": SIGNING_SECRET,
-                    "concurrency": in_flight,
-                    "mode": mode,
-                    "texts": [f'show "{DEMO_LIST}" lead-{n % 50 + 1}' for n in range(count)],
-                    "reply_timeout": ctx.args.reply_timeout,
-                }
-                fired = subprocess.run(
-                    [sys.executable, "-m", "bench.loadgen"],
-                    input=json.dumps(spec),
-                    capture_output=True,
-                    text=True,
-                    cwd=ROOT,
-                    check=True,
-                    timeout=600,
-                )
-            finally:
-                ctx.sandbox.latency(0)
-            sent = json.loads(fired.stdout)
-            bot_cpu, sandbox_cpu = cpu_seconds(bot.pid) - cpu_before[0], cpu_seconds(ctx.sandbox.pid) - cpu_before[1]
-            acks = [r["ack_s"] for r in sent]
-            replies = [r["reply_s"] for r in sent if r["reply_s"] is not None]
-            result[mode] = {
-                "acks_200": sum(1 for r in sent if r["status"] == 200),
-                "ack_ms": summary_ms(acks),
-                "acks_over_3s": sum(1 for a in acks if a > 3.0),
-                "replies": len(replies),
-                "replies_with_lead_card": sum(1 for r in sent if r["lead_card"]),
-                "reply_ms": summary_ms(replies),
-                "bot_cpu_ms_per_command": round(bot_cpu * 1000 / count, 1),
-                "sandbox_cpu_ms_per_command": round(sandbox_cpu * 1000 / count, 1),
-                "wall_s": round(max(r["sent"] + (r["reply_s"] or 0) for r in sent) - min(r["sent"] for r in sent), 2),
-            }
-            got = result[mode]
+            result[mode] = got = _ack_run(ctx, bot, mode)
             progress(
                 f"ack ({mode}): p50 {got['ack_ms']['p50']} ms, p99 {got['ack_ms']['p99']} ms; replies "
                 f"{got['replies']}/{count}, p50 {got['reply_ms']['p50']} ms, p99 {got['reply_ms']['p99']} ms; "
@@ -212,6 +182,80 @@ def part_ack(ctx: Context) -> dict[str, Any]:
                 f"sandbox {got['sandbox_cpu_ms_per_command']} ms"
             )
     return result
+
+
+def part_workers(ctx: Context) -> dict[str, Any]:
+    """The burst of part 1 (the next command as soon as an ack returns) against `leadbot run --http --workers N`,
+    for each N of WORKER_COUNTS, each on a fresh bot and the same sandbox."""
+    count, in_flight, latency = ctx.args.ack_requests, ctx.args.ack_concurrency, ctx.args.ack_latency_ms
+    result: dict[str, Any] = {
+        "requests": count,
+        "in_flight": in_flight,
+        "sandbox_latency_ms": latency,
+        "by_workers": {},
+    }
+    for workers in WORKER_COUNTS:
+        progress(f"workers ({workers}): burst of {count} /lead show, {in_flight} acks awaited, sandbox +{latency:g} ms")
+        with bot_process(ctx, workers=workers) as (bot, _):
+            got = _ack_run(ctx, bot, "open")
+        result["by_workers"][str(workers)] = got
+        p99, target = got["ack_ms"]["p99"], TARGETS["workers_burst_ack_p99_ms"]
+        verdict = "PASS" if p99 <= target and got["replies_with_lead_card"] == count else "FAIL"
+        progress(
+            f"workers ({workers}): {verdict}: ack p99 {p99} ms (target <= {target} ms), p50 {got['ack_ms']['p50']} "
+            f"ms; replies {got['replies_with_lead_card']}/{count} lead cards, reply p50 {got['reply_ms']['p50']} ms; "
+            f"CPU per command: bot {got['bot_cpu_ms_per_command']} ms"
+        )
+    return result
+
+
+def _ack_run(ctx: Context, bot: BotProcess, mode: str) -> dict[str, Any]:
+    """Part 1's measurement: `ack_requests` /lead show in `mode`, the sandbox slowed by `ack_latency_ms` per call;
+    ack and reply times, and the CPU the bot (all its processes) and the sandbox spent per command."""
+    count = ctx.args.ack_requests
+    ctx.sandbox.latency(ctx.args.ack_latency_ms)
+    cpu_before = tree_cpu_seconds(bot.pid), cpu_seconds(ctx.sandbox.pid)
+    try:
+        texts = [f'show "{DEMO_LIST}" lead-{n % 50 + 1}' for n in range(count)]
+        sent = _fire(ctx, bot, mode, texts, ctx.args.ack_concurrency)
+    finally:
+        ctx.sandbox.latency(0)
+    bot_cpu, sandbox_cpu = tree_cpu_seconds(bot.pid) - cpu_before[0], cpu_seconds(ctx.sandbox.pid) - cpu_before[1]
+    acks = [r["ack_s"] for r in sent]
+    replies = [r["reply_s"] for r in sent if r["reply_s"] is not None]
+    return {
+        "acks_200": sum(1 for r in sent if r["status"] == 200),
+        "ack_ms": summary_ms(acks),
+        "acks_over_3s": sum(1 for a in acks if a > 3.0),
+        "replies": len(replies),
+        "replies_with_lead_card": sum(1 for r in sent if r["lead_card"]),
+        "reply_ms": summary_ms(replies),
+        "bot_cpu_ms_per_command": round(bot_cpu * 1000 / count, 1),
+        "sandbox_cpu_ms_per_command": round(sandbox_cpu * 1000 / count, 1),
+        "wall_s": round(max(r["sent"] + (r["reply_s"] or 0) for r in sent) - min(r["sent"] for r in sent), 2),
+    }
+
+
+def _fire(ctx: Context, bot: BotProcess, mode: str, texts: list[str], concurrency: int) -> list[dict[str, Any]]:
+    """The load generator (bench.loadgen, its own process) sending `texts` to the bot; its per-command results."""
+    spec = {
+        "url": bot.events_url,
+        "secret": SIGNING_SECRET,
+        "concurrency": concurrency,
+        "mode": mode,
+        "texts": texts,
+        "reply_timeout": ctx.args.reply_timeout,
+    }
+    fired = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(fired.stdout)
 
 
 def part_overhead(ctx: Context) -> dict[str, Any]:
@@ -630,6 +674,14 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
         rows.append(("ack p99 under load", f"{p99} ms", f"<= {TARGETS['ack_p99_ms']} ms", p99 <= TARGETS["ack_p99_ms"]))
         all_in = ack["replies_with_lead_card"] == requests
         rows.append(("replies arrived (lead cards)", f"{ack['replies_with_lead_card']} / {requests}", "all", all_in))
+    workers = results.get("workers")
+    if workers:
+        requests, target = workers["requests"], TARGETS["workers_burst_ack_p99_ms"]
+        for count, got in workers["by_workers"].items():
+            p99 = got["ack_ms"]["p99"]
+            rows.append((f"burst ack p99, {count} worker(s)", f"{p99} ms", f"<= {target} ms", p99 <= target))
+            cards = got["replies_with_lead_card"]
+            rows.append((f"burst replies, {count} worker(s)", f"{cards} / {requests}", "all", cards == requests))
     overhead = results.get("overhead")
     if overhead:
         rows.append(("overhead commands answered", f"{overhead['failed']} failed", "0 failed", overhead["failed"] == 0))
@@ -743,6 +795,30 @@ def markdown(results: dict[str, Any]) -> str:
                     f"CPU per command: bot {got['bot_cpu_ms_per_command']} ms, sandbox "
                     f"{got['sandbox_cpu_ms_per_command']} ms."
                 )
+    workers = results.get("workers")
+    if workers:
+        lines += [
+            "",
+            f"## 1b. Burst ack with `--workers` ({workers['requests']} `/lead show`, the next as soon as an ack "
+            f"returns, {workers['in_flight']} acks awaited, sandbox +{workers['sandbox_latency_ms']:g} ms per API "
+            "call; a fresh bot for each count)",
+            "",
+            "| | p50 | p95 | p99 | max |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for count, got in workers["by_workers"].items():
+            lines += [
+                _row(f"{count} worker(s): ack", got["ack_ms"]),
+                _row(f"{count} worker(s): reply", got["reply_ms"]),
+            ]
+        lines.append("")
+        for count, got in workers["by_workers"].items():
+            lines.append(
+                f"- {count} worker(s): acks 200 {got['acks_200']}/{workers['requests']}; replies {got['replies']} "
+                f"({got['replies_with_lead_card']} lead cards); {got['wall_s']} s in all; CPU per command: bot "
+                f"{got['bot_cpu_ms_per_command']} ms (all its processes), "
+                f"sandbox {got['sandbox_cpu_ms_per_command']} ms."
+            )
     overhead = results.get("overhead")
     if overhead:
         lines += [
@@ -919,6 +995,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 PART_FUNCTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "ack": part_ack,
+    "workers": part_workers,
     "overhead": part_overhead,
     "lookup": part_lookup,
     "memory": part_memory,

@@ -329,11 +329,16 @@ class Leadbot:
             planned_at = self._write_seq
             recorded_before = await self._last_record_id()
             plan = await plan_of(spec, self.service, command)
+            # a Slack retry another process (worker, replica) recorded while this one read the lead: it answers
+            if request_id is not None and await self._reserved(request_id):
+                return await self._handled_before(request_id), "duplicate"
             changed = confirmed and _changed_since_asked(plan, expected)
             confirmed = confirmed and not changed
             if plan.before is not None and not plan.unchanged and not (plan.asks and not confirmed):
                 key = (plan.lead_list.id, plan.before.id)
                 async with self.lead_lock(*key):
+                    if request_id is not None and await self._reserved(request_id):  # ... or while this one waited
+                        return await self._handled_before(request_id), "duplicate"
                     written_meanwhile = self._last_write.get(key, -1) > planned_at or (
                         recorded_before is None or await self._written_since(key, recorded_before)
                     )

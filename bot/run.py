@@ -32,6 +32,9 @@ from .permissions import AccessPolicy, Gatekeeper
 from .pipeline import Leadbot
 from .service import LeadService
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
+from .workers import problems as workers_problems
+from .workers import serve as serve_workers
+from .workers import worker_count
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--http", action="store_true", help="serve HTTP even when SLACK_APP_TOKEN is set")
     parser.add_argument("--host", help="HTTP mode: address to listen on (default LEADBOT_HOST or 0.0.0.0)")
     parser.add_argument("--port", type=int, help="HTTP mode: port (default LEADBOT_PORT or 3000; 0 picks a free one)")
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        help="HTTP mode: serve with N processes on this machine, sharing the port and the audit store (default 1)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -64,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         settings.check(mode)
     except StartupError as slack_problems:
         problems += slack_problems.problems
+    workers = getattr(args, "workers", 1)
+    problems += workers_problems(workers, socket_mode=mode == "socket", db=settings.leadbot_db)
     try:
         babelforce_settings = load_babelforce_settings(required=True)
     except StartupError as babelforce_problems:
@@ -91,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
             return asyncio.run(_serve_socket_mode(settings, babelforce_settings, audit))
         host = args.host or settings.leadbot_host
         port = settings.leadbot_port if args.port is None else args.port
+        if workers > 1:  # the store is ready (schema, interrupted writes) before any worker opens it
+            return serve_workers(settings, host, port, workers)
         return _serve_http(settings, babelforce_settings, host, port, audit)
     finally:
         audit.close()

@@ -22,6 +22,8 @@ def test_every_part_runs_and_writes_markdown_and_json(tmp_path: Path) -> None:
     report = json.loads(out.with_suffix(".json").read_text())
     for mode in ("closed", "open"):
         assert report["ack"][mode]["replies_with_lead_card"] == 10
+    for workers in ("1", "2"):  # the burst with `leadbot run --http --workers N`
+        assert report["workers"]["by_workers"][workers]["replies_with_lead_card"] == 10
     assert report["overhead"]["commands"] == 3
     commands = report["lookup"]["sizes"]["300"]["commands"]
     assert commands["show by uid"]["cold_requests"] == 4  # CSV export + GET lead + campaign + hopper
