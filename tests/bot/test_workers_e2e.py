@@ -30,7 +30,7 @@ from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
 from slackstub import SlackDriver, SlackStub
 from slackstub.signing import signed_headers
-from tests.support import UPDATE_ROUTE, SandboxControl, is_progress, is_question, run, texts
+from tests.support import UPDATE_ROUTE, SandboxControl, is_progress, is_question, run, scrape, texts
 
 SECRET = "workers-test-secret"
 ALERTS = "C0ALERTS"
@@ -197,6 +197,14 @@ def test_two_workers_serve_commands(launch: Launch) -> None:
     assert len(_workers(launch.process.pid)) == 2
     answers = _concurrently(6, lambda n: launch.ask(f'show "Spring leads" lead-{n + 1}'))
     assert all(f"lead-{n + 1}" in texts(answer) for n, answer in enumerate(answers))
+
+
+def test_metrics_add_up_every_workers_counts_whichever_worker_is_scraped(launch: Launch) -> None:
+    url = launch.driver.events_url.replace("/slack/events", "/metrics")
+    before = scrape(url).value("leadbot_commands_total", subcommand="show")
+    _concurrently(6, lambda n: launch.ask(f'show "Spring leads" lead-{n + 20}'))
+    seen = {scrape(url).value("leadbot_commands_total", subcommand="show") for _ in range(8)}
+    assert seen == {before + 6}, seen  # one figure for all: each worker's own count would differ between scrapes
 
 
 def test_a_command_and_its_slack_retries_write_once_whichever_worker_gets_them(launch: Launch) -> None:
