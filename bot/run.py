@@ -22,7 +22,7 @@ from babelforce.config import BabelforceSettings
 
 from .alerts import AlertWatcher
 from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
-from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
+from .audit import AuditError, AuditStore, open_store
 from .http_server import server_options
 from .permissions import AccessPolicy, Gatekeeper
 from .pipeline import Leadbot
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if problems or babelforce_settings is None:
         return _refuse(problems)
     try:
-        audit = AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
+        audit = open_store(settings.leadbot_db)  # a SQLite file (data/leadbot.db) or PostgreSQL, migrated
     except AuditError as unusable:
         return _refuse([unusable.message])
     configure_logging(settings.leadbot_log_level)
@@ -119,7 +119,7 @@ def configure_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
-def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -> Leadbot:
+def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditStore) -> Leadbot:
     """The bot's rules from the settings: who may do what (groups looked up with the bot token), the audit trail."""
     assert settings.slack_bot_token is not None  # checked before
     slack = AsyncWebClient(
@@ -153,7 +153,7 @@ def alert_watcher(settings: BotSettings, client: BabelforceClient, slack: AsyncW
 
 
 def _serve_http(
-    settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int, audit: AuditLog
+    settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int, audit: AuditStore
 ) -> int:
     client = BabelforceClient.from_settings(babelforce_settings)
     assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None  # checked above
@@ -184,7 +184,7 @@ def _serve_http(
     return 0
 
 
-async def _serve_socket_mode(settings: BotSettings, babelforce_settings: BabelforceSettings, audit: AuditLog) -> int:
+async def _serve_socket_mode(settings: BotSettings, babelforce_settings: BabelforceSettings, audit: AuditStore) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     assert settings.slack_bot_token is not None and settings.slack_app_token is not None  # checked above
