@@ -239,11 +239,9 @@ class AuditStore(ABC):
     # -- what a store provides --------------------------------------------------------------------------------------
 
     @abstractmethod
-    async def _execute(
-        self, operation: str, statements: Sequence[Statement], *, write: bool, ordered: bool = False
-    ) -> Result:
-        """Run the statements in one transaction (`write`: a write transaction); errors become AuditError.
-        `ordered`: the statements insert into changes, so ids must follow commit order (last_id/written_since)."""
+    async def _execute(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
+        """Run the statements in one transaction (`write`: a write transaction); errors become AuditError. Ids of
+        `changes` must follow commit order (last_id/written_since rely on it)."""
 
     @abstractmethod
     def _execute_now(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
@@ -344,7 +342,7 @@ class AuditStore(ABC):
             _snapshot_uid(intended),
         )
         insert = self._reserving_insert(_BEGIN_COLUMNS, row, request_id)
-        inserted = (await self._execute("begin", [insert], write=True, ordered=True)).first()
+        inserted = (await self._execute("begin", [insert], write=True)).first()
         if inserted is None:
             log.info("audit trail: duplicate delivery of a %s request, no change", action)
             return None
@@ -365,11 +363,46 @@ class AuditStore(ABC):
 
         FAILED releases the request id (nothing changed, a retry may run); OK and UNKNOWN keep it.
         """
+        written = await self._finish(
+            "finish",
+            change_id,
+            outcome,
+            as_read=None,
+            after=after,
+            lead_id=lead_id,
+            lead_uid=lead_uid,
+            caveat=caveat,
+            detail=detail,
+        )
+        if written != 1:
+            log.warning("audit trail: finish of change %s, which is not recorded", change_id)
+            raise AuditError("leadbot's audit trail (LEADBOT_DB) could not be written: the attempt is not in it.")
+
+    async def settle(self, change: Change, *, outcome: Outcome, **fields: Any) -> bool:
+        """`finish`, only while the record is as `change` was read (same outcome, same finish time): when several
+        processes settle one record at once (replicas starting together, each sweeping), one records the outcome
+        (True) and the others learn that it was settled meanwhile (False), so its user is told once."""
+        as_read = (change.outcome.value, self._stamp(change.finished_at or change.at))
+        return await self._finish("settle", change.id, outcome, as_read=as_read, **fields) == 1
+
+    async def _finish(
+        self,
+        operation: str,
+        change_id: int,
+        outcome: Outcome,
+        *,
+        as_read: tuple[str, Any] | None,
+        after: dict | None = None,
+        lead_id: str | None = None,
+        lead_uid: str | None = None,
+        caveat: str | None = None,
+        detail: str | None = None,
+    ) -> int:
         outcome = Outcome(outcome)
         after_json = self._json("finish", "after", after)
         # A failed write changed nothing: the values it meant to leave (kept since `begin`) are not its after-state.
         clear_intended = outcome == Outcome.FAILED and after is None
-        params = (
+        params: tuple[Any, ...] = (
             outcome.value,
             self._stamp(self._clock()),
             clear_intended,
@@ -391,9 +424,10 @@ class AuditStore(ABC):
                 caveat = COALESCE(?, caveat), detail = COALESCE(?, detail)
             WHERE id = ?
         """
-        if (await self._execute("finish", [(update, params)], write=True)).count != 1:
-            log.warning("audit trail: finish of change %s, which is not recorded", change_id)
-            raise AuditError("leadbot's audit trail (LEADBOT_DB) could not be written: the attempt is not in it.")
+        if as_read is not None:
+            update += " AND outcome = ? AND COALESCE(finished_at, at) = ?"
+            params += as_read
+        return (await self._execute(operation, [(update, params)], write=True)).count
 
     async def denied(self, *, actor: Actor, action: str, command: str, reason: str, list_ref: str | None = None) -> int:
         """Record a refused request (no permission) as DENIED, finished at once; `list_ref` is kept as list_name."""
@@ -417,7 +451,7 @@ class AuditStore(ABC):
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             RETURNING id
         """
-        inserted = (await self._execute("denied", [(insert, row)], write=True, ordered=True)).first()
+        inserted = (await self._execute("denied", [(insert, row)], write=True)).first()
         return int(inserted["id"]) if inserted is not None else 0
 
     def settle_interrupted(self, *, older_than: float = INTERRUPTED_AFTER_S) -> int:
@@ -765,10 +799,8 @@ class AuditLog(AuditStore):
                 log.warning("audit trail: %s failed (%s): %s", operation, type(exc).__name__, _sentence(exc))
                 raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be {verb}: {_sentence(exc)}.") from None
 
-    async def _execute(
-        self, operation: str, statements: Sequence[Statement], *, write: bool, ordered: bool = False
-    ) -> Result:
-        # `ordered` needs nothing here: SQLite admits one writer at a time, so ids always follow commit order.
+    async def _execute(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
+        # SQLite admits one writer at a time: ids follow commit order without more ado.
         return await asyncio.to_thread(self._execute_now, operation, statements, write=write)
 
     async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:

@@ -7,9 +7,10 @@ loop in a daemon thread, and every call is handed to it and awaited from the cal
 its calls to worker threads. The serving loop never waits on the network to the database.
 
 What PostgreSQL adds to SQLite's rules, and why:
-- ids follow commit order: an insert into `changes` takes a transaction-scoped advisory lock first (SQLite admits
-  one writer at a time anyway), so "what was recorded after id N" (last_id, written_since) never misses a record
-  whose transaction committed late with a smaller id;
+- ids follow commit order: the schema's trigger on `changes` takes a transaction-scoped advisory lock before it
+  draws a row's id (SQLite admits one writer at a time anyway), so "what was recorded after id N" (last_id,
+  written_since) never misses a record whose transaction committed late with a smaller id;
+- a single statement runs as its own transaction (autocommit): one round trip per call, most calls;
 - the per-lead write lock is the `lead_locks` row of SQLite, taken by one INSERT ... ON CONFLICT DO UPDATE that
   succeeds only when the row is free, expired or already ours; expiry is judged by the database's clock, so
   machines whose clocks differ still agree. A row rather than an advisory lock because the lock is held across a
@@ -58,9 +59,8 @@ OPERATION_TIMEOUT_S = 15.0
 
 SCHEMA_VERSION = migrations.latest("postgresql")
 
-# Advisory lock keys (per database): the migrations at start-up, and the inserts into `changes` (ids in commit order).
+# The advisory lock (per database) that the migrations at start-up are applied under.
 _MIGRATIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('leadbot.audit.migrations'))"
-_CHANGES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('leadbot.audit.changes'))"
 _USER_PASSWORD = re.compile(r"(?<=://)[^/@:]*:([^/]*)@")
 
 
@@ -148,8 +148,7 @@ class PostgresAuditLog(AuditStore):
             for step in migrations.migrations("postgresql"):
                 if step.version in applied:
                     continue
-                for statement in step.statements():
-                    await conn.execute(statement.encode())  # bytes: a query with no placeholders, taken as it is
+                await conn.execute(step.sql.encode())  # the whole file at once (bytes: no placeholders to parse)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (step.version, step.name)
                 )
@@ -179,36 +178,33 @@ class PostgresAuditLog(AuditStore):
             f"leadbot's audit trail (LEADBOT_DB) could not be {'written' if write else 'read'}: it is closed."
         )
 
-    async def _execute(
-        self, operation: str, statements: Sequence[Statement], *, write: bool, ordered: bool = False
-    ) -> Result:
+    async def _execute(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
         if self._closed:
             raise self._refuse_closed(operation, write=write)
-        future = self._submit(self._transaction(operation, statements, write=write, ordered=ordered))
+        future = self._submit(self._transaction(operation, statements, write=write))
         # Shielded: a caller that stops waiting (a time budget) does not roll back a record on its way, as with SQLite.
         return await asyncio.shield(asyncio.wrap_future(future))
 
     def _execute_now(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
         if self._closed:
             raise self._refuse_closed(operation, write=write)
-        return self._submit(self._transaction(operation, statements, write=write, ordered=False)).result()
+        return self._submit(self._transaction(operation, statements, write=write)).result()
 
-    async def _transaction(
-        self, operation: str, statements: Sequence[Statement], *, write: bool, ordered: bool
-    ) -> Result:
-        """On the store loop: the statements on one pooled connection, in a transaction when they write."""
+    async def _transaction(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
+        """On the store loop: the statements on one pooled connection, in one transaction."""
         verb = "written" if write else "read"
         pool = self._pool
         if pool is None or self._closed:
             raise self._refuse_closed(operation, write=write)
         try:
             async with asyncio.timeout(OPERATION_TIMEOUT_S), pool.connection() as conn:
-                if not write:
-                    return await _results(conn, statements)
+                if len(statements) == 1:  # one statement is a transaction of its own (autocommit): one round trip
+                    sql, params = statements[0]
+                    return await _result(await conn.execute(_placeholders(sql), params))
                 async with conn.transaction():
-                    if ordered:
-                        await conn.execute(_CHANGES_LOCK)
-                    return await _results(conn, statements)
+                    for sql, params in statements:
+                        cursor = await conn.execute(_placeholders(sql), params)
+                    return await _result(cursor)
         except (psycopg.Error, TimeoutError) as exc:
             sentence = "the database did not answer in time" if isinstance(exc, TimeoutError) else self._sentence(exc)
             log.warning("audit trail: %s failed (%s): %s", operation, type(exc).__name__, sentence)
@@ -264,11 +260,8 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.execute(f"SET lock_timeout = {int(audit.BUSY_TIMEOUT_S * 1000)}".encode())
 
 
-async def _results(conn: psycopg.AsyncConnection[Any], statements: Sequence[Statement]) -> Result:
-    cursor = None
-    for sql, params in statements:
-        cursor = await conn.execute(_placeholders(sql), params)
-    assert cursor is not None
+async def _result(cursor: psycopg.AsyncCursor[Any]) -> Result:
+    """What the last statement left (rows it returned, rows it touched)."""
     if cursor.description is None:
         return Result([], cursor.rowcount)
     rows = await cursor.fetchall()
