@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from . import migrations
 from .tuning import WRITE_IN_FLIGHT_MAX_S
@@ -68,6 +68,7 @@ _BEGIN_COLUMNS = (
     "before_json, before_uid, outcome, request_id, undo_of, reply_to, after_json, after_uid"
 )
 
+T = TypeVar("T")
 StoreKind = Literal["sqlite", "postgresql"]
 #: One SQL statement (`?` placeholders) and its parameters.
 Statement = tuple[str, Sequence[Any]]
@@ -262,16 +263,16 @@ class AuditStore(ABC):
 
     # -- plumbing ---------------------------------------------------------------------------------------------------
 
-    def _reserving_insert(self, columns: str, row: Sequence[Any], request_id: str | None) -> Statement:
-        """The insert of a new attempt, which returns its id, or no row when an attempt that did not fail holds its
-        request id already (the partial unique index changes_request_id)."""
-        values = ", ".join("?" * len(row))
+    async def _insert_attempt(self, row: Sequence[Any]) -> int | None:
+        """Insert a new attempt: its id, or None when an attempt that did not fail holds its request id already
+        (the partial unique index changes_request_id)."""
         insert = f"""
-            INSERT INTO changes ({columns}) VALUES ({values})
+            INSERT INTO changes ({_BEGIN_COLUMNS}) VALUES ({", ".join("?" * len(row))})
             ON CONFLICT (request_id) WHERE outcome <> 'failed' DO NOTHING
             RETURNING id
         """
-        return insert, row
+        inserted = (await self._execute("begin", [(insert, row)], write=True)).first()
+        return None if inserted is None else int(inserted["id"])
 
     @staticmethod
     def _json(operation: str, field: str, value: Any) -> str | None:
@@ -341,12 +342,10 @@ class AuditStore(ABC):
             self._json("begin", "intended", intended),
             _snapshot_uid(intended),
         )
-        insert = self._reserving_insert(_BEGIN_COLUMNS, row, request_id)
-        inserted = (await self._execute("begin", [insert], write=True)).first()
-        if inserted is None:
+        change_id = await self._insert_attempt(row)
+        if change_id is None:
             log.info("audit trail: duplicate delivery of a %s request, no change", action)
-            return None
-        return int(inserted["id"])
+        return change_id
 
     async def finish(
         self,
@@ -737,17 +736,21 @@ class AuditLog(AuditStore):
     def _stamp(self, moment: datetime) -> str:
         return _iso(moment)
 
-    def _reserving_insert(self, columns: str, row: Sequence[Any], request_id: str | None) -> Statement:
-        """As the base's, but looking before inserting: an INSERT that meets the unique index would still use up
-        an AUTOINCREMENT id, and the change numbers users see would skip one per duplicate delivery. Writes here
-        are serialised (BEGIN IMMEDIATE), so the look and the insert cannot be overtaken."""
-        values = ", ".join("?" * len(row))
-        insert = f"""
-            INSERT INTO changes ({columns}) SELECT {values}
-            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE request_id = ? AND outcome <> 'failed')
-            RETURNING id
-        """
-        return insert, (*row, request_id)
+    async def _insert_attempt(self, row: Sequence[Any]) -> int | None:
+        """As the base's, but a plain INSERT whose unique-index refusal means "duplicate": ON CONFLICT DO NOTHING
+        would use up an AUTOINCREMENT id each time (change numbers users see would skip one per duplicate
+        delivery), and this is the cheapest insert SQLite has (the hot path of every write)."""
+        insert = f"INSERT INTO changes ({_BEGIN_COLUMNS}) VALUES ({', '.join('?' * len(row))})"
+
+        def work(conn: sqlite3.Connection) -> int | None:
+            try:
+                return conn.execute(insert, row).lastrowid
+            except sqlite3.IntegrityError as exc:
+                if "request_id" not in str(exc):
+                    raise
+                return None
+
+        return await asyncio.to_thread(self._run, "begin", work, write=True)
 
     def _check_file(self, operation: str) -> None:
         """Refuse a write when LEADBOT_DB is no longer the file this process opened (deleted, or replaced by
@@ -775,7 +778,10 @@ class AuditLog(AuditStore):
         )
 
     def _execute_now(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
-        """Run the statements under the lock (in a BEGIN IMMEDIATE transaction when they write); sqlite3 errors ->
+        return self._run(operation, lambda conn: _sqlite_results(conn, statements), write=write)
+
+    def _run(self, operation: str, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """Run `work` under the lock (in a BEGIN IMMEDIATE transaction when it writes); sqlite3 errors ->
         AuditError."""
         verb = "written" if write else "read"
         with self._lock:
@@ -785,11 +791,11 @@ class AuditLog(AuditStore):
                 raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be {verb}: it is closed.")
             try:
                 if not write:
-                    return _sqlite_results(conn, statements)
+                    return work(conn)
                 self._check_file(operation)
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    result = _sqlite_results(conn, statements)
+                    result = work(conn)
                     conn.execute("COMMIT")
                 except BaseException:
                     _rollback(conn, operation)

@@ -27,6 +27,7 @@ The URL's password never reaches a log line or a message (bot.masking.mask_url).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import re
 import threading
@@ -87,6 +88,7 @@ class PostgresAuditLog(AuditStore):
             self._closed = True
             self._stop_loop()
             raise
+        atexit.register(self.close)  # a store left open at exit still says goodbye to its server
 
     # -- opening: connect, migrate, pool ----------------------------------------------------------------------------
 
@@ -202,9 +204,10 @@ class PostgresAuditLog(AuditStore):
                     sql, params = statements[0]
                     return await _result(await conn.execute(_placeholders(sql), params))
                 async with conn.transaction():
-                    for sql, params in statements:
-                        cursor = await conn.execute(_placeholders(sql), params)
-                    return await _result(cursor)
+                    *before, (sql, params) = statements
+                    for earlier, earlier_params in before:
+                        await conn.execute(_placeholders(earlier), earlier_params)
+                    return await _result(await conn.execute(_placeholders(sql), params))
         except (psycopg.Error, TimeoutError) as exc:
             sentence = "the database did not answer in time" if isinstance(exc, TimeoutError) else self._sentence(exc)
             log.warning("audit trail: %s failed (%s): %s", operation, type(exc).__name__, sentence)
@@ -214,7 +217,7 @@ class PostgresAuditLog(AuditStore):
         """The database's own words as the tail of a sentence, with nothing of the URL's password; a lock wait given
         up on reads "database is locked", as with SQLite."""
         if isinstance(exc, PoolTimeout):
-            return "no database connection was free in time"
+            return "no connection to the database was available in time (it is down, unreachable or busy)"
         if isinstance(exc, psycopg.errors.LockNotAvailable):
             return "database is locked"
         lines = str(exc).strip().splitlines()
@@ -246,6 +249,7 @@ class PostgresAuditLog(AuditStore):
             if self._closed:
                 return
             self._closed = True
+        atexit.unregister(self.close)
         pool, self._pool = self._pool, None
         if pool is not None:
             try:

@@ -104,8 +104,12 @@ def _audit_target(kind: str, request: pytest.FixtureRequest, path: Path) -> str:
 
 @pytest.fixture
 def audit_target(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh audit store (LEADBOT_DB's value) of the module's `store_kind`, for one test."""
-    return _audit_target(store_kind, request, tmp_path / "data" / "leadbot.db")
+    """A fresh audit store (LEADBOT_DB's value) of the module's `store_kind`, for one test: on PostgreSQL the
+    worker's scratch database, emptied."""
+    if store_kind == "sqlite":
+        return str(tmp_path / "data" / "leadbot.db")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.scratch_database()
 
 
 @pytest.fixture(scope="module")

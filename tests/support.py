@@ -480,6 +480,7 @@ class PostgresServer:
         self.admin_url = admin_url
         self.how = how
         self._stop = stop
+        self._scratch: str | None = None
 
     @classmethod
     def find_or_start(cls) -> PostgresServer | str:
@@ -567,6 +568,24 @@ class PostgresServer:
             admin.execute(f"CREATE DATABASE {name}".encode())
         return urlunsplit(urlsplit(self.admin_url)._replace(path=f"/{name}"))
 
+    def scratch_database(self) -> str:
+        """This server's scratch database, emptied (10 ms, where CREATE and DROP DATABASE take over 100): for one
+        test at a time. Connections a test left open are cut first; an empty schema, as a new database has."""
+        import psycopg
+
+        if self._scratch is None:
+            self._scratch = self.create_database()
+        try:
+            with psycopg.connect(self._scratch, autocommit=True) as scratch:
+                scratch.execute(
+                    b"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    b"WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                scratch.execute(b"DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        except psycopg.Error:  # e.g. a server whose user may create databases but not drop that schema
+            self._scratch = self.create_database()
+        return self._scratch
+
     def drop_database(self, url: str) -> None:
         import psycopg
 
@@ -575,6 +594,8 @@ class PostgresServer:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)".encode())
 
     def close(self) -> None:
+        if self._scratch is not None:
+            self.drop_database(self._scratch)
         if self._stop is not None:
             self._stop()
             atexit.unregister(self._stop)
