@@ -1,15 +1,21 @@
-"""The audit trail of every write attempt, and the pending "apply anyway?" confirmations, in one SQLite file.
+"""The audit trail of every write attempt, and the pending "apply anyway?" confirmations: one interface
+(`AuditStore`), two stores: a SQLite file (`AuditLog`, the embedded default) and PostgreSQL (`PostgresAuditLog`
+in bot.audit_postgres, for replicas on several machines). `open_store(LEADBOT_DB)` picks one.
 
 Why it exists: a change to babelforce is recorded (PENDING) before it is made and finished (ok, denied, failed,
 unknown) before success is reported, so every write has a who/when/what; if the record cannot be written the change
 is not made. The same table deduplicates deliveries: an attempt reserves its request id (the Slack retry, the
 double-submitted modal and the double-clicked button all carry the same one), so at most one change results.
 
-Storage: stdlib sqlite3 at LEADBOT_DB (default data/leadbot.db), WAL mode and a busy timeout so that several bot
-processes may share the file; the schema is created and migrated through PRAGMA user_version. Timestamps are
-ISO-8601 UTC text of fixed width (so they also compare as text); snapshots are JSON text.
+The rules live once, here, in `AuditStore`: every operation is a few SQL statements written in the subset both
+databases speak (`?` placeholders, INSERT ... ON CONFLICT, UPDATE ... RETURNING), run in one transaction by the store's
+`_execute`. A store adds only how it connects, how it locks a lead across processes and what its timestamps are.
 
-Every storage failure surfaces as AuditError with one plain sentence; callers never see sqlite3 exceptions.
+SQLite: stdlib sqlite3 at LEADBOT_DB (default data/leadbot.db), WAL mode and a busy timeout so that several bot
+processes may share the file. Timestamps are ISO-8601 UTC text of fixed width (so they also compare as text);
+snapshots are JSON text. The schema comes from numbered SQL files (bot/migrations), recorded in schema_migrations.
+
+Every storage failure surfaces as AuditError with one plain sentence; callers never see a driver's exceptions.
 """
 
 from __future__ import annotations
@@ -18,15 +24,18 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from . import migrations
 from .tuning import WRITE_IN_FLIGHT_MAX_S
 
 log = logging.getLogger(__name__)
@@ -42,92 +51,27 @@ BUSY_TIMEOUT_S = 5.0
 # Expired confirmations are kept this long (for a late click to be told "expired" rather than "unknown"), then purged.
 CONFIRMATION_RETENTION = timedelta(days=1)
 
-SCHEMA_VERSION = 5
-
-# MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit: files in the field are at any version.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """
-        CREATE TABLE changes (
-            id            INTEGER PRIMARY KEY AUTOINCREMENT,
-            at            TEXT NOT NULL,
-            finished_at   TEXT,
-            user_id       TEXT NOT NULL,
-            team_id       TEXT,
-            enterprise_id TEXT,
-            channel_id    TEXT,
-            action        TEXT NOT NULL,
-            command       TEXT NOT NULL,
-            list_id       TEXT,
-            list_name     TEXT,
-            lead_id       TEXT,
-            lead_uid      TEXT,
-            before_json   TEXT,
-            after_json    TEXT,
-            before_uid    TEXT,
-            after_uid     TEXT,
-            caveat        TEXT,
-            outcome       TEXT NOT NULL,
-            detail        TEXT,
-            request_id    TEXT,
-            undo_of       INTEGER,
-            undone_by     INTEGER
-        )
-        """,
-        # A request id is reserved while its attempt has not FAILED; NULL (no request id) may repeat.
-        "CREATE UNIQUE INDEX changes_request_id ON changes (request_id) WHERE outcome <> 'failed'",
-        "CREATE INDEX changes_list_lead_id ON changes (list_id, lead_id)",
-        "CREATE INDEX changes_list_lead_uid ON changes (list_id, lead_uid)",
-        "CREATE INDEX changes_list_before_uid ON changes (list_id, before_uid)",
-        "CREATE INDEX changes_list_after_uid ON changes (list_id, after_uid)",
-        """
-        CREATE TABLE confirmations (
-            token         TEXT PRIMARY KEY,
-            user_id       TEXT NOT NULL,
-            team_id       TEXT,
-            enterprise_id TEXT,
-            channel_id    TEXT,
-            command_json  TEXT NOT NULL,
-            created_at    TEXT NOT NULL,
-            expires_at    TEXT NOT NULL,
-            state         TEXT NOT NULL,
-            settled_at    TEXT
-        )
-        """,
-        "CREATE INDEX confirmations_expires_at ON confirmations (expires_at)",
-    ),
-    # 1 -> 2: the undo of an add was recorded as "delete"; that name now belongs to no button, so a real delete
-    # subcommand can never be mistaken for an undo (history, undo and the audit channel read "undo_add").
-    ("UPDATE changes SET action = 'undo_add' WHERE action = 'delete' AND undo_of IS NOT NULL",),
-    # 2 -> 3: `/lead undo` without a number finds the user's latest change (AuditLog.latest_change_of) through
-    # this index, walked backwards (an index on user_id also orders by rowid, the id), not by reading every row.
-    ("CREATE INDEX changes_user_id ON changes (user_id)",),
-    # 3 -> 4: where to tell the user how an unconfirmed write ended (bot.settler): the command's response_url
-    # while Slack accepts it, else a direct message; and the settler's look for unsettled attempts by outcome.
-    (
-        "ALTER TABLE changes ADD COLUMN reply_to TEXT",
-        "CREATE INDEX changes_unsettled ON changes (outcome) WHERE outcome IN ('pending', 'unknown')",
-    ),
-    # 4 -> 5: one change of a lead at a time across every process sharing this file (AuditLog.lock_lead); a lock
-    # left by a crashed process lapses at expires_at.
-    (
-        """
-        CREATE TABLE lead_locks (
-            list_id    TEXT NOT NULL,
-            lead_id    TEXT NOT NULL,
-            holder     TEXT NOT NULL,
-            expires_at TEXT NOT NULL,
-            PRIMARY KEY (list_id, lead_id)
-        )
-        """,
-    ),
-)
-assert len(MIGRATIONS) == SCHEMA_VERSION
-
-T = TypeVar("T")
+#: The SQLite schema version this leadbot brings a file to (the newest file in bot/migrations/sqlite). Files made
+#: before the migrations table counted their version in PRAGMA user_version, which is still kept up to date.
+SCHEMA_VERSION = migrations.latest("sqlite")
 
 _HELD, _CLAIMED, _CANCELLED = "held", "claimed", "cancelled"
-_ID_MAX = 2**63 - 1  # SQLite's largest integer
+_ID_MAX = 2**63 - 1  # the largest id either database holds
+
+#: LEADBOT_DB's URL forms; anything else with a scheme is refused rather than taken for a folder name.
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+SQLITE_URL_PREFIX = "sqlite:///"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_INTERRUPTED = "interrupted: leadbot stopped before babelforce answered"
+_BEGIN_COLUMNS = (
+    "at, user_id, team_id, enterprise_id, channel_id, action, command, list_id, list_name, lead_id, lead_uid, "
+    "before_json, before_uid, outcome, request_id, undo_of, reply_to, after_json, after_uid"
+)
+
+T = TypeVar("T")
+StoreKind = Literal["sqlite", "postgresql"]
+#: One SQL statement (`?` placeholders) and its parameters.
+Statement = tuple[str, Sequence[Any]]
 
 
 class AuditError(Exception):
@@ -192,8 +136,13 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _parse(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+def _moment(value: str | datetime | None) -> datetime | None:
+    """A stored moment: ISO text (SQLite) or a datetime (PostgreSQL), as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value)
 
 
 def _snapshot_uid(snapshot: dict | None) -> str | None:
@@ -209,133 +158,121 @@ def _sentence(exc: BaseException) -> str:
     return text[:1].lower() + text[1:]
 
 
-class AuditLog:
-    """The audit store. One sqlite3 connection per AuditLog, used from worker threads under a lock.
+# ---------------------------------------------------------------------- LEADBOT_DB: which store
 
-    Why one shared connection rather than one per thread: ":memory:" (tests, console) is private to a connection,
-    so per-thread connections would each see an empty store; SQLite admits one writer at a time anyway, so a lock
-    costs nothing in throughput; and it keeps compare-and-set simple. Each call runs in `asyncio.to_thread`, so the
-    event loop never waits on the disk or on another process's lock. Across processes, WAL mode, BEGIN IMMEDIATE for
-    every write and the busy timeout make concurrent commands queue instead of failing.
+
+def store_kind(target: str | os.PathLike[str] | None) -> StoreKind:
+    """Which store LEADBOT_DB names: a PostgreSQL URL, else SQLite (a path or sqlite:///path). ValueError, in one
+    sentence naming only the scheme (a URL may carry a password), for any other URL."""
+    if target is None or not isinstance(target, str):
+        return "sqlite"
+    scheme = _SCHEME.match(target)
+    if scheme is None:
+        return "sqlite"
+    name = scheme.group(1).lower()
+    if name in POSTGRES_SCHEMES:
+        return "postgresql"
+    if name == "sqlite" and target.startswith(SQLITE_URL_PREFIX) and len(target) > len(SQLITE_URL_PREFIX):
+        return "sqlite"
+    if name == "sqlite":
+        raise ValueError("a SQLite URL is sqlite:///path/to/file.db (three slashes, then the file's path)")
+    raise ValueError(
+        f"must be a file path (SQLite) or a postgresql:// URL; {name}:// is not a database leadbot can use"
+    )
+
+
+def sqlite_path(target: str | os.PathLike[str] | None) -> str | os.PathLike[str]:
+    """The file a SQLite LEADBOT_DB names (sqlite:///data/x.db is the relative data/x.db, sqlite:////srv/x.db the
+    absolute /srv/x.db, as in SQLAlchemy)."""
+    if target is None:
+        return DEFAULT_DB_PATH
+    if isinstance(target, str) and target.startswith(SQLITE_URL_PREFIX):
+        return target[len(SQLITE_URL_PREFIX) :]
+    return target
+
+
+def open_store(
+    target: str | os.PathLike[str] | None = None, *, clock: Callable[[], datetime] | None = None
+) -> AuditStore:
+    """The audit store LEADBOT_DB names (None: data/leadbot.db), created or migrated and ready; AuditError when it
+    cannot be opened or the value is no store leadbot knows."""
+    try:
+        kind = store_kind(target)
+    except ValueError as refused:
+        raise AuditError(f"LEADBOT_DB {refused}.") from None
+    clock = clock or _utc_now
+    if kind == "postgresql":
+        from .audit_postgres import PostgresAuditLog  # psycopg is imported only by those who use it
+
+        assert isinstance(target, str)
+        return PostgresAuditLog(target, clock=clock)
+    return AuditLog(sqlite_path(target), clock=clock)
+
+
+# ---------------------------------------------------------------------- the interface, and the rules of both stores
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What the last statement of a transaction left: its rows (RETURNING or SELECT) and how many rows it touched."""
+
+    rows: list[Any]
+    count: int
+
+    def first(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+
+class AuditStore(ABC):
+    """The audit trail's interface and its rules, once for every database.
+
+    A store implements `_execute` (statements in one transaction, writes serialised as its database allows),
+    `_execute_now` (the same, blocking: start-up only), `lock_lead`, `close` and `_stamp` (how a moment is stored).
+    Everything else (what is recorded, deduplication, history, undo claims, confirmations) is written here once, so
+    that SQLite and PostgreSQL cannot drift apart.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        clock: Callable[[], datetime] = _utc_now,
-    ) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        memory = os.fspath(path) == ":memory:"
-        try:
-            if not memory:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                os.fspath(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-        except OSError as exc:  # the data folder cannot be created (a file in the way, no permission)
-            log.warning("audit trail: cannot create the folder of LEADBOT_DB %s: %s", path, type(exc).__name__)
-            raise AuditError(
-                "leadbot's audit trail (LEADBOT_DB) could not be opened: its folder cannot be created."
-            ) from None
-        except sqlite3.Error as exc:
-            log.warning("audit trail: cannot open LEADBOT_DB %s: %s", path, _sentence(exc))
-            raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be opened: {_sentence(exc)}.") from None
-        try:
-            self._prepare(conn, memory=memory)
-        except sqlite3.Error as exc:
-            conn.close()
-            log.warning("audit trail: cannot prepare LEADBOT_DB %s: %s", path, _sentence(exc))
-            raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be opened: {_sentence(exc)}.") from None
-        except AuditError:
-            conn.close()
-            raise
-        conn.row_factory = sqlite3.Row
-        self._conn = conn
-        # The file as opened: a write checks it is still that file (deleted or replaced -> refused, fail closed).
-        self._path = None if memory else Path(path)
-        self._identity = None if memory else _identity(Path(path))
-        self._lost_reported = False
+    kind: StoreKind
 
-    @staticmethod
-    def _prepare(conn: sqlite3.Connection, *, memory: bool) -> None:
-        """WAL, then create or migrate the schema in one write transaction, which also proves the file is writable."""
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        if not memory:
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise AuditError(
-                    "leadbot's audit trail (LEADBOT_DB) was written by a newer leadbot; "
-                    "upgrade leadbot or point LEADBOT_DB at another file."
-                )
-            for step in MIGRATIONS[version:]:
-                for statement in step:
-                    conn.execute(statement)
-            # Written even when unchanged: a read-only file fails here, at start-up, not at the first command.
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn, "start-up")
-            raise
+    def __init__(self, *, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+
+    # -- what a store provides --------------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def _execute(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
+        """Run the statements in one transaction (`write`: a write transaction); errors become AuditError. Ids of
+        `changes` must follow commit order (last_id/written_since rely on it)."""
+
+    @abstractmethod
+    def _execute_now(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
+        """`_execute`, blocking the calling thread (start-up, before any event loop runs)."""
+
+    @abstractmethod
+    def _stamp(self, moment: datetime) -> Any:
+        """A moment as this database stores it."""
+
+    @abstractmethod
+    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
+        """Take the lead's cross-process write lock for `holder` (True), or find it held by another (False). A lock
+        older than its `ttl` (a crashed process's) is taken over."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the store (idempotent); later calls raise AuditError."""
 
     # -- plumbing ---------------------------------------------------------------------------------------------------
 
-    def _check_file(self, operation: str) -> None:
-        """Refuse a write when LEADBOT_DB is no longer the file this process opened (deleted, or replaced by
-        another): SQLite would go on writing to the unlinked inode, and every record would vanish at restart while
-        other processes open a new, empty file. Tells the operator once, at ERROR, what to do."""
-        if self._path is None:
-            return
-        try:
-            now = _identity(self._path)
-        except OSError:
-            now = None
-        if now == self._identity:
-            return
-        if not self._lost_reported:
-            self._lost_reported = True
-            log.error(
-                "audit trail: LEADBOT_DB %s was %s while leadbot runs; every change is refused until leadbot is "
-                "restarted (restore the file from a backup first if it was deleted by mistake)",
-                self._path,
-                "deleted" if now is None else "replaced by another file",
-            )
-        raise AuditError(
-            f"leadbot's audit file (LEADBOT_DB) was {'deleted' if now is None else 'replaced'} while leadbot runs, "
-            "so nothing can be recorded."
-        )
-
-    def _run(self, operation: str, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        """Run `work` under the lock (in a BEGIN IMMEDIATE transaction when it writes); sqlite3 errors -> AuditError."""
-        verb = "written" if write else "read"
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                log.warning("audit trail: %s after close()", operation)
-                raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be {verb}: it is closed.")
-            try:
-                if not write:
-                    return work(conn)
-                self._check_file(operation)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    _rollback(conn, operation)
-                    raise
-                return result
-            except sqlite3.Error as exc:
-                log.warning("audit trail: %s failed (%s): %s", operation, type(exc).__name__, _sentence(exc))
-                raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be {verb}: {_sentence(exc)}.") from None
-
-    async def _call(self, operation: str, work: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
-        return await asyncio.to_thread(self._run, operation, work, write=write)
+    async def _insert_attempt(self, row: Sequence[Any]) -> int | None:
+        """Insert a new attempt: its id, or None when an attempt that did not fail holds its request id already
+        (the partial unique index changes_request_id)."""
+        insert = f"""
+            INSERT INTO changes ({_BEGIN_COLUMNS}) VALUES ({", ".join("?" * len(row))})
+            ON CONFLICT (request_id) WHERE outcome <> 'failed' DO NOTHING
+            RETURNING id
+        """
+        inserted = (await self._execute("begin", [(insert, row)], write=True)).first()
+        return None if inserted is None else int(inserted["id"])
 
     @staticmethod
     def _json(operation: str, field: str, value: Any) -> str | None:
@@ -349,6 +286,14 @@ class AuditLog:
             raise AuditError(
                 "leadbot's audit trail (LEADBOT_DB) could not be written: the lead's record is not plain data."
             ) from None
+
+    async def _changes(self, operation: str, sql: str, params: Sequence[Any]) -> list[Change]:
+        result = await self._execute(operation, [(sql, params)], write=False)
+        return [_change(row) for row in result.rows]
+
+    async def _one_change(self, operation: str, sql: str, params: Sequence[Any]) -> Change | None:
+        row = (await self._execute(operation, [(sql, params)], write=False)).first()
+        return None if row is None else _change(row)
 
     # -- changes ----------------------------------------------------------------------------------------------------
 
@@ -377,7 +322,7 @@ class AuditLog:
         """
         before_json = self._json("begin", "before", before)
         row = (
-            _iso(self._clock()),
+            self._stamp(self._clock()),
             actor.user_id,
             actor.team_id,
             actor.enterprise_id,
@@ -397,26 +342,10 @@ class AuditLog:
             self._json("begin", "intended", intended),
             _snapshot_uid(intended),
         )
-
-        def work(conn: sqlite3.Connection) -> int | None:
-            try:
-                cursor = conn.execute(
-                    """
-                    INSERT INTO changes (at, user_id, team_id, enterprise_id, channel_id, action, command, list_id,
-                                         list_name, lead_id, lead_uid, before_json, before_uid, outcome, request_id,
-                                         undo_of, reply_to, after_json, after_uid)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    row,
-                )
-            except sqlite3.IntegrityError as exc:
-                if "request_id" not in str(exc):
-                    raise
-                log.info("audit trail: duplicate delivery of a %s request, no change", action)
-                return None
-            return cursor.lastrowid
-
-        return await self._call("begin", work)
+        change_id = await self._insert_attempt(row)
+        if change_id is None:
+            log.info("audit trail: duplicate delivery of a %s request, no change", action)
+        return change_id
 
     async def finish(
         self,
@@ -433,17 +362,52 @@ class AuditLog:
 
         FAILED releases the request id (nothing changed, a retry may run); OK and UNKNOWN keep it.
         """
+        written = await self._finish(
+            "finish",
+            change_id,
+            outcome,
+            as_read=None,
+            after=after,
+            lead_id=lead_id,
+            lead_uid=lead_uid,
+            caveat=caveat,
+            detail=detail,
+        )
+        if written != 1:
+            log.warning("audit trail: finish of change %s, which is not recorded", change_id)
+            raise AuditError("leadbot's audit trail (LEADBOT_DB) could not be written: the attempt is not in it.")
+
+    async def settle(self, change: Change, *, outcome: Outcome, **fields: Any) -> bool:
+        """`finish`, only while the record is as `change` was read (same outcome, same finish time): when several
+        processes settle one record at once (replicas starting together, each sweeping), one records the outcome
+        (True) and the others learn that it was settled meanwhile (False), so its user is told once."""
+        as_read = (change.outcome.value, self._stamp(change.finished_at or change.at))
+        return await self._finish("settle", change.id, outcome, as_read=as_read, **fields) == 1
+
+    async def _finish(
+        self,
+        operation: str,
+        change_id: int,
+        outcome: Outcome,
+        *,
+        as_read: tuple[str, Any] | None,
+        after: dict | None = None,
+        lead_id: str | None = None,
+        lead_uid: str | None = None,
+        caveat: str | None = None,
+        detail: str | None = None,
+    ) -> int:
         outcome = Outcome(outcome)
         after_json = self._json("finish", "after", after)
         # A failed write changed nothing: the values it meant to leave (kept since `begin`) are not its after-state.
         clear_intended = outcome == Outcome.FAILED and after is None
-        params = (
+        params: tuple[Any, ...] = (
             outcome.value,
-            _iso(self._clock()),
+            self._stamp(self._clock()),
             clear_intended,
             after_json,
             clear_intended,
-            after_json,
+            after_json is None,
             _snapshot_uid(after),
             lead_id,
             lead_uid,
@@ -451,28 +415,22 @@ class AuditLog:
             detail,
             change_id,
         )
-
-        def work(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute(
-                """
-                UPDATE changes SET outcome = ?, finished_at = ?,
-                    after_json = CASE WHEN ? THEN NULL ELSE COALESCE(?, after_json) END,
-                    after_uid = CASE WHEN ? THEN NULL WHEN ? IS NULL THEN after_uid ELSE ? END,
-                    lead_id = COALESCE(?, lead_id), lead_uid = COALESCE(?, lead_uid),
-                    caveat = COALESCE(?, caveat), detail = COALESCE(?, detail)
-                WHERE id = ?
-                """,
-                params,
-            )
-            if cursor.rowcount != 1:
-                log.warning("audit trail: finish of change %s, which is not recorded", change_id)
-                raise AuditError("leadbot's audit trail (LEADBOT_DB) could not be written: the attempt is not in it.")
-
-        await self._call("finish", work)
+        update = """
+            UPDATE changes SET outcome = ?, finished_at = ?,
+                after_json = CASE WHEN ? THEN NULL ELSE COALESCE(?, after_json) END,
+                after_uid = CASE WHEN ? THEN NULL WHEN ? THEN after_uid ELSE ? END,
+                lead_id = COALESCE(?, lead_id), lead_uid = COALESCE(?, lead_uid),
+                caveat = COALESCE(?, caveat), detail = COALESCE(?, detail)
+            WHERE id = ?
+        """
+        if as_read is not None:
+            update += " AND outcome = ? AND COALESCE(finished_at, at) = ?"
+            params += as_read
+        return (await self._execute(operation, [(update, params)], write=True)).count
 
     async def denied(self, *, actor: Actor, action: str, command: str, reason: str, list_ref: str | None = None) -> int:
         """Record a refused request (no permission) as DENIED, finished at once; `list_ref` is kept as list_name."""
-        now = _iso(self._clock())
+        now = self._stamp(self._clock())
         row = (
             now,
             now,
@@ -486,36 +444,29 @@ class AuditLog:
             Outcome.DENIED.value,
             reason,
         )
-
-        def work(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                """
-                INSERT INTO changes (at, finished_at, user_id, team_id, enterprise_id, channel_id, action, command,
-                                     list_name, outcome, detail)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                row,
-            )
-            return int(cursor.lastrowid or 0)
-
-        return await self._call("denied", work)
+        insert = """
+            INSERT INTO changes (at, finished_at, user_id, team_id, enterprise_id, channel_id, action, command,
+                                 list_name, outcome, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            RETURNING id
+        """
+        inserted = (await self._execute("denied", [(insert, row)], write=True)).first()
+        return int(inserted["id"]) if inserted is not None else 0
 
     def settle_interrupted(self, *, older_than: float = INTERRUPTED_AFTER_S) -> int:
         """At start-up: attempts still PENDING after `older_than` seconds belong to a leadbot that stopped before
-        babelforce answered; mark them UNKNOWN (so history says so). Younger ones may be another process's, live."""
-        cutoff = _iso(self._clock() - timedelta(seconds=older_than))
-        now = _iso(self._clock())
+        babelforce answered; mark them UNKNOWN (so history says so). Younger ones may be another process's, live.
 
-        def work(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "UPDATE changes SET outcome = 'unknown', finished_at = ?, "
-                "detail = COALESCE(detail, 'interrupted: leadbot stopped before babelforce answered') "
-                "WHERE outcome = 'pending' AND at < ?",
-                (now, cutoff),
-            )
-            return cursor.rowcount
-
-        settled = self._run("settle interrupted", work, write=True)
+        One UPDATE ... WHERE outcome = 'pending': replicas starting at once each settle a disjoint set (a record
+        another one settled first no longer matches), so every record is settled once."""
+        now = self._clock()
+        update = """
+            UPDATE changes SET outcome = 'unknown', finished_at = ?, detail = COALESCE(detail, ?)
+            WHERE outcome = 'pending' AND at < ?
+            RETURNING id
+        """
+        params = (self._stamp(now), _INTERRUPTED, self._stamp(now - timedelta(seconds=older_than)))
+        settled = len(self._execute_now("settle interrupted", [(update, params)], write=True).rows)
         if settled:
             log.warning("audit trail: %d change(s) interrupted by a stop marked unknown; check them", settled)
         return settled
@@ -523,26 +474,14 @@ class AuditLog:
     async def reserved(self, request_id: str) -> bool:
         """Whether an attempt (pending, ok or unknown) already holds this request id: a repeated delivery that
         must neither write again nor answer again."""
-
-        def work(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT 1 FROM changes WHERE request_id = ? AND outcome <> 'failed' LIMIT 1", (request_id,)
-            ).fetchone()
-            return row is not None
-
-        return await self._call("reserved", work, write=False)
+        query = "SELECT 1 AS found FROM changes WHERE request_id = ? AND outcome <> 'failed' LIMIT 1"
+        return bool((await self._execute("reserved", [(query, (request_id,))], write=False)).rows)
 
     async def get(self, change_id: int) -> Change | None:
         """One change by id, or None."""
-
-        if not 0 < change_id <= _ID_MAX:  # a forged button value; SQLite cannot even bind it
+        if not 0 < change_id <= _ID_MAX:  # a forged button value; neither database can even bind it
             return None
-
-        def work(conn: sqlite3.Connection) -> Change | None:
-            row = conn.execute("SELECT * FROM changes WHERE id = ?", (change_id,)).fetchone()
-            return None if row is None else _change(row)
-
-        return await self._call("get", work, write=False)
+        return await self._one_change("get", "SELECT * FROM changes WHERE id = ?", (change_id,))
 
     async def history(
         self,
@@ -561,116 +500,54 @@ class AuditLog:
         """
         if lead_id is None and lead_uid is None:
             raise ValueError("history() needs lead_id or lead_uid")
-
-        def work(conn: sqlite3.Connection) -> list[Change]:
-            rows = conn.execute(
-                """
-                SELECT * FROM changes
-                WHERE list_id = :list AND (lead_id = :id OR lead_uid = :uid OR before_uid = :uid OR after_uid = :uid
-                    OR (lead_id IS NULL AND action = 'add' AND lead_uid = :add_uid))
-                ORDER BY id DESC LIMIT :limit
-                """,
-                {
-                    "list": list_id,
-                    "id": lead_id,
-                    "uid": lead_uid,
-                    "add_uid": unfinished_add_uid,
-                    "limit": max(0, limit),
-                },
-            ).fetchall()
-            return [_change(row) for row in rows]
-
-        return await self._call("history", work, write=False)
+        query = """
+            SELECT * FROM changes
+            WHERE list_id = ? AND (lead_id = ? OR lead_uid = ? OR before_uid = ? OR after_uid = ?
+                OR (lead_id IS NULL AND action = 'add' AND lead_uid = ?))
+            ORDER BY id DESC LIMIT ?
+        """
+        params = (list_id, lead_id, lead_uid, lead_uid, lead_uid, unfinished_add_uid, max(0, limit))
+        return await self._changes("history", query, params)
 
     async def unsettled(self, *, older_than: float, limit: int = 200) -> list[Change]:
         """Write attempts whose outcome babelforce never confirmed (unknown), or that a crash left pending, begun at
         least `older_than` seconds ago: what the settler reads babelforce for. Oldest first."""
-        cutoff = _iso(self._clock() - timedelta(seconds=older_than))
-
-        def work(conn: sqlite3.Connection) -> list[Change]:
-            rows = conn.execute(
-                "SELECT * FROM changes WHERE outcome IN ('pending', 'unknown') AND at <= ? ORDER BY id LIMIT ?",
-                (cutoff, max(0, limit)),
-            ).fetchall()
-            return [_change(row) for row in rows]
-
-        return await self._call("unsettled", work, write=False)
+        cutoff = self._stamp(self._clock() - timedelta(seconds=older_than))
+        query = "SELECT * FROM changes WHERE outcome IN ('pending', 'unknown') AND at <= ? ORDER BY id LIMIT ?"
+        return await self._changes("unsettled", query, (cutoff, max(0, limit)))
 
     async def by_request_id(self, request_id: str) -> Change | None:
         """The latest attempt recorded for a request id (a repeated delivery is answered with its outcome)."""
-
-        def work(conn: sqlite3.Connection) -> Change | None:
-            row = conn.execute(
-                "SELECT * FROM changes WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,)
-            ).fetchone()
-            return None if row is None else _change(row)
-
-        return await self._call("by request id", work, write=False)
+        query = "SELECT * FROM changes WHERE request_id = ? ORDER BY id DESC LIMIT 1"
+        return await self._one_change("by request id", query, (request_id,))
 
     async def later_changes(self, change: Change) -> list[Change]:
         """Attempts on the same lead recorded after `change`, oldest first (a late write may have overtaken them);
         for an add that never learnt its lead's id, the later attempts to add the same uid."""
-
-        def work(conn: sqlite3.Connection) -> list[Change]:
-            if change.lead_id is None:
-                query = "SELECT * FROM changes WHERE list_id = ? AND action = ? AND lead_uid = ? AND id > ? ORDER BY id"
-                params: tuple[object, ...] = (change.list_id, change.action, change.lead_uid, change.id)
-            else:
-                query = "SELECT * FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? ORDER BY id"
-                params = (change.list_id, change.lead_id, change.id)
-            rows = conn.execute(query, params).fetchall()
-            return [_change(row) for row in rows]
-
-        return await self._call("later changes", work, write=False)
-
-    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
-        """Take the lead's cross-process write lock for `holder` (True), or find it held by another (False). A lock
-        older than its `ttl` (a crashed process's) is taken over."""
-        now = self._clock()
-
-        def work(conn: sqlite3.Connection) -> bool:
-            conn.execute(
-                "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND expires_at <= ?",
-                (list_id, lead_id, _iso(now)),
-            )
-            conn.execute(
-                "INSERT OR IGNORE INTO lead_locks (list_id, lead_id, holder, expires_at) VALUES (?, ?, ?, ?)",
-                (list_id, lead_id, holder, _iso(now + timedelta(seconds=ttl))),
-            )
-            row = conn.execute(
-                "SELECT holder FROM lead_locks WHERE list_id = ? AND lead_id = ?", (list_id, lead_id)
-            ).fetchone()
-            return row is not None and row[0] == holder
-
-        return await self._call("lock lead", work)
+        if change.lead_id is None:
+            query = "SELECT * FROM changes WHERE list_id = ? AND action = ? AND lead_uid = ? AND id > ? ORDER BY id"
+            params: tuple[object, ...] = (change.list_id, change.action, change.lead_uid, change.id)
+        else:
+            query = "SELECT * FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? ORDER BY id"
+            params = (change.list_id, change.lead_id, change.id)
+        return await self._changes("later changes", query, params)
 
     async def unlock_lead(self, list_id: str, lead_id: str, holder: str) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND holder = ?", (list_id, lead_id, holder)
-            )
-
-        await self._call("unlock lead", work)
+        delete = "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND holder = ?"
+        await self._execute("unlock lead", [(delete, (list_id, lead_id, holder))], write=True)
 
     async def last_id(self) -> int:
         """The newest record's id (0 when there is none): a mark to ask later what was recorded since."""
-
-        def work(conn: sqlite3.Connection) -> int:
-            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM changes").fetchone()[0])
-
-        return await self._call("last id", work, write=False)
+        query = "SELECT COALESCE(MAX(id), 0) AS last FROM changes"
+        return int((await self._execute("last id", [(query, ())], write=False)).first()["last"])
 
     async def written_since(self, list_id: str, lead_id: str, mark: int) -> bool:
-        """Whether any attempt on the lead was recorded after `mark` (by any process sharing this file)."""
-
-        def work(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT 1 FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? AND outcome != 'denied' LIMIT 1",
-                (list_id, lead_id, mark),
-            ).fetchone()
-            return row is not None
-
-        return await self._call("written since", work, write=False)
+        """Whether any attempt on the lead was recorded after `mark` (by any process sharing this store)."""
+        query = (
+            "SELECT 1 AS found FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? AND outcome <> 'denied' "
+            "LIMIT 1"
+        )
+        return bool((await self._execute("written since", [(query, (list_id, lead_id, mark))], write=False)).rows)
 
     async def latest_change_of(self, user_id: str, *, undoable: bool = False) -> Change | None:
         """The user's latest change that was or may have been applied (ok, unknown or pending), undos left out:
@@ -680,48 +557,23 @@ class AuditLog:
 
         `undoable`: the latest that undo could take back, as far as the record tells (ok, not undone)."""
         wanted = "outcome = 'ok' AND undone_by IS NULL" if undoable else "outcome IN ('ok', 'unknown', 'pending')"
-
-        def work(conn: sqlite3.Connection) -> Change | None:
-            row = conn.execute(
-                f"SELECT * FROM changes WHERE user_id = ? AND undo_of IS NULL AND {wanted} ORDER BY id DESC LIMIT 1",
-                (user_id,),
-            ).fetchone()
-            return None if row is None else _change(row)
-
-        return await self._call("latest change", work, write=False)
+        query = f"SELECT * FROM changes WHERE user_id = ? AND undo_of IS NULL AND {wanted} ORDER BY id DESC LIMIT 1"
+        return await self._one_change("latest change", query, (user_id,))
 
     async def changes_of(self, user_id: str, *, limit: int = 10) -> list[Change]:
         """The user's own latest changes, newest first, every outcome but refusals (a denied request changed
         nothing): the Home tab's list, through the user_id index."""
-
-        def work(conn: sqlite3.Connection) -> list[Change]:
-            rows = conn.execute(
-                "SELECT * FROM changes WHERE user_id = ? AND outcome <> 'denied' ORDER BY id DESC LIMIT ?",
-                (user_id, max(0, limit)),
-            ).fetchall()
-            return [_change(row) for row in rows]
-
-        return await self._call("changes of a user", work, write=False)
+        query = "SELECT * FROM changes WHERE user_id = ? AND outcome <> 'denied' ORDER BY id DESC LIMIT ?"
+        return await self._changes("changes of a user", query, (user_id, max(0, limit)))
 
     async def mark_undone(self, change_id: int, undo_id: int) -> bool:
         """Claim a change for undo: True only for the first caller, so a double click undoes once."""
-
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE changes SET undone_by = ? WHERE id = ? AND undone_by IS NULL", (undo_id, change_id)
-            )
-            return cursor.rowcount == 1
-
-        return await self._call("mark_undone", work)
+        update = "UPDATE changes SET undone_by = ? WHERE id = ? AND undone_by IS NULL"
+        return (await self._execute("mark_undone", [(update, (undo_id, change_id))], write=True)).count == 1
 
     async def undos_of(self, change_id: int) -> list[Change]:
         """Every attempt to undo a change, oldest first (to tell a stuck attempt from a finished one)."""
-
-        def work(conn: sqlite3.Connection) -> list[Change]:
-            rows = conn.execute("SELECT * FROM changes WHERE undo_of = ? ORDER BY id", (change_id,)).fetchall()
-            return [_change(row) for row in rows]
-
-        return await self._call("undos_of", work, write=False)
+        return await self._changes("undos_of", "SELECT * FROM changes WHERE undo_of = ? ORDER BY id", (change_id,))
 
     # -- "apply anyway?" confirmations ------------------------------------------------------------------------------
 
@@ -740,58 +592,238 @@ class AuditLog:
             actor.enterprise_id,
             actor.channel_id,
             command_json,
-            _iso(now),
-            _iso(now + timedelta(seconds=expires_in)),
+            self._stamp(now),
+            self._stamp(now + timedelta(seconds=expires_in)),
             _HELD,
         )
-        purge_before = _iso(now - CONFIRMATION_RETENTION)
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM confirmations WHERE expires_at < ?", (purge_before,))
-            conn.execute(
-                """
-                INSERT INTO confirmations (token, user_id, team_id, enterprise_id, channel_id, command_json,
-                                           created_at, expires_at, state)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                row,
-            )
-
-        await self._call("hold", work)
+        insert = """
+            INSERT INTO confirmations (token, user_id, team_id, enterprise_id, channel_id, command_json, created_at,
+                                       expires_at, state)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+        purge = ("DELETE FROM confirmations WHERE expires_at < ?", (self._stamp(now - CONFIRMATION_RETENTION),))
+        await self._execute("hold", [purge, (insert, row)], write=True)
 
     async def claim(self, token: str, *, user_id: str) -> dict | None:
         """The held command, once, to the user who was asked, before expiry; otherwise None."""
-        now = _iso(self._clock())
-
-        def work(conn: sqlite3.Connection) -> dict | None:
-            row = conn.execute(
-                "SELECT command_json FROM confirmations "
-                "WHERE token = ? AND user_id = ? AND state = ? AND expires_at > ?",
-                (token, user_id, _HELD, now),
-            ).fetchone()
-            if row is None:
-                return None
-            conn.execute("UPDATE confirmations SET state = ?, settled_at = ? WHERE token = ?", (_CLAIMED, now, token))
-            return json.loads(row["command_json"])
-
-        return await self._call("claim", work)
+        now = self._stamp(self._clock())
+        update = """
+            UPDATE confirmations SET state = ?, settled_at = ?
+            WHERE token = ? AND user_id = ? AND state = ? AND expires_at > ?
+            RETURNING command_json
+        """
+        row = (
+            await self._execute("claim", [(update, (_CLAIMED, now, token, user_id, _HELD, now))], write=True)
+        ).first()
+        return None if row is None else json.loads(row["command_json"])
 
     async def cancel(self, token: str, *, user_id: str) -> bool:
         """Drop a held command: True when that user's confirmation was still held and unexpired."""
-        now = _iso(self._clock())
+        now = self._stamp(self._clock())
+        update = """
+            UPDATE confirmations SET state = ?, settled_at = ?
+            WHERE token = ? AND user_id = ? AND state = ? AND expires_at > ?
+        """
+        params = (_CANCELLED, now, token, user_id, _HELD, now)
+        return (await self._execute("cancel", [(update, params)], write=True)).count == 1
 
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE confirmations SET state = ?, settled_at = ? "
-                "WHERE token = ? AND user_id = ? AND state = ? AND expires_at > ?",
-                (_CANCELLED, now, token, user_id, _HELD, now),
+
+# ---------------------------------------------------------------------- SQLite
+
+
+class AuditLog(AuditStore):
+    """The SQLite store. One sqlite3 connection per AuditLog, used from worker threads under a lock.
+
+    Why one shared connection rather than one per thread: ":memory:" (tests, console) is private to a connection,
+    so per-thread connections would each see an empty store; SQLite admits one writer at a time anyway, so a lock
+    costs nothing in throughput; and it keeps compare-and-set simple. Each call runs in `asyncio.to_thread`, so the
+    event loop never waits on the disk or on another process's lock. Across processes, WAL mode, BEGIN IMMEDIATE for
+    every write and the busy timeout make concurrent commands queue instead of failing.
+    """
+
+    kind: StoreKind = "sqlite"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = DEFAULT_DB_PATH,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        super().__init__(clock=clock)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        memory = os.fspath(path) == ":memory:"
+        try:
+            if not memory:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                os.fspath(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
-            return cursor.rowcount == 1
+        except OSError as exc:  # the data folder cannot be created (a file in the way, no permission)
+            log.warning("audit trail: cannot create the folder of LEADBOT_DB %s: %s", path, type(exc).__name__)
+            raise AuditError(
+                "leadbot's audit trail (LEADBOT_DB) could not be opened: its folder cannot be created."
+            ) from None
+        except sqlite3.Error as exc:
+            log.warning("audit trail: cannot open LEADBOT_DB %s: %s", path, _sentence(exc))
+            raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be opened: {_sentence(exc)}.") from None
+        try:
+            self._prepare(conn, memory=memory, now=_iso(clock()))
+        except sqlite3.Error as exc:
+            conn.close()
+            log.warning("audit trail: cannot prepare LEADBOT_DB %s: %s", path, _sentence(exc))
+            raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be opened: {_sentence(exc)}.") from None
+        except AuditError:
+            conn.close()
+            raise
+        conn.row_factory = sqlite3.Row
+        self._conn = conn
+        # The file as opened: a write checks it is still that file (deleted or replaced -> refused, fail closed).
+        self._path = None if memory else Path(path)
+        self._identity = None if memory else _identity(Path(path))
+        self._lost_reported = False
 
-        return await self._call("cancel", work)
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection, *, memory: bool, now: str) -> None:
+        """WAL, then create or migrate the schema in one write transaction, which also proves the file is writable.
+
+        BEGIN IMMEDIATE takes the file's write lock before the versions are read, so processes starting at once
+        apply each migration once: the second waits, then finds them recorded."""
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        if not memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            steps = migrations.migrations("sqlite")
+            # PRAGMA user_version: the version of a file made before the migrations table, and kept up to date since
+            # (so that a newer file is recognised by any leadbot, old or new).
+            counted = conn.execute("PRAGMA user_version").fetchone()[0]
+            if max(applied | {counted}) > SCHEMA_VERSION:
+                raise AuditError(
+                    "leadbot's audit trail (LEADBOT_DB) was written by a newer leadbot; "
+                    "upgrade leadbot or point LEADBOT_DB at another file."
+                )
+            if not applied:  # a file from before the migrations table: the files up to its version are in
+                for step in steps[:counted]:
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                        (step.version, step.name, now),
+                    )
+                    applied.add(step.version)
+            for step in steps:
+                if step.version in applied:
+                    continue
+                for statement in step.statements():
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (step.version, step.name, now),
+                )
+                log.info("audit trail: schema migration %04d_%s applied", step.version, step.name)
+            # Written even when unchanged: a read-only file fails here, at start-up, not at the first command; and a
+            # leadbot from before the migrations table refuses a file newer than it knows.
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn, "start-up")
+            raise
+
+    def _stamp(self, moment: datetime) -> str:
+        return _iso(moment)
+
+    async def _insert_attempt(self, row: Sequence[Any]) -> int | None:
+        """As the base's, but a plain INSERT whose unique-index refusal means "duplicate": ON CONFLICT DO NOTHING
+        would use up an AUTOINCREMENT id each time (change numbers users see would skip one per duplicate
+        delivery), and this is the cheapest insert SQLite has (the hot path of every write)."""
+        insert = f"INSERT INTO changes ({_BEGIN_COLUMNS}) VALUES ({', '.join('?' * len(row))})"
+
+        def work(conn: sqlite3.Connection) -> int | None:
+            try:
+                return conn.execute(insert, row).lastrowid
+            except sqlite3.IntegrityError as exc:
+                if "request_id" not in str(exc):
+                    raise
+                return None
+
+        return await asyncio.to_thread(self._run, "begin", work, write=True)
+
+    def _check_file(self, operation: str) -> None:
+        """Refuse a write when LEADBOT_DB is no longer the file this process opened (deleted, or replaced by
+        another): SQLite would go on writing to the unlinked inode, and every record would vanish at restart while
+        other processes open a new, empty file. Tells the operator once, at ERROR, what to do."""
+        if self._path is None:
+            return
+        try:
+            now = _identity(self._path)
+        except OSError:
+            now = None
+        if now == self._identity:
+            return
+        if not self._lost_reported:
+            self._lost_reported = True
+            log.error(
+                "audit trail: LEADBOT_DB %s was %s while leadbot runs; every change is refused until leadbot is "
+                "restarted (restore the file from a backup first if it was deleted by mistake)",
+                self._path,
+                "deleted" if now is None else "replaced by another file",
+            )
+        raise AuditError(
+            f"leadbot's audit file (LEADBOT_DB) was {'deleted' if now is None else 'replaced'} while leadbot runs, "
+            "so nothing can be recorded."
+        )
+
+    def _execute_now(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
+        return self._run(operation, lambda conn: _sqlite_results(conn, statements), write=write)
+
+    def _run(self, operation: str, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """Run `work` under the lock (in a BEGIN IMMEDIATE transaction when it writes); sqlite3 errors ->
+        AuditError."""
+        verb = "written" if write else "read"
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                log.warning("audit trail: %s after close()", operation)
+                raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be {verb}: it is closed.")
+            try:
+                if not write:
+                    return work(conn)
+                self._check_file(operation)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn, operation)
+                    raise
+                return result
+            except sqlite3.Error as exc:
+                log.warning("audit trail: %s failed (%s): %s", operation, type(exc).__name__, _sentence(exc))
+                raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be {verb}: {_sentence(exc)}.") from None
+
+    async def _execute(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
+        # SQLite admits one writer at a time: ids follow commit order without more ado.
+        return await asyncio.to_thread(self._execute_now, operation, statements, write=write)
+
+    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
+        now = self._clock()
+        key = (list_id, lead_id)
+        statements: list[Statement] = [
+            ("DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND expires_at <= ?", (*key, _iso(now))),
+            (
+                "INSERT OR IGNORE INTO lead_locks (list_id, lead_id, holder, expires_at) VALUES (?, ?, ?, ?)",
+                (*key, holder, _iso(now + timedelta(seconds=ttl))),
+            ),
+            ("SELECT holder FROM lead_locks WHERE list_id = ? AND lead_id = ?", key),
+        ]
+        row = (await self._execute("lock lead", statements, write=True)).first()
+        return row is not None and row["holder"] == holder
 
     def close(self) -> None:
-        """Close the file (idempotent); later calls raise AuditError."""
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
@@ -799,6 +831,17 @@ class AuditLog:
                 conn.close()
             except sqlite3.Error as exc:
                 log.warning("audit trail: close failed (%s): %s", type(exc).__name__, _sentence(exc))
+
+
+def _sqlite_results(conn: sqlite3.Connection, statements: Sequence[Statement]) -> Result:
+    cursor = None
+    for sql, params in statements:
+        cursor = conn.execute(sql, params)
+    assert cursor is not None
+    if cursor.description is None:
+        return Result([], cursor.rowcount)
+    rows = cursor.fetchall()
+    return Result(rows, len(rows))
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -817,11 +860,14 @@ def _rollback(conn: sqlite3.Connection, operation: str) -> None:
         log.warning("audit trail: rollback after %s failed (%s): %s", operation, type(exc).__name__, _sentence(exc))
 
 
-def _change(row: sqlite3.Row) -> Change:
+def _change(row: Any) -> Change:
+    """A stored row (sqlite3.Row or a dict) as a Change; timestamps are text in SQLite and datetimes in PostgreSQL."""
+    at = _moment(row["at"])
+    assert at is not None
     return Change(
         id=row["id"],
-        at=datetime.fromisoformat(row["at"]),
-        finished_at=_parse(row["finished_at"]),
+        at=at,
+        finished_at=_moment(row["finished_at"]),
         actor=Actor(
             user_id=row["user_id"],
             team_id=row["team_id"],

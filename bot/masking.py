@@ -28,3 +28,13 @@ def masked_number(values: dict[str, Any] | None) -> dict[str, Any] | None:
     if values is None or not values.get("number"):
         return values
     return {**values, "number": mask(str(values["number"]))}
+
+
+# The password of a URL's user part (scheme://user:password@host) and a password=... parameter (libpq conninfo).
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:]*):[^/]*@")
+_PARAM_PASSWORD = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """For logs and messages: a database URL with its password replaced by ***, the rest kept to tell which."""
+    return _PARAM_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", url))

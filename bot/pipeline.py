@@ -42,7 +42,7 @@ from commands.grammar import command_text
 
 from . import logs, metrics
 from .alerts import AlertWatcher
-from .audit import Actor, AuditError, AuditLog, Outcome
+from .audit import Actor, AuditError, AuditStore, Outcome
 from .campaigns import Campaigns
 from .finder import DEFAULT_MAX_LISTS, Finder
 from .history import History
@@ -91,7 +91,7 @@ class Request:
 @dataclass(slots=True)
 class Leadbot:
     service: LeadService
-    audit: AuditLog
+    audit: AuditStore  # SQLite or PostgreSQL (LEADBOT_DB)
     gate: Gatekeeper  # required: nobody gets an open gate by forgetting it (the console passes an open one)
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     alerts: AlertWatcher | None = None  # LEADBOT_ALERT_CHANNEL: the campaign watcher (started by start_watching)

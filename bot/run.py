@@ -23,7 +23,7 @@ from babelforce.config import BabelforceSettings
 from . import metrics
 from .alerts import AlertWatcher
 from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
-from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
+from .audit import AuditError, AuditStore, open_store
 from .http_server import server_options
 from .logs import CHATTY_LOGGERS as CHATTY_LOGGERS  # where they have always been found (moved to bot.logs)
 from .logs import TEXT_FORMAT, LogFormat, floors, install, logging_config
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if problems or babelforce_settings is None:
         return _refuse(problems)
     try:
-        audit = AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
+        audit = open_store(settings.leadbot_db)  # a SQLite file (data/leadbot.db) or PostgreSQL, migrated
     except AuditError as unusable:
         return _refuse([unusable.message])
     configure_logging(settings.leadbot_log_level, settings.leadbot_log_format)
@@ -120,7 +120,7 @@ def configure_logging(level: str, log_format: LogFormat = "text") -> None:
         logging.getLogger(name).setLevel(floor)
 
 
-def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditLog) -> Leadbot:
+def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditStore) -> Leadbot:
     """The bot's rules from the settings: who may do what (groups looked up with the bot token), the audit trail."""
     assert settings.slack_bot_token is not None  # checked before
     slack = AsyncWebClient(
@@ -154,7 +154,7 @@ def alert_watcher(settings: BotSettings, client: BabelforceClient, slack: AsyncW
 
 
 def _serve_http(
-    settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int, audit: AuditLog
+    settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int, audit: AuditStore
 ) -> int:
     client = BabelforceClient.from_settings(babelforce_settings)
     assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None  # checked above
@@ -186,7 +186,7 @@ def _serve_http(
     return 0
 
 
-async def _serve_socket_mode(settings: BotSettings, babelforce_settings: BabelforceSettings, audit: AuditLog) -> int:
+async def _serve_socket_mode(settings: BotSettings, babelforce_settings: BabelforceSettings, audit: AuditStore) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     assert settings.slack_bot_token is not None and settings.slack_app_token is not None  # checked above

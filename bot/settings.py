@@ -7,7 +7,6 @@ problem is reported at once, naming the variable and never its value.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Literal
 
 import phonenumbers
@@ -16,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from babelforce.config import BabelforceSettings
 from babelforce.errors import ConfigurationError
+
+from .audit import store_kind
 
 Mode = Literal["http", "socket", "console"]
 
@@ -61,7 +62,8 @@ class BotSettings(BaseSettings):
     leadbot_readers: IdSet = frozenset()  # who may show/history/help; empty: everyone in an accepted workspace
     leadbot_channels: IdSet = frozenset()  # channels the bot answers in; empty: any
     leadbot_team_id: IdSet = frozenset()  # accepted workspace (T…) and enterprise (E…) ids; empty: any
-    leadbot_db: Path | None = None  # the SQLite audit file; None: data/leadbot.db in the working directory
+    # the audit store: a SQLite file's path (or sqlite:///path) or a postgresql:// URL; None: data/leadbot.db
+    leadbot_db: str | None = None
     leadbot_audit_channel: str | None = None  # a channel id that gets one line per change
     leadbot_alert_channel: str | None = None  # a channel id that gets campaign alerts; None: no alerts
     leadbot_alert_interval: float = Field(default=60.0, ge=10, le=3600)  # seconds between two looks at the campaigns
@@ -83,6 +85,15 @@ class BotSettings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("leadbot_db")
+    @classmethod
+    def _known_store(cls, value: str | None) -> str | None:
+        """A URL names its database by its scheme: one leadbot has no store for is refused, never taken for a
+        folder (postgresql://… once became a local folder named "postgresql:"). The message names the scheme only."""
+        if value is not None:
+            store_kind(value)  # ValueError: one sentence
+        return value
 
     @field_validator("leadbot_default_region")
     @classmethod

@@ -49,6 +49,10 @@ _GONE = object()
 SETTLED_PREFIX = "settled later: "
 
 
+class _SettledElsewhere(Exception):
+    """The record changed since it was read: another process settled it (and tells its user)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settled:
     """How a check ended: the record's outcome now, and the follow-up message (None: nothing to tell yet)."""
@@ -118,6 +122,9 @@ class Settler:
             if change is None or change.outcome not in (Outcome.UNKNOWN, Outcome.PENDING):
                 return True
             settled = await self.check(change, final=final)
+        except _SettledElsewhere:
+            log.info("settler: change %s was settled meanwhile by another leadbot process", change_id)
+            return True
         except (AuditError, UserFacingError) as failure:
             log.warning("settler: could not settle change %s yet: %s", change_id, failure.message)
             return False
@@ -244,8 +251,11 @@ class Settler:
         )
 
     async def _finish(self, change: Change, outcome: Outcome, **fields: Any) -> None:
+        """Record the outcome, unless another process (a replica sweeping at the same start) settled it first: then
+        that one tells the user, and this check ends here (_SettledElsewhere)."""
         fields["detail"] = f"{SETTLED_PREFIX}{fields.get('detail', '')}"
-        await self.bot.audit.finish(change.id, outcome=outcome, **fields)
+        if not await self.bot.audit.settle(change, outcome=outcome, **fields):
+            raise _SettledElsewhere
         log.info("settler: change %s settled as %s (%s)", change.id, outcome, fields.get("detail", ""))
 
     async def _tell(self, change: Change, message: dict[str, Any]) -> None:

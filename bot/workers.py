@@ -41,7 +41,7 @@ from babelforce.client import BabelforceClient
 
 from . import metrics
 from .app import EVENTS_PATH, SLACK_API_URL, build_app, http_app
-from .audit import DEFAULT_DB_PATH, AuditError, AuditLog
+from .audit import AuditError, AuditStore, open_store
 from .http_server import server_options
 from .logs import logging_config
 from .pipeline import Leadbot
@@ -82,7 +82,7 @@ def worker_count(text: str) -> int:
     return value
 
 
-def problems(workers: int, *, socket_mode: bool, db: Path | None) -> list[str]:
+def problems(workers: int, *, socket_mode: bool, db: str | Path | None) -> list[str]:
     """Why --workers cannot be used with these settings (nothing with one worker, today's single process)."""
     if workers <= 1:
         return []
@@ -174,8 +174,8 @@ def worker_app() -> Starlette:
         babelforce_settings = load_babelforce_settings(required=True)
         assert babelforce_settings is not None and settings.slack_bot_token is not None
         assert settings.slack_signing_secret is not None
-        configure_logging(settings.leadbot_log_level)
-        audit = AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
+        configure_logging(settings.leadbot_log_level, settings.leadbot_log_format)
+        audit = open_store(settings.leadbot_db)  # the launcher's store: a SQLite file or PostgreSQL
     except StartupError as invalid:
         log.error("worker %d cannot start: %s", os.getpid(), "; ".join(invalid.problems))
         sys.exit(STARTUP_FAILURE)
@@ -203,7 +203,9 @@ def worker_app() -> Starlette:
 class Worker:
     """One worker's start and stop: the once-per-launch work when it leads, the waiting for its turn otherwise."""
 
-    def __init__(self, leadbot: Leadbot, audit: AuditLog, runtime: Path | None, *, poll: float = LEADER_POLL_S) -> None:
+    def __init__(
+        self, leadbot: Leadbot, audit: AuditStore, runtime: Path | None, *, poll: float = LEADER_POLL_S
+    ) -> None:
         self.leadbot = leadbot
         self.audit = audit
         self.runtime = runtime  # None: started without the launcher (one process), so it leads alone

@@ -82,6 +82,32 @@ def test_invalid_values_are_named_but_never_printed(tmp_path: Path) -> None:
         assert secret not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("leadbot_db", "said"),
+    [
+        ("mysql://leadbot:db-do-not-print-me@db.internal/leadbot", "LEADBOT_DB is invalid: must be a file path"),
+        ("postgresql://leadbot:db-do-not-print-me@127.0.0.1:9/leadbot", "could not be opened"),
+    ],
+    ids=["unknown scheme", "unreachable postgresql"],
+)
+def test_an_audit_store_leadbot_cannot_use_stops_the_start_naming_leadbot_db(
+    sandbox: SandboxServer, tmp_path: Path, leadbot_db: str, said: str
+) -> None:
+    env = _env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        BABELFORCE_BASE_URL=sandbox.base_url,
+        BABELFORCE_ACCESS_TOKEN="t",
+        LEADBOT_ALLOW_ALL_WRITERS="true",
+        LEADBOT_DB=leadbot_db,
+    )
+    result = _leadbot(["run", "--http", "--port", "0"], env, tmp_path)
+    assert result.returncode == 2
+    assert "LEADBOT_DB" in result.stderr and said in result.stderr
+    assert "db-do-not-print-me" not in result.stderr + result.stdout
+    assert list(tmp_path.iterdir()) == []  # no folder named "mysql:" or "postgresql:", no data/leadbot.db
+
+
 def test_socket_mode_needs_an_app_token_starting_with_xapp(tmp_path: Path) -> None:
     env = _env(
         SLACK_BOT_TOKEN="xoxb-1",

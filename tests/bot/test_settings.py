@@ -171,8 +171,29 @@ def test_audit_database_and_channel(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("LEADBOT_DB", str(tmp_path / "audit.db"))
     monkeypatch.setenv("LEADBOT_AUDIT_CHANNEL", "C0AUDIT")
     settings = load_settings()
-    assert settings.leadbot_db == tmp_path / "audit.db"
+    assert settings.leadbot_db == str(tmp_path / "audit.db")
     assert settings.leadbot_audit_channel == "C0AUDIT"
+
+
+@pytest.mark.parametrize(
+    "value", ["postgresql://leadbot:s3cret@db.internal:5432/leadbot", "postgres://db/leadbot", "sqlite:///data/x.db"]
+)
+def test_leadbot_db_takes_a_postgresql_or_sqlite_url(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("LEADBOT_DB", value)
+    assert load_settings().leadbot_db == value  # kept as written: "//" is not collapsed as a path would
+
+
+def test_leadbot_db_with_another_scheme_is_refused_in_one_sentence_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEADBOT_DB", "mysql://leadbot:s3cret@db.internal/leadbot")
+    with pytest.raises(StartupError) as failure:
+        load_settings()
+    (problem,) = failure.value.problems
+    assert problem == (
+        "LEADBOT_DB is invalid: must be a file path (SQLite) or a postgresql:// URL; "
+        "mysql:// is not a database leadbot can use."
+    )
 
 
 @pytest.mark.parametrize("mode", ["http", "socket"])

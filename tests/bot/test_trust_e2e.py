@@ -1,5 +1,6 @@
 """Trust, end to end: signed Slack requests through the real Bolt app over HTTP, the babelforce sandbox behind it and
-a real SQLite audit trail (LEADBOT_DB) in a temporary folder, inspected with sqlite3 as an operator would.
+a real audit trail (LEADBOT_DB), on each store: a SQLite file in a temporary folder and a PostgreSQL database,
+inspected with the database's own client as an operator would.
 
 1. "Apply anyway?": a change that would do nothing for dialling now is asked about and written only on the click;
 2. Undo: every audited change can be put back once, unless the lead was changed since, and the undo is audited too;
@@ -9,8 +10,8 @@ a real SQLite audit trail (LEADBOT_DB) in a temporary folder, inspected with sql
 5. `/lead history`;
 6. permissions: writers (users and user groups), readers, channels and workspaces, denied before babelforce.
 
-Module-scoped bots (each with its own sandbox and audit file) keep this fast; every test on a shared bot uses leads
-no other test of the module touches, and resets the sandbox's request counts before counting writes.
+Module-scoped bots (each with its own sandbox and audit store, once per store) keep this fast; every test on a shared
+bot uses leads no other test of the module touches, and resets the sandbox's request counts before counting writes.
 The demo: "Spring leads" is dialled by UP RANK, its hopper holds lead-31 … lead-50 (lead-40 at position 11);
 "Autumn leads" is dialled by no campaign; "Renewals" is dialled in list order UP.
 """
@@ -19,13 +20,11 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -58,10 +57,12 @@ from tests.support import (
     error_text,
     header,
     history_lines,
+    is_postgres,
     is_question,
     reads_fail_once_a_put_arrives,
     snapshot,
     start_bot,
+    store_rows,
     texts,
     unescape,
     writes,
@@ -83,7 +84,7 @@ NOT_YOURS = "expired, was already answered, or belongs to someone else; nothing 
 
 
 def test_a_write_babelforce_answers_success_false_is_recorded_failed_with_its_reason_and_not_resent(
-    tb: Bot, trust_db: Path
+    tb: Bot, trust_db: str
 ) -> None:
     """A 200 whose envelope says "success": false did not happen: one sentence with babelforce's own reason, the
     record says failed, the lead is unchanged, and the PUT is not sent again."""
@@ -104,24 +105,21 @@ def test_a_write_babelforce_answers_success_false_is_recorded_failed_with_its_re
 # ---------------------------------------------------------------------- the audit file, read as an operator would
 
 
-def records(db: Path, where: str = "1", *params: Any) -> list[dict[str, Any]]:
+def records(db: str, where: str = "1 = 1", *params: Any) -> list[dict[str, Any]]:
     """Rows of the audit trail's `changes` table (oldest first), snapshots decoded."""
-    with closing(sqlite3.connect(db)) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(f"SELECT * FROM changes WHERE {where} ORDER BY id", params).fetchall()
-    found = [dict(row) for row in rows]
+    found = store_rows(db, f"SELECT * FROM changes WHERE {where} ORDER BY id", params)
     for row in found:
         for name in ("before_json", "after_json"):
             row[name] = None if row[name] is None else json.loads(row[name])
     return found
 
 
-def records_of(db: Path, uid: str) -> list[dict[str, Any]]:
+def records_of(db: str, uid: str) -> list[dict[str, Any]]:
     """Every record about the lead that had (or now has) this uid."""
     return records(db, "lead_uid = ? OR before_uid = ? OR after_uid = ?", uid, uid, uid)
 
 
-def record(db: Path, change_id: int | str) -> dict[str, Any]:
+def record(db: str, change_id: int | str) -> dict[str, Any]:
     (row,) = records(db, "id = ?", int(change_id))
     return row
 
@@ -236,12 +234,12 @@ def responses_settle(bot: Bot, response_url: str, count: int) -> list[dict[str, 
 
 
 @pytest.fixture(scope="module")
-def trust_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("trust") / "leadbot.db"
+def trust_db(new_audit_target: Callable[[str], str]) -> str:
+    return new_audit_target("trust")
 
 
 @pytest.fixture(scope="module")
-def trust(trust_db: Path) -> Iterator[Bot]:
+def trust(trust_db: str) -> Iterator[Bot]:
     """Everyone may write; its own demo sandbox; audit trail in `trust_db`."""
     with SandboxServer(seed="demo") as sandbox:
         yield from start_bot(sandbox, audit_path=trust_db)
@@ -256,15 +254,15 @@ def tb(trust: Bot) -> Iterator[Bot]:
 
 
 @pytest.fixture(scope="module")
-def up_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+def up_bot(new_audit_target: Callable[[str], str]) -> Iterator[Bot]:
     """A demo sandbox whose hoppers hold 5 leads, so that Renewals (list order UP) has leads outside its hopper."""
     with SandboxServer(seed="demo", hopper_size=5) as sandbox:
-        yield from start_bot(sandbox, audit_path=tmp_path_factory.mktemp("up") / "leadbot.db")
+        yield from start_bot(sandbox, audit_path=new_audit_target("up"))
 
 
 @pytest.fixture(scope="module")
-def gated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("gated") / "leadbot.db"
+def gated_db(new_audit_target: Callable[[str], str]) -> str:
+    return new_audit_target("gated")
 
 
 GATED_POLICY = AccessPolicy(
@@ -276,7 +274,7 @@ GATED_POLICY = AccessPolicy(
 
 
 @pytest.fixture(scope="module")
-def gated_bot(gated_db: Path) -> Iterator[Bot]:
+def gated_bot(gated_db: str) -> Iterator[Bot]:
     """LEADBOT_WRITERS=U0SUPERVISOR,S0WRITERS (U0GROUPIE is its member), LEADBOT_READERS=U0READER,
     LEADBOT_CHANNELS=C0CAMPAIGN, LEADBOT_TEAM_ID=T0LEADBOT."""
     with SandboxServer(seed="demo") as sandbox:
@@ -292,12 +290,12 @@ def gated(gated_bot: Bot) -> Bot:
 
 
 @pytest.fixture(scope="module")
-def channel_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("channel") / "leadbot.db"
+def channel_db(new_audit_target: Callable[[str], str]) -> str:
+    return new_audit_target("channel")
 
 
 @pytest.fixture(scope="module")
-def channel_bot(channel_db: Path) -> Iterator[Bot]:
+def channel_bot(channel_db: str) -> Iterator[Bot]:
     """LEADBOT_AUDIT_CHANNEL=C0AUDIT."""
     with SandboxServer(seed="demo") as sandbox:
         yield from start_bot(sandbox, audit_path=channel_db, audit_channel=AUDIT_CHANNEL)
@@ -353,7 +351,7 @@ CONFIRMATIONS = [
 )
 def test_a_change_that_does_nothing_now_is_asked_about_writes_nothing_then_apply_anyway_writes_it_once(
     tb: Bot,
-    trust_db: Path,
+    trust_db: str,
     list_id: str,
     uid: str,
     text: str,
@@ -392,7 +390,7 @@ def token_of(question: dict[str, Any]) -> str:
     return apply["value"]
 
 
-def test_cancel_changes_nothing_and_says_so(tb: Bot, trust_db: Path) -> None:
+def test_cancel_changes_nothing_and_says_so(tb: Bot, trust_db: str) -> None:
     before = snapshot(tb, "lead-41")
     question, _ = question_for(tb, 'rank "Spring leads" lead-41 46')
 
@@ -407,7 +405,7 @@ def test_cancel_changes_nothing_and_says_so(tb: Bot, trust_db: Path) -> None:
     assert writes(tb) == 0 and tb.lead("lead-41").rank == 41
 
 
-def test_apply_anyway_double_click_writes_once(tb: Bot, trust_db: Path) -> None:
+def test_apply_anyway_double_click_writes_once(tb: Bot, trust_db: str) -> None:
     question, _ = question_for(tb, 'rank "Spring leads" lead-42 47')
 
     answers = click_together(tb, question, ACTION_APPLY_ANYWAY)
@@ -421,7 +419,7 @@ def test_apply_anyway_double_click_writes_once(tb: Bot, trust_db: Path) -> None:
     assert [r["outcome"] for r in records_of(trust_db, "lead-42")] == ["ok"]
 
 
-def test_apply_anyway_by_another_user_is_refused_and_the_asker_can_still_apply(tb: Bot, trust_db: Path) -> None:
+def test_apply_anyway_by_another_user_is_refused_and_the_asker_can_still_apply(tb: Bot, trust_db: str) -> None:
     question, _ = question_for(tb, 'rank "Spring leads" lead-43 48')
 
     with acting_as(tb, OUTSIDER):
@@ -492,7 +490,7 @@ def test_a_set_under_list_order_up_that_changes_data_is_not_asked_about(up_bot: 
 # ====================================================================== 2. undo
 
 
-def test_undo_of_a_rank_restores_it_and_is_itself_audited(tb: Bot, trust_db: Path) -> None:
+def test_undo_of_a_rank_restores_it_and_is_itself_audited(tb: Bot, trust_db: str) -> None:
     card = tb.ask('rank "Spring leads" lead-11 21')
     change_id = change_id_of(card)
     assert tb.lead("lead-11").rank == 21
@@ -512,7 +510,7 @@ def test_undo_of_a_rank_restores_it_and_is_itself_audited(tb: Bot, trust_db: Pat
 
 
 def test_undo_of_a_set_restores_uid_number_and_data_readds_a_deleted_key_and_removes_an_added_one(
-    tb: Bot, trust_db: Path
+    tb: Bot, trust_db: str
 ) -> None:
     before = snapshot(tb, "lead-12")
     card = tb.ask('set "Spring leads" lead-12 uid=lead-12b number=+4915199991212 city=null vip=yes')
@@ -551,7 +549,7 @@ def test_undo_of_a_set_restores_uid_number_and_data_readds_a_deleted_key_and_rem
     assert undo["after_json"] == original["before_json"]
 
 
-def test_undo_of_an_add_asks_slack_to_confirm_then_deletes_the_lead(tb: Bot, trust_db: Path) -> None:
+def test_undo_of_an_add_asks_slack_to_confirm_then_deletes_the_lead(tb: Bot, trust_db: str) -> None:
     count = tb.lead_count()
     card = tb.ask('add "Spring leads" undo-add-1 +4915199990002 4')
     button = undo_button(card)
@@ -595,7 +593,7 @@ def change_rank_with_another_command(bot: Bot, uid: str) -> None:
     ids=["data edited in babelforce", "rank changed by another /lead set"],
 )
 def test_undo_is_refused_when_the_lead_was_changed_since_and_writes_nothing(
-    tb: Bot, trust_db: Path, uid: str, change: str, since: Callable[[Bot, str], None], drift: str
+    tb: Bot, trust_db: str, uid: str, change: str, since: Callable[[Bot, str], None], drift: str
 ) -> None:
     card = tb.ask(change)
     since(tb, uid)
@@ -615,7 +613,7 @@ def test_undo_is_refused_when_the_lead_was_changed_since_and_writes_nothing(
     ]
 
 
-def test_undo_clicked_twice_restores_once_and_the_second_click_says_already_undone(tb: Bot, trust_db: Path) -> None:
+def test_undo_clicked_twice_restores_once_and_the_second_click_says_already_undone(tb: Bot, trust_db: str) -> None:
     card = tb.ask('rank "Spring leads" lead-15 25')
     tb.control.reset_stats()
 
@@ -628,7 +626,7 @@ def test_undo_clicked_twice_restores_once_and_the_second_click_says_already_undo
     assert [row["action"] for row in records_of(trust_db, "lead-15")] == ["rank", "undo"]
 
 
-def test_undo_double_click_while_the_restore_is_on_its_way_says_already_undone(tb: Bot, trust_db: Path) -> None:
+def test_undo_double_click_while_the_restore_is_on_its_way_says_already_undone(tb: Bot, trust_db: str) -> None:
     card = tb.ask('rank "Spring leads" lead-16 26')
     # babelforce applies the restoring PUT at once but its answer takes 1.5 s: the double click's second half
     # arrives in between.
@@ -645,7 +643,7 @@ def test_undo_double_click_while_the_restore_is_on_its_way_says_already_undone(t
     assert "already" in texts(second).lower() and "undone" in texts(second).lower(), texts(second)
 
 
-def test_an_undo_cannot_itself_be_undone(tb: Bot, trust_db: Path) -> None:
+def test_an_undo_cannot_itself_be_undone(tb: Bot, trust_db: str) -> None:
     card = tb.ask('rank "Spring leads" lead-17 27')
     click(tb, card, ACTION_UNDO)
     _, undo = records_of(trust_db, "lead-17")
@@ -658,7 +656,7 @@ def test_an_undo_cannot_itself_be_undone(tb: Bot, trust_db: Path) -> None:
     assert record(trust_db, undo["id"])["undone_by"] is None
 
 
-def test_undo_by_a_non_writer_is_refused_recorded_as_denied_and_writes_nothing(gated: Bot, gated_db: Path) -> None:
+def test_undo_by_a_non_writer_is_refused_recorded_as_denied_and_writes_nothing(gated: Bot, gated_db: str) -> None:
     card = gated.ask('rank "Spring leads" lead-13 23')
     change_id = change_id_of(card)
     gated.control.reset_stats()
@@ -680,7 +678,7 @@ def test_undo_by_a_non_writer_is_refused_recorded_as_denied_and_writes_nothing(g
 # ====================================================================== 3. the audit trail
 
 
-def test_a_rank_is_recorded_with_who_when_where_what_the_caveat_and_the_request(tb: Bot, trust_db: Path) -> None:
+def test_a_rank_is_recorded_with_who_when_where_what_the_caveat_and_the_request(tb: Bot, trust_db: str) -> None:
     lead_id = tb.lead("lead-18").id
     started = time.time()
 
@@ -713,7 +711,7 @@ def test_a_rank_is_recorded_with_who_when_where_what_the_caveat_and_the_request(
 
 
 def test_a_duplicate_uid_on_add_is_recorded_failed_with_the_sentence_and_changes_nothing(
-    tb: Bot, trust_db: Path
+    tb: Bot, trust_db: str
 ) -> None:
     leads = all_leads(tb)
 
@@ -728,7 +726,7 @@ def test_a_duplicate_uid_on_add_is_recorded_failed_with_the_sentence_and_changes
 
 
 def test_a_503_beyond_the_retries_is_recorded_failed_with_the_sentence_and_changes_nothing(
-    tb: Bot, trust_db: Path
+    tb: Bot, trust_db: str
 ) -> None:
     before = snapshot(tb, "lead-19")
     tb.control.faults({"method": "PUT", "status": 503, "times": None})
@@ -742,8 +740,8 @@ def test_a_503_beyond_the_retries_is_recorded_failed_with_the_sentence_and_chang
     assert (row["outcome"], row["detail"], row["after_json"]) == ("failed", message, None)
 
 
-def test_a_stalled_write_is_recorded_unknown_and_history_marks_it(sandbox: SandboxServer, tmp_path: Path) -> None:
-    db = tmp_path / "leadbot.db"
+def test_a_stalled_write_is_recorded_unknown_and_history_marks_it(sandbox: SandboxServer, audit_target: str) -> None:
+    db = audit_target
     for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         bot.ask('show "Spring leads" lead-14')  # directories cached: only the PUT meets the stall
         bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
@@ -760,9 +758,9 @@ def test_a_stalled_write_is_recorded_unknown_and_history_marks_it(sandbox: Sandb
 
 
 def test_a_stalled_write_settled_by_reading_the_lead_back_is_recorded_ok_with_undo(
-    sandbox: SandboxServer, tmp_path: Path
+    sandbox: SandboxServer, audit_target: str
 ) -> None:
-    db = tmp_path / "leadbot.db"
+    db = audit_target
     for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         bot.ask('show "Spring leads" lead-14')
         bot.control.faults({"method": "PUT", "stall_s": 30, "times": 1})
@@ -780,8 +778,8 @@ def test_a_stalled_write_settled_by_reading_the_lead_back_is_recorded_ok_with_un
         assert bot.lead("lead-14").rank == 14
 
 
-def test_the_audit_trail_survives_a_restart_on_the_same_file(sandbox: SandboxServer, tmp_path: Path) -> None:
-    db = tmp_path / "leadbot.db"
+def test_the_audit_trail_survives_a_restart_on_the_same_file(sandbox: SandboxServer, audit_target: str) -> None:
+    db = audit_target
     first = start_bot(sandbox, audit_path=db)
     assert header(next(first).ask('rank "Spring leads" lead-21 26')) == "Rank of lead-21: 21 → 26"
     first.close()  # the bot stops; its file stays
@@ -794,14 +792,25 @@ def test_the_audit_trail_survives_a_restart_on_the_same_file(sandbox: SandboxSer
 
 
 @contextmanager
-def close_the_audit_file(bot: Bot, db: Path) -> Iterator[None]:
+def close_the_audit_file(bot: Bot, db: str) -> Iterator[None]:
     bot.leadbot.audit.close()
     yield
 
 
 @contextmanager
-def lock_the_audit_file(bot: Bot, db: Path) -> Iterator[None]:
-    """Another process holds the write lock (an exclusive transaction) for the whole command."""
+def lock_the_audit_file(bot: Bot, db: str) -> Iterator[None]:
+    """Another process holds the write lock for the whole command (SQLite: an exclusive transaction; PostgreSQL: an
+    exclusive lock on the changes table)."""
+    if is_postgres(db):
+        import psycopg
+
+        with psycopg.connect(db) as other:
+            other.execute("LOCK TABLE changes IN EXCLUSIVE MODE")
+            yield
+            other.rollback()
+        return
+    import sqlite3
+
     with closing(sqlite3.connect(db, isolation_level=None)) as other:
         other.execute("BEGIN EXCLUSIVE")
         yield
@@ -815,13 +824,13 @@ def lock_the_audit_file(bot: Bot, db: Path) -> Iterator[None]:
 )
 def test_when_the_audit_trail_cannot_be_written_the_change_is_not_made_and_the_user_is_told(
     sandbox: SandboxServer,
-    tmp_path: Path,
+    audit_target: str,
     monkeypatch: pytest.MonkeyPatch,
-    breaks: Callable[[Bot, Path], AbstractContextManager[None]],
+    breaks: Callable[[Bot, str], AbstractContextManager[None]],
     reason: str,
 ) -> None:
     monkeypatch.setattr(audit_module, "BUSY_TIMEOUT_S", 0.2)  # a lock is given up on after 0.2 s, not 5 s
-    db = tmp_path / "leadbot.db"
+    db = audit_target
     for bot in start_bot(sandbox, audit_path=db):
         bot.ask('show "Spring leads" lead-10')
         bot.control.reset_stats()
@@ -869,7 +878,7 @@ def test_the_audit_channel_masks_phone_numbers_of_an_add(channel_bot: Bot) -> No
 
 @pytest.mark.parametrize("status", [500, 429])
 def test_a_failing_audit_channel_loses_nothing_the_record_is_ok_and_the_user_gets_the_card(
-    channel_bot: Bot, channel_db: Path, status: int
+    channel_bot: Bot, channel_db: str, status: int
 ) -> None:
     bot = channel_bot
     uid = f"lead-{status // 100 + 20}"  # lead-25, lead-24
@@ -888,7 +897,7 @@ def test_a_failing_audit_channel_loses_nothing_the_record_is_ok_and_the_user_get
 # ====================================================================== 4. one change per request
 
 
-def test_a_slash_command_delivered_twice_by_slack_makes_one_change_and_one_record(tb: Bot, trust_db: Path) -> None:
+def test_a_slash_command_delivered_twice_by_slack_makes_one_change_and_one_record(tb: Bot, trust_db: str) -> None:
     body, trigger_id, response_url = slash_body(tb, 'rank "Spring leads" lead-22 30')
 
     first = deliver_slash(tb, body)
@@ -902,7 +911,7 @@ def test_a_slash_command_delivered_twice_by_slack_makes_one_change_and_one_recor
     assert [r["request_id"] for r in records_of(trust_db, "lead-22")] == [f"command:{trigger_id}"]
 
 
-def test_a_slash_command_redelivered_after_it_was_done_does_not_replace_the_card(tb: Bot, trust_db: Path) -> None:
+def test_a_slash_command_redelivered_after_it_was_done_does_not_replace_the_card(tb: Bot, trust_db: str) -> None:
     body, _, response_url = slash_body(tb, 'rank "Spring leads" lead-23 30')
     assert deliver_slash(tb, body).status_code == 200
     tb.stub.wait_responses(response_url, count=1)
@@ -914,7 +923,7 @@ def test_a_slash_command_redelivered_after_it_was_done_does_not_replace_the_card
     assert [header(r) for r in replies] == ["Rank of lead-23: 23 → 30"]
 
 
-def test_a_form_submitted_twice_adds_one_lead_and_one_record(tb: Bot, trust_db: Path) -> None:
+def test_a_form_submitted_twice_adds_one_lead_and_one_record(tb: Bot, trust_db: str) -> None:
     interaction = tb.command("add")
     view = tb.driver.opened_view(interaction)
     answers = {BLOCK_LIST: DEMO_LIST_ID, BLOCK_UID: "form-twice", BLOCK_NUMBER: "+4915199990003", BLOCK_RANK: "3"}
@@ -932,7 +941,7 @@ def test_a_form_submitted_twice_adds_one_lead_and_one_record(tb: Bot, trust_db: 
     ]
 
 
-def test_an_add_retried_by_slack_while_babelforce_is_slow_makes_one_lead(tb: Bot, trust_db: Path) -> None:
+def test_an_add_retried_by_slack_while_babelforce_is_slow_makes_one_lead(tb: Bot, trust_db: str) -> None:
     tb.ask('show "Spring leads" lead-1')  # directories cached: the retry reaches the audit trail at once
     tb.control.faults({"method": "POST", "path": r"/leads$", "latency_ms": 1000, "times": None})
     body, _, response_url = slash_body(tb, 'add "Spring leads" slow-add +4915199990004 2')
@@ -1016,7 +1025,7 @@ def test_history_is_open_to_readers_and_denied_outside_leadbot_readers(gated: Bo
 # ====================================================================== 6. permissions
 
 
-def test_a_writer_listed_by_user_id_may_write(gated: Bot, gated_db: Path) -> None:
+def test_a_writer_listed_by_user_id_may_write(gated: Bot, gated_db: str) -> None:
     lookups = len(gated.stub.calls("usergroups.users.list"))
 
     card = gated.ask('rank "Spring leads" lead-10 20')
@@ -1027,7 +1036,7 @@ def test_a_writer_listed_by_user_id_may_write(gated: Bot, gated_db: Path) -> Non
     assert record(gated_db, change_id_of(card))["user_id"] == SUPERVISOR
 
 
-def test_a_writer_through_a_user_group_may_write(gated: Bot, gated_db: Path) -> None:
+def test_a_writer_through_a_user_group_may_write(gated: Bot, gated_db: str) -> None:
     with acting_as(gated, GROUPIE):
         card = gated.ask('rank "Spring leads" lead-11 21')
 
@@ -1038,7 +1047,7 @@ def test_a_writer_through_a_user_group_may_write(gated: Bot, gated_db: Path) -> 
 
 
 def test_a_non_writer_gets_one_sentence_naming_leadbot_writers_no_babelforce_request_and_a_denied_record(
-    gated: Bot, gated_db: Path
+    gated: Bot, gated_db: str
 ) -> None:
     with acting_as(gated, READER):
         interaction = gated.command('rank "Spring leads" lead-12 22')
@@ -1064,9 +1073,9 @@ def test_a_non_writer_gets_one_sentence_naming_leadbot_writers_no_babelforce_req
 
 
 def test_when_slack_cannot_list_user_groups_writes_are_denied_and_open_reads_still_work(
-    sandbox: SandboxServer, tmp_path: Path
+    sandbox: SandboxServer, audit_target: str
 ) -> None:
-    db = tmp_path / "leadbot.db"
+    db = audit_target
     for bot in start_bot(sandbox, policy=AccessPolicy(writers={WRITER_GROUP}), audit_path=db):
         bot.stub.set_usergroup(WRITER_GROUP, [GROUPIE])
         bot.stub.fail("usergroups.users.list", status=500, times=5)
@@ -1094,7 +1103,7 @@ def test_a_channel_not_in_leadbot_channels_is_denied_naming_it(gated: Bot) -> No
     assert gated.control.stats()["total"] == 0
 
 
-def test_another_workspace_is_denied(gated: Bot, gated_db: Path) -> None:
+def test_another_workspace_is_denied(gated: Bot, gated_db: str) -> None:
     with acting_as(gated, team_id="T0OTHER"):
         interaction = gated.command('rank "Spring leads" lead-15 25')
 
@@ -1177,8 +1186,8 @@ def test_apply_anyway_after_the_lead_changed_asks_again_instead_of_overwriting(t
     assert header(card) == "Lead lead-36 updated" and tb.lead("lead-36").data["city"] == "Bonn"
 
 
-def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxServer, tmp_path: Path) -> None:
-    db = tmp_path / "leadbot.db"
+def test_an_undo_whose_outcome_was_unknown_can_be_tried_again(sandbox: SandboxServer, audit_target: str) -> None:
+    db = audit_target
     for bot in start_bot(sandbox, timeouts=Timeouts(deadline=1.0), audit_path=db):
         card = bot.ask('rank "Spring leads" lead-27 37')
         bot.control.reset_stats()

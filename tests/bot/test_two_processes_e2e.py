@@ -1,24 +1,22 @@
-"""Two bots sharing one audit file (as two processes or replicas do): one change of a lead at a time across both,
-and every plan made from the lead as it is once the lock is held, so no record's "before" is a value the other
-bot had already replaced, and Undo never puts back such a value."""
+"""Two bots sharing one audit store (as two processes or replicas do), on each store (a SQLite file, a PostgreSQL
+database): one change of a lead at a time across both, and every plan made from the lead as it is once the lock is
+held, so no record's "before" is a value the other bot had already replaced, and Undo never puts back such a value."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from sandbox import SandboxServer
-from tests.support import Bot, start_bot
+from tests.support import Bot, start_bot, store_rows
 
 
 @pytest.fixture
-def pair(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[Bot, Bot, Path]]:
-    db = tmp_path / "shared.db"
+def pair(sandbox: SandboxServer, audit_target: str) -> Iterator[tuple[Bot, Bot, str]]:
+    db = audit_target
     first, second = start_bot(sandbox, audit_path=db), start_bot(sandbox, audit_path=db)
     try:
         yield next(first), next(second), db
@@ -28,16 +26,14 @@ def pair(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[Bot, Bot, Pat
 
 
 def test_twenty_rank_changes_of_one_lead_over_two_bots_are_applied_one_at_a_time(
-    pair: tuple[Bot, Bot, Path],
+    pair: tuple[Bot, Bot, str],
 ) -> None:
     a, b, db = pair
     ranks = list(range(100, 120))
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda rank: (a if rank % 2 else b).ask(f'rank "Spring leads" lead-8 {rank}'), ranks))
 
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        records = [dict(r) for r in conn.execute("SELECT * FROM changes WHERE lead_uid = 'lead-8' ORDER BY id")]
+    records = store_rows(db, "SELECT * FROM changes WHERE lead_uid = 'lead-8' ORDER BY id")
     applied = [r for r in records if r["outcome"] == "ok"]
     assert applied, records
     assert all(r["outcome"] in ("ok",) for r in records), [r["outcome"] for r in records]
@@ -49,13 +45,12 @@ def test_twenty_rank_changes_of_one_lead_over_two_bots_are_applied_one_at_a_time
     assert a.lead("lead-8").rank == previous
 
 
-def test_a_lock_left_by_a_crashed_process_lapses(pair: tuple[Bot, Bot, Path]) -> None:
+def test_a_lock_left_by_a_crashed_process_lapses(pair: tuple[Bot, Bot, str]) -> None:
     a, _, db = pair
-    with sqlite3.connect(db) as conn:
-        lead_id = a.lead("lead-9").id
-        conn.execute(
-            "INSERT INTO lead_locks VALUES (?, ?, 'crashed', '2000-01-01T00:00:00.000000+00:00')",
-            (a.lead("lead-9").list_id, lead_id),
-        )
+    store_rows(
+        db,
+        "INSERT INTO lead_locks VALUES (?, ?, 'crashed', '2000-01-01T00:00:00.000000+00:00')",
+        (a.lead("lead-9").list_id, a.lead("lead-9").id),
+    )
     assert a.ask('rank "Spring leads" lead-9 19')  # not blocked by the stale lock
     assert a.lead("lead-9").rank == 19

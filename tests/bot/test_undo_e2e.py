@@ -1,5 +1,6 @@
 """Lasting undo, end to end: `/lead undo [#change]` and the Undo buttons of `/lead history`, through the real Bolt
-app over HTTP, the babelforce sandbox and a real SQLite audit trail (inspected with sqlite3, as an operator would).
+app over HTTP, the babelforce sandbox and a real audit store, on each store: a SQLite file and a PostgreSQL database
+(inspected with the database's own client, as an operator would).
 
 They take the Undo button's one path, so: refused when the lead was changed since, done once however often it is
 asked (button then command, two commands at once, the same command twice), recorded as "undo" / "undo_add", denied
@@ -7,7 +8,8 @@ to non-writers before any babelforce call. `/lead undo` alone is the user's own 
 undone already it says so and never reaches for an older one. Undoing an add by command asks first (it deletes a
 lead) with a Delete lead button, which is that change's Undo button.
 
-One bot per module (own sandbox, own audit file); each test acts as its own user on leads no other test touches.
+One bot per module and store (own sandbox, own audit store); each test acts as its own user on leads no other test
+touches.
 The demo: "Spring leads" is dialled by UP RANK, its hopper holds lead-31 … lead-50, so lead-1 … lead-30 take rank
 changes without an "apply anyway?".
 """
@@ -17,12 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -49,6 +49,7 @@ from tests.support import (
     history_lines,
     is_progress,
     start_bot,
+    store_rows,
     texts,
     unescape,
     usage_text,
@@ -66,12 +67,12 @@ DATE = r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|\d{4}-\d\d-\d\d \d\d:\d\d 
 
 
 @pytest.fixture(scope="module")
-def undo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("undo") / "leadbot.db"
+def undo_db(new_audit_target: Callable[[str], str]) -> str:
+    return new_audit_target("undo")
 
 
 @pytest.fixture(scope="module")
-def undo_bot(undo_db: Path) -> Iterator[Bot]:
+def undo_bot(undo_db: str) -> Iterator[Bot]:
     """Everyone may write; its own demo sandbox; audit trail in `undo_db`; one line per change in C0AUDIT."""
     with SandboxServer(seed="demo") as sandbox:
         yield from start_bot(sandbox, audit_path=undo_db, audit_channel=AUDIT_CHANNEL)
@@ -85,12 +86,12 @@ def ub(undo_bot: Bot) -> Iterator[Bot]:
 
 
 @pytest.fixture(scope="module")
-def gated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("undo-gated") / "leadbot.db"
+def gated_db(new_audit_target: Callable[[str], str]) -> str:
+    return new_audit_target("undo-gated")
 
 
 @pytest.fixture(scope="module")
-def gated(gated_db: Path) -> Iterator[Bot]:
+def gated(gated_db: str) -> Iterator[Bot]:
     """LEADBOT_WRITERS=U0SUPERVISOR, LEADBOT_READERS=U0READER."""
     with SandboxServer(seed="demo") as sandbox:
         yield from start_bot(sandbox, policy=AccessPolicy(writers={WRITER}, readers={READER}), audit_path=gated_db)
@@ -99,23 +100,21 @@ def gated(gated_db: Path) -> Iterator[Bot]:
 # ---------------------------------------------------------------------- helpers
 
 
-def records(db: Path, where: str = "1", *params: Any) -> list[dict[str, Any]]:
+def records(db: str, where: str = "1 = 1", *params: Any) -> list[dict[str, Any]]:
     """Rows of the audit trail's `changes` table (oldest first), snapshots decoded."""
-    with closing(sqlite3.connect(db)) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = [dict(row) for row in conn.execute(f"SELECT * FROM changes WHERE {where} ORDER BY id", params)]
+    rows = store_rows(db, f"SELECT * FROM changes WHERE {where} ORDER BY id", params)
     for row in rows:
         for name in ("before_json", "after_json"):
             row[name] = None if row[name] is None else json.loads(row[name])
     return rows
 
 
-def record(db: Path, change_id: int) -> dict[str, Any]:
+def record(db: str, change_id: int) -> dict[str, Any]:
     (row,) = records(db, "id = ?", change_id)
     return row
 
 
-def undos_of(db: Path, change_id: int) -> list[dict[str, Any]]:
+def undos_of(db: str, change_id: int) -> list[dict[str, Any]]:
     return records(db, "undo_of = ?", change_id)
 
 
@@ -188,7 +187,7 @@ def set_rank_in_babelforce(bot: Bot, uid: str, rank: int) -> None:
 # ====================================================================== /lead undo
 
 
-def test_undo_alone_takes_back_my_latest_change_recorded_and_announced(ub: Bot, undo_db: Path) -> None:
+def test_undo_alone_takes_back_my_latest_change_recorded_and_announced(ub: Bot, undo_db: str) -> None:
     with acting_as(ub, "U0ALICE"):
         posted = len(ub.stub.calls("chat.postMessage"))
         ub.ask('rank "Spring leads" lead-3 13')
@@ -221,7 +220,7 @@ def test_undo_alone_takes_back_my_latest_change_recorded_and_announced(ub: Bot, 
     ]
 
 
-def test_undo_by_number_with_or_without_hash_and_by_any_writer(ub: Bot, undo_db: Path) -> None:
+def test_undo_by_number_with_or_without_hash_and_by_any_writer(ub: Bot, undo_db: str) -> None:
     with acting_as(ub, "U0BOB"):
         first = ref_of(ub.ask('rank "Spring leads" lead-5 15'))
         second = ref_of(ub.ask('rank "Spring leads" lead-6 16'))
@@ -240,7 +239,7 @@ def test_undo_by_number_with_or_without_hash_and_by_any_writer(ub: Bot, undo_db:
     ]
 
 
-def test_undo_is_refused_when_the_lead_was_changed_since_and_writes_nothing(ub: Bot, undo_db: Path) -> None:
+def test_undo_is_refused_when_the_lead_was_changed_since_and_writes_nothing(ub: Bot, undo_db: str) -> None:
     with acting_as(ub, "U0DAVE"):
         change = ref_of(ub.ask('rank "Spring leads" lead-7 17'))
         set_rank_in_babelforce(ub, "lead-7", 27)
@@ -259,7 +258,7 @@ def test_undo_is_refused_when_the_lead_was_changed_since_and_writes_nothing(ub: 
 
 
 def test_two_undo_commands_at_once_undo_once_and_a_third_never_reaches_for_an_older_change(
-    ub: Bot, undo_db: Path
+    ub: Bot, undo_db: str
 ) -> None:
     with acting_as(ub, "U0ERIN"):
         older = ref_of(ub.ask('rank "Spring leads" lead-8 18'))
@@ -284,7 +283,7 @@ def test_two_undo_commands_at_once_undo_once_and_a_third_never_reaches_for_an_ol
     assert writes(ub) == 1 and undos_of(undo_db, older) == []
 
 
-def test_the_button_then_the_command_undo_once(ub: Bot, undo_db: Path) -> None:
+def test_the_button_then_the_command_undo_once(ub: Bot, undo_db: str) -> None:
     with acting_as(ub, "U0FRAN"):
         card = ub.ask('rank "Spring leads" lead-12 22')
         change = ref_of(card)
@@ -351,7 +350,7 @@ def test_a_user_without_changes_is_told_so(ub: Bot) -> None:
     assert ub.control.stats()["total"] == 0
 
 
-def test_refusals_by_number_are_one_sentence_and_call_no_babelforce(ub: Bot, undo_db: Path) -> None:
+def test_refusals_by_number_are_one_sentence_and_call_no_babelforce(ub: Bot, undo_db: str) -> None:
     with acting_as(ub, "U0KIM"):
         card = ub.ask('rank "Spring leads" lead-17 27')
         ub.ask(f"undo #{ref_of(card)}")
@@ -380,7 +379,7 @@ def test_refusals_by_number_are_one_sentence_and_call_no_babelforce(ub: Bot, und
     assert ub.control.stats()["total"] == 0
 
 
-def test_undo_of_an_add_by_command_asks_first_and_its_button_deletes_once(ub: Bot, undo_db: Path) -> None:
+def test_undo_of_an_add_by_command_asks_first_and_its_button_deletes_once(ub: Bot, undo_db: str) -> None:
     with acting_as(ub, "U0HEIDI"):
         added = ref_of(ub.ask('add "Spring leads" undo-cmd-1 +4915199990101 3'))
         count = ub.lead_count()
@@ -413,7 +412,7 @@ def test_undo_of_an_add_by_command_asks_first_and_its_button_deletes_once(ub: Bo
 # ====================================================================== /lead history
 
 
-def test_history_numbers_every_line_and_offers_undo_only_where_it_would_work(ub: Bot, undo_db: Path) -> None:
+def test_history_numbers_every_line_and_offers_undo_only_where_it_would_work(ub: Bot, undo_db: str) -> None:
     with acting_as(ub, "U0GRACE"):
         rank = ref_of(ub.ask('rank "Spring leads" lead-13 23'))
         vip = ref_of(ub.ask('set "Spring leads" lead-13 vip=yes'))
@@ -467,7 +466,7 @@ def test_history_of_an_add_offers_its_undo_with_the_delete_dialog(ub: Bot) -> No
 
 
 def test_a_non_writer_is_denied_undo_before_any_babelforce_call_and_sees_no_undo_buttons(
-    gated: Bot, gated_db: Path
+    gated: Bot, gated_db: str
 ) -> None:
     change = ref_of(gated.ask('rank "Spring leads" lead-14 24'))
     gated.control.reset_stats()
