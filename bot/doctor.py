@@ -2,7 +2,8 @@
 
 Runs the checks of bot/doctor_checks.py in order and prints each result as it comes (bot/doctor_report.py renders
 them); exit status 0 when none failed, 1 otherwise. Read-only, save `--write-check LIST LEAD`, which writes one lead's
-rank back unchanged. No secret is printed: every line is redacted against the settings' secret values.
+rank back unchanged, recorded first in the audit trail leadbot run uses (LEADBOT_DB). No secret is printed: every
+line is redacted against the settings' secret values.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "--write-check",
         nargs=2,
         metavar=("LIST", "LEAD"),
-        help="also PUT this lead's rank unchanged and confirm its other fields stay as they were (one real write)",
+        help="also PUT this lead's rank unchanged and confirm its other fields stay as they were (one real write, "
+        "recorded in the audit trail of LEADBOT_DB first)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout (progress on stderr)")
     parser.set_defaults(run=run)

@@ -5,14 +5,20 @@ clients, the lists, the campaigns) and yields one `CheckResult` per thing it che
 shows each line while the next check runs. Adding a check is one function appended to `CHECKS`.
 
 Every check only reads, save `write_check`, which runs only with `--write-check LIST LEAD` and writes a lead's rank
-back unchanged. Text here never holds a phone number whole (bot.masking) or a secret (the runner redacts them too).
+back unchanged, recorded in the audit trail before it is made, as every leadbot write is. Text here never holds a
+phone number whole (bot.masking) or a secret (the runner redacts them too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import getpass
+import shlex
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -20,24 +26,43 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from babelforce import errors, lookup
-from babelforce.client import BabelforceClient, match_list
+from babelforce import errors
+from babelforce.client import FALLBACK_PAGE_SIZE, BabelforceClient, match_list
 from babelforce.config import DEFAULT_PASSWORD_CLIENT_ID, BabelforceSettings
-from babelforce.lookup import IndexedLead, LeadIndex, number_key
+from babelforce.lookup import ExportShape, IndexedLead, inspect_export, number_key
 from babelforce.models import Campaign, HopperEntry, Lead, LeadList
 
 from .app import SLACK_API_URL
+from .audit import DEFAULT_DB_PATH, Actor, AuditError, AuditLog, Outcome
 from .doctor_report import CheckResult
+from .explain import maybe_applied
 from .masking import mask
 from .permissions import AccessPolicy
+from .service import written
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
+from .tuning import WRITE_IN_FLIGHT_MAX_S
 
 #: Seconds a Slack Web API call may take before the check says Slack could not be reached.
 SLACK_TIMEOUT = 15
-#: Leads of each list whose export row is compared with the JSON API's answer.
+#: Leads of each list whose export row is compared with the JSON API's answer (ExportShape.first_leads holds 5).
 LEADS_COMPARED = 5
-#: Seconds an export read by one check is reused by the next (a doctor run on a big account takes minutes).
-INDEX_REUSE_S = 900
+#: A delimiter as a report line names it.
+DELIMITER_WORDS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+#: Codecs (as Python names them) as people know them.
+ENCODING_NAMES = {
+    "utf-8": "UTF-8",
+    "ascii": "ASCII",
+    "cp1252": "Windows-1252",
+    "iso8859-1": "ISO-8859-1",
+    "latin-1": "ISO-8859-1",
+    "iso8859-15": "ISO-8859-15",
+    "utf-16-le": "UTF-16 LE",
+    "utf-16-be": "UTF-16 BE",
+    "utf-16": "UTF-16",
+}
+#: The audit action and the fields the write check records: it is a rank change that changes nothing.
+WRITE_CHECK_ACTION = "rank"
+WRITE_CHECK_FIELDS = ("rank",)
 #: Hopper entries looked up at once (one GET each).
 HOPPER_LOOKUPS_AT_ONCE = 8
 #: Names listed in one line before "…".
@@ -83,6 +108,7 @@ class Doctor:
     lists: list[LeadList] | None = None
     campaigns: list[Campaign] | None = None
     campaigns_failure: str | None = None
+    shapes: dict[str, ExportShape] = field(default_factory=dict)  # list id -> its export as the export check read it
 
     def secrets(self) -> list[str]:
         """Every secret value the settings hold, for the report's redaction."""
@@ -106,13 +132,6 @@ class Doctor:
             except errors.BabelforceError as failure:
                 self.campaigns_failure = failure.message
         return self.campaigns
-
-    async def index(self, lead_list: LeadList, *, fresh: bool = False) -> LeadIndex:
-        """The list's lookup index: from a new export when `fresh`, else the client's copy when a doctor run's age
-        at most (the export check has just built it), so a list is exported once per run, and held no longer than
-        the client's index cache holds it."""
-        assert self.client is not None
-        return await self.client.lead_index(lead_list.id, max_age=0 if fresh else INDEX_REUSE_S)
 
     def list_name(self, list_id: str | None) -> str:
         found = next((lead_list for lead_list in self.lists or () if lead_list.id == list_id), None)
@@ -404,7 +423,8 @@ async def campaign_map(doctor: Doctor) -> AsyncIterator[CheckResult]:
 
 async def write_check(doctor: Doctor) -> AsyncIterator[CheckResult]:
     """Only with --write-check LIST LEAD: PUT the lead's rank unchanged, then confirm that every other field is as
-    it was (babelforce's PUT is partial: leadbot's rank and set send only what changes)."""
+    it was (babelforce's PUT is partial: leadbot's rank and set send only what changes). The write is recorded in
+    the audit trail `leadbot run` uses before it is made, as a rank change by "leadbot doctor (<OS user>)"."""
     if doctor.options.write_check is None:
         return
     list_ref, lead_ref = doctor.options.write_check
@@ -416,7 +436,22 @@ async def write_check(doctor: Doctor) -> AsyncIterator[CheckResult]:
     if lead_list is None:
         yield CheckResult.failed(name, f"no list named {list_ref!r}", f"name one of: {_some(_names(doctor.lists))}.")
         return
-    yield await partial_update(doctor.client, lead_list, lead_ref, name)
+    if doctor.settings is None:
+        yield CheckResult.skipped(name, "not checked: needs the settings (LEADBOT_DB, where this write is recorded)")
+        return
+    try:
+        audit = open_audit(doctor.settings)
+    except AuditError as unusable:
+        yield CheckResult.failed(name, f"nothing written: {unusable.message}", AUDIT_FIX)
+        return
+    where = str(Path(doctor.settings.leadbot_db or DEFAULT_DB_PATH).resolve())
+    command = "leadbot doctor --write-check " + shlex.join([list_ref, lead_ref])
+    try:
+        yield await partial_update(
+            doctor.client, lead_list, lead_ref, name, Recorder(audit, Actor(user_id=operator()), command, where)
+        )
+    finally:
+        audit.close()
 
 
 CHECKS: list[Check] = [
@@ -438,50 +473,83 @@ CHECKS: list[Check] = [
 
 
 async def export_shape(doctor: Doctor, lead_list: LeadList) -> CheckResult:
-    """The list's export as babelforce.lookup reads it: its shape when lookup can tell (`inspect_export`), else
-    how many rows it could read."""
+    """The list's export as babelforce.lookup reads it (`inspect_export`: one export, read to the end), kept for
+    `export_agrees`. An export lookups cannot use is a ✗: leadbot still works by paging the JSON API, but that is
+    the slow path, so exit status 0 keeps meaning "works as designed" (README, Before going live)."""
     name = f"export of {lead_list.name}"
     assert doctor.client is not None
-    inspect_export = getattr(lookup, "inspect_export", None)
     try:
-        if inspect_export is None:
-            index = await doctor.index(lead_list, fresh=True)
-            return CheckResult.passed(
-                name, f"rows readable: {index.exported} (columns: {', '.join(sorted(index.columns))})"
-            )
         shape = await inspect_export(doctor.client, lead_list.id)
-    except errors.BabelforceError as failure:
-        return CheckResult.failed(name, failure.message, EXPORT_FIX)
-    if shape.problem:
-        return CheckResult.failed(name, f"{shape.problem} ({describe_shape(shape)})", EXPORT_FIX)
-    return CheckResult.passed(name, describe_shape(shape))
+    except errors.BabelforceError as failure:  # what would stop a lookup too: the list gone, credentials, babelforce
+        return CheckResult.failed(name, failure.message, UNREACHABLE_FIX)
+    doctor.shapes[lead_list.id] = shape
+    if shape.usable:
+        return CheckResult.passed(name, describe_shape(shape))
+    problem = (shape.problem or "").rstrip(".")
+    problem = problem[:1].lower() + problem[1:]  # a sentence of lookup's, as this report's detail
+    media_type = (shape.content_type or "").split(";")[0].strip()
+    if not shape.delimiter and media_type and media_type not in problem:  # not read as CSV: what babelforce sent
+        problem += f" (Content-Type: {shape.content_type})"
+    facts = [] if not shape.delimiter else [f"read as far as the header line: {_dialect(shape)}"]
+    facts.append(slow_path(lead_list))
+    return CheckResult.failed(name, problem, EXPORT_FIX.format(list_id=lead_list.id), facts)
 
 
-def describe_shape(shape: Any) -> str:
-    """An ExportShape (babelforce.lookup) in one line: rows, delimiter, encoding, and which header is which field."""
-    separator = {",": "comma", ";": "semicolon", "\t": "tab"}.get(shape.delimiter, repr(shape.delimiter))
-    extras = [shape.encoding] + (["BOM"] if shape.bom else []) + (["Excel sep= line"] if shape.excel_sep_line else [])
-    columns = ", ".join(f"{ours}={header!r}" for ours, header in shape.columns.items())
+def describe_shape(shape: ExportShape) -> str:
+    """An export's shape in one line a supervisor can read: "50 rows, semicolon-separated, UTF-8 with BOM, Excel
+    sep= line; columns leadId → id, leadUid → uid, phone → number, Rank → rank" (a header named as our field is
+    named once)."""
+    rows = f"{shape.rows} row{'s' if shape.rows != 1 else ''}"
+    columns = ", ".join(ours if header == ours else f"{header} → {ours}" for ours, header in shape.columns.items())
+    return f"{rows}, {_dialect(shape)}; columns {columns or 'none'}"
+
+
+def _dialect(shape: ExportShape) -> str:
+    """Delimiter in words, encoding, BOM, Excel sep= line, padding: "semicolon-separated, UTF-8 with BOM, …"."""
+    words = DELIMITER_WORDS.get(shape.delimiter)
+    parts = [f"{words}-separated" if words else f"separated by {shape.delimiter!r}"]
+    if shape.encoding:
+        parts.append(
+            ENCODING_NAMES.get(shape.encoding.lower(), shape.encoding.upper()) + (" with BOM" if shape.bom else "")
+        )
+    elif shape.bom:
+        parts.append("BOM")
+    if shape.excel_sep_line:
+        parts.append("Excel sep= line")
+    if shape.padded:
+        parts.append("spaces around fields")
+    return ", ".join(parts)
+
+
+def slow_path(lead_list: LeadList) -> str:
+    """What leadbot does instead of reading the export, and what it costs, for this list."""
+    if lead_list.count is None:
+        cost = f"one request per {FALLBACK_PAGE_SIZE:,} leads".replace(",", " ")
+    else:
+        pages = max(1, -(-lead_list.count // FALLBACK_PAGE_SIZE))
+        cost = f"{pages} request{'s' if pages != 1 else ''} for its {_leads(lead_list.count)}"
     return (
-        f"{shape.rows} rows, {separator}-separated, {', '.join(extras)}; headers: {', '.join(shape.headers)}; "
-        f"read as {columns or 'nothing'}"
+        "leadbot still works on this list, more slowly: lookups by uid or number, /lead find and the standings page "
+        f"the JSON API instead ({cost} each time the list is read, where the export takes one)."
     )
 
 
 async def export_agrees(doctor: Doctor, lead_list: LeadList) -> CheckResult:
-    """The export's first LEADS_COMPARED rows, each compared with GET of that lead by the export's id."""
+    """The export's first leads (ExportShape.first_leads), each compared with GET of that lead by the export's id,
+    field by field through the export's column mapping (an aliased `Rank` column is compared as rank)."""
     name = f"export vs JSON API, {lead_list.name}"
     assert doctor.client is not None
-    try:
-        index = await doctor.index(lead_list)
-    except errors.BabelforceError as failure:
-        return CheckResult.skipped(name, f"not checked: the export could not be read ({failure.message})")
-    rows = [index.lead(row) for row in range(min(LEADS_COMPARED, index.exported))]
-    if not rows:
+    shape = doctor.shapes.get(lead_list.id)
+    if shape is None:
+        return CheckResult.skipped(name, "not compared: the export could not be read")
+    if not shape.usable:
+        return CheckResult.skipped(name, "not compared: leadbot pages the JSON API for this list (see its export)")
+    exported_leads = shape.first_leads[:LEADS_COMPARED]
+    if not exported_leads:
         return CheckResult.skipped(name, "no leads to compare: the export is empty")
-    compared = [f for f in ("rank", "status") if f in index.columns]
     problems: list[str] = []
-    for exported in rows:
+    lost: list[str] = []
+    for exported in exported_leads:
         try:
             lead = await doctor.client.get_lead(lead_list.id, exported.id)
         except errors.NotFoundError:
@@ -489,32 +557,93 @@ async def export_agrees(doctor: Doctor, lead_list: LeadList) -> CheckResult:
             continue
         except errors.BabelforceError as failure:
             return CheckResult.failed(name, failure.message, UNREACHABLE_FIX)
-        problems += [f"uid {exported.uid!r}: {difference}" for difference in disagreements(exported, lead, compared)]
-    fields = ", ".join(["id", "uid", "number", *compared])
+        lost += charset_losses(exported, lead)
+        problems += [f"uid {lead.uid!r}: {difference}" for difference in disagreements(exported, lead, shape.columns)]
+    fields = [ours for ours in COMPARED_FIELDS if ours in shape.columns]
+    count = len(exported_leads)
+    if not problems and not lost:
+        return CheckResult.passed(name, f"the first {count} leads agree on {_and(fields)}")
+    written_in = CHARSET_FIX.format(charset=_declared_charset(shape.content_type) or _charset(shape))
     if problems:
-        return CheckResult.failed(
-            name,
-            f"{len(problems)} difference{'s' if len(problems) != 1 else ''} in the first {len(rows)} leads",
-            "leadbot reads this export's columns as something they are not, so lookups by uid or number may find "
-            "the wrong lead: send the export's header line (not its rows: they hold phone numbers) and these lines "
-            "to leadbot's developers, and do not go live until it is fixed.",
-            problems[:NAMES_SHOWN],
-        )
-    return CheckResult.passed(name, f"the first {len(rows)} leads agree ({fields})")
+        fix = COLUMNS_FIX + (f" Also: {written_in}" if lost else "")
+        detail = f"{len(problems)} difference{'s' if len(problems) != 1 else ''} in the first {count} leads"
+    else:
+        fix = written_in
+        uids = f"{len(lost)} uid{'s' if len(lost) != 1 else ''}"
+        detail = f"{uids} lost characters in the export's charset ({_charset(shape)})"
+    return CheckResult.failed(name, detail, fix, (problems + lost)[:NAMES_SHOWN])
 
 
-def disagreements(exported: IndexedLead, lead: Lead, compared: Iterable[str] = ("rank", "status")) -> list[str]:
-    """How an export row differs from the JSON API's lead (numbers compared by their digits, shown masked)."""
+#: The lead fields `export_agrees` compares (id by the GET itself), when the export has their columns.
+COMPARED_FIELDS = ("id", "uid", "number", "rank", "status")
+
+
+def disagreements(exported: IndexedLead, lead: Lead, columns: Mapping[str, str]) -> list[str]:
+    """How an export row differs from the JSON API's lead, field by field for the fields the export has a column for
+    (`columns`: our field -> the header read as it), each named with that header when it is another name. Numbers
+    are compared by their digits and shown masked; a uid that differs only by characters its charset lost is left
+    to `charset_losses`."""
     found = []
-    if (exported.uid or None) != (lead.uid or None):
-        found.append(f"the export says uid {exported.uid!r}, the JSON API {lead.uid!r}")
-    if number_key(exported.number or "") != number_key(lead.number or ""):
-        found.append(f"the export says number {mask(exported.number or '-')}, the JSON API {mask(lead.number or '-')}")
-    if "rank" in compared and exported.rank != lead.rank:
-        found.append(f"the export says rank {exported.rank}, the JSON API {lead.rank}")
-    if "status" in compared and (exported.status or None) != (lead.status or None):
-        found.append(f"the export says status {exported.status}, the JSON API {lead.status}")
+
+    def differs(ours: str, in_export: object, in_api: object) -> None:
+        header = columns.get(ours, ours)
+        named = ours if header == ours else f"{ours} (column {header})"
+        found.append(f"{named}: the export says {in_export}, the JSON API {in_api}")
+
+    uid_differs = (exported.uid or None) != (lead.uid or None)
+    if "uid" in columns and uid_differs and not lost_characters(exported.uid or "", lead.uid or ""):
+        differs("uid", repr(exported.uid), repr(lead.uid))
+    if "number" in columns and number_key(exported.number or "") != number_key(lead.number or ""):
+        differs("number", mask(exported.number or "-"), mask(lead.number or "-"))
+    if "rank" in columns and exported.rank != lead.rank:
+        differs("rank", exported.rank, lead.rank)
+    if "status" in columns and (exported.status or None) != (lead.status or None):
+        differs("status", exported.status, lead.status)
     return found
+
+
+def charset_losses(exported: IndexedLead, lead: Lead) -> list[str]:
+    """The uid as the export has it, when it is the JSON API's uid with characters lost in the export's charset."""
+    if exported.uid != lead.uid and lost_characters(exported.uid or "", lead.uid or ""):
+        return [f"uid {lead.uid!r} reads {exported.uid!r} in the export"]
+    return []
+
+
+def lost_characters(in_export: str, in_api: str) -> bool:
+    """Whether `in_export` is `in_api` written in a charset that cannot hold some of its characters: each one
+    replaced by "?" (what an encoder does with errors="replace"), or its UTF-8 bytes read as Windows-1252 ("Ã¼")."""
+    if in_export == in_api:
+        return False
+    if len(in_export) == len(in_api) and all(
+        mine == theirs or (mine == "?" and ord(theirs) > 127) for mine, theirs in zip(in_export, in_api, strict=True)
+    ):
+        return True
+    return in_export == in_api.encode("utf-8").decode("cp1252", errors="replace")
+
+
+def _charset(shape: ExportShape) -> str:
+    """The export's charset as read, and as babelforce declared it when that says otherwise."""
+    read = _encoding_name(shape.encoding) if shape.encoding else "unknown"
+    declared = _declared_charset(shape.content_type)
+    if declared and declared.replace("_", "-").upper() not in (read.upper(), shape.encoding.upper()):
+        return f"{read}; babelforce declares {declared}"
+    return read
+
+
+def _encoding_name(codec: str) -> str:
+    return ENCODING_NAMES.get(codec.lower(), codec.upper())
+
+
+def _declared_charset(content_type: str | None) -> str | None:
+    for parameter in (content_type or "").split(";")[1:]:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip("\"'")
+    return None
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 async def hopper_resolves(doctor: Doctor, campaign: Campaign) -> CheckResult:
@@ -590,11 +719,50 @@ async def unresolved(client: BabelforceClient, list_id: str, entry: HopperEntry)
     return "the entry names no lead (no id, and no list id + uid)"
 
 
-async def partial_update(client: BabelforceClient, lead_list: LeadList, reference: str, name: str) -> CheckResult:
-    """Read the lead, PUT only its rank (unchanged), read it again, and compare every field."""
+@dataclass(frozen=True, slots=True)
+class Recorder:
+    """Where and as whom the write check records its write: the audit store `leadbot run` writes to."""
+
+    audit: AuditLog
+    actor: Actor
+    command: str  # "leadbot doctor --write-check LIST LEAD", as the record's command text
+    where: str  # the audit file, named in the report
+
+    async def finish(self, change_id: int, outcome: Outcome, **fields: Any) -> str:
+        """Complete the record; the report's line about it (a record left unfinished is said so, never raised)."""
+        try:
+            await self.audit.finish(change_id, outcome=outcome, **fields)
+        except AuditError as failure:
+            return (
+                f"audit trail ({self.where}): change #{change_id} could not be completed ({failure.message}); "
+                "leadbot run marks it unknown when it next starts"
+            )
+        return f"audit trail ({self.where}): change #{change_id}, {outcome}; /lead history shows it"
+
+
+def open_audit(settings: BotSettings) -> AuditLog:
+    """The audit store of these settings, opened as `leadbot run` opens it (bot/run.py): LEADBOT_DB, or its
+    default."""
+    return AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
+
+
+def operator() -> str:
+    """Who runs the write check, as its audit record names the actor: not a Slack user, the machine's user."""
     try:
-        before = await client.find_lead(lead_list.id, reference)
-        before = await client.get_lead(lead_list.id, before.id)  # live, whatever the lookup used
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor in the password database
+        user = "unknown user"
+    return f"leadbot doctor ({user})"
+
+
+async def partial_update(
+    client: BabelforceClient, lead_list: LeadList, reference: str, name: str, recorder: Recorder
+) -> CheckResult:
+    """Find the lead, then under its write lock (the one leadbot's own writes take, so no /lead rank is overwritten
+    with the rank read here): read it, record the write, PUT only its rank (unchanged), finish the record, read it
+    again and compare every field."""
+    try:
+        found = await client.find_lead(lead_list.id, reference)
     except errors.NotFoundError:
         return CheckResult.failed(
             name,
@@ -603,19 +771,80 @@ async def partial_update(client: BabelforceClient, lead_list: LeadList, referenc
         )
     except errors.BabelforceError as failure:
         return CheckResult.failed(name, failure.message, UNREACHABLE_FIX)
-    if before.rank is None:
+    holder = f"doctor:{uuid.uuid4().hex[:8]}"
+    try:
+        locked = await recorder.audit.lock_lead(lead_list.id, found.id, holder, ttl=WRITE_IN_FLIGHT_MAX_S)
+    except AuditError as unusable:
+        return CheckResult.failed(name, f"nothing written: {unusable.message}", AUDIT_FIX)
+    if not locked:
         return CheckResult.failed(
-            name, f"{reference} has no rank to write back unchanged", "choose a lead that has a rank."
+            name,
+            f"nothing written: leadbot is changing {found.uid or found.id} right now",
+            "run the check again in a moment, or name a lead nobody is changing.",
         )
     try:
-        await client.update_lead(lead_list.id, before.id, rank=before.rank)
+        return await _write_back_rank(client, lead_list, found.id, name, recorder)
+    finally:
+        with contextlib.suppress(AuditError):  # the lock lapses at its expiry
+            await recorder.audit.unlock_lead(lead_list.id, found.id, holder)
+
+
+async def _write_back_rank(
+    client: BabelforceClient, lead_list: LeadList, lead_id: str, name: str, recorder: Recorder
+) -> CheckResult:
+    try:
+        before = await client.get_lead(lead_list.id, lead_id)  # live, whatever the lookup used
+    except errors.BabelforceError as failure:
+        return CheckResult.failed(name, failure.message, UNREACHABLE_FIX)
+    if before.rank is None:
+        return CheckResult.failed(
+            name, f"{before.uid or before.id} has no rank to write back unchanged", "choose a lead that has a rank."
+        )
+    values = written(before, WRITE_CHECK_FIELDS, ())
+    try:
+        change_id = await recorder.audit.begin(
+            actor=recorder.actor,
+            action=WRITE_CHECK_ACTION,
+            command=recorder.command,
+            request_id=f"doctor:{uuid.uuid4().hex}",
+            list_id=lead_list.id,
+            list_name=lead_list.name,
+            lead_id=before.id,
+            lead_uid=before.uid,
+            before=values,
+            intended=values,  # what the write leaves: the same rank
+        )
+    except AuditError as unusable:
+        return CheckResult.failed(name, f"nothing written: {unusable.message}", AUDIT_FIX)
+    assert change_id is not None  # a new request id is never taken
+    try:
+        answer = await client.update_lead(lead_list.id, before.id, rank=before.rank)
+    except errors.BabelforceError as failure:
+        outcome = Outcome.UNKNOWN if maybe_applied(failure) else Outcome.FAILED
+        recorded = await recorder.finish(change_id, outcome, detail=failure.message)
+        return CheckResult.failed(
+            name, f"the rank-only PUT failed: {failure.message}", put_fix(failure, outcome), [recorded]
+        )
+    except BaseException:
+        await recorder.finish(change_id, Outcome.UNKNOWN, detail="leadbot doctor stopped before babelforce answered")
+        raise
+    recorded = await recorder.finish(
+        change_id,
+        Outcome.OK,
+        after=written(answer, WRITE_CHECK_FIELDS, ()),
+        lead_id=answer.id,
+        lead_uid=answer.uid,
+    )
+    try:
         after = await client.get_lead(lead_list.id, before.id)
     except errors.BabelforceError as failure:
-        return CheckResult.failed(name, f"the rank-only PUT failed: {failure.message}", UNREACHABLE_FIX)
+        return CheckResult.failed(
+            name, f"the PUT was made, but the lead could not be read again: {failure.message}", UNREACHABLE_FIX
+        )
     changes = changed_fields(_wire(before), _wire(after))
     if not changes:
         return CheckResult.passed(
-            name, f"PUT of rank {before.rank} alone left every other field of {before.uid} as it was"
+            name, f"PUT of rank {before.rank} alone left every other field of {before.uid} as it was", [recorded]
         )
     dial_only = all(change.split(":")[0].split(".")[0] in DIAL_FIELDS for change in changes)
     fix = (
@@ -626,8 +855,28 @@ async def partial_update(client: BabelforceClient, lead_list: LeadList, referenc
         "send these lines to leadbot's developers."
     )
     return CheckResult.failed(
-        name, f"a PUT of rank {before.rank} alone changed {len(changes)} other fields", fix, changes
+        name, f"a PUT of rank {before.rank} alone changed {len(changes)} other fields", fix, [*changes, recorded]
     )
+
+
+def put_fix(failure: errors.BabelforceError, outcome: Outcome) -> str:
+    """What to do about a rank-only PUT babelforce did not accept (or never answered)."""
+    if outcome == Outcome.UNKNOWN:
+        return (
+            "babelforce may or may not have applied it; it wrote the rank the lead already had, so nothing changed "
+            "either way: run leadbot doctor again in a moment."
+        )
+    if isinstance(failure, errors.PermissionDeniedError):
+        return (
+            "give the babelforce user leadbot logs in as permission to update leads (leadbot's rank and set need it), "
+            "then run the check again."
+        )
+    if isinstance(failure, errors.InvalidRequestError):
+        return (
+            "babelforce refused a PUT of only the rank, which is what leadbot's rank sends: send this line to "
+            "leadbot's developers, and do not go live until it is understood."
+        )
+    return UNREACHABLE_FIX
 
 
 def changed_fields(
@@ -724,8 +973,25 @@ UNREACHABLE_FIX = (
     "again in a moment if babelforce was busy."
 )
 EXPORT_FIX = (
-    "leadbot cannot read this list's CSV export, so lookups by uid or number fail on it: send the export's header "
-    "line (not its rows: they hold phone numbers) and this line to leadbot's developers."
+    "ask babelforce support why GET /api/v2/outbound/lists/{list_id}/leads?format=csv answers this for leadbot's "
+    "babelforce user (a sign-in page or proxy in front of the API, a missing permission, or an export without id, "
+    "uid and number columns); if only the header names differ, send the header line (not its rows: they hold phone "
+    "numbers) to leadbot's developers. Going live meanwhile works, with the slower lookups above."
+)
+COLUMNS_FIX = (
+    "leadbot reads this export's columns as something they are not, so lookups by uid or number may find the wrong "
+    "lead: send the export's header line (not its rows: they hold phone numbers) and these lines to leadbot's "
+    "developers, and do not go live until it is fixed."
+)
+AUDIT_FIX = (
+    "leadbot records every write in its audit trail before making it, so doctor writes nothing it cannot record: "
+    "run doctor where leadbot run runs, with the same LEADBOT_DB (default data/leadbot.db in the working folder), "
+    "as a user who may write that file and its folder."
+)
+CHARSET_FIX = (
+    "babelforce writes this export in {charset}, which cannot hold every character of these uids, so leadbot "
+    "cannot find such a lead by its uid (by its id or number it can): ask babelforce support to send the CSV export "
+    "in UTF-8 (Content-Type: text/csv; charset=utf-8)."
 )
 
 

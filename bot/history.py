@@ -11,7 +11,7 @@ from commands.remove import status_and_calls
 
 from . import metrics
 from .audit import AuditError, Change
-from .service import Snapshot, UserFacingError, snapshot
+from .service import Snapshot, UserFacingError, changed_keys, snapshot
 from .undo import UNDO_ADD, UNDO_REMOVE, can_undo
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class History:
             )
         if missing is not None and not changes:
             raise missing
-        undoable = {change.id for change in changes if can_undo(change, current)}
+        undoable = {change.id for change in changes if can_undo(change, current) and not wrote_nothing(change)}
         if undoable and not await self._may_write(requester):
             undoable = set()
         entries = [
@@ -103,4 +103,15 @@ def summary(change: Change) -> str:
         return f"{change_summary(None, before)} ({status_and_calls(before.get('status'), before.get('callCount'))})"
     if change.after is None:
         return change.command or "no result recorded"
+    if wrote_nothing(change):  # `leadbot doctor --write-check`: the rank written back as it was
+        rank = change.before.get("rank") if change.before else None
+        return f"nothing (rank {rank} written back as it was)" if rank is not None else "nothing (no values changed)"
     return change_summary(change.before, change.after)
+
+
+def wrote_nothing(change: Change) -> bool:
+    """A write that left every value it wrote as it was (leadbot's own commands make none: "No change" writes
+    nothing; `leadbot doctor --write-check` makes one on purpose). It has nothing to undo."""
+    return (
+        change.before is not None and change.after is not None and changed_keys(change.before, change.after) == ([], [])
+    )
