@@ -33,10 +33,10 @@ from babelforce.lookup import ExportShape, IndexedLead, inspect_export, number_k
 from babelforce.models import Campaign, HopperEntry, Lead, LeadList
 
 from .app import SLACK_API_URL
-from .audit import DEFAULT_DB_PATH, Actor, AuditError, AuditLog, Outcome
+from .audit import Actor, AuditError, AuditStore, Outcome, open_store, sqlite_path, store_kind
 from .doctor_report import CheckResult
 from .explain import maybe_applied
-from .masking import mask
+from .masking import mask, mask_url
 from .permissions import AccessPolicy
 from .service import written
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
@@ -444,7 +444,7 @@ async def write_check(doctor: Doctor) -> AsyncIterator[CheckResult]:
     except AuditError as unusable:
         yield CheckResult.failed(name, f"nothing written: {unusable.message}", AUDIT_FIX)
         return
-    where = str(Path(doctor.settings.leadbot_db or DEFAULT_DB_PATH).resolve())
+    where = audit_location(doctor.settings)
     command = "leadbot doctor --write-check " + shlex.join([list_ref, lead_ref])
     try:
         yield await partial_update(
@@ -723,7 +723,7 @@ async def unresolved(client: BabelforceClient, list_id: str, entry: HopperEntry)
 class Recorder:
     """Where and as whom the write check records its write: the audit store `leadbot run` writes to."""
 
-    audit: AuditLog
+    audit: AuditStore
     actor: Actor
     command: str  # "leadbot doctor --write-check LIST LEAD", as the record's command text
     where: str  # the audit file, named in the report
@@ -740,10 +740,18 @@ class Recorder:
         return f"audit trail ({self.where}): change #{change_id}, {outcome}; /lead history shows it"
 
 
-def open_audit(settings: BotSettings) -> AuditLog:
+def open_audit(settings: BotSettings) -> AuditStore:
     """The audit store of these settings, opened as `leadbot run` opens it (bot/run.py): LEADBOT_DB, or its
-    default."""
-    return AuditLog(settings.leadbot_db or DEFAULT_DB_PATH)
+    default; a SQLite file or PostgreSQL."""
+    return open_store(settings.leadbot_db)
+
+
+def audit_location(settings: BotSettings) -> str:
+    """Where the record goes, for the report: the SQLite file's full path, or the PostgreSQL URL without its
+    password."""
+    if store_kind(settings.leadbot_db) == "postgresql":
+        return mask_url(str(settings.leadbot_db))
+    return str(Path(sqlite_path(settings.leadbot_db)).resolve())
 
 
 def operator() -> str:

@@ -22,7 +22,7 @@ import yaml
 from babelforce.lookup import IndexedLead
 from babelforce.models import Lead
 from bot import cli
-from bot.audit import AuditLog, Change, Outcome
+from bot.audit import Change, Outcome, open_store
 from bot.doctor_checks import (
     ALWAYS_NEEDED_SCOPES,
     CHECKS,
@@ -34,11 +34,12 @@ from bot.doctor_checks import (
     write_check,
 )
 from bot.doctor_report import CheckResult, Redactor, as_json, render, summary
+from bot.masking import mask_url
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID, RENEWALS_LIST_ID
 from slackstub import SlackStub
 from slackstub.server import MANIFEST_BOT_SCOPES
-from tests.support import UPDATE_ROUTE, WRITE_ROUTES, Bot, SandboxControl, history_lines, run, texts
+from tests.support import UPDATE_ROUTE, WRITE_ROUTES, Bot, PostgresServer, SandboxControl, history_lines, run, texts
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_SCOPES = set(yaml.safe_load((ROOT / "manifest.yml").read_text())["oauth_config"]["scopes"]["bot"])
@@ -532,6 +533,19 @@ def test_a_put_babelforce_refuses_is_recorded_as_failed(installation: Installati
     assert change.before == {"id": lead["id"], "uid": "lead-5", "rank": 5, "data": {}}
 
 
+def test_the_write_check_records_in_a_postgresql_store_without_showing_its_password(
+    installation: Installation, postgres: PostgresServer
+) -> None:
+    url = postgres.scratch_database()
+    installation.set(LEADBOT_DB=url)
+    lead = _lead(installation.control, "lead-5")
+    status, out = installation.doctor("--list", "Spring leads", "--write-check", "Spring leads", "lead-5")
+    assert status == 0, out
+    assert f"    · audit trail ({mask_url(url)}): change #1, ok; /lead history shows it" in out
+    [change] = _changes(url, str(lead["id"]))
+    assert change.outcome is Outcome.OK and change.before == change.after
+
+
 def test_no_audit_record_no_write(installation: Installation, tmp_path: Path) -> None:
     (tmp_path / "not-a-folder").write_text("")
     installation.set(LEADBOT_DB=str(tmp_path / "not-a-folder" / "leadbot.db"))
@@ -545,9 +559,9 @@ def test_no_audit_record_no_write(installation: Installation, tmp_path: Path) ->
     assert installation.control.count(UPDATE_ROUTE) == 0
 
 
-def _changes(db: Path, lead_id: str) -> list[Change]:
-    """The audit file's records of one lead of Spring leads, newest first."""
-    audit = AuditLog(db)
+def _changes(db: Path | str, lead_id: str) -> list[Change]:
+    """The audit store's records of one lead of Spring leads, newest first."""
+    audit = open_store(db)
     try:
         return run(lambda: audit.history(DEMO_LIST_ID, lead_id=lead_id))
     finally:
