@@ -50,6 +50,12 @@ BUSY_TIMEOUT_S = 5.0
 
 # Expired confirmations are kept this long (for a late click to be told "expired" rather than "unknown"), then purged.
 CONFIRMATION_RETENTION = timedelta(days=1)
+#: The retention purge (`purge`) removes lead locks that expired this long ago: a lock lapses at its expiry anyway
+#: (the next writer takes it over), so only rows left by a process that died remain; the margin covers clocks that
+#: differ between machines (PostgreSQL judges a lock's expiry by the database's clock, the purge by this one's).
+STALE_LOCK_AFTER = timedelta(hours=1)
+#: The retention purge walks `changes` by id, this many records per transaction: a write waits at most one page.
+PURGE_PAGE = 500
 
 #: The SQLite schema version this leadbot brings a file to (the newest file in bot/migrations/sqlite). Files made
 #: before the migrations table counted their version in PRAGMA user_version, which is still kept up to date.
@@ -123,6 +129,17 @@ class Change:
     undo_of: int | None
     undone_by: int | None
     reply_to: dict | None = None  # where the user is told how an unconfirmed attempt ended (response_url, channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What one retention purge removed (`changes`: audit records), and how many older records it kept (unsettled,
+    or undone by a record that is kept)."""
+
+    changes: int
+    kept: int
+    confirmations: int
+    lead_locks: int
 
 
 def _utc_now() -> datetime:
@@ -574,6 +591,68 @@ class AuditStore(ABC):
     async def undos_of(self, change_id: int) -> list[Change]:
         """Every attempt to undo a change, oldest first (to tell a stuck attempt from a finished one)."""
         return await self._changes("undos_of", "SELECT * FROM changes WHERE undo_of = ? ORDER BY id", (change_id,))
+
+    # -- retention (LEADBOT_AUDIT_RETENTION_DAYS; bot.retention runs it daily) ------------------------------------
+
+    async def purge(self, older_than: datetime | None, *, page: int = PURGE_PAGE) -> Purged:
+        """Remove the audit records begun before `older_than` (None: keep every record), the confirmations that
+        expired over a day ago and the lead locks that lapsed long ago.
+
+        A record is kept, however old, while it is unsettled (`pending`, or `unknown`: the settler and the start-up
+        sweep still look at it, and an auditor needs it most) and while the undo that undid it is kept (an undo is
+        always newer than its change, so a change and its undo go together: "undone by #N" never points at nothing).
+
+        Safe with any number of processes purging at once: every step is a DELETE of rows that match its conditions
+        when it runs, so a second purge finds nothing left to do. It walks the table by id (the primary key, no scan),
+        `page` records per short transaction, and stops at the first page that holds nothing older than the cutoff:
+        ids follow commit order, so the rest are newer (one recorded out of clock order waits for the next purge)."""
+        now = self._clock()
+        removed = kept = 0
+        if older_than is not None:
+            if older_than.tzinfo is None:
+                older_than = older_than.replace(tzinfo=UTC)
+            cutoff = self._stamp(older_than)
+            unsettled = "('pending', 'unknown')"
+            window = """
+                SELECT COUNT(*) AS seen, MAX(id) AS last, MIN(at) AS oldest
+                FROM (SELECT id, at FROM changes WHERE id > ? ORDER BY id LIMIT ?) AS page
+            """
+            delete = f"""
+                DELETE FROM changes
+                WHERE id > ? AND id <= ? AND at < ? AND outcome NOT IN {unsettled}
+                    AND NOT EXISTS (
+                        SELECT 1 FROM changes AS undo
+                        WHERE undo.id = changes.undone_by AND (undo.at >= ? OR undo.outcome IN {unsettled})
+                    )
+            """
+            left = "SELECT COUNT(*) AS kept FROM changes WHERE id > ? AND id <= ? AND at < ?"
+            after = 0
+            while True:
+                seen = (await self._execute("purge", [(window, (after, max(1, page)))], write=False)).first()
+                if seen is None or not seen["seen"]:
+                    break
+                oldest, last = _moment(seen["oldest"]), int(seen["last"])
+                if oldest is None or oldest >= older_than:  # this page and everything after it is young enough
+                    break
+                removed += (await self._execute("purge", [(delete, (after, last, cutoff, cutoff))], write=True)).count
+                remaining = (await self._execute("purge", [(left, (after, last, cutoff))], write=False)).first()
+                kept += int(remaining["kept"])
+                after = last
+        confirmations = (
+            await self._execute(
+                "purge",
+                [("DELETE FROM confirmations WHERE expires_at < ?", (self._stamp(now - CONFIRMATION_RETENTION),))],
+                write=True,
+            )
+        ).count
+        locks = (
+            await self._execute(
+                "purge",
+                [("DELETE FROM lead_locks WHERE expires_at < ?", (self._stamp(now - STALE_LOCK_AFTER),))],
+                write=True,
+            )
+        ).count
+        return Purged(changes=removed, kept=kept, confirmations=confirmations, lead_locks=locks)
 
     # -- "apply anyway?" confirmations ------------------------------------------------------------------------------
 

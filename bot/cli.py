@@ -1,9 +1,10 @@
-"""The `leadbot` command: one argparse front door for `run`, `doctor`, `console` and `sandbox`.
+"""The `leadbot` command: one argparse front door for `run`, `doctor`, `audit export`, `console` and `sandbox`.
 
 `leadbot run` is the product: its parser and code come from `bot.run`; `leadbot doctor` checks an installation with
-the same settings (`bot.doctor`). `console` and `sandbox` are local tools
-built on the test doubles (`slackstub/`, `sandbox/`): their parsers are declared here and their code is imported
-only when one of them is chosen, so `leadbot run` never loads a test double (tests/bot/test_imports.py).
+the same settings (`bot.doctor`); `leadbot audit export` writes the audit trail for an auditor (`bot.audit_export`).
+`console` and `sandbox` are local tools built on the test doubles (`slackstub/`, `sandbox/`): their parsers are
+declared here and their code is imported only when one of them is chosen, so `leadbot run` never loads a test double
+(tests/bot/test_imports.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import doctor, run
+from . import audit_export, doctor, run
 
 #: sandbox.seed.SEEDS, spelled out so that building the parser imports nothing of sandbox/ (a test keeps them equal)
 SANDBOX_SEEDS = ("demo", "empty")
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_console_parser(subcommands)
     run.add_parser(subcommands)
     doctor.add_parser(subcommands)
+    audit_export.add_parser(subcommands)
     add_sandbox_parser(subcommands)
     return parser
 

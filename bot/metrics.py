@@ -100,6 +100,10 @@ AUDIT_ERRORS = Counter(
     "Failures of the audit store (LEADBOT_DB), by the operation that failed.",
     ["operation"],
 )
+AUDIT_PURGED = Counter(
+    "leadbot_audit_purged",
+    "Audit records removed by the retention purge (records older than LEADBOT_AUDIT_RETENTION_DAYS).",
+)
 ALERTS = Counter(
     "leadbot_alerts",
     "Campaign alert lines for LEADBOT_ALERT_CHANNEL, by state (low, empty, exhausted, stopped, ok for a recovery) "
@@ -161,6 +165,12 @@ def replied(kind: str, subcommand: str, seconds: float) -> None:
 def audit_error(operation: str) -> None:
     """The audit store failed at `operation` (begin, finish, hold, claim, lock_lead ...: AuditLog's method)."""
     AUDIT_ERRORS.labels(_audit_operations(operation)).inc()
+
+
+def audit_purged(count: int) -> None:
+    """The retention purge removed `count` audit records."""
+    if count > 0:
+        AUDIT_PURGED.inc(count)
 
 
 def alert(state: str, *, sent: bool) -> None:

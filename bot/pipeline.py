@@ -50,6 +50,7 @@ from .home import Home
 from .masking import mask, masked_number
 from .permissions import Denial, Gatekeeper, Requester
 from .replies import NOT_RECORDED, with_note
+from .retention import Retention
 from .service import LeadService, Plan, Snapshot, UserFacingError, lead_record, predict, snapshot, written
 from .settler import FIRST_LOOK_S, LAST_LOOK_S, SETTLED_PREFIX, Settler
 from .slack_edge import after_ack
@@ -95,6 +96,7 @@ class Leadbot:
     gate: Gatekeeper  # required: nobody gets an open gate by forgetting it (the console passes an open one)
     audit_channel: str | None = None  # LEADBOT_AUDIT_CHANNEL: one line per change
     alerts: AlertWatcher | None = None  # LEADBOT_ALERT_CHANNEL: the campaign watcher (started by start_watching)
+    retention: Retention | None = None  # LEADBOT_AUDIT_RETENTION_DAYS: the daily purge (started by start_watching)
     form_check_budget: float = FORM_CHECK_BUDGET_S
     find_max_lists: int = DEFAULT_MAX_LISTS  # LEADBOT_FIND_MAX_LISTS: lists /lead find searches at most
     # the bot's own Slack client, for follow-ups nobody is waiting on (the settler's direct message)
@@ -198,9 +200,12 @@ class Leadbot:
             self._last_write[(list_id, lead_id)] = self._write_seq
 
     async def start_watching(self) -> None:
-        """At start-up, in the serving loop: the campaign alerts, when LEADBOT_ALERT_CHANNEL is set."""
+        """At start-up, in the serving loop: the campaign alerts, when LEADBOT_ALERT_CHANNEL is set, and the daily
+        retention purge of the audit trail (safe in any number of processes)."""
         if self.alerts is not None:
             self.alerts.start()
+        if self.retention is not None:
+            self.retention.start()
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """At shutdown: stop the alerts, let background work (audit channel lines) finish, for at most `timeout`
@@ -208,6 +213,8 @@ class Leadbot:
         await self.settler.aclose()
         if self.alerts is not None:
             await self.alerts.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
 

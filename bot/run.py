@@ -30,6 +30,7 @@ from .logs import TEXT_FORMAT, LogFormat, floors, install, logging_config
 from .logs import EscapedControlCharacters as EscapedControlCharacters
 from .permissions import AccessPolicy, Gatekeeper
 from .pipeline import Leadbot
+from .retention import Retention
 from .service import LeadService
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
 from .workers import problems as workers_problems
@@ -137,6 +138,7 @@ def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditStore)
         find_max_lists=settings.leadbot_find_max_lists,
         slack=slack,
         alerts=alert_watcher(settings, client, slack),
+        retention=Retention(audit, settings.leadbot_audit_retention_days),
     )
 
 

@@ -17,6 +17,7 @@ from babelforce.config import BabelforceSettings
 from babelforce.errors import ConfigurationError
 
 from .audit import store_kind
+from .retention import DEFAULT_RETENTION_DAYS
 
 Mode = Literal["http", "socket", "console"]
 
@@ -32,6 +33,8 @@ PERSON_EXPECTED = "a Slack user id (U…/W…) or user group id (S…); a user n
 CHANNEL_EXPECTED = "a Slack channel id (C…, G… or D…, e.g. from the channel's details); a #name does not work"
 TEAM_EXPECTED = "a Slack workspace id (T…) or, for an org-wide install, an enterprise id (E…)"
 _ID_SEPARATORS = re.compile(r"[\s,]+")
+#: LEADBOT_AUDIT_RETENTION_DAYS at most: a century (longer is "forever", which is 0).
+RETENTION_DAYS_MAX = 36_500
 
 
 class StartupError(Exception):
@@ -65,6 +68,8 @@ class BotSettings(BaseSettings):
     # the audit store: a SQLite file's path (or sqlite:///path) or a postgresql:// URL; None: data/leadbot.db
     leadbot_db: str | None = None
     leadbot_audit_channel: str | None = None  # a channel id that gets one line per change
+    # days an audit record is kept before the daily purge removes it; 0: kept forever (bot.retention)
+    leadbot_audit_retention_days: int = DEFAULT_RETENTION_DAYS
     leadbot_alert_channel: str | None = None  # a channel id that gets campaign alerts; None: no alerts
     leadbot_alert_interval: float = Field(default=60.0, ge=10, le=3600)  # seconds between two looks at the campaigns
     leadbot_alert_hopper_min: int = Field(default=5, ge=1, le=100_000)  # alert when fewer leads are loaded
@@ -94,6 +99,17 @@ class BotSettings(BaseSettings):
         if value is not None:
             store_kind(value)  # ValueError: one sentence
         return value
+
+    @field_validator("leadbot_audit_retention_days", mode="before")
+    @classmethod
+    def _retention_days(cls, value: object) -> object:
+        """A whole number of days, 0 (keep forever) to RETENTION_DAYS_MAX, in one sentence otherwise."""
+        text = str(value).strip()
+        if isinstance(value, bool) or not (text.isdigit() and text.isascii()) or int(text) > RETENTION_DAYS_MAX:
+            raise ValueError(
+                f"must be a whole number of days from 0 to {RETENTION_DAYS_MAX} (0 keeps every audit record forever)"
+            )
+        return int(text)
 
     @field_validator("leadbot_default_region")
     @classmethod

@@ -281,3 +281,19 @@ def test_log_format_and_metrics_settings_default_and_bounds(monkeypatch: pytest.
     message = str(failure.value)
     for name in ("LEADBOT_LOG_FORMAT", "LEADBOT_METRICS_PORT"):
         assert f"{name} is invalid" in message
+
+
+def test_audit_retention_days_default_zero_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().leadbot_audit_retention_days == 365  # babelforce's own default for its data
+    monkeypatch.setenv("LEADBOT_AUDIT_RETENTION_DAYS", " 0 ")  # 0 keeps every record forever
+    assert load_settings().leadbot_audit_retention_days == 0
+    monkeypatch.setenv("LEADBOT_AUDIT_RETENTION_DAYS", "")
+    assert load_settings().leadbot_audit_retention_days == 365
+    for bad in ("-1", "1.5", "a year", "36501", "1e3"):
+        monkeypatch.setenv("LEADBOT_AUDIT_RETENTION_DAYS", bad)
+        with pytest.raises(StartupError) as failure:
+            load_settings()
+        assert failure.value.problems == [
+            "LEADBOT_AUDIT_RETENTION_DAYS is invalid: must be a whole number of days from 0 to 36500 "
+            "(0 keeps every audit record forever)."
+        ]
