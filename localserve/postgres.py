@@ -29,8 +29,9 @@ LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 class PostgresServer:
-    """A PostgreSQL server for one pytest worker (or one bench run): found (LEADBOT_TEST_POSTGRES_URL, then 127.0.0.1:5432 as user
-    postgres) or started from the installed binaries in a throwaway folder, and a fresh database per caller."""
+    """A PostgreSQL server for one pytest worker (or one bench run): found (LEADBOT_TEST_POSTGRES_URL, then
+    127.0.0.1:5432 as user postgres) or started from the installed binaries in a throwaway folder, and a fresh
+    database per caller."""
 
     def __init__(self, admin_url: str, how: str, stop: Callable[[], None] | None = None) -> None:
         self.admin_url = admin_url
