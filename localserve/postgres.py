@@ -40,8 +40,10 @@ class PostgresServer:
         self._scratch: str | None = None
 
     @classmethod
-    def find_or_start(cls) -> PostgresServer | str:
-        """The server, or why there is none (one sentence)."""
+    def find_or_start(cls, *, durable: bool = False) -> PostgresServer | str:
+        """The server, or why there is none (one sentence). A throwaway server skips flushing to disk (tests need
+        no durability) unless `durable`: then it commits as a production server does, fsync and all (the bench
+        compares its writes with SQLite's, which flushes each commit)."""
         import psycopg
 
         given = os.environ.get(POSTGRES_URL_ENV)
@@ -52,10 +54,10 @@ class PostgresServer:
             return cls(LOCAL_POSTGRES_URL, "the server on 127.0.0.1:5432")
         except psycopg.Error:
             pass
-        return cls._start_throwaway()
+        return cls._start_throwaway(durable=durable)
 
     @classmethod
-    def _start_throwaway(cls) -> PostgresServer | str:
+    def _start_throwaway(cls, *, durable: bool) -> PostgresServer | str:
         binaries = _postgres_binaries()
         if binaries is None:
             return f"{POSTGRES_URL_ENV} is unset, nothing answers on 127.0.0.1:5432 and initdb/pg_ctl are not installed"
@@ -72,10 +74,9 @@ class PostgresServer:
             as_user = ["runuser", "-u", "postgres", "--"]
         data = folder / "data"
         port = _free_port()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c max_connections=300 -c shared_buffers=32MB"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         try:
             subprocess.run(
                 [*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
