@@ -139,6 +139,7 @@ class AlertWatcher:
         self.lease_name = f"alerts:{channel}"
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leading = store is None  # whether this watcher holds the lease (as of its last try)
+        self._lease_failing = False  # the store could not be asked for the lease at the last try (said once)
 
     # ------------------------------------------------------------------ running
 
@@ -198,9 +199,12 @@ class AlertWatcher:
             if held and not was_leading:
                 await self._resume()
         except AuditError as failure:
-            if was_leading:
-                log.warning("alerts: the lease could not be renewed (%s); not watching until it can be", failure)
-            held = False
+            if not self._lease_failing:  # said once, not at every try
+                log.warning("alerts: the lease could not be taken or renewed (%s); not watching until it can", failure)
+            self._lease_failing = True
+            self.leading = False
+            return False
+        self._lease_failing = False
         if held and not was_leading:
             log.info("alerts: this process watches the campaigns for channel %s now", self.channel)
         elif was_leading and not held:
@@ -260,7 +264,7 @@ class AlertWatcher:
 
     async def check(self) -> list[str]:
         """Read every campaign, judge each watched one, post what changed (within the quiet window); returns the
-        lines posted."""
+        lines posted. With a store, a line is posted only while this watcher holds the lease (`start` takes it)."""
         try:
             campaigns = await self.client.list_campaigns()
         except errors.BabelforceError as failure:
