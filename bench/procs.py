@@ -194,8 +194,8 @@ class BotProcess:
             BABELFORCE_CLIENT_SECRET="sandbox",
             LEADBOT_ALLOW_ALL_WRITERS="true",
             LEADBOT_DB=str(self.log_path.with_suffix(".db")),  # the audit trail beside the log, not in ./data
-            **self.extra_env,
         )
+        env.update(self.extra_env)  # e.g. another LEADBOT_DB
         cmd = [
             sys.executable,
             *self.python_args,

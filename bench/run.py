@@ -3,6 +3,8 @@
 1. ack: signed `/lead show` commands against `leadbot run --http`, many in flight, sandbox adding latency to every
    API call; ack and reply times (the load generator runs in its own process).
 1b. workers: part 1's burst against `leadbot run --http --workers N`, N = 1 and 2 side by side (issue 15).
+1c. store: the cost of a write on PostgreSQL vs SQLite (issue 15): `/lead rank` one at a time through a real bot on
+   each audit store, side by side and interleaved; reply time per write, median and p95.
 2. overhead: warm `/lead show` one at a time, reply time minus the same babelforce calls made directly.
 3. lookup: `/lead show` and `/lead rank`, by uid and by number, on lists of each size: cold (first command on the
    list since the bot started) and warm; reply time and API requests per command; and the naive alternative.
@@ -39,12 +41,13 @@ from typing import Any
 
 import httpx
 
+from localserve.postgres import PostgresServer
 from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST, DEMO_LIST_ID
 from slackstub import SlackStub
 
 from .procs import ROOT, SIGNING_SECRET, BotProcess, Commands, Sample, SandboxProcess, cpu_seconds, tree_cpu_seconds
 
-PARTS = ("ack", "workers", "overhead", "lookup", "memory", "find", "dialer")
+PARTS = ("ack", "workers", "store", "overhead", "lookup", "memory", "find", "dialer")
 #: The workers part's `leadbot run --http --workers N`, side by side (1: the single process).
 WORKER_COUNTS = (1, 2)
 FULL_SIZES = (1_000, 10_000, 100_000)
@@ -54,6 +57,7 @@ API = "/api/v2/outbound"
 TARGETS = {
     "ack_p99_ms": 100,
     "workers_burst_ack_p99_ms": 100,
+    "postgres_write_extra_ms": 5,  # a write on PostgreSQL vs SQLite: median reply time, more by at most this
     "overhead_median_ms": 20,
     "cold_100k_s": 2.0,
     "warm_100k_requests": 4,
@@ -207,6 +211,97 @@ def part_workers(ctx: Context) -> dict[str, Any]:
             f"CPU per command: bot {got['bot_cpu_ms_per_command']} ms"
         )
     return result
+
+
+STORE_WARM_WRITES = 3  # per store, not measured: the first writes read the hopper's last lead, open connections
+
+
+def part_store(ctx: Context) -> dict[str, Any]:
+    """The cost of a write on each audit store: `store_writes` `/lead rank` one at a time through a bot on SQLite (a
+    fresh file) and one on PostgreSQL (a fresh database; a throwaway server, as the tests start one, but committing
+    to disk as a production server does), both running, the writes interleaved (one on each in turn) so that both
+    meet the same machine. Reply time per write (command to the reply at the response_url: the audit record, the
+    lead lock, babelforce's read and PUT, the outcome); the store's transactions per write, read from PostgreSQL's
+    own statistics. Each bot ranks its own leads, each write a real change."""
+    count = ctx.args.store_writes
+    result: dict[str, Any] = {"writes": count, "by_store": {}}
+    server = PostgresServer.find_or_start(durable=True)
+    if isinstance(server, str):
+        progress(f"store: SKIP: no PostgreSQL to compare with ({server})")
+        result["skipped"] = server
+        return result
+    progress(f"store: {count} /lead rank per store, one at a time, interleaved; PostgreSQL: {server.how}")
+    url = server.create_database()
+    sqlite_db = ctx.log_path.with_name("store-bench.db")
+    try:
+        with (
+            bot_process(ctx, LEADBOT_DB=str(sqlite_db)) as (_, on_sqlite),
+            bot_process(ctx, LEADBOT_DB=url) as (_, on_postgres),
+        ):
+            bots = {"sqlite": (on_sqlite, 1), "postgresql": (on_postgres, 6)}  # leads 1-5 and 6-10
+            samples: dict[str, list[Sample]] = {kind: [] for kind in bots}
+            failed = dict.fromkeys(bots, 0)
+            commits_before = 0
+            for n in range(-STORE_WARM_WRITES, count):
+                if n == 0:
+                    commits_before = _commits(url)
+                for kind, (commands, first_lead) in bots.items():
+                    uid = f"lead-{first_lead + abs(n) % 5}"
+                    sample = commands.run(f'rank "{DEMO_LIST}" {uid} {1000 + n + STORE_WARM_WRITES}')
+                    if n < 0:
+                        continue
+                    samples[kind].append(sample)
+                    failed[kind] += f"Rank of {uid}" not in sample.reply_text
+            time.sleep(1.5)  # PostgreSQL reports a backend's counts when it goes idle (at most every second)
+            commits = _commits(url) - commits_before - 1  # less the first reading's own
+            result["postgres_durability"] = _durability(url)
+    finally:
+        server.drop_database(url)
+        server.close()
+        sqlite_db.unlink(missing_ok=True)
+    for kind, got in samples.items():
+        replies = [sample.reply_s for sample in got]
+        result["by_store"][kind] = {
+            "writes": len(got),
+            "failed": failed[kind],
+            "reply_ms": summary_ms(replies),
+            "reply_median_ms": ms(statistics.median(replies)),
+            "ack_ms": summary_ms([sample.ack_s for sample in got]),
+        }
+    sqlite, postgres = result["by_store"]["sqlite"], result["by_store"]["postgresql"]
+    result["postgres_extra_median_ms"] = round(postgres["reply_median_ms"] - sqlite["reply_median_ms"], 1)
+    result["postgres_extra_p95_ms"] = round(postgres["reply_ms"]["p95"] - sqlite["reply_ms"]["p95"], 1)
+    result["postgres_transactions_per_write"] = round(commits / count, 1)
+    result["postgres_server"] = server.how
+    extra, target = result["postgres_extra_median_ms"], TARGETS["postgres_write_extra_ms"]
+    verdict = "PASS" if extra <= target and not sqlite["failed"] and not postgres["failed"] else "FAIL"
+    progress(
+        f"store: {verdict}: a write on PostgreSQL costs {extra:+} ms (median; target <= {target} ms more than SQLite): "
+        f"median / p95 per write {sqlite['reply_median_ms']} / {sqlite['reply_ms']['p95']} ms on SQLite, "
+        f"{postgres['reply_median_ms']} / {postgres['reply_ms']['p95']} ms on PostgreSQL; "
+        f"{result['postgres_transactions_per_write']:g} store transactions per write; "
+        f"failed {sqlite['failed']} + {postgres['failed']}"
+    )
+    return result
+
+
+def _commits(url: str) -> int:
+    """Transactions committed in the database so far (PostgreSQL's statistics; one per store operation)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(b"SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _durability(url: str) -> str:
+    """How the server commits (fsync, synchronous_commit), as it says itself."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        fsync = conn.execute(b"SHOW fsync").fetchone()
+        synchronous = conn.execute(b"SHOW synchronous_commit").fetchone()
+    return f"fsync {fsync[0] if fsync else '?'}, synchronous_commit {synchronous[0] if synchronous else '?'}"
 
 
 def _ack_run(ctx: Context, bot: BotProcess, mode: str) -> dict[str, Any]:
@@ -682,6 +777,14 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
             rows.append((f"burst ack p99, {count} worker(s)", f"{p99} ms", f"<= {target} ms", p99 <= target))
             cards = got["replies_with_lead_card"]
             rows.append((f"burst replies, {count} worker(s)", f"{cards} / {requests}", "all", cards == requests))
+    store = results.get("store")
+    if store and "skipped" not in store:
+        extra, target = store["postgres_extra_median_ms"], TARGETS["postgres_write_extra_ms"]
+        rows.append(
+            ("a write on PostgreSQL vs SQLite (median reply)", f"{extra:+} ms", f"<= +{target} ms", extra <= target)
+        )
+        failed = sum(got["failed"] for got in store["by_store"].values())
+        rows.append(("store writes answered with the lead card", f"{failed} failed", "0 failed", failed == 0))
     overhead = results.get("overhead")
     if overhead:
         rows.append(("overhead commands answered", f"{overhead['failed']} failed", "0 failed", overhead["failed"] == 0))
@@ -819,6 +922,27 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{got['bot_cpu_ms_per_command']} ms (all its processes), "
                 f"sandbox {got['sandbox_cpu_ms_per_command']} ms."
             )
+    store = results.get("store")
+    if store:
+        lines += [
+            "",
+            f"## 1c. A write on each audit store ({store['writes']} `/lead rank` per store, one at a time)",
+            "",
+        ]
+        if "skipped" in store:
+            lines.append(f"Not measured: no PostgreSQL ({store['skipped']}).")
+        else:
+            lines += [
+                "| | p50 | p95 | p99 | max |",
+                "| --- | --- | --- | --- | --- |",
+                *(_row(f"{kind}: reply per write", got["reply_ms"]) for kind, got in store["by_store"].items()),
+                "",
+                f"PostgreSQL ({store['postgres_server']}; {store['postgres_durability']}) costs "
+                f"**{store['postgres_extra_median_ms']:+} ms** per write at the median and "
+                f"{store['postgres_extra_p95_ms']:+} ms at p95, with "
+                f"{store['postgres_transactions_per_write']:g} store transactions (round trips) per write: over a "
+                "network, add that many round trips to the database.",
+            ]
     overhead = results.get("overhead")
     if overhead:
         lines += [
@@ -960,6 +1084,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ack-requests", type=int, default=200, help="commands in the ack test (default 200)")
     parser.add_argument("--ack-concurrency", type=int, default=50, help="commands in flight (default 50)")
     parser.add_argument("--ack-latency-ms", type=float, default=500, help="sandbox latency per API call (default 500)")
+    parser.add_argument("--store-writes", type=int, default=50, help="rank writes per audit store (default 50)")
     parser.add_argument("--overhead-commands", type=int, default=50, help="commands in the overhead test (default 50)")
     parser.add_argument("--warm-commands", type=int, default=20, help="warm commands per lookup case (default 20)")
     parser.add_argument("--reply-timeout", type=float, default=60, help="seconds to wait for a reply (default 60)")
@@ -983,6 +1108,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.quick:
         args.ack_requests, args.ack_concurrency = min(args.ack_requests, 40), min(args.ack_concurrency, 10)
         args.overhead_commands = min(args.overhead_commands, 10)
+        args.store_writes = min(args.store_writes, 10)
         args.warm_commands = min(args.warm_commands, 3)
         if args.find_lists == FIND_LISTS:
             args.find_lists = "3x1000"
@@ -996,6 +1122,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 PART_FUNCTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "ack": part_ack,
     "workers": part_workers,
+    "store": part_store,
     "overhead": part_overhead,
     "lookup": part_lookup,
     "memory": part_memory,

@@ -19,6 +19,15 @@ message per second per channel).
 babelforce requests per interval: 1 for the campaign list, plus 2 per active campaign with a list (its status and
 its hopper); nothing for the others. A read that fails is logged and judged again at the next interval: nothing is
 posted on a guess.
+
+Once for every process sharing the audit store (workers on one machine, replicas on several): with a `store`, only the
+holder of the store's lease `alerts:<channel>` watches, so each alert is posted once however many processes run. The
+holder renews the lease every third of its length (LEADBOT_ALERT_LEASE, default 30 s) and renews it again just before
+each post (a holder that lost it posts nothing); the others try to take it as often. It is released at a clean stop,
+so another process takes over at its next try; a holder that dies loses it at its expiry. Each alert posted is
+recorded in the store (the last one per campaign and channel): every process's Home tab shows it, and a watcher that
+takes over (or a restarted one) starts from what the channel was told, so it neither repeats an alert nor skips a
+quiet window. Without a store (the console, tests of one pass) the watcher watches alone and remembers in memory.
 """
 
 from __future__ import annotations
@@ -26,7 +35,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +54,7 @@ from babelforce.models import Campaign, CampaignStatus, HopperEntry
 from commands.caveat_text import escape
 
 from . import metrics
+from .audit import AuditError, AuditStore
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +63,8 @@ ALERT_HOPPER_MIN = 5
 ALERT_QUIET_S = 300.0  # at most one message per campaign per 5 minutes
 POST_SPACING_S = 1.0  # Slack: about one message per second per channel
 REQUESTS_PER_CAMPAIGN = 2  # status + hopper, per active campaign per interval (plus 1 per interval for the list)
+#: How long the watching process's lease lasts (LEADBOT_ALERT_LEASE): when it dies, another takes over within this.
+ALERT_LEASE_S = 30.0
 
 
 class State(StrEnum):
@@ -104,6 +119,8 @@ class AlertWatcher:
         quiet: float = ALERT_QUIET_S,
         spacing: float = POST_SPACING_S,
         clock: Callable[[], float] = time.monotonic,
+        store: AuditStore | None = None,
+        lease: float = ALERT_LEASE_S,
     ) -> None:
         self.client = client
         self.slack = slack
@@ -116,6 +133,13 @@ class AlertWatcher:
         self._watched: dict[str, _Watch] = {}  # campaign id -> what was posted; only campaigns seen active
         self._task: asyncio.Task[None] | None = None
         self.passes = 0  # passes completed (tests and logs)
+        # once for all processes sharing the store: the lease's holder watches (None: this watcher alone)
+        self.store = store
+        self.lease = lease
+        self.lease_name = f"alerts:{channel}"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.leading = store is None  # whether this watcher holds the lease (as of its last try)
+        self._lease_failing = False  # the store could not be asked for the lease at the last try (said once)
 
     # ------------------------------------------------------------------ running
 
@@ -124,36 +148,123 @@ class AlertWatcher:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="leadbot alerts")
             log.info(
-                "alerts: watching active campaigns every %g s for channel %s (hopper below %d)",
+                "alerts: watching active campaigns every %g s for channel %s (hopper below %d)%s",
                 self.interval,
                 self.channel,
                 self.hopper_min,
+                "" if self.store is None else f", when this process holds the lease ({self.lease:g} s)",
             )
 
     async def stop(self) -> None:
+        """Stop watching and give the lease up, so another process takes over at its next try."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.store is not None and self.leading:
+            self.leading = False
+            try:
+                await self.store.release_lease(self.lease_name, self.holder)
+            except AuditError as failure:
+                log.warning("alerts: could not release the lease (%s); it lapses within %g s", failure, self.lease)
 
     async def _run(self) -> None:
+        due: float | None = None  # when this watcher's next pass is due (None: at once, once it leads)
         while True:
+            wait = self.interval if self.store is None else min(self.interval, self.lease / 3)
             try:
-                await self.check()
+                if await self._lead():
+                    if due is None or self._clock() >= due:
+                        await self.check()
+                        due = self._clock() + self.interval
+                    wait = min(wait, max(0.0, due - self._clock()))
+                else:
+                    due = None
             except Exception:  # a bug must not end the watching: log it, try again next interval
                 log.exception("alerts: a pass failed unexpectedly")
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(wait)
+
+    async def _lead(self) -> bool:
+        """Take the lease, or renew it when this watcher holds it: True while it does (always, without a store).
+        On taking it, what the channel was told is read from the store first."""
+        if self.store is None:
+            return True
+        was_leading = self.leading
+        try:
+            if was_leading:
+                held = await self.store.renew_lease(self.lease_name, self.holder, ttl=self.lease)
+            else:
+                held = await self.store.try_lease(self.lease_name, self.holder, ttl=self.lease)
+            if held and not was_leading:
+                await self._resume()
+        except AuditError as failure:
+            if not self._lease_failing:  # said once, not at every try
+                log.warning("alerts: the lease could not be taken or renewed (%s); not watching until it can", failure)
+            self._lease_failing = True
+            self.leading = False
+            return False
+        self._lease_failing = False
+        if held and not was_leading:
+            log.info("alerts: this process watches the campaigns for channel %s now", self.channel)
+        elif was_leading and not held:
+            log.info("alerts: no longer watching the campaigns for channel %s: another process does", self.channel)
+        self.leading = held
+        return held
+
+    async def _resume(self) -> None:
+        """What the channel was last told about each campaign, as recorded by whichever process posted it: a watcher
+        that takes over neither repeats an alert nor posts within another's quiet window."""
+        assert self.store is not None
+        posted = await self.store.last_alerts(self.channel)
+        now, wall = self._clock(), datetime.now(UTC)
+        watched = {}
+        for campaign_id, alert in posted.items():
+            state = _state(alert.state)
+            if state is None:
+                continue
+            age = max(0.0, (wall - alert.at).total_seconds())
+            watched[campaign_id] = _Watch("", state, now - age, LastAlert(alert.at, state, alert.line))
+        self._watched = watched
+
+    async def _still_leading(self) -> bool:
+        """Just before a post: the lease is still this watcher's (renewed), so no other process posts the same."""
+        if self.store is None:
+            return True
+        try:
+            self.leading = self.leading and await self.store.renew_lease(self.lease_name, self.holder, ttl=self.lease)
+        except AuditError as failure:
+            log.warning("alerts: the lease could not be renewed (%s); not posting", failure)
+            self.leading = False
+        return self.leading
 
     def last_alert(self, campaign_id: str) -> LastAlert | None:
+        """The last alert this watcher posted (or read from the store when it took over) about a campaign."""
         watch = self._watched.get(campaign_id)
         return watch.last if watch is not None else None
+
+    async def last_alerts(self) -> dict[str, LastAlert]:
+        """The last alert about each campaign, by campaign id: as recorded in the store by whichever process posted
+        it (the Home tab of every process shows the same), else as this watcher remembers."""
+        if self.store is not None:
+            try:
+                posted = await self.store.last_alerts(self.channel)
+            except AuditError as failure:
+                log.warning("alerts: could not read the last alerts (%s); showing this process's own", failure)
+            else:
+                found = {}
+                for campaign_id, alert in posted.items():
+                    state = _state(alert.state)
+                    if state is not None:
+                        found[campaign_id] = LastAlert(alert.at, state, alert.line)
+                return found
+        return {campaign_id: watch.last for campaign_id, watch in self._watched.items() if watch.last is not None}
 
     # ------------------------------------------------------------------ one pass
 
     async def check(self) -> list[str]:
         """Read every campaign, judge each watched one, post what changed (within the quiet window); returns the
-        lines posted."""
+        lines posted. With a store, a line is posted only while this watcher holds the lease (`start` takes it)."""
         try:
             campaigns = await self.client.list_campaigns()
         except errors.BabelforceError as failure:
@@ -218,6 +329,8 @@ class AlertWatcher:
         line = self.line(reading, watch.posted)
         if spaced and self.spacing:
             await asyncio.sleep(self.spacing)
+        if not await self._still_leading():
+            return None  # another process watches now: it judges this campaign itself
         try:
             await self.slack.chat_postMessage(channel=self.channel, text=line, unfurl_links=False, unfurl_media=False)
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as failure:
@@ -228,7 +341,21 @@ class AlertWatcher:
         watch.posted, watch.posted_at = reading.state, now
         watch.last = LastAlert(datetime.now(UTC), reading.state, _plain(line))
         log.info("alerts: %s is %s", campaign.name, reading.state)
+        await self._record(campaign, watch.last)
         return line
+
+    async def _record(self, campaign: Campaign, last: LastAlert) -> None:
+        """The alert just posted, kept in the store for every process (best effort: it is posted already)."""
+        if self.store is None:
+            return
+        try:
+            await self.store.record_alert(self.channel, campaign.id, state=last.state.value, line=last.text, at=last.at)
+        except AuditError as failure:
+            log.warning(
+                "alerts: the alert about %s was posted but not recorded (%s); a process taking over may repeat it",
+                campaign.name,
+                failure,
+            )
 
     # ------------------------------------------------------------------ the lines
 
@@ -259,6 +386,14 @@ class AlertWatcher:
                     f":white_check_mark: *{name}* recovered: hopper {reading.hopper} loaded "
                     f"(was {was.get(before, before)}); {look}"
                 )
+
+
+def _state(value: str) -> State | None:
+    """A state as the store keeps it (None for one this leadbot does not know: a newer one wrote it)."""
+    try:
+        return State(value)
+    except ValueError:
+        return None
 
 
 def _plain(line: str) -> str:

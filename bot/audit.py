@@ -240,11 +240,22 @@ class Result:
         return self.rows[0] if self.rows else None
 
 
+@dataclass(frozen=True, slots=True)
+class PostedAlert:
+    """The last alert line posted about a campaign to an alert channel (bot.alerts), as the store keeps it."""
+
+    campaign_id: str
+    state: str
+    line: str
+    at: datetime
+
+
 class AuditStore(ABC):
     """The audit trail's interface and its rules, once for every database.
 
     A store implements `_execute` (statements in one transaction, writes serialised as its database allows),
-    `_execute_now` (the same, blocking: start-up only), `lock_lead`, `close` and `_stamp` (how a moment is stored).
+    `_execute_now` (the same, blocking: start-up only), `lock_lead`, `try_lease`, `close` and `_stamp` (how a moment
+    is stored).
     Everything else (what is recorded, deduplication, history, undo claims, confirmations) is written here once, so
     that SQLite and PostgreSQL cannot drift apart.
     """
@@ -706,6 +717,47 @@ class AuditStore(ABC):
         params = (_CANCELLED, now, token, user_id, _HELD, now)
         return (await self._execute("cancel", [(update, params)], write=True)).count == 1
 
+    # -- once for every process: leases, and the campaign alerts' last posts (bot.alerts) ---------------------------
+
+    @abstractmethod
+    async def try_lease(self, name: str, holder: str, *, ttl: float) -> bool:
+        """Take the lease `name` for `holder` for `ttl` seconds, or renew it when `holder` holds it already: True
+        while `holder` holds it, False while another holder's has not expired. Work that must be done once for every
+        process sharing the store (on one machine or several) is done by the holder; a holder that dies without
+        releasing its lease loses it at its expiry, and the next caller takes it over."""
+
+    @abstractmethod
+    async def renew_lease(self, name: str, holder: str, *, ttl: float) -> bool:
+        """Extend `holder`'s lease by `ttl` seconds from now, only while it has not expired: True when it was still
+        held (so nobody else can have taken it meanwhile), False otherwise (take it again with try_lease)."""
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up (only `holder`'s): another process may take it at its next try."""
+        delete = "DELETE FROM leases WHERE name = ? AND holder = ?"
+        await self._execute("release lease", [(delete, (name, holder))], write=True)
+
+    async def record_alert(self, channel_id: str, campaign_id: str, *, state: str, line: str, at: datetime) -> None:
+        """Keep the alert line just posted about a campaign to a channel (the latest replaces the one before), so
+        every process shows it and a watcher that takes over knows what the channel was told."""
+        upsert = """
+            INSERT INTO campaign_alerts (channel_id, campaign_id, state, line, posted_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (channel_id, campaign_id) DO UPDATE
+            SET state = excluded.state, line = excluded.line, posted_at = excluded.posted_at
+        """
+        params = (channel_id, campaign_id, state, line, self._stamp(at))
+        await self._execute("record alert", [(upsert, params)], write=True)
+
+    async def last_alerts(self, channel_id: str) -> dict[str, PostedAlert]:
+        """The last alert posted to a channel about each campaign, by campaign id."""
+        query = "SELECT campaign_id, state, line, posted_at FROM campaign_alerts WHERE channel_id = ?"
+        rows = (await self._execute("last alerts", [(query, (channel_id,))], write=False)).rows
+        found = {}
+        for row in rows:
+            at = _moment(row["posted_at"])
+            assert at is not None
+            found[row["campaign_id"]] = PostedAlert(row["campaign_id"], row["state"], row["line"], at)
+        return found
+
 
 # ---------------------------------------------------------------------- SQLite
 
@@ -901,6 +953,24 @@ class AuditLog(AuditStore):
         ]
         row = (await self._execute("lock lead", statements, write=True)).first()
         return row is not None and row["holder"] == holder
+
+    async def try_lease(self, name: str, holder: str, *, ttl: float) -> bool:
+        # Expiry by this process's clock: every process sharing the file is on this machine, so on one clock.
+        now = self._clock()
+        upsert = """
+            INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+            WHERE leases.expires_at <= ? OR leases.holder = excluded.holder
+            RETURNING holder
+        """
+        params = (name, holder, _iso(now + timedelta(seconds=ttl)), _iso(now))
+        return bool((await self._execute("try lease", [(upsert, params)], write=True)).rows)
+
+    async def renew_lease(self, name: str, holder: str, *, ttl: float) -> bool:
+        now = self._clock()
+        update = "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND expires_at > ?"
+        params = (_iso(now + timedelta(seconds=ttl)), name, holder, _iso(now))
+        return (await self._execute("renew lease", [(update, params)], write=True)).count == 1
 
     def close(self) -> None:
         with self._lock:

@@ -17,6 +17,8 @@ What PostgreSQL adds to SQLite's rules, and why:
   babelforce call (up to a minute): an advisory lock would pin one pooled connection per write in flight (a burst
   would exhaust the pool) or keep a transaction open across the call; the row names its holder and lapses at its
   expiry when a process dies, as before;
+- a lease (try_lease: work done once for all replicas, such as watching the campaign alerts) is such a row too,
+  judged by the database's clock;
 - migrations run under an advisory lock, so replicas starting at once apply each file once;
 - lock waits give up after BUSY_TIMEOUT_S ("database is locked", as SQLite says), and a database that stops
   answering fails an operation after OPERATION_TIMEOUT_S: the change is refused, never made unrecorded.
@@ -243,6 +245,25 @@ class PostgresAuditLog(AuditStore):
         """
         result = await self._execute("lock lead", [(upsert, (list_id, lead_id, holder, float(ttl)))], write=True)
         return bool(result.rows)
+
+    async def try_lease(self, name: str, holder: str, *, ttl: float) -> bool:
+        # Expiry by the database's clock, as lead_locks: replicas on machines whose clocks differ still agree.
+        upsert = """
+            INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, clock_timestamp() + make_interval(secs => ?))
+            ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+            WHERE leases.expires_at <= clock_timestamp() OR leases.holder = EXCLUDED.holder
+            RETURNING holder
+        """
+        result = await self._execute("try lease", [(upsert, (name, holder, float(ttl)))], write=True)
+        return bool(result.rows)
+
+    async def renew_lease(self, name: str, holder: str, *, ttl: float) -> bool:
+        update = """
+            UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => ?)
+            WHERE name = ? AND holder = ? AND expires_at > clock_timestamp()
+        """
+        result = await self._execute("renew lease", [(update, (float(ttl), name, holder))], write=True)
+        return result.count == 1
 
     def close(self) -> None:
         with self._close_lock:

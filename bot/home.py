@@ -79,9 +79,10 @@ class Home:
         except UserFacingError as failure:
             return None, failure.message
         alerts = self.bot.alerts
+        posted = await alerts.last_alerts() if alerts is not None else {}  # whichever process posted them
         shown = []
         for row in rows:
-            last = alerts.last_alert(row.campaign.id) if alerts is not None else None
+            last = posted.get(row.campaign.id)
             shown.append(HomeCampaign(row, last.text if last else None, last.at if last else None))
         return shown, None
 

@@ -137,13 +137,16 @@ def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditStore)
         audit_channel=settings.leadbot_audit_channel,
         find_max_lists=settings.leadbot_find_max_lists,
         slack=slack,
-        alerts=alert_watcher(settings, client, slack),
+        alerts=alert_watcher(settings, client, slack, audit),
         retention=Retention(audit, settings.leadbot_audit_retention_days),
     )
 
 
-def alert_watcher(settings: BotSettings, client: BabelforceClient, slack: AsyncWebClient) -> AlertWatcher | None:
-    """The campaign alerts of LEADBOT_ALERT_CHANNEL (None when it is unset)."""
+def alert_watcher(
+    settings: BotSettings, client: BabelforceClient, slack: AsyncWebClient, store: AuditStore
+) -> AlertWatcher | None:
+    """The campaign alerts of LEADBOT_ALERT_CHANNEL (None when it is unset): watched by one process of all those
+    sharing the store, the holder of its lease (bot.alerts)."""
     if settings.leadbot_alert_channel is None:
         return None
     return AlertWatcher(
@@ -152,6 +155,8 @@ def alert_watcher(settings: BotSettings, client: BabelforceClient, slack: AsyncW
         settings.leadbot_alert_channel,
         interval=settings.leadbot_alert_interval,
         hopper_min=settings.leadbot_alert_hopper_min,
+        store=store,
+        lease=settings.leadbot_alert_lease,
     )
 
 

@@ -73,6 +73,8 @@ class BotSettings(BaseSettings):
     leadbot_alert_channel: str | None = None  # a channel id that gets campaign alerts; None: no alerts
     leadbot_alert_interval: float = Field(default=60.0, ge=10, le=3600)  # seconds between two looks at the campaigns
     leadbot_alert_hopper_min: int = Field(default=5, ge=1, le=100_000)  # alert when fewer leads are loaded
+    # seconds the process watching the campaigns holds its lease: when it dies, another sharing LEADBOT_DB takes over
+    leadbot_alert_lease: float = Field(default=30.0, ge=1, le=600)
     leadbot_find_max_lists: int = Field(default=50, ge=1, le=1000)  # lists /lead find searches at most
 
     @field_validator(

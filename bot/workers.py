@@ -8,28 +8,27 @@ builds everything it keeps from the same settings (the environment and .env, whi
 Leadbot, Bolt app, BabelforceClient (token, connection pool), lookup indexes and list/campaign directory (hints,
 always confirmed against babelforce before a write), and its own connection to the audit store.
 
-What must hold across workers lives in the store (bot/audit.py: SQLite in WAL mode with a busy timeout): request-id
-de-duplication (a unique key), held "apply anyway?" questions (claimed once), undo records (claimed once), the
-per-lead write lock (its lead_locks table). Two things are done once per launch, not once per worker, decided by a
-lock file in this launch's own folder (one machine, so the kernel's flock is enough, and it is released when its
-holder dies): the campaign alerts are watched by the worker holding the lock (so each alert is posted once; another
-worker takes over when that one dies), and the start-up sweep of unconfirmed writes is done by the first worker to
-hold it (so nobody is told twice how a write ended). Each worker's settler follows up only the writes it made.
+What must hold across workers lives in the store (bot/audit.py: SQLite in WAL mode with a busy timeout, or
+PostgreSQL): request-id de-duplication (a unique key), held "apply anyway?" questions (claimed once), undo records
+(claimed once), the per-lead write lock (its lead_locks table), and the lease of the campaign alerts: every worker
+runs an alert watcher, and only the one holding the store's lease watches (bot.alerts), so each alert is posted once;
+another takes over when that one stops or dies. The same lease elects one watcher among replicas on several
+machines, so there is one mechanism for both (an flock in this launch's folder would elect one per machine only).
+The start-up sweep of unconfirmed writes is done once per launch, by the first worker to create a mark file in this
+launch's own folder (so nobody is told twice how a write ended; replicas each sweep at their own start, and settle
+each record once by compare-and-set). Each worker's settler follows up only the writes it made.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import fcntl
 import logging
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO
 
 import uvicorn
 from slack_bolt.async_app import AsyncApp
@@ -49,12 +48,9 @@ from .settings import BotSettings, StartupError, load_babelforce_settings, load_
 
 log = logging.getLogger(__name__)
 
-#: This launch's own folder (the leader lock, the sweep mark), from the launcher to its workers.
+#: This launch's own folder (the sweep mark, the metrics), from the launcher to its workers.
 RUNTIME_ENV = "LEADBOT_WORKERS_RUNTIME"
-LEADER_LOCK = "leader.lock"
 SWEEP_MARK = "start-up-sweep.done"
-#: How often a worker that does not hold the leader lock tries to take it (when the one holding it died).
-LEADER_POLL_S = 5.0
 
 
 def max_workers() -> int:
@@ -201,30 +197,13 @@ def worker_app() -> Starlette:
 
 
 class Worker:
-    """One worker's start and stop: the once-per-launch work when it leads, the waiting for its turn otherwise."""
+    """One worker's start and stop: the launch's start-up sweep when it is the first, the campaign alerts (watched by
+    whichever worker or replica holds the store's lease) in every one."""
 
-    def __init__(
-        self, leadbot: Leadbot, audit: AuditStore, runtime: Path | None, *, poll: float = LEADER_POLL_S
-    ) -> None:
+    def __init__(self, leadbot: Leadbot, audit: AuditStore, runtime: Path | None) -> None:
         self.leadbot = leadbot
         self.audit = audit
-        self.runtime = runtime  # None: started without the launcher (one process), so it leads alone
-        self.poll = poll
-        self._lock_file: IO[bytes] | None = None
-        self._waiting: asyncio.Task[None] | None = None
-
-    def try_to_lead(self) -> bool:
-        """Take the launch's leader lock if nobody holds it (non-blocking); True while this worker holds it."""
-        if self._lock_file is not None or self.runtime is None:
-            return True
-        handle = (self.runtime / LEADER_LOCK).open("ab")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held by another worker
-            handle.close()
-            return False
-        self._lock_file = handle
-        return True
+        self.runtime = runtime  # None: started without the launcher (one process), so it sweeps
 
     def claim_sweep(self) -> bool:
         """True for the first caller of this launch only: the start-up sweep is done once."""
@@ -237,36 +216,18 @@ class Worker:
         return True
 
     async def start(self) -> None:
-        """The server's start-up hook: lead if nobody does, else (with alerts to watch) wait for the turn."""
-        if self.try_to_lead():
-            await self._lead()
-        elif self.leadbot.alerts is not None:
-            self._waiting = asyncio.get_running_loop().create_task(self._wait_to_lead(), name="leadbot leader lock")
-
-    async def _lead(self) -> None:
-        if self.claim_sweep():  # the launch's first leader: settle what an earlier run left, and watch
-            log.info("worker %d settles earlier writes and watches the campaigns for all workers", os.getpid())
+        """The server's start-up hook: the launch's first worker settles what an earlier run left unconfirmed; every
+        worker starts its alert watcher, which watches only while it holds the lease."""
+        if self.claim_sweep():
+            log.info("worker %d settles the writes an earlier run left unconfirmed", os.getpid())
             await self.leadbot.start()
-        else:  # took over from a leader that stopped: its sweep was done
-            log.info("worker %d watches the campaigns for all workers now", os.getpid())
+        else:
             await self.leadbot.start_watching()
 
-    async def _wait_to_lead(self) -> None:
-        while not self.try_to_lead():
-            await asyncio.sleep(self.poll)
-        await self._lead()
-
     async def shutdown(self) -> None:
-        """The server's shutdown hook: stop waiting, the Leadbot's background work and connections, the audit
-        connection, then let another worker lead."""
-        if self._waiting is not None:
-            self._waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._waiting
+        """The server's shutdown hook: the Leadbot's background work (the alert watcher gives its lease up) and
+        connections, then the audit connection."""
         try:
             await self.leadbot.shutdown()
         finally:
             self.audit.close()
-            if self._lock_file is not None:
-                self._lock_file.close()  # releases the flock
-                self._lock_file = None

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_part_runs_and_writes_markdown_and_json(tmp_path: Path) -> None:
     out = tmp_path / "smoke"
     args = ["--quick", "--sizes", "300", "--ack-requests", "10", "--ack-concurrency", "5", "--ack-latency-ms", "50"]
-    args += ["--overhead-commands", "3", "--warm-commands", "2", "--out", str(out)]
+    args += ["--overhead-commands", "3", "--warm-commands", "2", "--store-writes", "3", "--out", str(out)]
     args += ["--find-lists", "2x200", "--find-big", "1000"]
     result = subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
@@ -24,6 +24,13 @@ def test_every_part_runs_and_writes_markdown_and_json(tmp_path: Path) -> None:
         assert report["ack"][mode]["replies_with_lead_card"] == 10
     for workers in ("1", "2"):  # the burst with `leadbot run --http --workers N`
         assert report["workers"]["by_workers"][workers]["replies_with_lead_card"] == 10
+    store = report["store"]  # a rank write on SQLite and on PostgreSQL (skipped, saying why, without PostgreSQL)
+    if "skipped" not in store:
+        assert {kind: (got["writes"], got["failed"]) for kind, got in store["by_store"].items()} == {
+            "sqlite": (3, 0),
+            "postgresql": (3, 0),
+        }
+        assert store["postgres_transactions_per_write"] > 0
     assert report["overhead"]["commands"] == 3
     commands = report["lookup"]["sizes"]["300"]["commands"]
     assert commands["show by uid"]["cold_requests"] == 4  # CSV export + GET lead + campaign + hopper

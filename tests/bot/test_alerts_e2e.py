@@ -6,14 +6,17 @@ the 5-minute window and the request count are tested with passes called one at a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from babelforce import BabelforceClient
 from bot.alerts import REQUESTS_PER_CAMPAIGN, AlertWatcher, State
+from bot.audit import open_store
 from sandbox import SandboxServer
 from sandbox.seed import DEMO_CAMPAIGN_ID, DEMO_LIST_ID, RENEWALS_CAMPAIGN_ID
 from slackstub import SlackStub
@@ -243,3 +246,45 @@ async def test_babelforce_down_posts_nothing(watcher_for, control: SandboxContro
     dial_empty(control)
     assert await watcher.check() == []  # an unreadable hopper is judged again next time, never guessed
     assert alerts(stub) == []
+
+
+# ---------------------------------------------------------------------- several processes on one store: the lease
+
+RENEWALS_LOW = ':warning: *Renewals*: hopper low, 10 loaded (alert below 15); look closer: `/lead hopper "Renewals"`'
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.anyio
+async def test_two_watchers_on_one_store_post_once_and_the_next_starts_from_what_was_posted(
+    watcher_for, stub: SlackStub, tmp_path: Path
+) -> None:
+    """Two processes' watchers on one audit file (as workers or replicas): the lease holder alone posts; after its
+    clean stop the other takes over at its next try and, knowing from the store what the channel was told, repeats
+    nothing."""
+    store = open_store(tmp_path / "leadbot.db")
+    try:
+        first, _ = watcher_for(store=store, hopper_min=15, lease=0.6)  # tries the lease every 0.2 s
+        second, _ = watcher_for(store=store, hopper_min=15, lease=0.6)
+        first.start()
+        second.start()
+        await _until(lambda: bool(alerts(stub)))
+        await asyncio.sleep(0.5)  # the other's tries come and go: it posts nothing
+        assert alerts(stub) == [RENEWALS_LOW]
+        leader, other = (first, second) if first.leading else (second, first)
+        assert leader.leading and not other.leading
+
+        await leader.stop()  # a clean stop releases the lease
+        await _until(lambda: other.leading and other.passes >= 1)
+
+        assert alerts(stub) == [RENEWALS_LOW]  # the low hopper was told already: not again
+        shown = await other.last_alerts()  # what every process's Home tab reads
+        assert shown[RENEWALS_CAMPAIGN_ID].text.startswith("Renewals: hopper low")
+        await other.stop()
+    finally:
+        store.close()

@@ -21,7 +21,17 @@ from pathlib import Path
 import pytest
 
 from bot import audit, migrations
-from bot.audit import INTERRUPTED_AFTER_S, Actor, AuditError, AuditLog, AuditStore, Change, Outcome, open_store
+from bot.audit import (
+    INTERRUPTED_AFTER_S,
+    Actor,
+    AuditError,
+    AuditLog,
+    AuditStore,
+    Change,
+    Outcome,
+    PostedAlert,
+    open_store,
+)
 from tests.support import is_postgres, store_rows
 
 pytestmark = pytest.mark.anyio
@@ -741,6 +751,55 @@ async def test_the_lead_lock_is_held_across_stores_and_a_lapsed_one_is_taken_ove
 
 
 PAST = "2000-01-01T00:00:00.000000+00:00"
+
+
+async def test_a_lease_is_held_by_one_store_renewed_released_and_taken_over_when_it_lapses(audit_target: str) -> None:
+    one, two = open_store(audit_target), open_store(audit_target)  # two processes (or replicas)
+    try:
+        assert await one.try_lease("alerts:C1", "one", ttl=60) is True
+        assert await two.try_lease("alerts:C1", "two", ttl=60) is False
+        assert await two.try_lease("alerts:C2", "two", ttl=60) is True  # another lease is free
+        assert await one.try_lease("alerts:C1", "one", ttl=60) is True  # renewed by its holder
+        assert await one.renew_lease("alerts:C1", "one", ttl=60) is True
+        assert await two.renew_lease("alerts:C1", "two", ttl=60) is False  # renewing is for the holder only
+        await two.release_lease("alerts:C1", "two")  # not its lease: nothing released
+        assert await two.try_lease("alerts:C1", "two", ttl=60) is False
+        await one.release_lease("alerts:C1", "one")
+        assert await two.try_lease("alerts:C1", "two", ttl=60) is True  # released: taken at the next try
+
+        # a holder that died without releasing it: the lease lapses at its expiry and the next try takes it over
+        store_rows(audit_target, "UPDATE leases SET expires_at = ? WHERE name = 'alerts:C1'", (PAST,))
+        assert await two.renew_lease("alerts:C1", "two", ttl=60) is False  # lapsed: its holder must take it again
+        assert await one.try_lease("alerts:C1", "one", ttl=60) is True
+        assert await two.try_lease("alerts:C1", "two", ttl=60) is False
+    finally:
+        one.close()
+        two.close()
+
+
+async def test_of_processes_trying_a_free_lease_at_once_exactly_one_gets_it(audit_target: str) -> None:
+    stores = [open_store(audit_target) for _ in range(4)]
+    try:
+        got = await asyncio.gather(*(store.try_lease("alerts", f"p{n}", ttl=60) for n, store in enumerate(stores)))
+        assert sorted(got) == [False, False, False, True]
+    finally:
+        for store in stores:
+            store.close()
+
+
+async def test_the_last_alert_about_each_campaign_is_kept_per_channel(log: AuditStore) -> None:
+    assert await log.last_alerts("C0ALERTS") == {}
+    later = T0 + timedelta(minutes=5)
+    await log.record_alert("C0ALERTS", "CAMP1", state="low", line="Spring: hopper low", at=T0)
+    await log.record_alert("C0ALERTS", "CAMP1", state="ok", line="Spring recovered", at=later)  # replaces it
+    await log.record_alert("C0ALERTS", "CAMP2", state="empty", line="Renewals: hopper empty", at=T0)
+    await log.record_alert("C0OTHER", "CAMP1", state="stopped", line="Spring stopped", at=T0)
+
+    assert await log.last_alerts("C0ALERTS") == {
+        "CAMP1": PostedAlert("CAMP1", "ok", "Spring recovered", later),
+        "CAMP2": PostedAlert("CAMP2", "empty", "Renewals: hopper empty", T0),
+    }
+    assert list(await log.last_alerts("C0OTHER")) == ["CAMP1"]
 
 
 def test_the_start_up_sweep_settles_each_interrupted_attempt_once_with_replicas_starting_together(

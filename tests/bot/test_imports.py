@@ -1,4 +1,5 @@
-"""`leadbot run` never imports the test doubles (sandbox/, slackstub/); `leadbot console` and `leadbot sandbox` do.
+"""`leadbot run` never imports the test doubles (sandbox/, slackstub/) nor the throwaway PostgreSQL server
+(localserve/postgres.py); `leadbot console` and `leadbot sandbox` do import the doubles.
 
 Each check runs in a fresh interpreter, since this test process has long imported both.
 """
@@ -17,7 +18,9 @@ from sandbox.seed import SEEDS
 # Runs after the snippet under test: the test-double modules it loaded, as a JSON list.
 REPORT = """
 import json as _json, sys as _sys
-print(_json.dumps(sorted(name for name in _sys.modules if name.split(".")[0] in {"sandbox", "slackstub"})))
+print(_json.dumps(sorted(
+    name for name in _sys.modules if name.split(".")[0] in {"sandbox", "slackstub"} or name == "localserve.postgres"
+)))
 """
 
 
