@@ -950,11 +950,13 @@ class LeadIndex:
     def _append_batch(self, batch: list[list[str]], layout: _Layout) -> None:
         """Store a batch of export rows, column by column (rows too short to hold id, uid and number are skipped)."""
         width = layout.width
-        if any(len(row) <= width for row in batch):
+        shortest = min(map(len, batch))  # one C-level pass: the batch's rows are checked once, not a step per row
+        if shortest <= width:
             batch = [row for row in batch if len(row) > width]
             if not batch:
                 return
-        cell = itemgetter if all(len(row) > layout.full_width for row in batch) else _cell
+            shortest = min(map(len, batch))
+        cell = itemgetter if shortest > layout.full_width else _cell
         column: Callable[[list[str]], list[str]] = _stripped if layout.strip else _as_is
         raw_ids = column(list(map(itemgetter(layout.id_col), batch)))
         uids = column(list(map(itemgetter(layout.uid_col), batch)))
