@@ -364,8 +364,7 @@ class BabelforceClient:
                 raise _refused(response, "DELETE", path, op)
         index = self._indexes.get(list_id)
         if index is not None:
-            index.discard(lead_id)  # /lead find no longer shows it
-        self._standings.discard(list_id, lead_id)
+            index.discard(lead_id)  # /lead find and the standings made from the index no longer show it
 
     async def iter_leads(self, list_id: str, *, page_size: int = 100) -> AsyncIterator[Lead]:
         """Every lead of a list, in list order, through the documented paging: `GET /api/v2/outbound/leads` with
@@ -649,12 +648,9 @@ class BabelforceClient:
 
     def _remember(self, list_id: str, lead: Lead, sent_at: float | None = None) -> None:
         self._keep(list_id, lead, sent_at)
-        self._standings.upsert(list_id, lead)
         index = self._indexes.get(list_id)
-        if index is not None:
-            index.upsert(
-                lead.id, lead.uid, lead.number, rank=lead.rank, status=lead.status, data=lead.data
-            )  # /lead find shows it as written
+        if index is not None:  # /lead find shows it as written; the standings made from the index follow it
+            index.upsert(lead.id, lead.uid, lead.number, rank=lead.rank, status=lead.status, data=lead.data)
 
     async def _index(self, list_id: str, *, fresher_than: float | None = None) -> LeadIndex:
         """The list's index, built from one CSV export when missing or older than `fresher_than`.

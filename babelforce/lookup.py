@@ -34,13 +34,13 @@ import json
 import re
 import struct
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import accumulate, chain, islice
+from itertools import accumulate, chain, compress, islice
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from .client import BabelforceClient
@@ -64,6 +64,11 @@ _QWORD = struct.Struct("<q")
 _PLUS_ONE = (1).__add__
 _NO_RANK = -(2**31)  # a rank the export did not carry (babelforce's ranks are -32768..32767)
 _RANK_DIGITS_LIMIT = 10**6  # standings read a rank of more than 6 digits as none (as the dict index did)
+_INT32 = struct.Struct("<i")
+#: `ListStandings.by_rank` finds at most this many leads rank by rank; more are sorted.
+_PARTIAL_RANKS_MAX = 256
+#: Ids and uids whose places one ListStandings remembers (the hopper's leads, the leads asked about).
+_PLACES_KEPT = 4096
 _MAX_NUMBER_DIGITS = 18  # 1 + 18 digits still fit a signed 64-bit integer
 #: Columns babelforce's lead has as its own fields; any other column of an export is read as a data variable.
 LEAD_FIELDS = frozenset(
@@ -267,14 +272,281 @@ class LeadStanding:
     status: str | None
 
 
-@dataclass(slots=True)
 class ListStandings:
-    """Every lead's rank and status from one export, for `/lead rank … top`. `has_ranks` / `has_statuses`: whether
-    the export has those columns at all (a missing column is not the same as a lead without a value)."""
+    """Every lead's rank and status from one export, in list order (the export's row order: the order leads were
+    loaded), for queue positions, `/lead hopper`'s next batch and `/lead rank … top`. `has_ranks` / `has_statuses`:
+    whether the export has those columns at all (a missing column is not the same as a lead without a value).
 
-    leads: list[LeadStanding] = field(default_factory=list)
-    has_ranks: bool = False
-    has_statuses: bool = False
+    Columnar, never a Python object per lead unless asked: a rank column (array), a status code column (bytes) and
+    the leads' ids and uids read from the lookup index they came from (`LeadIndex.standings`), or from a list of
+    `LeadStanding` given to the constructor. `leads` builds the whole list of `LeadStanding` on first use (slow for
+    a big list: readers that go through every lead use `selection` and the methods that take one). A place is a
+    lead's 0-based position in list order. Never changes once made."""
+
+    __slots__ = ("_codes", "_lazy", "_leads", "_names", "_ranks", "_source", "has_ranks", "has_statuses")
+
+    def __init__(self, leads: Iterable[LeadStanding] = (), has_ranks: bool = False, has_statuses: bool = False) -> None:
+        given = list(leads)
+        names: dict[str | None, int] = {None: 0}
+        for standing in given:
+            if standing.status not in names and len(names) < 256:
+                names[standing.status] = len(names)
+        self.has_ranks = has_ranks
+        self.has_statuses = has_statuses
+        self._ranks = array.array("i", [_stored_rank(standing.rank) for standing in given])
+        self._codes: bytes | None = None  # None: more than 255 statuses (never in practice); read from the leads
+        if len(names) < 256:
+            self._codes = bytes([names[standing.status] for standing in given])
+        self._names: tuple[str | None, ...] = tuple(names)
+        self._source: _GivenLeads | _IndexRows = _GivenLeads(given)
+        self._leads: list[LeadStanding] | None = given
+        self._lazy: dict[str, Any] = {}
+
+    @classmethod
+    def _of_columns(
+        cls,
+        ranks: array.array[int],
+        codes: bytes,
+        names: tuple[str | None, ...],
+        source: _IndexRows,
+        *,
+        has_ranks: bool,
+        has_statuses: bool,
+    ) -> ListStandings:
+        made = cls.__new__(cls)
+        made.has_ranks, made.has_statuses = has_ranks, has_statuses
+        made._ranks, made._codes, made._names, made._source = ranks, codes, names, source
+        made._leads, made._lazy = None, {}
+        return made
+
+    def __len__(self) -> int:
+        return len(self._ranks)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ListStandings):
+            return NotImplemented
+        return (self.has_ranks, self.has_statuses, self.leads) == (other.has_ranks, other.has_statuses, other.leads)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ListStandings({len(self)} leads, has_ranks={self.has_ranks}, has_statuses={self.has_statuses})"
+
+    @property
+    def leads(self) -> list[LeadStanding]:
+        """Every lead, in list order (built on first use: about a microsecond a lead)."""
+        if self._leads is None:
+            self._leads = [self.standing(place) for place in range(len(self))]
+        return self._leads
+
+    def standing(self, place: int) -> LeadStanding:
+        lead_id, uid = self._source.id_and_uid(place)
+        return LeadStanding(lead_id, uid, self.rank_at(place), self.status_at(place))
+
+    def rank_at(self, place: int) -> int | None:
+        rank = self._ranks[place]
+        return None if rank == _NO_RANK else rank
+
+    def status_at(self, place: int) -> str | None:
+        if self._codes is None:
+            return self._source.status_at(place)
+        return self._names[self._codes[place]]
+
+    def places_of(self, ids: Iterable[str | None] = (), uids: Iterable[str | None] = ()) -> list[int]:
+        """The places of the leads with these ids or uids, in list order. Each id or uid is looked for once per
+        standings (a scan of the index's column), then remembered: the hopper's leads are asked for again and again."""
+        known: dict[tuple[bool, str], list[int]] = self._lazy.setdefault("places", {})
+        if len(known) > _PLACES_KEPT:
+            known.clear()
+        found: set[int] = set()
+        for by_uid, keys in ((False, ids), (True, uids)):
+            for key in keys:
+                if not key:
+                    continue
+                places = known.get((by_uid, key))
+                if places is None:
+                    places = known[by_uid, key] = (
+                        self._source.places_of_uid(key) if by_uid else self._source.places_of_id(key)
+                    )
+                found.update(places)
+        return sorted(found)
+
+    def ranks_of(self, ids: Iterable[str | None]) -> dict[str, int | None]:
+        """The rank of each lead among `ids` that the standings have."""
+        ranks: dict[str, int | None] = {}
+        for place in self.places_of(ids):
+            ranks[self._source.id_and_uid(place)[0]] = self.rank_at(place)
+        return ranks
+
+    def selection(
+        self,
+        statuses: Collection[str] | None = None,
+        *,
+        not_ids: Iterable[str | None] = (),
+        not_uids: Iterable[str | None] = (),
+    ) -> bytearray:
+        """One byte per lead, in list order: 1 for a lead whose status is in `statuses` (every lead when None, or when
+        the export has no status column) and whose id is not in `not_ids` nor its uid in `not_uids`; else 0. Made
+        in a few C-level calls (`bytes.translate`), then read with `bytearray.count` / `find` or the methods below."""
+        count = len(self)
+        if statuses is None or not self.has_statuses:
+            chosen = bytearray(b"\x01") * count
+        elif self._codes is None:
+            chosen = bytearray([self.status_at(place) in statuses for place in range(count)])
+        else:
+            table = bytes([name in statuses for name in self._names]).ljust(256, b"\x00")
+            chosen = bytearray(self._codes.translate(table))
+        for place in self.places_of(not_ids, not_uids):
+            chosen[place] = 0
+        return chosen
+
+    def count_ranked(self, chosen: bytearray, than: int, *, higher: bool) -> int:
+        """How many chosen leads have a rank higher (or lower) than `than`; leads without a rank do not count."""
+        better = than.__lt__ if higher else than.__gt__
+        count = sum(map(better, compress(self._ranks, chosen)))
+        if better(_NO_RANK):
+            count -= self.count_unranked(chosen)
+        return count
+
+    def count_unranked(self, chosen: bytearray) -> int:
+        """How many chosen leads have no rank."""
+        return sum(chosen[place] for place in self._unranked_places())
+
+    def by_rank(self, chosen: bytearray, limit: int | None = None, *, highest: bool) -> list[int]:
+        """The places of the chosen leads that have a rank, the highest (or lowest) rank first, equal ranks in list
+        order; only the first `limit` of them (found rank by rank without sorting the list)."""
+        if limit is not None and limit <= 0:
+            return []
+        if limit is None or limit > _PARTIAL_RANKS_MAX:
+            ranked = chosen
+            if self._unranked_places():
+                ranked = bytearray(chosen)
+                for place in self._unranked_places():
+                    ranked[place] = 0
+            places = list(compress(range(len(self)), ranked))
+            places.sort(key=self._ranks.__getitem__, reverse=highest)  # stable, also reversed: ties in list order
+            return places if limit is None else places[:limit]
+        values = set(compress(self._ranks, chosen))
+        values.discard(_NO_RANK)
+        raw = self._rank_bytes()
+        found: list[int] = []
+        for value in sorted(values, reverse=highest)[:limit]:  # each has a chosen lead: `limit` values will do
+            pattern = _INT32.pack(value)
+            at = raw.find(pattern)
+            while at != -1:
+                if at % 4:
+                    at = raw.find(pattern, at + 1)
+                    continue
+                if chosen[at // 4]:
+                    found.append(at // 4)
+                    if len(found) == limit:
+                        return found
+                at = raw.find(pattern, at + 4)
+        return found
+
+    def unranked(self, chosen: bytearray, limit: int | None = None) -> list[int]:
+        """The places of the chosen leads without a rank, in list order (the first `limit`)."""
+        places = [place for place in self._unranked_places() if chosen[place]]
+        return places if limit is None else places[: max(limit, 0)]
+
+    def _unranked_places(self) -> list[int]:
+        places = self._lazy.get("unranked")
+        if places is None:
+            places = []
+            raw, pattern = self._rank_bytes(), _INT32.pack(_NO_RANK)
+            at = raw.find(pattern)
+            while at != -1:
+                if at % 4 == 0:
+                    places.append(at // 4)
+                at = raw.find(pattern, at + 1)
+            self._lazy["unranked"] = places
+        return places
+
+    def _rank_bytes(self) -> bytes:
+        raw = self._lazy.get("rank_bytes")
+        if raw is None:
+            raw = self._lazy["rank_bytes"] = self._ranks.tobytes()
+        return raw
+
+
+class _GivenLeads:
+    """The ids and uids of standings made from a list of LeadStanding."""
+
+    __slots__ = ("_by_id", "_by_uid", "_leads")
+
+    def __init__(self, leads: list[LeadStanding]) -> None:
+        self._leads = leads
+        self._by_id: dict[str, list[int]] | None = None
+        self._by_uid: dict[str, list[int]] | None = None
+
+    def id_and_uid(self, place: int) -> tuple[str, str]:
+        standing = self._leads[place]
+        return standing.id, standing.uid
+
+    def status_at(self, place: int) -> str | None:
+        return self._leads[place].status
+
+    def places_of_id(self, lead_id: str) -> list[int]:
+        if self._by_id is None:
+            self._by_id = {}
+            for place, standing in enumerate(self._leads):
+                self._by_id.setdefault(standing.id, []).append(place)
+        return self._by_id.get(lead_id, [])
+
+    def places_of_uid(self, uid: str) -> list[int]:
+        if self._by_uid is None:
+            self._by_uid = {}
+            for place, standing in enumerate(self._leads):
+                self._by_uid.setdefault(standing.uid, []).append(place)
+        return self._by_uid.get(uid, [])
+
+
+class _IndexRows:
+    """The ids and uids of standings made from a LeadIndex: read from its rows (never changed once written), through
+    the list order as it was when the standings were made. Slot s is where row s stood in the index then: it shows
+    row `show.get(s, s)` (a lead written since the export shows its newest row in its first row's slot), unless it
+    is `dropped` (an older version of a lead written since, or a deleted lead). Places are the slots left."""
+
+    __slots__ = ("_dropped", "_dropped_set", "_index", "_keys", "_rows", "_show", "_shown_at")
+
+    def __init__(self, index: LeadIndex, rows: int, show: dict[int, int], dropped: list[int]) -> None:
+        self._index = index
+        self._rows = rows
+        self._show = show
+        self._shown_at = {row: slot for slot, row in show.items()}
+        self._dropped = dropped
+        self._dropped_set = set(dropped)
+        # place p is slot p + (the dropped slots before it): with d_i the i-th dropped slot, that is p plus how many
+        # d_i - i are <= p (d_i - i never decreases)
+        self._keys = [slot - at for at, slot in enumerate(dropped)]
+
+    def _row_at(self, place: int) -> int:
+        slot = place + bisect_right(self._keys, place) if self._keys else place
+        return self._show.get(slot, slot)
+
+    def id_and_uid(self, place: int) -> tuple[str, str]:
+        row = self._row_at(place)
+        return self._index.id_of(row), self._index._uid_of(row) or ""
+
+    def status_at(self, place: int) -> str | None:  # only for given leads (the index has at most 255 statuses)
+        raise NotImplementedError
+
+    def _places_of_rows(self, rows: Iterable[int]) -> list[int]:
+        places = []
+        for row in rows:
+            slot = self._shown_at.get(row)
+            if slot is None:
+                if row in self._show or row in self._dropped_set:
+                    continue  # an older version of a lead written since, or a deleted lead
+                slot = row
+            places.append(slot - bisect_left(self._dropped, slot))
+        return places
+
+    def places_of_id(self, lead_id: str) -> list[int]:
+        return self._places_of_rows(self._index._every_row_of_id(lead_id, self._rows))
+
+    def places_of_uid(self, uid: str) -> list[int]:
+        return self._places_of_rows(self._index._every_row_of_uid(uid, self._rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,8 +801,9 @@ class LeadIndex:
     """Every lead of one list as of `built_at`, column by column (see the module's docstring).
 
     Rows are only ever appended: a lead written through this client after the export (`upsert`) gets a new row that
-    supersedes its old one, and a deleted lead (`discard`) is marked gone. Readers may run in a worker thread while
-    the event loop appends; a search looks only at the rows that existed when it started.
+    supersedes its old one (in list order, `standings`, it keeps its old row's place), and a deleted lead
+    (`discard`) is marked gone. Readers may run in a worker thread while the event loop appends; a search looks only
+    at the rows that existed when it started.
     """
 
     def __init__(
@@ -554,6 +827,7 @@ class LeadIndex:
         self._numbers = bytearray()  # 8 bytes per row: _number_code, 0 for none
         self._plus = bytearray()  # 1 when the number was written with a leading +
         self._ranks = array.array("i")
+        self._wide_ranks = False  # a rank of more than 6 digits was stored: the standings read those as none
         self._status_codes = bytearray()  # 0: none; n: _status_names[n]
         self._status_names: list[str | None] = [None]
         self._status_index: dict[str, int] = {}
@@ -564,6 +838,12 @@ class LeadIndex:
         self._text_starts = array.array("Q")
         self._latest: dict[str, int] = {}  # lead id -> its newest row, for leads upserted since the export
         self._gone: set[str] = set()  # lead ids deleted since the export
+        # Where a lead written since the export stands in list order: lead id -> its first row (its export row, or
+        # the row it was added with); the standings show its newest row there. `_stale`: rows that are an older or
+        # newer version of such a lead, shown nowhere.
+        self._places: dict[str, int] = {}
+        self._stale: set[int] = set()
+        self._version = 0  # changes with every row stored and every lead discarded (see `version`)
         self._lock = threading.Lock()  # appends come from the event loop, searches from worker threads
 
     # ------------------------------------------------------------------ building
@@ -670,11 +950,13 @@ class LeadIndex:
     def _append_batch(self, batch: list[list[str]], layout: _Layout) -> None:
         """Store a batch of export rows, column by column (rows too short to hold id, uid and number are skipped)."""
         width = layout.width
-        if any(len(row) <= width for row in batch):
+        shortest = min(map(len, batch))  # one C-level pass: the batch's rows are checked once, not a step per row
+        if shortest <= width:
             batch = [row for row in batch if len(row) > width]
             if not batch:
                 return
-        cell = itemgetter if all(len(row) > layout.full_width for row in batch) else _cell
+            shortest = min(map(len, batch))
+        cell = itemgetter if shortest > layout.full_width else _cell
         column: Callable[[list[str]], list[str]] = _stripped if layout.strip else _as_is
         raw_ids = column(list(map(itemgetter(layout.id_col), batch)))
         uids = column(list(map(itemgetter(layout.uid_col), batch)))
@@ -720,7 +1002,11 @@ class LeadIndex:
             self._uid_key_hashes += array.array("q", map(_uid_key_hash, uids)).tobytes()
         self._numbers += _number_codes(numbers).tobytes()
         self._plus += bytes([number[:1] == "+" for number in numbers])
-        self._ranks.extend(ranks if ranks is not None else array.array("i", [_NO_RANK]) * count)
+        if ranks is None:
+            self._ranks.extend(array.array("i", [_NO_RANK]) * count)
+        else:
+            self._ranks.extend(ranks)
+            self._wide_ranks = self._wide_ranks or _has_wide_rank(ranks)
         self._status_codes += self._status_column(statuses, count)
         if data is None:
             texts: list[str] = uids
@@ -741,6 +1027,7 @@ class LeadIndex:
             self._text += ROW_SEP.encode().join(encoded_texts) + ROW_SEP.encode()
             self._text_starts.extend(accumulate(map(_PLUS_ONE, map(len, encoded_texts[:-1])), initial=base))
         self._rows += count
+        self._version += 1
 
     def _packed_ids(self, raw_ids: list[str]) -> bytes:
         """16 bytes per id; an id that is not 32 hex digits (dashes and case aside) is kept in _odd_ids."""
@@ -821,10 +1108,26 @@ class LeadIndex:
         status: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        """A lead as it is now (added or updated through this client): a new row that supersedes the old one."""
+        """A lead as it is now (added or updated through this client): a new row that supersedes the old one. In list
+        order (`standings`) an updated lead keeps its place (babelforce's load order does not change with an
+        update) and a new one goes last (it was loaded last). A uid or status the answer did not carry (None) stays
+        as the lead's previous row had it (an update does not change the status)."""
         lead_id = _canonical_id(lead_id)
         with self._lock:
             row = self._rows
+            place = self._place_of(lead_id, row)
+            if lead_id in self._gone and place is not None:  # deleted, and back: loaded again, so last
+                self._stale.add(place)
+                place = None
+                self._latest.pop(lead_id, None)
+            if place is None:  # a lead the index does not have: it was loaded last
+                place = self._places[lead_id] = row
+            previous = self._latest.get(lead_id, place)
+            if previous != row:
+                if uid is None:
+                    uid = self._uid_of(previous)
+                if status is None:
+                    status = self._status_names[self._status_codes[previous]]
             self._store(
                 [lead_id],
                 [uid or ""],
@@ -835,6 +1138,20 @@ class LeadIndex:
             )
             self._latest[lead_id] = row
             self._gone.discard(lead_id)
+            if place != row:
+                self._stale.add(row)
+
+    def _place_of(self, lead_id: str, rows: int) -> int | None:
+        """The row where a lead stands in list order: its first row before `rows`, found once and then kept in
+        `_places` (any later row of it in the export is stale); None for a lead the index does not have."""
+        place = self._places.get(lead_id)
+        if place is None:
+            found = self._every_row_of_id(lead_id, rows)
+            if not found:
+                return None
+            place = self._places[lead_id] = found[0]
+            self._stale.update(found[1:])
+        return place
 
     def append_leads(self, leads: Sequence[Any]) -> None:
         """Leads read from the JSON API (the paging fallback; anything with a Lead's id, uid, number, rank, status
@@ -858,8 +1175,11 @@ class LeadIndex:
 
     def discard(self, lead_id: str) -> None:
         """A lead deleted through this client."""
+        lead_id = _canonical_id(lead_id)
         with self._lock:
-            self._gone.add(_canonical_id(lead_id))
+            self._place_of(lead_id, self._rows)
+            self._gone.add(lead_id)
+            self._version += 1
 
     def remove(self, lead_id: str, uid: str | None = None, number: str | None = None) -> None:
         """A lead gone from the list (`discard`; uid and number are not needed: every row of the lead is gone)."""
@@ -870,6 +1190,12 @@ class LeadIndex:
     def __len__(self) -> int:
         """Rows stored (an updated lead counts once per version): the index's size, for the cache's budget."""
         return self._rows
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the index does (a row stored, a lead discarded): standings made at one version are this
+        index's as long as it has not changed."""
+        return self._version
 
     @property
     def exported(self) -> int:
@@ -946,6 +1272,36 @@ class LeadIndex:
             at = self._ids.find(pattern, at + 1, 16 * rows)
         return found
 
+    def _every_row_of_id(self, lead_id: str, rows: int) -> list[int]:
+        """Every row before `rows` with this id, live or not (one `bytes.find` scan per row found)."""
+        lead_id = _canonical_id(lead_id)
+        if not _HEX32.fullmatch(lead_id):
+            return sorted(row for row, odd in list(self._odd_ids.items()) if odd == lead_id and row < rows)
+        pattern, end = bytes.fromhex(lead_id), 16 * rows
+        found = []
+        at = self._ids.find(pattern, 0, end)
+        while at != -1:
+            if at % 16 == 0:
+                found.append(at // 16)
+            at = self._ids.find(pattern, at + 1, end)
+        return found
+
+    def _every_row_of_uid(self, uid: str, rows: int) -> list[int]:
+        """Every row before `rows` with exactly this uid, live or not."""
+        if not uid:
+            return []
+        wanted, pattern, end = uid.encode(), _QWORD.pack(hash(uid)), 8 * rows
+        found = []
+        at = self._uid_hashes.find(pattern, 0, end)
+        while at != -1:
+            if at % 8 == 0:
+                row = at // 8
+                start = self._uid_ends[row - 1] if row else 0
+                if self._uids[start : self._uid_ends[row]] == wanted:
+                    found.append(row)
+            at = self._uid_hashes.find(pattern, at + 1, end)
+        return found
+
     def ids_for_uid_key(self, uid: str) -> list[str]:
         """Ids of the leads whose uid equals `uid` once case and spaces are ignored (the exact uid included), in
         list order. The first call builds the uid-key column from the uid column (one pass, 8 bytes per row); each
@@ -977,23 +1333,39 @@ class LeadIndex:
         return self.uid_map()
 
     def standings(self) -> ListStandings:
-        """Every live lead's rank and status, from the rank and status columns (`/lead rank … top`). A rank that
-        is not a whole number of at most 6 digits reads as none, as it cannot be a babelforce rank."""
-        leads = []
-        for row in range(self._rows):
-            if not self._live(row):
-                continue
-            rank = self._ranks[row]
-            status = self._status_names[self._status_codes[row]]
-            leads.append(
-                LeadStanding(
-                    self.id_of(row),
-                    self._uid_of(row) or "",
-                    rank if rank != _NO_RANK and -_RANK_DIGITS_LIMIT < rank < _RANK_DIGITS_LIMIT else None,
-                    (status.strip() or None) if status else None,
-                )
-            )
-        return ListStandings(leads, has_ranks="rank" in self.columns, has_statuses="status" in self.columns)
+        """Every live lead's rank and status in list order (`ListStandings`): the export's row order, a lead updated
+        through this client in its place, one added after them all, a deleted one gone. A rank that is not a whole
+        number of at most 6 digits reads as none, as it cannot be a babelforce rank.
+
+        Made from the rank and status columns in a few C-level copies, never a step per lead in Python (the ids and
+        uids stay in the index), so a cold command pays the export's parse and little else."""
+        with self._lock:
+            rows = self._rows
+            ranks = self._ranks[:rows]
+            wide_ranks = self._wide_ranks
+            codes = bytearray(self._status_codes[:rows])
+            names = tuple((name.strip() or None) if name else None for name in self._status_names)
+            show: dict[int, int] = {}
+            dropped = {slot for slot in self._stale if slot < rows}
+            for lead_id, latest in self._latest.items():
+                place = self._places[lead_id]
+                if lead_id not in self._gone and latest != place:
+                    show[place] = latest
+            dropped.update(self._places[lead_id] for lead_id in self._gone if lead_id in self._places)
+        for slot, row in show.items():
+            ranks[slot] = ranks[row]
+            codes[slot] = codes[row]
+        order = sorted(dropped)
+        if order:
+            ranks, codes = _without(ranks, order), _without(codes, order)
+        return ListStandings._of_columns(
+            _babelforce_ranks(ranks) if wide_ranks else ranks,
+            bytes(codes),
+            names,
+            _IndexRows(self, rows, show, order),
+            has_ranks="rank" in self.columns,
+            has_statuses="status" in self.columns,
+        )
 
     def uid_map(self) -> dict[str, str]:
         """Every live uid and its lead's id (for tests and small lists: it builds a dict of the whole list)."""
@@ -1099,6 +1471,8 @@ class _Layout:
         return max([self.width, *(col for col in optional if col is not None)])
 
 
+_Column = TypeVar("_Column", "array.array[int]", bytearray)
+
 _gc_lock = threading.Lock()
 _gc_builds = 0
 _gc_saved: tuple[int, int, int] = gc.get_threshold()
@@ -1133,6 +1507,28 @@ def _cell(col: int | None) -> Callable[[list[str]], str]:
         return row[col] if col < len(row) else ""
 
     return get
+
+
+def _without(column: _Column, slots: list[int]) -> _Column:
+    """A column without the values at `slots` (sorted): its runs between them, joined."""
+    kept = column[: slots[0]]
+    for start, end in zip(slots, [*slots[1:], len(column)], strict=True):
+        kept += column[start + 1 : end]
+    return kept
+
+
+def _has_wide_rank(ranks: array.array[int]) -> bool:
+    """Whether a rank column holds a rank of more than 6 digits (not a babelforce rank; none is not one)."""
+    if not ranks:
+        return False
+    if max(ranks) >= _RANK_DIGITS_LIMIT:
+        return True
+    return min(ranks) <= -_RANK_DIGITS_LIMIT and sum(map((-_RANK_DIGITS_LIMIT).__ge__, ranks)) != ranks.count(_NO_RANK)
+
+
+def _babelforce_ranks(ranks: array.array[int]) -> array.array[int]:
+    """The rank column with every rank of more than 6 digits read as none."""
+    return array.array("i", [rank if -_RANK_DIGITS_LIMIT < rank < _RANK_DIGITS_LIMIT else _NO_RANK for rank in ranks])
 
 
 def _stored_rank(rank: int | None) -> int:

@@ -195,8 +195,8 @@ class LeadService:
 
     async def _warm_standings(self, lead_list: LeadList, context: DialContext) -> None:
         """Just before a write: build the list's standings from its lookup index when that is cheap (at most
-        QUEUE_BUILD_MAX_LEADS leads; never a request). Built before the write, they keep the lead in its place
-        when the write's answer updates them (an index rebuilt after it would list the lead last)."""
+        QUEUE_BUILD_MAX_LEADS leads; never a request), so the write's reply has them at hand. The index keeps the
+        written lead in its place in list order either way (babelforce.standings)."""
         if context.dialling:
             await self.client.standings_at_hand(
                 lead_list.id, max_age=STANDINGS_MAX_AGE_S, build_up_to=QUEUE_BUILD_MAX_LEADS

@@ -435,25 +435,22 @@ def top_rank(lead: Lead, context: DialContext, standings: ListStandings) -> Cave
         return Caveat(CaveatKind.TOP_REFUSED, refusal=TopRefusal.RANKS_UNKNOWN, list_name=context.list_name)
     loaded = {entry.id for entry in context.hopper} if context.hopper is not None else None
     basis = _top_basis(loaded is not None, standings.has_statuses)
-    rivals = [
-        standing
-        for standing in standings.leads
-        if standing.id != lead.id
-        and (not standings.has_statuses or standing.status in DIALABLE_STATUSES)
-        and (loaded is None or standing.id not in loaded)
-    ]
-    unranked = sum(1 for standing in rivals if standing.rank is None)
+    rivals = standings.selection(DIALABLE_STATUSES, not_ids=loaded or ())  # the dialable leads not loaded
+    for place in standings.places_of(ids=(lead.id,)):
+        rivals[place] = 0
+    unranked = standings.count_unranked(rivals)
     if unranked:
         return Caveat(
             CaveatKind.TOP_REFUSED, refusal=TopRefusal.RANKS_UNKNOWN, list_name=context.list_name, unranked=unranked
         )
     order = context.list_order
-    if not rivals:
+    if not rivals.count(1):
         return Caveat(CaveatKind.ALREADY_TOP, rank=lead.rank, list_order=order, basis=basis)
     up = order == ListOrder.UP_RANK
-    ranks = [standing.rank for standing in rivals if standing.rank is not None]
-    best_rank = max(ranks) if up else min(ranks)
-    rival = next(standing for standing in rivals if standing.rank == best_rank)
+    (first,) = standings.by_rank(rivals, 1, highest=up)  # the best rank; of equal ones, the first in list order
+    rival = standings.standing(first)
+    assert rival.rank is not None
+    best_rank = rival.rank
     rival_name = rival.uid or rival.id
 
     def beyond(kind: CaveatKind, rank: int | None = None, refusal: TopRefusal | None = None) -> Caveat:

@@ -185,11 +185,7 @@ def hopper_message(view: HopperView, *, replace_original: bool = False) -> dict[
     hopper = context.hopper if context.dialling else None
     if hopper is not None:
         loaded = {entry.id for entry in hopper if entry.id is not None}
-        ranks = (
-            {lead.id: lead.rank for lead in view.standings.leads if lead.id in loaded}
-            if view.standings is not None
-            else {}
-        )
+        ranks = view.standings.ranks_of(loaded) if view.standings is not None else {}
         lines = [entry_line(index, entry, ranks) for index, entry in enumerate(hopper, 1)]
         if lines:
             sections, shown = pack_lines(

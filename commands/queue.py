@@ -9,7 +9,6 @@ so those figures are "about" too.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -67,22 +66,28 @@ def loaded_uids(hopper: Sequence[HopperEntry], list_id: str | None) -> set[str]:
     }
 
 
-def _waiting(
-    standings: ListStandings,
-    hopper: Sequence[HopperEntry],
-    list_id: str | None,
-    leads: Sequence[LeadStanding] | None = None,
-) -> list[LeadStanding]:
-    """Dialable leads not in the hopper, in export row order (a missing status column: every lead not loaded).
-    `leads`: only these of the standings' leads (default: all)."""
-    ids, uids = loaded_ids(hopper), loaded_uids(hopper, list_id)
-    return [
-        lead
-        for lead in (standings.leads if leads is None else leads)
-        if (not standings.has_statuses or lead.status in DIALABLE_STATUSES)
-        and lead.id not in ids
-        and lead.uid not in uids
-    ]
+def _waiting(standings: ListStandings, hopper: Sequence[HopperEntry], list_id: str | None) -> bytearray:
+    """One byte per lead of the standings, in export row order: 1 for a dialable lead not in the hopper (a missing
+    status column: every lead not loaded). Columnar (`ListStandings.selection`): no step per lead in Python."""
+    return standings.selection(DIALABLE_STATUSES, not_ids=loaded_ids(hopper), not_uids=loaded_uids(hopper, list_id))
+
+
+def _first(chosen: bytearray, limit: int | None) -> list[int]:
+    places: list[int] = []
+    at = chosen.find(1)
+    while at != -1 and (limit is None or len(places) < limit):
+        places.append(at)
+        at = chosen.find(1, at + 1)
+    return places
+
+
+def _last(chosen: bytearray, limit: int | None) -> list[int]:
+    places: list[int] = []
+    at = chosen.rfind(1)
+    while at != -1 and (limit is None or len(places) < limit):
+        places.append(at)
+        at = chosen.rfind(1, 0, at)
+    return places
 
 
 def next_batch(
@@ -94,30 +99,22 @@ def next_batch(
 ) -> list[LeadStanding]:
     """The waiting leads in the order the dialer would load them next: UP RANK highest rank first, DOWN RANK
     lowest first (leads without a rank last; ties by export row), UP the last row first, DOWN the first row first.
-    `limit`: only the first that many (a partial selection, not a sort of the whole list)."""
+    `limit`: only the first that many (found without sorting the whole list)."""
     waiting = _waiting(standings, hopper, list_id)
     if list_order == ListOrder.UP:
-        ordered = waiting[::-1]
-        return ordered if limit is None else ordered[:limit]
-    if list_order == ListOrder.DOWN:
-        return waiting if limit is None else waiting[:limit]
-    sign = -1 if list_order == ListOrder.UP_RANK else 1
-    ranked = [lead for lead in waiting if lead.rank is not None]
-    unranked = [lead for lead in waiting if lead.rank is None]
-
-    def key(lead: LeadStanding) -> int:
-        assert lead.rank is not None
-        return sign * lead.rank
-
-    # sorted() and heapq.nsmallest are both stable: equal ranks keep their export rows' order
-    head = sorted(ranked, key=key) if limit is None else heapq.nsmallest(limit, ranked, key=key)
-    batch = head + unranked
-    return batch if limit is None else batch[:limit]
+        places = _last(waiting, limit)
+    elif list_order == ListOrder.DOWN:
+        places = _first(waiting, limit)
+    else:
+        places = standings.by_rank(waiting, limit, highest=list_order == ListOrder.UP_RANK)
+        if limit is None or len(places) < limit:
+            places += standings.unranked(waiting, None if limit is None else limit - len(places))
+    return [standings.standing(place) for place in places]
 
 
 def waiting_count(standings: ListStandings, hopper: Sequence[HopperEntry], list_id: str | None = None) -> int:
     """How many dialable leads wait outside the hopper (the next batch's whole length)."""
-    return len(_waiting(standings, hopper, list_id))
+    return _waiting(standings, hopper, list_id).count(1)
 
 
 def queue_position(lead: Lead, context: DialContext, standings: ListStandings | None) -> QueuePosition:
@@ -144,21 +141,20 @@ def queue_position(lead: Lead, context: DialContext, standings: ListStandings | 
     rank_based = context.ranks_matter
     if standings is None or (rank_based and (not standings.has_ranks or lead.rank is None)):
         return QueuePosition(InLine.WAITING, hopper_size=size, list_order=order, rank_based=rank_based)
-    others = [other for other in _waiting(standings, context.hopper, context.list_id) if other.id != lead.id]
+    others = _waiting(standings, context.hopper, context.list_id)  # then without the lead itself
+    own = standings.places_of(ids=(lead.id,))
+    for place in own:
+        others[place] = 0
     if rank_based:
-        rank = lead.rank
-        assert rank is not None
-        if order == ListOrder.UP_RANK:
-            better = sum(1 for other in others if other.rank is not None and other.rank > rank)
-        else:
-            better = sum(1 for other in others if other.rank is not None and other.rank < rank)
+        assert lead.rank is not None
+        better = standings.count_ranked(others, lead.rank, higher=order == ListOrder.UP_RANK)
         return QueuePosition(InLine.WAITING, hopper_size=size, waiting_ahead=better, list_order=order)
-    row = next((at for at, other in enumerate(standings.leads) if other.id == lead.id), None)
-    if row is None:  # loaded after every lead the standings know: first under UP, last under DOWN
-        ahead = 0 if order == ListOrder.UP else len(others)
+    waiting = others.count(1)
+    if not own:  # loaded after every lead the standings know: first under UP, last under DOWN
+        ahead = 0 if order == ListOrder.UP else waiting
     else:
-        loaded_before = len(_waiting(standings, context.hopper, context.list_id, standings.leads[:row]))
-        ahead = len(others) - loaded_before if order == ListOrder.UP else loaded_before
+        loaded_before = others.count(1, 0, own[0])
+        ahead = waiting - loaded_before if order == ListOrder.UP else loaded_before
     return QueuePosition(InLine.WAITING, hopper_size=size, waiting_ahead=ahead, list_order=order, rank_based=False)
 
 

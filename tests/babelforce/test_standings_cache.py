@@ -1,16 +1,14 @@
-"""The standings kept per lookup index (babelforce.standings): built once per index, kept in step with the client's
-writes (an updated lead keeps its place, a new one goes last, a deleted one leaves), snapshots never change, and
+"""The standings kept per lookup index (babelforce.standings): made once per index, remade after the client's writes
+(an updated lead keeps its place, a new one goes last, a deleted one leaves), snapshots never change, and
 `standings_at_hand` never makes a request."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 
 from babelforce.lookup import LeadIndex, LeadStanding, ListStandings
-from babelforce.models import Lead
 from babelforce.standings import StandingsCache
 from sandbox.seed import DEMO_LIST_ID
 from tests.support import SandboxControl
@@ -23,17 +21,12 @@ EXPORT_ROUTE = "GET /api/v2/outbound/lists/{id}/leads"
 
 
 class CountingIndex(LeadIndex):
-    """A LeadIndex that counts its standings builds; with `gate` set, a build waits for it (and says it started)."""
+    """A LeadIndex that counts its standings builds."""
 
     builds = 0
-    gate: threading.Event | None = None
-    started = threading.Event()
 
     def standings(self) -> ListStandings:
         CountingIndex.builds += 1
-        CountingIndex.started.set()
-        if CountingIndex.gate is not None:
-            CountingIndex.gate.wait(5)
         return super().standings()
 
 
@@ -49,10 +42,6 @@ def index() -> LeadIndex:
     return built
 
 
-def lead(lead_id: str, uid: str, rank: int, status: str | None = "pending") -> Lead:
-    return Lead.model_validate({"id": lead_id, "uid": uid, "number": "+4915100000009", "rank": rank, "status": status})
-
-
 async def test_built_once_per_index_and_rebuilt_for_a_new_one() -> None:
     cache, first = StandingsCache(), index()
     CountingIndex.builds = 0
@@ -65,11 +54,12 @@ async def test_built_once_per_index_and_rebuilt_for_a_new_one() -> None:
 
 
 async def test_a_write_keeps_the_lead_in_its_place_a_new_one_goes_last_a_deleted_one_leaves() -> None:
+    """The index carries the client's writes; standings made before one are remade from it after it."""
     cache, built = StandingsCache(), index()
     before = await cache.of(LIST, built)
-    cache.upsert(LIST, lead(A, "lead-1", 50, None))  # an answer without a status keeps the export's
-    cache.upsert(LIST, lead(D, "lead-4", 4))
-    cache.discard(LIST, B)
+    built.upsert(A, "lead-1", "+4915100000001", rank=50)  # an answer without a status keeps the export's
+    built.upsert(D, "lead-4", "+4915100000004", rank=4, status="pending")
+    built.discard(B)
     after = cache.get(LIST, built)
     assert after is not None
     assert after.leads == [
@@ -78,21 +68,22 @@ async def test_a_write_keeps_the_lead_in_its_place_a_new_one_goes_last_a_deleted
         LeadStanding(D, "lead-4", 4, "pending"),
     ]
     assert [standing.rank for standing in before.leads] == [1, 2, 3]  # a snapshot handed out never changes
-    cache.upsert(LIST, lead(D, "lead-4", 7))
+    built.upsert(D, "lead-4", "+4915100000004", rank=7)
     assert [s.rank for s in cache.get(LIST, built).leads] == [50, 3, 7]  # type: ignore[union-attr]
+    CountingIndex.builds = 0
+    assert cache.get(LIST, built) is cache.get(LIST, built) and CountingIndex.builds == 0  # no write: kept
 
 
-async def test_a_build_a_write_overtook_is_returned_but_not_kept() -> None:
-    cache, built = StandingsCache(), index()
-    CountingIndex.gate, CountingIndex.started = threading.Event(), threading.Event()
-    try:
-        building = asyncio.ensure_future(cache.of(LIST, built))
-        assert await asyncio.to_thread(CountingIndex.started.wait, 5)  # the build runs in its thread
-        cache.upsert(LIST, lead(A, "lead-1", 50))
-        CountingIndex.gate.set()
-        assert len((await building).leads) == 3
-    finally:
-        CountingIndex.gate = None
+async def test_standings_a_write_overtook_are_returned_but_not_kept() -> None:
+    class WrittenMeanwhile(CountingIndex):
+        def standings(self) -> ListStandings:
+            made = super().standings()
+            self.upsert(A, "lead-1", "+4915100000001", rank=50)  # as from another thread, just after
+            return made
+
+    cache = StandingsCache()
+    built = WrittenMeanwhile.from_csv(f"id,uid,number,rank,status\n{A},lead-1,+4915100000001,1,pending\n", built_at=0)
+    assert [s.rank for s in (await cache.of(LIST, built)).leads] == [1]
     assert cache.get(LIST, built) is None
 
 

@@ -1,11 +1,16 @@
 """`/lead hopper` end to end against the sandbox: the demo campaign's hopper in dial order, the next batch by rank,
-the Refresh button, and what a warm read costs."""
+the Refresh button, what a warm read costs, and an UP list's next batch after a write (the lead keeps its place)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
+import pytest
+
 from commands.hopper import ACTION_HOPPER_REFRESH
-from sandbox.seed import DEMO_CAMPAIGN_ID
-from tests.support import Bot, error_text, texts
+from sandbox import SandboxServer
+from sandbox.seed import DEMO_CAMPAIGN_ID, RENEWALS_LIST_ID
+from tests.support import Bot, error_text, start_bot, texts
 
 
 def section(message: dict, block_id: str) -> str:
@@ -51,3 +56,37 @@ def test_an_unknown_name_is_one_sentence_and_renewals_is_up(bot: Bot) -> None:
     assert "nowhere at all" in error_text(reply)
     renewals = bot.ask("hopper Renewals")
     assert "last loaded first, by the export's row order" in texts(renewals)
+
+
+# ---------------------------------------------------------------- an UP list: a write leaves the lead where it was
+
+
+@pytest.fixture
+def short_hopper(sandbox_factory: Callable[..., SandboxServer]) -> Iterator[Bot]:
+    """Hopper minimum 5: Renewals (list order UP, renewal-1 … renewal-10 loaded in that order) has renewal-10 …
+    renewal-6 in its hopper; renewal-5 … renewal-1 wait, the last loaded first."""
+    yield from start_bot(sandbox_factory(seed="demo", hopper_size=5))
+
+
+def test_under_up_a_lead_ranked_before_the_standings_were_made_keeps_its_place_in_the_next_batch(
+    short_hopper: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The standings are NOT made before the write (as for a list too big to make them before one): the rank's
+    lookup exports the list, the write goes into that index as a new row, and /lead hopper makes the standings from
+    it afterwards. The lead must stay where it was loaded, not come first as the newest row would put it."""
+    bot = short_hopper
+    monkeypatch.setattr("bot.service.QUEUE_BUILD_MAX_LEADS", 0)
+    bot.apply("rank Renewals renewal-3 900")  # rank does not order an UP list (asks first)
+    assert bot.lead("renewal-3", RENEWALS_LIST_ID).rank == 900
+    following = section(bot.ask("hopper Renewals"), "hopper_next_1").splitlines()
+    assert following[0].startswith("*Next batch* (about 5 dialable leads waiting, last loaded first")
+    assert [line.split(" · ")[0] for line in following[1:]] == [
+        "`1` renewal-5",
+        "`2` renewal-4",
+        "`3` renewal-3",
+        "`4` renewal-2",
+        "`5` renewal-1",
+    ]
+    assert "`3` renewal-3 · rank 900 · pending" in following  # its new rank, in its old place
+    export_route = "GET /api/v2/outbound/lists/{id}/leads"
+    assert bot.control.count(export_route) == 1  # the same export served the rank's lookup and the hopper
