@@ -54,9 +54,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DIRECTORY_TTL_S = 30.0
 STANDINGS_MAX_AGE_S = 300.0  # queue positions: an export (the lookup index) this old will do, labelled "about"
-# A write's reply: the list's standings are built from its lookup index before the write only up to this many leads
-# (tens of ms); a bigger list's reply uses them only when already built (no request, no wait; see _with_queue).
-QUEUE_BUILD_MAX_LEADS = 10_000
+# A write's reply: the list's standings are built from its lookup index (when one is at hand) before the write up to
+# this many leads: column copies, about 5 ms at 1 000 000 (docs/performance.md), so every index leadbot keeps
+# qualifies; without an index the reply says what is known without them (no request, no wait; see _with_queue).
+QUEUE_BUILD_MAX_LEADS = 1_000_000
 HOPPER_TAIL_MAX_AGE_S = 60.0  # rank of the hopper's last lead (a caveat's bound), reused across commands this long
 LIST_OPTIONS_MAX = 100  # Slack shows at most 100 options in a select
 AMBIGUOUS_SHOWN = 5  # leads named when a phone number matches several
