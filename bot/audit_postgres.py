@@ -39,9 +39,11 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -64,6 +66,11 @@ POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 10
 #: How long connecting may take, at start-up and for each new pooled connection.
 CONNECT_TIMEOUT_S = 5
+#: A loop's idle connection is not reused after this long unused: less than the idle timeouts of common NATs and load
+#: balancers (4 minutes and up), which forget a connection without telling either end. Nor any connection after
+#: LIFETIME_MAX_S in all (psycopg_pool's max_lifetime): new connections follow a failover.
+IDLE_MAX_S = 180.0
+LIFETIME_MAX_S = 3600.0
 #: One operation's limit, end to end (a free connection, lock waits, the statements): a database that stops
 #: answering fails the operation, and so refuses the change, instead of holding it up for ever.
 OPERATION_TIMEOUT_S = 15.0
@@ -352,14 +359,15 @@ class LoopConnections:
     Why not a psycopg_pool pool per loop: such a pool keeps tasks of its own on the loop, which die with a loop
     that ends (a test's `asyncio.run`) and cannot be closed from another one. These are plain connections: made on
     demand (at most `size` at once; a call waits BUSY_TIMEOUT_S for one, as for the pool), kept while idle, dropped
-    when they come back broken or mid-transaction (a cancelled call). `close` closes the idle ones at once, from
-    any thread; one in use is closed by its user when it comes back. Its loop's thread alone takes and returns
-    connections; the lock guards the idle list against `close`."""
+    when they come back broken or mid-transaction (a cancelled call), and not reused after IDLE_MAX_S unused or
+    LIFETIME_MAX_S in all. `close` closes the idle ones at once, from any thread; one in use is closed by its user
+    when it comes back. Its loop's thread alone takes and returns connections; the lock guards the idle list against
+    `close`."""
 
     def __init__(self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]], size: int) -> None:
         self._connect = connect
         self._free = asyncio.Semaphore(size)
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._idle: list[_Kept] = []  # the most recently used last
         self._lock = threading.Lock()
         self._closed = False
         self.running: set[asyncio.Task[Any]] = set()
@@ -374,25 +382,43 @@ class LoopConnections:
                 raise PoolTimeout("no connection free in time") from None
         else:
             await self._free.acquire()
-        conn = None
+        kept = None
+        try:
+            kept = self._take()
+            if kept is None:
+                made = time.monotonic()
+                kept = _Kept(await self._connect(), born=made, used=made)
+            yield kept.conn
+        finally:
+            if kept is not None:
+                self._give_back(kept)
+            self._free.release()
+
+    def _take(self) -> _Kept | None:
+        """The most recently used idle connection that is still fresh; stale ones are closed on the way."""
+        now = time.monotonic()
+        stale = []
         try:
             with self._lock:
                 if self._closed:
                     raise psycopg.OperationalError("the store is closed")
-                conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                conn = await self._connect()
-            yield conn
+                while self._idle:
+                    kept = self._idle.pop()
+                    if now - kept.used < IDLE_MAX_S and now - kept.born < LIFETIME_MAX_S:
+                        return kept
+                    stale.append(kept)
+                return None
         finally:
-            if conn is not None:
-                self._give_back(conn)
-            self._free.release()
+            for old in stale:
+                _close_now(old.conn)
 
-    def _give_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def _give_back(self, kept: _Kept) -> None:
+        conn = kept.conn
         reusable = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
         with self._lock:
             if reusable and not self._closed:
-                self._idle.append(conn)
+                kept.used = time.monotonic()
+                self._idle.append(kept)
                 return
         _close_now(conn)
 
@@ -400,8 +426,17 @@ class LoopConnections:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for conn in idle:
-            _close_now(conn)
+        for kept in idle:
+            _close_now(kept.conn)
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A loop's connection, with when it was made and last given back (time.monotonic)."""
+
+    conn: psycopg.AsyncConnection[Any]
+    born: float
+    used: float
 
 
 def _close_now(conn: psycopg.AsyncConnection[Any]) -> None:

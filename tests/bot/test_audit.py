@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
@@ -37,7 +38,7 @@ from bot.audit import (
     RequestCheck,
     open_store,
 )
-from tests.support import is_postgres, store_rows
+from tests.support import PostgresServer, is_postgres, store_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -1126,3 +1127,34 @@ def test_an_unreachable_postgresql_server_fails_at_construction_without_the_pass
     assert "could not be opened" in caught.value.message
     assert_plain(caught.value, tmp_path)
     assert "hunter2" not in caught.value.message and "hunter2" not in caplog.text
+
+
+def test_postgresql_calls_use_their_event_loops_own_connections_closed_once_done(postgres: PostgresServer) -> None:
+    """A call runs on connections of the caller's event loop (no hop to the store's thread); those of a loop that
+    ended (a finished asyncio.run) are closed when the next loop starts, the rest at close()."""
+    url = postgres.scratch_database()
+    others = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+    def connections() -> int:
+        return int(store_rows(url, others)[0]["n"])
+
+    store = open_store(url)
+    try:
+        opened = connections()  # the store thread's own (opening, the start-up sweep)
+
+        async def three_at_once(loop_number: int) -> None:
+            ids = await asyncio.gather(
+                *(begin_rank(store, request_id=f"{loop_number}-{n}", lead_id=f"L{n}") for n in range(3))
+            )
+            assert None not in ids
+
+        for loop_number in range(4):
+            asyncio.run(three_at_once(loop_number))
+            assert connections() <= opened + 3  # this loop's three; the ended loops' were closed
+        assert row_count(url) == 12
+    finally:
+        store.close()
+    deadline = time.monotonic() + 5
+    while connections() and time.monotonic() < deadline:  # a backend leaves pg_stat_activity as it exits
+        time.sleep(0.05)
+    assert connections() == 0
