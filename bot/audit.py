@@ -339,8 +339,8 @@ class AuditStore(ABC):
     @abstractmethod
     async def _execute(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
         """Run the statements in one transaction (`write`: a write transaction): the last one's Result, with what each
-        earlier one left in `earlier`; errors become AuditError. Ids of
-        `changes` must follow commit order (check_request's mark and take_lead's "written since" rely on it)."""
+        earlier one left in `earlier`; errors become AuditError. Ids of `changes` must follow commit order
+        (check_request's mark and take_lead's "written since" rely on it)."""
 
     @abstractmethod
     def _execute_now(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
@@ -685,12 +685,14 @@ class AuditStore(ABC):
     ) -> LeadTaken:
         """`lock_lead`, and in the same transaction, read after the lock was tried: whether the request id is taken
         (`reserved`), whether an attempt on the lead was recorded after `mark` (`written`; True without a mark), and,
-        when the lock is ours and neither is so, `attempt` recorded (PENDING, as `begin`): a write's lock, checks and
-        record in one commit instead of five calls.
+        when the lock is ours and neither is so, `attempt` recorded (PENDING, as `begin`; its request id is
+        `request_id`): a write's lock, checks and record in one commit instead of five calls.
 
         The checks are statements after the lock's, so they see every record committed before the lock was free
         (a lock is released only after its holder's record committed): a write never goes ahead on a plan made
-        before another process's write of the lead, nor runs a request another process took meanwhile."""
+        before another process's write of the lead, nor runs a request another process took meanwhile. The insert
+        checks again, itself: on SQLite all of it runs under the file's write lock, so the unique index is never hit
+        (no AUTOINCREMENT id used up); on PostgreSQL the id trigger skips a request id taken since."""
         key = (list_id, lead_id)
         since = -1 if mark is None else mark  # no mark: every record counts (written is True below)
         facts = f"""
@@ -715,7 +717,7 @@ class AuditStore(ABC):
                 ON CONFLICT (request_id) WHERE outcome <> 'failed' DO NOTHING
                 RETURNING id
             """
-            statements.append((insert, (*row, *key, holder, request_id, *key, since)))
+            statements.append((insert, (*row, *key, holder, attempt.request_id, *key, since)))
         result = await self._execute("take lead", statements, write=True)
         found = result.earlier[-1].first() if recording else result.first()
         inserted = result.first() if recording else None

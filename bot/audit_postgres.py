@@ -270,8 +270,8 @@ class PostgresAuditLog(AuditStore):
                         await conn.execute(b"BEGIN")
                         cursors = [await conn.execute(_placeholders(sql), params) for sql, params in statements]
                         await conn.execute(b"COMMIT")
-                except BaseException:
-                    await _roll_back(conn)  # a failed statement leaves the rest, COMMIT included, unrun
+                except psycopg.Error:  # a statement failed: the rest, COMMIT included, did not run
+                    await _roll_back(conn)
                     raise
                 *earlier, last = [await _result(cursor) for cursor in cursors]
                 return Result(last.rows, last.count, tuple(earlier))
@@ -447,8 +447,9 @@ def _close_now(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 async def _roll_back(conn: psycopg.AsyncConnection[Any]) -> None:
-    """End a transaction a failure left open (its connection then goes back to use); a connection that cannot is
-    dropped when it is given back (it is not idle)."""
+    """End the transaction a failed statement left open, so that its connection can be used again; one that cannot
+    (or that a timeout or cancellation left mid-way: no ROLLBACK is awaited from a database that stopped answering)
+    is dropped when it is given back, as it is not idle."""
     if conn.closed or conn.info.transaction_status not in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
         return
     with contextlib.suppress(psycopg.Error):

@@ -97,8 +97,7 @@ class LeadHold:
     holder: LeadHolder
     locked: bool = False
     reserved: bool = False  # the request id was taken by another attempt meanwhile: answer as a repeated delivery
-    written: bool = True  # the lead may have been written since the plan was made: plan again
-    change_id: int | None = None  # the attempt recorded together with the lock
+    change_id: int | None = None  # the attempt recorded with the lock (None: plan again, then record it)
     released: bool = False
 
 
@@ -217,12 +216,7 @@ class Leadbot:
                         "This lead is being changed by another leadbot process right now; try again in a moment."
                     )
                 await asyncio.sleep(CROSS_PROCESS_LOCK_POLL_S)
-            hold.locked, hold.reserved, hold.written, hold.change_id = (
-                taken.locked,
-                taken.reserved,
-                taken.written,
-                taken.change_id,
-            )
+            hold.locked, hold.reserved, hold.change_id = taken.locked, taken.reserved, taken.change_id
             try:
                 yield hold
             finally:

@@ -646,6 +646,29 @@ async def test_a_lock_held_past_the_busy_timeout_raises_audit_error(audit_target
 
 
 @pytest.mark.usefixtures("short_busy_timeout")
+async def test_take_lead_given_up_on_a_lock_records_nothing_holds_nothing_and_the_store_goes_on(
+    audit_target: str, tmp_path: Path
+) -> None:
+    store = open_store(audit_target)
+    blocker = WriteBlocker(audit_target)
+    try:
+        mark = (await store.check_request("req-1")).mark
+        with pytest.raises(AuditError, match="database is locked") as caught:
+            await store.take_lead("LIST1", "L1", "me:a", ttl=60, request_id="req-1", mark=mark, attempt=rank_attempt())
+        assert_plain(caught.value, tmp_path)
+        blocker.release()
+        assert store_rows(audit_target, "SELECT COUNT(*) AS n FROM lead_locks")[0]["n"] == 0  # rolled back whole
+        for _ in range(3):  # the same connections, rolled back, serve the next calls
+            assert (await store.check_request("req-1")).reserved is False
+        taken = await store.take_lead(
+            "LIST1", "L1", "me:b", ttl=60, request_id="req-1", mark=mark, attempt=rank_attempt()
+        )
+        assert taken.locked and taken.change_id is not None
+    finally:
+        store.close()
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
 async def test_a_lock_held_briefly_is_waited_for(audit_target: str) -> None:
     store = open_store(audit_target)
     blocker = WriteBlocker(audit_target)
