@@ -28,12 +28,13 @@ import re
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from . import migrations
 from .tuning import WRITE_IN_FLIGHT_MAX_S
@@ -73,6 +74,12 @@ _BEGIN_COLUMNS = (
     "at, user_id, team_id, enterprise_id, channel_id, action, command, list_id, list_name, lead_id, lead_uid, "
     "before_json, before_uid, outcome, request_id, undo_of, reply_to, after_json, after_uid"
 )
+_BEGIN_NAMES = tuple(name.strip() for name in _BEGIN_COLUMNS.split(","))
+#: Whether an attempt that did not fail holds the request id (parameter: the request id; NULL matches none).
+_RESERVED = "EXISTS (SELECT 1 FROM changes WHERE request_id = ? AND outcome <> 'failed')"
+#: Whether an attempt on the lead was recorded after the mark (parameters: list id, lead id, mark).
+_WRITTEN_SINCE = "EXISTS (SELECT 1 FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? AND outcome <> 'denied')"
+_UNLOCK = "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND holder = ?"
 
 T = TypeVar("T")
 StoreKind = Literal["sqlite", "postgresql"]
@@ -231,10 +238,12 @@ def open_store(
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What the last statement of a transaction left: its rows (RETURNING or SELECT) and how many rows it touched."""
+    """What the last statement of a transaction left: its rows (RETURNING or SELECT) and how many rows it touched;
+    `earlier`: what each statement before it left, in order."""
 
     rows: list[Any]
     count: int
+    earlier: tuple[Result, ...] = ()
 
     def first(self) -> Any:
         return self.rows[0] if self.rows else None
@@ -250,27 +259,88 @@ class PostedAlert:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A write attempt to record (begin's fields): built once from a plan, recorded by `begin`, or by `take_lead`
+    together with the lead's lock. Stamped when it is recorded."""
+
+    actor: Actor
+    action: str
+    command: str
+    request_id: str | None
+    list_id: str | None = None
+    list_name: str | None = None
+    lead_id: str | None = None
+    lead_uid: str | None = None
+    before: dict | None = None
+    undo_of: int | None = None
+    reply_to: dict | None = None
+    intended: dict | None = None
+
+
+class RequestCheck(NamedTuple):
+    """`check_request`'s answer: whether the request id is taken, and the newest record's id (the mark)."""
+
+    reserved: bool
+    mark: int
+
+
+class LeadHolder(NamedTuple):
+    """Who holds a lead's cross-process write lock: what `unlock_lead`, or `finish(unlock=...)`, releases."""
+
+    list_id: str
+    lead_id: str
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadTaken:
+    """`take_lead`'s answer, all read after the lock was tried, in its transaction.
+
+    `locked`: the lock is ours. `reserved`: an attempt (not failed) holds the request id (a repeated delivery
+    another process took). `written`: an attempt on the lead was recorded after the mark, or there was no mark (plan
+    again). `change_id`: the attempt recorded with the lock (only when locked, not reserved and not written)."""
+
+    locked: bool
+    reserved: bool
+    written: bool
+    change_id: int | None = None
+
+
 class AuditStore(ABC):
     """The audit trail's interface and its rules, once for every database.
 
-    A store implements `_execute` (statements in one transaction, writes serialised as its database allows),
-    `_execute_now` (the same, blocking: start-up only), `lock_lead`, `try_lease`, `close` and `_stamp` (how a moment
-    is stored).
+    A store implements `_execute` (statements in one transaction, writes serialised as its database allows; the
+    results of each), `_execute_now` (the same, blocking: start-up only), `lock_lead` and `_lock_statements`,
+    `try_lease`, `close` and `_stamp` (how a moment is stored).
     Everything else (what is recorded, deduplication, history, undo claims, confirmations) is written here once, so
     that SQLite and PostgreSQL cannot drift apart.
+
+    A write's hot path is three calls (bot.pipeline): `check_request` (is the request taken? the mark), then
+    `take_lead` (the lead's lock, the checks against the mark, and the record, one commit), then `finish` with
+    `unlock` (the outcome and the lock's release, one commit).
     """
 
     kind: StoreKind
 
     def __init__(self, *, clock: Callable[[], datetime]) -> None:
         self._clock = clock
+        #: Store calls made, by operation: one transaction each (a round trip to PostgreSQL, a hop to a worker thread
+        #: for SQLite). Tests count them per write so that a saving cannot silently regress.
+        self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+
+    def _count(self, operation: str) -> None:
+        with self._calls_lock:
+            self.calls[operation] += 1
 
     # -- what a store provides --------------------------------------------------------------------------------------
 
     @abstractmethod
     async def _execute(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
-        """Run the statements in one transaction (`write`: a write transaction); errors become AuditError. Ids of
-        `changes` must follow commit order (last_id/written_since rely on it)."""
+        """Run the statements in one transaction (`write`: a write transaction): the last one's Result, with what each
+        earlier one left in `earlier`; errors become AuditError. Ids of `changes` must follow commit order
+        (check_request's mark and take_lead's "written since" rely on it)."""
 
     @abstractmethod
     def _execute_now(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
@@ -284,6 +354,11 @@ class AuditStore(ABC):
     async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
         """Take the lead's cross-process write lock for `holder` (True), or find it held by another (False). A lock
         older than its `ttl` (a crashed process's) is taken over."""
+
+    @abstractmethod
+    def _lock_statements(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> list[Statement]:
+        """The statements that take the lead's lock for `holder` when it is free, expired or already `holder`'s
+        (`lock_lead`'s, for `take_lead` to run in its own transaction)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -348,32 +423,52 @@ class AuditStore(ABC):
         will leave (its after-state, kept until `finish` records what babelforce answered), so an attempt whose
         answer never came can be settled by comparing the lead with it.
         """
-        before_json = self._json("begin", "before", before)
-        row = (
-            self._stamp(self._clock()),
-            actor.user_id,
-            actor.team_id,
-            actor.enterprise_id,
-            actor.channel_id,
-            action,
-            command,
-            list_id,
-            list_name,
-            lead_id,
-            lead_uid,
-            before_json,
-            _snapshot_uid(before),
-            Outcome.PENDING.value,
-            request_id,
-            undo_of,
-            self._json("begin", "reply_to", reply_to),
-            self._json("begin", "intended", intended),
-            _snapshot_uid(intended),
+        attempt = Attempt(
+            actor=actor,
+            action=action,
+            command=command,
+            request_id=request_id,
+            list_id=list_id,
+            list_name=list_name,
+            lead_id=lead_id,
+            lead_uid=lead_uid,
+            before=before,
+            undo_of=undo_of,
+            reply_to=reply_to,
+            intended=intended,
         )
-        change_id = await self._insert_attempt(row)
+        return await self.record(attempt)
+
+    async def record(self, attempt: Attempt) -> int | None:
+        """`begin`, for an attempt built beforehand (bot.pipeline builds one from its plan)."""
+        change_id = await self._insert_attempt(self._attempt_row(attempt))
         if change_id is None:
-            log.info("audit trail: duplicate delivery of a %s request, no change", action)
+            log.info("audit trail: duplicate delivery of a %s request, no change", attempt.action)
         return change_id
+
+    def _attempt_row(self, attempt: Attempt) -> tuple[Any, ...]:
+        """An attempt as the values of _BEGIN_COLUMNS, stamped now, PENDING."""
+        return (
+            self._stamp(self._clock()),
+            attempt.actor.user_id,
+            attempt.actor.team_id,
+            attempt.actor.enterprise_id,
+            attempt.actor.channel_id,
+            attempt.action,
+            attempt.command,
+            attempt.list_id,
+            attempt.list_name,
+            attempt.lead_id,
+            attempt.lead_uid,
+            self._json("begin", "before", attempt.before),
+            _snapshot_uid(attempt.before),
+            Outcome.PENDING.value,
+            attempt.request_id,
+            attempt.undo_of,
+            self._json("begin", "reply_to", attempt.reply_to),
+            self._json("begin", "intended", attempt.intended),
+            _snapshot_uid(attempt.intended),
+        )
 
     async def finish(
         self,
@@ -385,10 +480,12 @@ class AuditStore(ABC):
         lead_uid: str | None = None,
         caveat: str | None = None,
         detail: str | None = None,
+        unlock: LeadHolder | None = None,
     ) -> None:
         """Close an attempt: outcome and finish time, plus whichever fields are given (None keeps the stored value).
 
-        FAILED releases the request id (nothing changed, a retry may run); OK and UNKNOWN keep it.
+        FAILED releases the request id (nothing changed, a retry may run); OK and UNKNOWN keep it. `unlock`: release
+        that lead lock in the same transaction (the write is done; one commit instead of two).
         """
         written = await self._finish(
             "finish",
@@ -400,6 +497,7 @@ class AuditStore(ABC):
             lead_uid=lead_uid,
             caveat=caveat,
             detail=detail,
+            unlock=unlock,
         )
         if written != 1:
             log.warning("audit trail: finish of change %s, which is not recorded", change_id)
@@ -424,6 +522,7 @@ class AuditStore(ABC):
         lead_uid: str | None = None,
         caveat: str | None = None,
         detail: str | None = None,
+        unlock: LeadHolder | None = None,
     ) -> int:
         outcome = Outcome(outcome)
         after_json = self._json("finish", "after", after)
@@ -454,7 +553,10 @@ class AuditStore(ABC):
         if as_read is not None:
             update += " AND outcome = ? AND COALESCE(finished_at, at) = ?"
             params += as_read
-        return (await self._execute(operation, [(update, params)], write=True)).count
+        statements: list[Statement] = [(update, params)]
+        if unlock is not None:  # before the update: the update's count is the transaction's answer
+            statements.insert(0, (_UNLOCK, tuple(unlock)))
+        return (await self._execute(operation, statements, write=True)).count
 
     async def denied(self, *, actor: Actor, action: str, command: str, reason: str, list_ref: str | None = None) -> int:
         """Record a refused request (no permission) as DENIED, finished at once; `list_ref` is kept as list_name."""
@@ -502,8 +604,15 @@ class AuditStore(ABC):
     async def reserved(self, request_id: str) -> bool:
         """Whether an attempt (pending, ok or unknown) already holds this request id: a repeated delivery that
         must neither write again nor answer again."""
-        query = "SELECT 1 AS found FROM changes WHERE request_id = ? AND outcome <> 'failed' LIMIT 1"
-        return bool((await self._execute("reserved", [(query, (request_id,))], write=False)).rows)
+        query = f"SELECT {_RESERVED} AS reserved"
+        return bool((await self._execute("reserved", [(query, (request_id,))], write=False)).first()["reserved"])
+
+    async def check_request(self, request_id: str | None) -> RequestCheck:
+        """`reserved` (False for no request id) and the newest record's id (0 when there is none), in one read: the
+        mark to ask later, with `take_lead`, whether the lead was written since."""
+        query = f"SELECT {_RESERVED} AS reserved, (SELECT COALESCE(MAX(id), 0) FROM changes) AS last"
+        row = (await self._execute("check request", [(query, (request_id,))], write=False)).first()
+        return RequestCheck(bool(row["reserved"]), int(row["last"]))
 
     async def get(self, change_id: int) -> Change | None:
         """One change by id, or None."""
@@ -561,21 +670,63 @@ class AuditStore(ABC):
         return await self._changes("later changes", query, params)
 
     async def unlock_lead(self, list_id: str, lead_id: str, holder: str) -> None:
-        delete = "DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND holder = ?"
-        await self._execute("unlock lead", [(delete, (list_id, lead_id, holder))], write=True)
+        await self._execute("unlock lead", [(_UNLOCK, (list_id, lead_id, holder))], write=True)
 
-    async def last_id(self) -> int:
-        """The newest record's id (0 when there is none): a mark to ask later what was recorded since."""
-        query = "SELECT COALESCE(MAX(id), 0) AS last FROM changes"
-        return int((await self._execute("last id", [(query, ())], write=False)).first()["last"])
+    async def take_lead(
+        self,
+        list_id: str,
+        lead_id: str,
+        holder: str,
+        *,
+        ttl: float,
+        request_id: str | None = None,
+        mark: int | None = None,
+        attempt: Attempt | None = None,
+    ) -> LeadTaken:
+        """`lock_lead`, and in the same transaction, read after the lock was tried: whether the request id is taken
+        (`reserved`), whether an attempt on the lead was recorded after `mark` (`written`; True without a mark), and,
+        when the lock is ours and neither is so, `attempt` recorded (PENDING, as `begin`; its request id is
+        `request_id`): a write's lock, checks and record in one commit instead of five calls.
 
-    async def written_since(self, list_id: str, lead_id: str, mark: int) -> bool:
-        """Whether any attempt on the lead was recorded after `mark` (by any process sharing this store)."""
-        query = (
-            "SELECT 1 AS found FROM changes WHERE list_id = ? AND lead_id = ? AND id > ? AND outcome <> 'denied' "
-            "LIMIT 1"
+        The checks are statements after the lock's, so they see every record committed before the lock was free
+        (a lock is released only after its holder's record committed): a write never goes ahead on a plan made
+        before another process's write of the lead, nor runs a request another process took meanwhile. The insert
+        checks again, itself: on SQLite all of it runs under the file's write lock, so the unique index is never hit
+        (no AUTOINCREMENT id used up); on PostgreSQL the id trigger skips a request id taken since."""
+        key = (list_id, lead_id)
+        since = -1 if mark is None else mark  # no mark: every record counts (written is True below)
+        facts = f"""
+            SELECT EXISTS (SELECT 1 FROM lead_locks WHERE list_id = ? AND lead_id = ? AND holder = ?) AS locked,
+                {_RESERVED} AS reserved,
+                {_WRITTEN_SINCE} AS written
+        """
+        statements = [
+            *self._lock_statements(list_id, lead_id, holder, ttl=ttl),
+            (facts, (*key, holder, request_id, *key, since)),
+        ]
+        recording = attempt is not None and mark is not None
+        if recording:
+            assert attempt is not None
+            row = self._attempt_row(attempt)
+            values = ", ".join("CAST(? AS BIGINT)" if column == "undo_of" else "?" for column in _BEGIN_NAMES)
+            insert = f"""
+                INSERT INTO changes ({_BEGIN_COLUMNS})
+                SELECT {values}
+                WHERE EXISTS (SELECT 1 FROM lead_locks WHERE list_id = ? AND lead_id = ? AND holder = ?)
+                    AND NOT {_RESERVED} AND NOT {_WRITTEN_SINCE}
+                ON CONFLICT (request_id) WHERE outcome <> 'failed' DO NOTHING
+                RETURNING id
+            """
+            statements.append((insert, (*row, *key, holder, attempt.request_id, *key, since)))
+        result = await self._execute("take lead", statements, write=True)
+        found = result.earlier[-1].first() if recording else result.first()
+        inserted = result.first() if recording else None
+        return LeadTaken(
+            locked=bool(found["locked"]),
+            reserved=bool(found["reserved"]),
+            written=mark is None or bool(found["written"]),
+            change_id=None if inserted is None else int(inserted["id"]),
         )
-        return bool((await self._execute("written since", [(query, (list_id, lead_id, mark))], write=False)).rows)
 
     async def latest_change_of(self, user_id: str, *, undoable: bool = False) -> Change | None:
         """The user's latest change that was or may have been applied (ok, unknown or pending), undos left out:
@@ -915,6 +1066,7 @@ class AuditLog(AuditStore):
         """Run `work` under the lock (in a BEGIN IMMEDIATE transaction when it writes); sqlite3 errors ->
         AuditError."""
         verb = "written" if write else "read"
+        self._count(operation)
         with self._lock:
             conn = self._conn
             if conn is None:
@@ -940,16 +1092,21 @@ class AuditLog(AuditStore):
         # SQLite admits one writer at a time: ids follow commit order without more ado.
         return await asyncio.to_thread(self._execute_now, operation, statements, write=write)
 
-    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
+    def _lock_statements(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> list[Statement]:
         now = self._clock()
         key = (list_id, lead_id)
-        statements: list[Statement] = [
+        return [
             ("DELETE FROM lead_locks WHERE list_id = ? AND lead_id = ? AND expires_at <= ?", (*key, _iso(now))),
             (
                 "INSERT OR IGNORE INTO lead_locks (list_id, lead_id, holder, expires_at) VALUES (?, ?, ?, ?)",
                 (*key, holder, _iso(now + timedelta(seconds=ttl))),
             ),
-            ("SELECT holder FROM lead_locks WHERE list_id = ? AND lead_id = ?", key),
+        ]
+
+    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
+        statements = [
+            *self._lock_statements(list_id, lead_id, holder, ttl=ttl),
+            ("SELECT holder FROM lead_locks WHERE list_id = ? AND lead_id = ?", (list_id, lead_id)),
         ]
         row = (await self._execute("lock lead", statements, write=True)).first()
         return row is not None and row["holder"] == holder
@@ -983,14 +1140,16 @@ class AuditLog(AuditStore):
 
 
 def _sqlite_results(conn: sqlite3.Connection, statements: Sequence[Statement]) -> Result:
-    cursor = None
+    results = []
     for sql, params in statements:
         cursor = conn.execute(sql, params)
-    assert cursor is not None
-    if cursor.description is None:
-        return Result([], cursor.rowcount)
-    rows = cursor.fetchall()
-    return Result(rows, len(rows))
+        if cursor.description is None:
+            results.append(Result([], cursor.rowcount))
+        else:
+            rows = cursor.fetchall()
+            results.append(Result(rows, len(rows)))
+    *earlier, last = results
+    return Result(last.rows, last.count, tuple(earlier))
 
 
 def _identity(path: Path) -> tuple[int, int]:

@@ -1,16 +1,21 @@
 """The audit store on PostgreSQL (LEADBOT_DB=postgresql://…): the same records and rules as the SQLite file
 (bot.audit.AuditStore holds them once), shared by leadbot processes on any number of machines.
 
-Why a store of its own thread: psycopg's async pool belongs to the event loop that opened it, while leadbot's
-callers live on several loops (uvicorn's, the console's, a test's `asyncio.run`). So the pool lives on one private
-loop in a daemon thread, and every call is handed to it and awaited from the caller's loop, as the SQLite store hands
-its calls to worker threads. The serving loop never waits on the network to the database.
+Where a call runs: on the caller's own event loop, on connections kept for that loop (`LoopConnections`): an async
+connection belongs to the loop that made it, and leadbot's callers live on several (uvicorn's, the console's, a
+test's `asyncio.run`), so each loop gets its own, made on its first call and closed at close() (or when the next
+loop starts after it ended). The serving loop awaits the network, never blocks on it. A thread with a loop of its
+own remains for what is not called from a loop: opening (the migrations) and the start-up sweep (`_execute_now`),
+on a psycopg pool. Calls used to be handed to that thread and back; two thread wake-ups per call cost about a third
+of a millisecond, a write's worth of them over a millisecond (docs/performance.md).
 
 What PostgreSQL adds to SQLite's rules, and why:
 - ids follow commit order: the schema's trigger on `changes` takes a transaction-scoped advisory lock before it
-  draws a row's id (SQLite admits one writer at a time anyway), so "what was recorded after id N" (last_id,
-  written_since) never misses a record whose transaction committed late with a smaller id;
-- a single statement runs as its own transaction (autocommit): one round trip per call, most calls;
+  draws a row's id (SQLite admits one writer at a time anyway), so "what was recorded after id N" (check_request's
+  mark, take_lead's "written since") never misses a record whose transaction committed late with a smaller id;
+- one round trip per call: a single statement runs as its own transaction (autocommit, most calls); several
+  (take_lead, finish with unlock) are sent at once in pipeline mode, BEGIN to COMMIT, each prepared once per
+  connection and seeing what was committed before it began (READ COMMITTED), which take_lead's checks rely on;
 - the per-lead write lock is the `lead_locks` row of SQLite, taken by one INSERT ... ON CONFLICT DO UPDATE that
   succeeds only when the row is free, expired or already ours; expiry is judged by the database's clock, so
   machines whose clocks differ still agree. A row rather than an advisory lock because the lock is held across a
@@ -30,16 +35,21 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -56,6 +66,11 @@ POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 10
 #: How long connecting may take, at start-up and for each new pooled connection.
 CONNECT_TIMEOUT_S = 5
+#: A loop's idle connection is not reused after this long unused: less than the idle timeouts of common NATs and load
+#: balancers (4 minutes and up), which forget a connection without telling either end. Nor any connection after
+#: LIFETIME_MAX_S in all (psycopg_pool's max_lifetime): new connections follow a failover.
+IDLE_MAX_S = 180.0
+LIFETIME_MAX_S = 3600.0
 #: One operation's limit, end to end (a free connection, lock waits, the statements): a database that stops
 #: answering fails the operation, and so refuses the change, instead of holding it up for ever.
 OPERATION_TIMEOUT_S = 15.0
@@ -78,7 +93,11 @@ class PostgresAuditLog(AuditStore):
         self._shown = mask_url(url)
         password = _USER_PASSWORD.search(url)
         self._secret = password.group(1) if password and password.group(1) else None
-        self._pool: AsyncConnectionPool | None = None
+        self._pool: AsyncConnectionPool | None = None  # the store loop's: opening, and blocking calls
+        self._pool_size = pool_size
+        # each event loop's own connections (uvicorn's, a test's asyncio.run): its calls need no thread hop
+        self._by_loop: dict[asyncio.AbstractEventLoop, LoopConnections] = {}
+        self._by_loop_lock = threading.Lock()
         self._closed = False
         self._close_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -185,31 +204,77 @@ class PostgresAuditLog(AuditStore):
     async def _execute(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
         if self._closed:
             raise self._refuse_closed(operation, write=write)
-        future = self._submit(self._transaction(operation, statements, write=write))
+        loop = asyncio.get_running_loop()
+        connections = self._by_loop.get(loop) or self._connections_of(loop)
+        work = loop.create_task(self._transaction(connections.connection, operation, statements, write=write))
+        connections.running.add(work)  # kept until done: a shielded task nobody awaits must not be collected
+        work.add_done_callback(connections.running.discard)
         # Shielded: a caller that stops waiting (a time budget) does not roll back a record on its way, as with SQLite.
-        return await asyncio.shield(asyncio.wrap_future(future))
+        return await asyncio.shield(work)
 
     def _execute_now(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
         if self._closed:
             raise self._refuse_closed(operation, write=write)
-        return self._submit(self._transaction(operation, statements, write=write)).result()
-
-    async def _transaction(self, operation: str, statements: Sequence[Statement], *, write: bool) -> Result:
-        """On the store loop: the statements on one pooled connection, in one transaction."""
-        verb = "written" if write else "read"
         pool = self._pool
-        if pool is None or self._closed:
+        if pool is None:
             raise self._refuse_closed(operation, write=write)
+        return self._submit(self._transaction(pool.connection, operation, statements, write=write)).result()
+
+    def _connections_of(self, loop: asyncio.AbstractEventLoop) -> LoopConnections:
+        """The connections of the caller's event loop, made on its first call; those of loops closed since (a
+        finished `asyncio.run`) are closed on the way."""
+        with self._by_loop_lock:
+            if self._closed:  # close() has taken the loops' connections already: none are made after it
+                raise self._refuse_closed("a call", write=False)
+            connections = self._by_loop.get(loop)
+            if connections is None:
+                for ended in [other for other in self._by_loop if other.is_closed()]:
+                    self._by_loop.pop(ended).close()
+                connections = self._by_loop[loop] = LoopConnections(self._connect, self._pool_size)
+            return connections
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        """A new connection for a loop's own use, set up as the pool's are."""
+        conn = await psycopg.AsyncConnection.connect(
+            self._url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S
+        )
         try:
-            async with asyncio.timeout(OPERATION_TIMEOUT_S), pool.connection() as conn:
+            await _configure(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _transaction(
+        self,
+        connection: Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]],
+        operation: str,
+        statements: Sequence[Statement],
+        *,
+        write: bool,
+    ) -> Result:
+        """The statements on one connection (the caller loop's, or the store loop's pool), in one transaction."""
+        verb = "written" if write else "read"
+        if self._closed:
+            raise self._refuse_closed(operation, write=write)
+        self._count(operation)
+        try:
+            async with asyncio.timeout(OPERATION_TIMEOUT_S), connection() as conn:
                 if len(statements) == 1:  # one statement is a transaction of its own (autocommit): one round trip
                     sql, params = statements[0]
                     return await _result(await conn.execute(_placeholders(sql), params))
-                async with conn.transaction():
-                    *before, (sql, params) = statements
-                    for earlier, earlier_params in before:
-                        await conn.execute(_placeholders(earlier), earlier_params)
-                    return await _result(await conn.execute(_placeholders(sql), params))
+                # Several: BEGIN, the statements and COMMIT sent at once (pipeline mode, one round trip), each statement
+                # prepared once per connection and seeing what was committed before it began (READ COMMITTED).
+                try:
+                    async with conn.pipeline():
+                        await conn.execute(b"BEGIN")
+                        cursors = [await conn.execute(_placeholders(sql), params) for sql, params in statements]
+                        await conn.execute(b"COMMIT")
+                except psycopg.Error:  # a statement failed: the rest, COMMIT included, did not run
+                    await _roll_back(conn)
+                    raise
+                *earlier, last = [await _result(cursor) for cursor in cursors]
+                return Result(last.rows, last.count, tuple(earlier))
         except (psycopg.Error, TimeoutError) as exc:
             sentence = "the database did not answer in time" if isinstance(exc, TimeoutError) else self._sentence(exc)
             log.warning("audit trail: %s failed (%s): %s", operation, type(exc).__name__, sentence)
@@ -235,7 +300,7 @@ class PostgresAuditLog(AuditStore):
     def _stamp(self, moment: datetime) -> datetime:
         return moment
 
-    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
+    def _lock_statements(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> list[Statement]:
         upsert = """
             INSERT INTO lead_locks (list_id, lead_id, holder, expires_at)
             VALUES (?, ?, ?, clock_timestamp() + make_interval(secs => ?))
@@ -243,8 +308,11 @@ class PostgresAuditLog(AuditStore):
             WHERE lead_locks.expires_at <= clock_timestamp() OR lead_locks.holder = EXCLUDED.holder
             RETURNING holder
         """
-        result = await self._execute("lock lead", [(upsert, (list_id, lead_id, holder, float(ttl)))], write=True)
-        return bool(result.rows)
+        return [(upsert, (list_id, lead_id, holder, float(ttl)))]
+
+    async def lock_lead(self, list_id: str, lead_id: str, holder: str, *, ttl: float) -> bool:
+        statements = self._lock_statements(list_id, lead_id, holder, ttl=ttl)
+        return bool((await self._execute("lock lead", statements, write=True)).rows)
 
     async def try_lease(self, name: str, holder: str, *, ttl: float) -> bool:
         # Expiry by the database's clock, as lead_locks: replicas on machines whose clocks differ still agree.
@@ -271,6 +339,10 @@ class PostgresAuditLog(AuditStore):
                 return
             self._closed = True
         atexit.unregister(self.close)
+        with self._by_loop_lock:
+            by_loop, self._by_loop = self._by_loop, {}
+        for connections in by_loop.values():
+            connections.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -278,6 +350,110 @@ class PostgresAuditLog(AuditStore):
             except Exception as exc:  # noqa: BLE001 - closing is best effort; the database drops the connections
                 log.warning("audit trail: close failed (%s)", type(exc).__name__)
         self._stop_loop()
+
+
+class LoopConnections:
+    """The connections of one event loop, reused by its calls: a call runs on the caller's loop, with no hop to the
+    store's thread and back (two thread wake-ups, about a third of a millisecond per call).
+
+    Why not a psycopg_pool pool per loop: such a pool keeps tasks of its own on the loop, which die with a loop
+    that ends (a test's `asyncio.run`) and cannot be closed from another one. These are plain connections: made on
+    demand (at most `size` at once; a call waits BUSY_TIMEOUT_S for one, as for the pool), kept while idle, dropped
+    when they come back broken or mid-transaction (a cancelled call), and not reused after IDLE_MAX_S unused or
+    LIFETIME_MAX_S in all. `close` closes the idle ones at once, from any thread; one in use is closed by its user
+    when it comes back. Its loop's thread alone takes and returns connections; the lock guards the idle list against
+    `close`."""
+
+    def __init__(self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]], size: int) -> None:
+        self._connect = connect
+        self._free = asyncio.Semaphore(size)
+        self._idle: list[_Kept] = []  # the most recently used last
+        self._lock = threading.Lock()
+        self._closed = False
+        self.running: set[asyncio.Task[Any]] = set()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if self._free.locked():  # all in use: wait for one as long as for a lock
+            try:
+                async with asyncio.timeout(audit.BUSY_TIMEOUT_S):
+                    await self._free.acquire()
+            except TimeoutError:
+                raise PoolTimeout("no connection free in time") from None
+        else:
+            await self._free.acquire()
+        kept = None
+        try:
+            kept = self._take()
+            if kept is None:
+                made = time.monotonic()
+                kept = _Kept(await self._connect(), born=made, used=made)
+            yield kept.conn
+        finally:
+            if kept is not None:
+                self._give_back(kept)
+            self._free.release()
+
+    def _take(self) -> _Kept | None:
+        """The most recently used idle connection that is still fresh; stale ones are closed on the way."""
+        now = time.monotonic()
+        stale = []
+        try:
+            with self._lock:
+                if self._closed:
+                    raise psycopg.OperationalError("the store is closed")
+                while self._idle:
+                    kept = self._idle.pop()
+                    if now - kept.used < IDLE_MAX_S and now - kept.born < LIFETIME_MAX_S:
+                        return kept
+                    stale.append(kept)
+                return None
+        finally:
+            for old in stale:
+                _close_now(old.conn)
+
+    def _give_back(self, kept: _Kept) -> None:
+        conn = kept.conn
+        reusable = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
+        with self._lock:
+            if reusable and not self._closed:
+                kept.used = time.monotonic()
+                self._idle.append(kept)
+                return
+        _close_now(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for kept in idle:
+            _close_now(kept.conn)
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A loop's connection, with when it was made and last given back (time.monotonic)."""
+
+    conn: psycopg.AsyncConnection[Any]
+    born: float
+    used: float
+
+
+def _close_now(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Close a connection nobody is using, from any thread and with no event loop (what AsyncConnection.close does:
+    the libpq connection says goodbye and its socket closes)."""
+    if not conn.closed:
+        conn.pgconn.finish()
+
+
+async def _roll_back(conn: psycopg.AsyncConnection[Any]) -> None:
+    """End the transaction a failed statement left open, so that its connection can be used again; one that cannot
+    (or that a timeout or cancellation left mid-way: no ROLLBACK is awaited from a database that stopped answering)
+    is dropped when it is given back, as it is not idle."""
+    if conn.closed or conn.info.transaction_status not in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        return
+    with contextlib.suppress(psycopg.Error):
+        await conn.execute(b"ROLLBACK")
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:

@@ -163,7 +163,7 @@ def replied(kind: str, subcommand: str, seconds: float) -> None:
 
 
 def audit_error(operation: str) -> None:
-    """The audit store failed at `operation` (begin, finish, hold, claim, lock_lead ...: AuditLog's method)."""
+    """The audit store failed at `operation` (begin, finish, take_lead, hold, claim ...: the store's method)."""
     AUDIT_ERRORS.labels(_audit_operations(operation)).inc()
 
 

@@ -42,7 +42,7 @@ from commands.grammar import command_text
 
 from . import logs, metrics
 from .alerts import AlertWatcher
-from .audit import Actor, AuditError, AuditStore, Outcome
+from .audit import Actor, Attempt, AuditError, AuditStore, LeadHolder, LeadTaken, Outcome
 from .campaigns import Campaigns
 from .finder import DEFAULT_MAX_LISTS, Finder
 from .history import History
@@ -87,6 +87,18 @@ class Request:
     def actor(self) -> Actor:
         who = self.requester
         return Actor(who.user_id, who.team_id, who.enterprise_id, who.channel_id)
+
+
+@dataclass(slots=True)
+class LeadHold:
+    """A write's hold on a lead (`Leadbot.lead_lock`): what taking its lock found, and whether the lock is still to
+    be released (a `finish` given the hold releases it in the same commit as the outcome)."""
+
+    holder: LeadHolder
+    locked: bool = False
+    reserved: bool = False  # the request id was taken by another attempt meanwhile: answer as a repeated delivery
+    change_id: int | None = None  # the attempt recorded with the lock (None: plan again, then record it)
+    released: bool = False
 
 
 @dataclass(slots=True)
@@ -167,31 +179,53 @@ class Leadbot:
         return denial
 
     @contextlib.asynccontextmanager
-    async def lead_lock(self, list_id: str, lead_id: str) -> AsyncIterator[None]:
+    async def lead_lock(
+        self,
+        list_id: str,
+        lead_id: str,
+        *,
+        request_id: str | None = None,
+        mark: int | None = None,
+        planned_at: int | None = None,
+        attempt: Attempt | None = None,
+    ) -> AsyncIterator[LeadHold]:
         """One write of a lead at a time, held while its change is recorded, sent and finished: in this process (an
-        asyncio lock) and across every process sharing the audit file (its lead_locks table). Waits for another
-        process's write for as long as a write can take, then refuses in one sentence."""
+        asyncio lock) and across every process sharing the audit store (its lead_locks table). Waits for another
+        process's write for as long as a write can take, then refuses in one sentence.
+
+        Taking the lock tells too (the hold): whether `request_id` was taken by another attempt (then it is not
+        waited for), and whether the lead was written since `mark` (the store's newest record when the plan was made)
+        or, in this process, since `planned_at` (its write count then). When neither, `attempt` is recorded with the
+        lock, in one commit."""
         key = (list_id, lead_id)
         lock = self._lead_locks.get(key)
         if lock is None:
             lock = self._lead_locks[key] = asyncio.Lock()
         async with lock:
-            holder = f"{self._process_id}:{uuid.uuid4().hex[:8]}"
+            hold = LeadHold(LeadHolder(list_id, lead_id, f"{self._process_id}:{uuid.uuid4().hex[:8]}"))
+            stale = planned_at is not None and self._last_write.get(key, -1) > planned_at  # written here meanwhile
+            if stale:
+                mark = attempt = None
             deadline = time.monotonic() + WRITE_IN_FLIGHT_MAX_S
-            while not await self._lock_lead(list_id, lead_id, holder):
+            while True:
+                taken = await self._take_lead(hold.holder, request_id, mark, attempt)
+                if taken.locked or taken.reserved:
+                    break
                 if time.monotonic() > deadline:
                     raise UserFacingError(
                         "This lead is being changed by another leadbot process right now; try again in a moment."
                     )
                 await asyncio.sleep(CROSS_PROCESS_LOCK_POLL_S)
+            hold.locked, hold.reserved, hold.change_id = taken.locked, taken.reserved, taken.change_id
             try:
-                yield
+                yield hold
             finally:
-                try:
-                    await self.audit.unlock_lead(list_id, lead_id, holder)
-                except AuditError as failure:  # it lapses at its expiry; the change itself is done
-                    metrics.audit_error("unlock_lead")
-                    log.warning("could not release the write lock of lead %s: %s", lead_id, failure.message)
+                if hold.locked and not hold.released:
+                    try:
+                        await self.audit.unlock_lead(*hold.holder)
+                    except AuditError as failure:  # it lapses at its expiry; the change itself is done
+                        metrics.audit_error("unlock_lead")
+                        log.warning("could not release the write lock of lead %s: %s", lead_id, failure.message)
 
     def _wrote(self, list_id: str, lead_id: str | None) -> None:
         """A write of this lead has ended (whatever its outcome): plans made before it are stale."""
@@ -330,31 +364,36 @@ class Leadbot:
                 return None, "duplicate"
             self._in_flight.add(request_id)
         try:
-            if request_id is not None and await self._reserved(request_id):
+            reserved, mark = await self._check_request(request_id)
+            if reserved and request_id is not None:
                 log.info("request %s was already handled: not handled twice", request_id)
                 return await self._handled_before(request_id), "duplicate"
             planned_at = self._write_seq
-            recorded_before = await self._last_record_id()
             plan = await plan_of(spec, self.service, command)
-            # a Slack retry another process (worker, replica) recorded while this one read the lead: it answers
-            if request_id is not None and await self._reserved(request_id):
-                return await self._handled_before(request_id), "duplicate"
             changed = confirmed and _changed_since_asked(plan, expected)
             confirmed = confirmed and not changed
             if plan.before is not None and not plan.unchanged and not (plan.asks and not confirmed):
                 key = (plan.lead_list.id, plan.before.id)
-                async with self.lead_lock(*key):
-                    if request_id is not None and await self._reserved(request_id):  # ... or while this one waited
+                # Taking the lock also tells whether a Slack retry was taken by another process (worker, replica)
+                # while this one read the lead or waited, and whether the lead was written meanwhile; when neither,
+                # the record goes in with the lock.
+                attempt = self._attempt(plan, request)
+                async with self.lead_lock(
+                    *key, request_id=request_id, mark=mark, planned_at=planned_at, attempt=attempt
+                ) as hold:
+                    if hold.reserved and request_id is not None:
                         return await self._handled_before(request_id), "duplicate"
-                    written_meanwhile = self._last_write.get(key, -1) > planned_at or (
-                        recorded_before is None or await self._written_since(key, recorded_before)
-                    )
-                    if written_meanwhile:  # by this process or another: plan again from the lead as it is now
-                        plan = await plan_of(spec, self.service, command)
-                        changed = changed or (confirmed and _changed_since_asked(plan, expected))
-                        confirmed = confirmed and not changed
+                    if hold.change_id is not None:
+                        return await self._record_and_apply(plan, request, replace_original, client, hold=hold)
+                    # written meanwhile (by this process or another), or not known: plan again from the lead as it is
+                    plan = await plan_of(spec, self.service, command)
+                    changed = changed or (confirmed and _changed_since_asked(plan, expected))
+                    confirmed = confirmed and not changed
                     if not plan.unchanged and not (plan.asks and not confirmed):
-                        return await self._record_and_apply(plan, request, replace_original, client)
+                        return await self._record_and_apply(plan, request, replace_original, client, hold=hold)
+            elif request_id is not None and await self._reserved(request_id):
+                # a Slack retry another process (worker, replica) recorded while this one read the lead: it answers
+                return await self._handled_before(request_id), "duplicate"
             if plan.unchanged:
                 return lead_message(await self.service.apply(plan), replace_original=replace_original), "unchanged"
             if plan.asks and not confirmed:
@@ -392,28 +431,30 @@ class Leadbot:
             replace_original=False,  # the first attempt's own answer stays where it is
         )
 
-    async def _lock_lead(self, list_id: str, lead_id: str, holder: str) -> bool:
-        """The cross-process lock; a store that cannot record it refuses the change as it refuses the record."""
+    async def _take_lead(
+        self, holder: LeadHolder, request_id: str | None, mark: int | None, attempt: Attempt | None
+    ) -> LeadTaken:
+        """The cross-process lock (and its checks, and the record); a store that cannot record it refuses the change
+        as it refuses the record."""
         try:
-            return await self.audit.lock_lead(list_id, lead_id, holder, ttl=WRITE_IN_FLIGHT_MAX_S)
+            return await self.audit.take_lead(
+                *holder, ttl=WRITE_IN_FLIGHT_MAX_S, request_id=request_id, mark=mark, attempt=attempt
+            )
         except AuditError as failure:
-            metrics.audit_error("lock_lead")
-            log.error("audit trail unavailable, a write of lead %s refused: %s", lead_id, failure.message)
+            metrics.audit_error("take_lead")
+            log.error("audit trail unavailable, a write of lead %s refused: %s", holder.lead_id, failure.message)
             raise UserFacingError(NOT_RECORDED.format(reason=failure.message)) from None
 
-    async def _last_record_id(self) -> int | None:
+    async def _check_request(self, request_id: str | None) -> tuple[bool, int | None]:
+        """Whether the request id is taken, and the store's newest record id: the mark a plan is made against (None:
+        not known, so the plan is made again under the lock, to be safe)."""
         try:
-            return await self.audit.last_id()
-        except AuditError:
-            metrics.audit_error("last_id")
-            return None  # then the plan is made again under the lock, to be safe
-
-    async def _written_since(self, key: tuple[str, str], mark: int) -> bool:
-        try:
-            return await self.audit.written_since(key[0], key[1], mark)
-        except AuditError:
-            metrics.audit_error("written_since")
-            return True
+            checked = await self.audit.check_request(request_id)
+        except AuditError as failure:  # the record will fail too and refuse the change with the reason
+            metrics.audit_error("check_request")
+            log.warning("could not check request %s in the audit trail: %s", request_id, failure.message)
+            return False, None
+        return checked.reserved, checked.mark
 
     async def _reserved(self, request_id: str) -> bool:
         try:
@@ -423,13 +464,10 @@ class Leadbot:
             log.warning("could not check request %s in the audit trail: %s", request_id, failure.message)
             return False
 
-    async def _record_and_apply(
-        self, plan: Plan, request: Request, replace_original: bool, client: AsyncWebClient | None
-    ) -> tuple[dict | None, str]:
-        """The audit record first (no record, no change; a taken request id, no change), then babelforce, then the
-        record's outcome; the reply carries an Undo button when the record is complete."""
+    def _attempt(self, plan: Plan, request: Request) -> Attempt:
+        """The audit record of a planned write, before it is made: what it writes, the lead before it and the values
+        it will leave."""
         command = plan.command
-        action = registry.of(command).name
         keys = (tuple(plan.changes), tuple(plan.data))  # what this change writes: all the record keeps
         before = written(plan.before, *keys) if plan.before is not None else None
         # What the write will leave if babelforce applies it, kept from the start: a write interrupted by a crash or
@@ -441,35 +479,56 @@ class Leadbot:
         )
         if plan.removal and plan.before is not None:  # a remove keeps the whole lead: Undo adds it back from this
             before = lead_record(plan.before)
-        try:
-            change_id = await self.audit.begin(
-                actor=request.actor,
-                action=action,
-                command=request.text or command_text(command),
-                request_id=request.request_id,
-                list_id=plan.lead_list.id,
-                list_name=plan.lead_list.name,
-                lead_id=plan.before.id if plan.before is not None else None,
-                lead_uid=plan.before.uid if plan.before is not None else plan.new_lead.uid if plan.new_lead else None,
-                before=before,
-                intended=intended,
-                reply_to=request.reply_to,
-            )
-        except AuditError as failure:
-            metrics.audit_error("begin")
-            log.error("audit trail unavailable, /lead %s refused: %s", action, failure.message)
-            message = NOT_RECORDED.format(reason=failure.message)
-            return error_message(message, replace_original=replace_original), "unrecorded"
+        return Attempt(
+            actor=request.actor,
+            action=registry.of(command).name,
+            command=request.text or command_text(command),
+            request_id=request.request_id,
+            list_id=plan.lead_list.id,
+            list_name=plan.lead_list.name,
+            lead_id=plan.before.id if plan.before is not None else None,
+            lead_uid=plan.before.uid if plan.before is not None else plan.new_lead.uid if plan.new_lead else None,
+            before=before,
+            intended=intended,
+            reply_to=request.reply_to,
+        )
+
+    async def _record_and_apply(
+        self,
+        plan: Plan,
+        request: Request,
+        replace_original: bool,
+        client: AsyncWebClient | None,
+        *,
+        hold: LeadHold | None = None,
+    ) -> tuple[dict | None, str]:
+        """The audit record first (no record, no change; a taken request id, no change), then babelforce, then the
+        record's outcome; the reply carries an Undo button when the record is complete. `hold`: the lead's lock,
+        released with the outcome; the record itself when it went in with the lock."""
+        attempt = self._attempt(plan, request)
+        action, before = attempt.action, attempt.before
+        keys = (tuple(plan.changes), tuple(plan.data))
+        change_id = hold.change_id if hold is not None else None
+        if change_id is None:
+            try:
+                change_id = await self.audit.record(attempt)
+            except AuditError as failure:
+                metrics.audit_error("begin")
+                log.error("audit trail unavailable, /lead %s refused: %s", action, failure.message)
+                message = NOT_RECORDED.format(reason=failure.message)
+                return error_message(message, replace_original=replace_original), "unrecorded"
         if change_id is None:
             log.info("request %s was already handled: not applied twice", request.request_id)
             return None, "duplicate"
-        async with self.attempt(change_id, plan.lead_list.id, plan.before.id if plan.before is not None else None):
+        lead_id = plan.before.id if plan.before is not None else None
+        async with self.attempt(change_id, plan.lead_list.id, lead_id, hold=hold):
             report = await self.service.apply(plan)
         after: Snapshot | None = written(report.lead, *keys) if plan.before is not None else snapshot(report.lead)
         if plan.removal:  # the lead is gone: nothing after
             after = None
         recorded = await self.finish(
             change_id,
+            hold=hold,
             outcome=Outcome.OK,
             after=after,
             lead_id=report.lead.id,
@@ -567,31 +626,40 @@ class Leadbot:
     # ------------------------------------------------------------------ audit helpers
 
     @contextlib.asynccontextmanager
-    async def attempt(self, record_id: int, list_id: str, lead_id: str | None) -> AsyncIterator[None]:
+    async def attempt(
+        self, record_id: int, list_id: str, lead_id: str | None, *, hold: LeadHold | None = None
+    ) -> AsyncIterator[None]:
         """Around a babelforce write: a failure finishes its audit record (unknown when babelforce may have applied
-        it), and either way the lead counts as written, so plans made before are made again."""
+        it; releasing `hold`, the lead's lock, with it), and either way the lead counts as written, so plans made
+        before are made again."""
         try:
             yield
         except UserFacingError as failure:
             outcome = Outcome.UNKNOWN if failure.uncertain else Outcome.FAILED
-            await self.finish(record_id, outcome=outcome, detail=failure.message)
+            await self.finish(record_id, hold=hold, outcome=outcome, detail=failure.message)
             if outcome == Outcome.UNKNOWN:  # babelforce will be read again, and the user told how it ended
                 self.settler.watch(record_id)
             raise
         except BaseException:
-            await self.finish(record_id, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered")
+            await self.finish(
+                record_id, hold=hold, outcome=Outcome.UNKNOWN, detail="leadbot stopped before babelforce answered"
+            )
             raise
         finally:
             self._wrote(list_id, lead_id)
 
-    async def finish(self, change_id: int, **outcome: object) -> bool:
-        """Complete an audit record; a failure is logged (the change itself is already made or refused)."""
+    async def finish(self, change_id: int, *, hold: LeadHold | None = None, **outcome: object) -> bool:
+        """Complete an audit record; a failure is logged (the change itself is already made or refused). `hold`: the
+        lead's lock, released in the same commit (the write is over)."""
+        unlock = hold.holder if hold is not None and hold.locked and not hold.released else None
         try:
-            await self.audit.finish(change_id, **outcome)  # type: ignore[arg-type]
+            await self.audit.finish(change_id, unlock=unlock, **outcome)  # type: ignore[arg-type]
         except AuditError as failure:
             metrics.audit_error("finish")
             log.error("could not complete audit record %s: %s", change_id, failure.message)
             return False
+        if hold is not None and unlock is not None:
+            hold.released = True
         return True
 
     async def announce(

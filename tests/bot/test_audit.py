@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -24,15 +26,19 @@ from bot import audit, migrations
 from bot.audit import (
     INTERRUPTED_AFTER_S,
     Actor,
+    Attempt,
     AuditError,
     AuditLog,
     AuditStore,
     Change,
+    LeadHolder,
+    LeadTaken,
     Outcome,
     PostedAlert,
+    RequestCheck,
     open_store,
 )
-from tests.support import is_postgres, store_rows
+from tests.support import PostgresServer, is_postgres, store_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -640,6 +646,29 @@ async def test_a_lock_held_past_the_busy_timeout_raises_audit_error(audit_target
 
 
 @pytest.mark.usefixtures("short_busy_timeout")
+async def test_take_lead_given_up_on_a_lock_records_nothing_holds_nothing_and_the_store_goes_on(
+    audit_target: str, tmp_path: Path
+) -> None:
+    store = open_store(audit_target)
+    blocker = WriteBlocker(audit_target)
+    try:
+        mark = (await store.check_request("req-1")).mark
+        with pytest.raises(AuditError, match="database is locked") as caught:
+            await store.take_lead("LIST1", "L1", "me:a", ttl=60, request_id="req-1", mark=mark, attempt=rank_attempt())
+        assert_plain(caught.value, tmp_path)
+        blocker.release()
+        assert store_rows(audit_target, "SELECT COUNT(*) AS n FROM lead_locks")[0]["n"] == 0  # rolled back whole
+        for _ in range(3):  # the same connections, rolled back, serve the next calls
+            assert (await store.check_request("req-1")).reserved is False
+        taken = await store.take_lead(
+            "LIST1", "L1", "me:b", ttl=60, request_id="req-1", mark=mark, attempt=rank_attempt()
+        )
+        assert taken.locked and taken.change_id is not None
+    finally:
+        store.close()
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
 async def test_a_lock_held_briefly_is_waited_for(audit_target: str) -> None:
     store = open_store(audit_target)
     blocker = WriteBlocker(audit_target)
@@ -751,6 +780,119 @@ async def test_the_lead_lock_is_held_across_stores_and_a_lapsed_one_is_taken_ove
 
 
 PAST = "2000-01-01T00:00:00.000000+00:00"
+
+
+def rank_attempt(uid: str = "lead-40", *, lead_id: str = "L1", request_id: str | None = "req-1") -> Attempt:
+    return Attempt(
+        actor=ALICE,
+        action="rank",
+        command=f'rank "Demo" {uid} 45',
+        request_id=request_id,
+        list_id="LIST1",
+        list_name="Demo",
+        lead_id=lead_id,
+        lead_uid=uid,
+        before=snapshot(uid),
+        intended=snapshot(uid, rank=45),
+        reply_to={"channel_id": "C0OPS"},
+    )
+
+
+async def test_check_request_tells_a_taken_request_id_and_the_newest_record_in_one_call(log: AuditStore) -> None:
+    assert await log.check_request("req-1") == RequestCheck(reserved=False, mark=0)
+    first = await begin_rank(log, request_id="req-1")
+    failed = await begin_rank(log, request_id="req-2")
+    assert first is not None and failed is not None
+    await log.finish(failed, outcome=Outcome.FAILED, detail="refused")
+    calls = log.calls.copy()
+
+    assert await log.check_request("req-1") == RequestCheck(reserved=True, mark=failed)
+    assert await log.check_request("req-2") == RequestCheck(reserved=False, mark=failed)  # a failed one holds nothing
+    assert await log.check_request(None) == RequestCheck(reserved=False, mark=failed)
+    assert log.calls - calls == Counter({"check request": 3})
+
+
+async def test_take_lead_locks_checks_and_records_in_one_call_and_finish_unlocks(audit_target: str) -> None:
+    one, two = open_store(audit_target), open_store(audit_target)  # two processes (or replicas)
+    try:
+        mark = (await one.check_request("req-1")).mark
+        calls = one.calls.copy()
+        taken = await one.take_lead(
+            "LIST1", "L1", "one:a", ttl=60, request_id="req-1", mark=mark, attempt=rank_attempt()
+        )
+        assert one.calls - calls == Counter({"take lead": 1})
+        assert taken.locked and not taken.reserved and not taken.written and taken.change_id is not None
+        pending = await one.get(taken.change_id)
+        assert pending is not None and pending.outcome is Outcome.PENDING
+        assert (pending.request_id, pending.lead_id, pending.before, pending.undo_of) == (
+            "req-1",
+            "L1",
+            snapshot("lead-40"),
+            None,
+        )
+        assert pending.reply_to == {"channel_id": "C0OPS"} and pending.actor == ALICE
+        assert await two.lock_lead("LIST1", "L1", "two:a", ttl=60) is False  # the lock went in with the record
+
+        # another process's retry of the same request, waiting for the lock: told at once that it is taken
+        waiting = await two.take_lead(
+            "LIST1", "L1", "two:b", ttl=60, request_id="req-1", mark=mark, attempt=rank_attempt()
+        )
+        assert waiting == LeadTaken(locked=False, reserved=True, written=True, change_id=None)
+
+        calls = one.calls.copy()
+        await one.finish(
+            taken.change_id,
+            outcome=Outcome.OK,
+            after=snapshot("lead-40", rank=45),
+            unlock=LeadHolder("LIST1", "L1", "one:a"),
+        )
+        assert one.calls - calls == Counter({"finish": 1})
+        done = await one.get(taken.change_id)
+        assert done is not None and done.outcome is Outcome.OK and done.after == snapshot("lead-40", rank=45)
+        assert await two.lock_lead("LIST1", "L1", "two:c", ttl=60) is True  # released with the outcome
+    finally:
+        one.close()
+        two.close()
+
+
+async def test_take_lead_records_nothing_when_the_lead_was_written_since_the_mark_or_the_request_is_taken(
+    audit_target: str,
+) -> None:
+    store = open_store(audit_target)
+    try:
+        mark = (await store.check_request(None)).mark
+        await store.denied(actor=BOB, action="rank", command="rank", reason="not a writer")  # denied: no write
+        taken = await store.take_lead("LIST1", "L1", "me:a", ttl=60, request_id="r1", mark=mark, attempt=rank_attempt())
+        assert taken.locked and not taken.written and taken.change_id is not None  # a denial is no write of it
+        await store.unlock_lead("LIST1", "L1", "me:a")
+
+        # written by another process since the mark: the lock is taken, nothing recorded (plan again)
+        mark = (await store.check_request(None)).mark
+        assert await begin_rank(store, request_id="other", lead_id="L2") is not None
+        taken = await store.take_lead(
+            "LIST1", "L2", "me:b", ttl=60, request_id="r2", mark=mark, attempt=rank_attempt(lead_id="L2")
+        )
+        assert taken == LeadTaken(locked=True, reserved=False, written=True, change_id=None)
+        assert (await store.check_request("r2")).reserved is False
+        await store.unlock_lead("LIST1", "L2", "me:b")
+
+        # the request id taken meanwhile (by another process): locked, reserved, nothing recorded
+        mark = (await store.check_request(None)).mark
+        assert await begin_rank(store, request_id="r3", lead_id="L9") is not None
+        taken = await store.take_lead(
+            "LIST1", "L3", "me:c", ttl=60, request_id="r3", mark=mark, attempt=rank_attempt(lead_id="L3")
+        )
+        assert taken == LeadTaken(locked=True, reserved=True, written=False, change_id=None)
+        await store.unlock_lead("LIST1", "L3", "me:c")
+
+        # no mark (it could not be read): written, so nothing recorded; no attempt: just the lock and the facts
+        taken = await store.take_lead("LIST1", "L4", "me:d", ttl=60, request_id="r4", mark=None, attempt=rank_attempt())
+        assert taken == LeadTaken(locked=True, reserved=False, written=True, change_id=None)
+        taken = await store.take_lead("LIST1", "L5", "me:e", ttl=60)
+        assert taken == LeadTaken(locked=True, reserved=False, written=True, change_id=None)
+        assert row_count(audit_target, "request_id IN ('r2', 'r4')") == 0
+    finally:
+        store.close()
 
 
 async def test_a_lease_is_held_by_one_store_renewed_released_and_taken_over_when_it_lapses(audit_target: str) -> None:
@@ -1008,3 +1150,34 @@ def test_an_unreachable_postgresql_server_fails_at_construction_without_the_pass
     assert "could not be opened" in caught.value.message
     assert_plain(caught.value, tmp_path)
     assert "hunter2" not in caught.value.message and "hunter2" not in caplog.text
+
+
+def test_postgresql_calls_use_their_event_loops_own_connections_closed_once_done(postgres: PostgresServer) -> None:
+    """A call runs on connections of the caller's event loop (no hop to the store's thread); those of a loop that
+    ended (a finished asyncio.run) are closed when the next loop starts, the rest at close()."""
+    url = postgres.scratch_database()
+    others = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+    def connections() -> int:
+        return int(store_rows(url, others)[0]["n"])
+
+    store = open_store(url)
+    try:
+        opened = connections()  # the store thread's own (opening, the start-up sweep)
+
+        async def three_at_once(loop_number: int) -> None:
+            ids = await asyncio.gather(
+                *(begin_rank(store, request_id=f"{loop_number}-{n}", lead_id=f"L{n}") for n in range(3))
+            )
+            assert None not in ids
+
+        for loop_number in range(4):
+            asyncio.run(three_at_once(loop_number))
+            assert connections() <= opened + 3  # this loop's three; the ended loops' were closed
+        assert row_count(url) == 12
+    finally:
+        store.close()
+    deadline = time.monotonic() + 5
+    while connections() and time.monotonic() < deadline:  # a backend leaves pg_stat_activity as it exits
+        time.sleep(0.05)
+    assert connections() == 0

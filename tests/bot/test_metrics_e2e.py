@@ -94,7 +94,7 @@ def test_retries_and_audit_store_errors_are_counted(sandbox: SandboxServer, tmp_
         later = metrics_of(bot)
         assert moved(after, later, "leadbot_audit_errors_total") >= 1
         failed = {labels["operation"] for labels in later.labels("leadbot_audit_errors_total")}
-        assert failed <= {"reserved", "last_id", "lock_lead", "begin", "written_since", "unlock_lead", "by_request_id"}
+        assert failed <= {"check_request", "reserved", "take_lead", "begin", "finish", "unlock_lead", "by_request_id"}
         assert moved(after, later, "leadbot_commands_total", subcommand="rank", outcome="ok") == 0
 
 

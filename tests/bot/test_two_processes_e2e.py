@@ -5,6 +5,7 @@ held, so no record's "before" is a value the other bot had already replaced, and
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,3 +55,16 @@ def test_a_lock_left_by_a_crashed_process_lapses(pair: tuple[Bot, Bot, str]) -> 
     )
     assert a.ask('rank "Spring leads" lead-9 19')  # not blocked by the stale lock
     assert a.lead("lead-9").rank == 19
+
+
+def test_a_write_makes_three_store_calls(pair: tuple[Bot, Bot, str]) -> None:
+    """The hot path's store calls, counted so that a saving cannot silently regress: is the request taken (and the
+    mark), the lead's lock with its checks and the record (one commit), the outcome with the lock's release (one
+    commit). (The twenty changes above cover a lock that finds the lead written meanwhile: the plan is made again.)"""
+    a, b, db = pair
+    for bot, old, new in ((a, 7, 17), (b, 17, 27), (a, 27, 37)):
+        store = bot.leadbot.audit
+        calls = store.calls.copy()
+        assert f"Rank of lead-7: {old} → {new}" in str(bot.ask(f'rank "Spring leads" lead-7 {new}'))
+        assert store.calls - calls == Counter({"check request": 1, "take lead": 1, "finish": 1})
+    assert store_rows(db, "SELECT COUNT(*) AS n FROM lead_locks")[0]["n"] == 0  # every lock released with its outcome
