@@ -27,6 +27,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -973,7 +974,7 @@ class AuditLog(AuditStore):
         apply each migration once: the second waits, then finds them recorded."""
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         if not memory:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
@@ -1150,6 +1151,21 @@ def _sqlite_results(conn: sqlite3.Connection, statements: Sequence[Statement]) -
             results.append(Result(rows, len(rows)))
     *earlier, last = results
     return Result(last.rows, last.count, tuple(earlier))
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL. The switch needs the file to itself and SQLite does not wait for that (no busy
+    handler), so processes opening a new file at once would get "database is locked": try again within the busy
+    timeout. A file already in WAL mode answers at once."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as busy:
+            if "locked" not in str(busy) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _identity(path: Path) -> tuple[int, int]:
