@@ -1,5 +1,6 @@
 """`leadbot run` never imports the test doubles (sandbox/, slackstub/) nor the throwaway PostgreSQL server
-(localserve/postgres.py); `leadbot console` and `leadbot sandbox` do import the doubles.
+(localserve/postgres.py); `leadbot console` and `leadbot sandbox` do import the doubles. Building the parser imports
+no subcommand's module: each subcommand pays only for its own imports.
 
 Each check runs in a fresh interpreter, since this test process has long imported both.
 """
@@ -12,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli import SANDBOX_SEEDS, build_parser
+from bot import app, audit_export
+from bot.cli import AUDIT_FORMATS, EVENTS_PATH, HEALTH_PATH, SANDBOX_SEEDS, build_parser
 from sandbox.seed import SEEDS
 
 # Runs after the snippet under test: the test-double modules it loaded, as a JSON list.
@@ -37,7 +39,22 @@ def test_leadbot_run_imports_no_test_double(tmp_path: Path) -> None:
     snippet = """
 import bot.app, bot.cli, bot.run
 args = bot.cli.build_parser().parse_args(["run", "--http", "--port", "0"])
-assert args.run is bot.run.run
+assert args.run.resolve() is bot.run.run
+"""
+    assert _test_doubles_loaded_by(snippet, tmp_path) == []
+
+
+def test_the_parser_and_help_import_no_subcommand(tmp_path: Path) -> None:
+    snippet = """
+import contextlib, io, sys
+import bot.cli
+parser = bot.cli.build_parser()
+with contextlib.redirect_stdout(io.StringIO()) as shown, contextlib.suppress(SystemExit):
+    parser.parse_args(["--help"])
+assert "doctor" in shown.getvalue() and "sandbox" in shown.getvalue()
+args = parser.parse_args(["run", "--http"])
+heavy = {"bot.run", "bot.app", "bot.doctor", "bot.audit_export", "bot.console", "sandbox.cli", "slack_bolt", "aiohttp"}
+assert heavy.isdisjoint(sys.modules), sorted(heavy.intersection(sys.modules))
 """
     assert _test_doubles_loaded_by(snippet, tmp_path) == []
 
@@ -67,6 +84,11 @@ else:
     raise AssertionError("--leads with --seed empty was accepted")
 """
     assert "sandbox.cli" in _test_doubles_loaded_by(snippet, tmp_path)
+
+
+def test_the_parser_spells_the_paths_and_formats_of_the_modules_it_does_not_import() -> None:
+    assert (EVENTS_PATH, HEALTH_PATH) == (app.EVENTS_PATH, app.HEALTH_PATH)
+    assert AUDIT_FORMATS == audit_export.FORMATS
 
 
 def test_the_sandbox_parser_offers_the_sandboxs_seeds() -> None:
