@@ -1,0 +1,44 @@
+"""The benchmark harness at tiny sizes (`python -m bench --quick ...` as a real process, as `python3 dev.py bench`
+runs it): every part runs and reports; no timing is asserted (see bench/). The parts are split over a few test
+files, each running some of them (`--only`), so that the test workers run them side by side."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: The smallest sizes that still exercise every part's code: a 300-lead list, a few commands each.
+TINY = ["--quick", "--sizes", "300", "--ack-requests", "10", "--ack-concurrency", "5", "--ack-latency-ms", "50"]
+TINY += ["--overhead-commands", "3", "--warm-commands", "2", "--store-writes", "3"]
+TINY += ["--find-lists", "2x200", "--find-big", "1000"]
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """Run `python -m bench` on `parts` at the tiny sizes; its JSON report, once it wrote its markdown too and its
+    bot logged no error."""
+
+    def run(*parts: str) -> dict[str, Any]:
+        out = tmp_path / "smoke"
+        result = subprocess.run(
+            [sys.executable, "-m", "bench", *TINY, "--only", ",".join(parts), "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        report: dict[str, Any] = json.loads(out.with_suffix(".json").read_text())
+        assert report["bot_log"]["errors"] == 0
+        assert "| measure | result | target | met |" in out.with_suffix(".md").read_text()
+        return report
+
+    return run
