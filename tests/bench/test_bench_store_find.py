@@ -6,9 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 
-def test_store_and_find_run_and_report(bench: Callable[..., dict[str, Any]]) -> None:
-    report = bench("store", "find")
+from tests.support import POSTGRES_URL_ENV
+
+
+def test_store_and_find_run_and_report(bench: Callable[..., dict[str, Any]], request: pytest.FixtureRequest) -> None:
+    try:  # this worker's PostgreSQL, found or started once for the store tests, rather than one more of its own
+        env = {POSTGRES_URL_ENV: request.getfixturevalue("postgres").admin_url}
+    except pytest.skip.Exception:
+        env = {}  # none: the bench says why it skips the store part
+    report = bench("store", "find", env=env)
     store = report["store"]  # a rank write on SQLite and on PostgreSQL (skipped, saying why, without PostgreSQL)
     if "skipped" not in store:
         assert {kind: (got["writes"], got["failed"]) for kind, got in store["by_store"].items()} == {
