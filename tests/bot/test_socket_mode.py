@@ -1,9 +1,9 @@
 """`leadbot run` in Socket Mode as a real process: it opens a websocket to the Slack stand-in, takes slash commands
 from it, acks them over the socket within Slack's 3 s and answers at the response_url; babelforce is the sandbox.
 
-One connected process serves most of the module (a start costs a process and its imports), with its metrics port
-and JSON logs on: its tests rank a lead no other one looks at, or change nothing. A wrong app token and SIGTERM
-each take a process of their own.
+One connected process serves the module (a start costs a process and its imports), with its metrics port and JSON
+logs on: its tests rank a lead no other one looks at, or change nothing; the last test stops it with SIGTERM. A
+wrong app token takes a process of its own.
 """
 
 from __future__ import annotations
@@ -190,13 +190,10 @@ def test_socket_mode_with_a_wrong_app_token_stops_at_start_up(sandbox: SandboxSe
         assert wrong not in bot.output  # the failure is reported without printing the token
 
 
-def test_socket_mode_stops_cleanly_on_sigterm(sandbox: SandboxServer, tmp_path: Path) -> None:
-    with SlackStub(app_token=APP_TOKEN) as stub:
-        bot = _connected(stub, _bot_env(stub, sandbox, APP_TOKEN), tmp_path)
-        try:
-            bot.process.terminate()
-            assert bot.process.wait(timeout=10) == 0, bot.output
-            assert bot.wait_output("leadbot stopping", timeout=5), bot.output
-            assert "Traceback" not in bot.output
-        finally:
-            bot.stop()
+def test_socket_mode_stops_cleanly_on_sigterm(socket_bot: SocketBot) -> None:
+    """The module's bot, stopped: this test comes last."""
+    bot = socket_bot.bot
+    bot.process.terminate()
+    assert bot.process.wait(timeout=10) == 0, bot.output
+    assert bot.wait_output("leadbot stopping", timeout=5), bot.output
+    assert "Traceback" not in bot.output
