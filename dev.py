@@ -35,9 +35,11 @@ commands:
 
 #: Two pytest workers (pytest-xdist), each taking whole test files: most of the suite's time is waiting (deadlines,
 #: stalls, processes starting), so two files at a time roughly halve it even on 2 cores. Whole files, because
-#: module-scoped bots and the tallies some modules print expect to see all of their module's tests. A later
-#: `-n 0` in ARGS runs everything in this process (e.g. with a debugger).
-PYTEST_WORKERS = ("-n", "2", "--dist", "loadfile")
+#: module-scoped bots and the tallies some modules print expect to see all of their module's tests. Files in their
+#: own order (--no-loadscope-reorder): xdist would otherwise start with the files holding the most tests and leave
+#: the few-test, slow ones (the bench smoke, real `leadbot run` processes) for the end, where one worker runs them
+#: while the other has nothing left. A later `-n 0` in ARGS runs everything in this process (e.g. with a debugger).
+PYTEST_WORKERS = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder")
 
 
 def _run(*cmd: str | Path) -> int:

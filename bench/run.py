@@ -190,7 +190,7 @@ def part_ack(ctx: Context) -> dict[str, Any]:
 
 def part_workers(ctx: Context) -> dict[str, Any]:
     """The burst of part 1 (the next command as soon as an ack returns) against `leadbot run --http --workers N`,
-    for each N of WORKER_COUNTS, each on a fresh bot and the same sandbox."""
+    for each N of `--workers-counts` (WORKER_COUNTS by default), each on a fresh bot and the same sandbox."""
     count, in_flight, latency = ctx.args.ack_requests, ctx.args.ack_concurrency, ctx.args.ack_latency_ms
     result: dict[str, Any] = {
         "requests": count,
@@ -198,7 +198,7 @@ def part_workers(ctx: Context) -> dict[str, Any]:
         "sandbox_latency_ms": latency,
         "by_workers": {},
     }
-    for workers in WORKER_COUNTS:
+    for workers in ctx.args.worker_counts:
         progress(f"workers ({workers}): burst of {count} /lead show, {in_flight} acks awaited, sandbox +{latency:g} ms")
         with bot_process(ctx, workers=workers) as (bot, _):
             got = _ack_run(ctx, bot, "open")
@@ -403,6 +403,8 @@ async def _direct_show_calls(sandbox: SandboxProcess, lead_ids: list[str]) -> li
 
 
 COMBOS = (("show", "uid"), ("show", "number"), ("rank", "uid"), ("rank", "number"))
+#: --lookup-commands' names for COMBOS; "show-uid" is the one the naive alternative is compared with.
+COMBO_NAMES = {f"{action}-{key}": (action, key) for action, key in COMBOS}
 
 
 def _command(action: str, key: str, size: int, n: int) -> tuple[str, str]:
@@ -436,7 +438,7 @@ def part_lookup(ctx: Context) -> dict[str, Any]:
     by_size: dict[str, Any] = {}
     for size in ctx.args.sizes:
         rows: dict[str, Any] = {}
-        for action, key in COMBOS:
+        for action, key in ctx.args.lookup_combos:
             progress(f"lookup {size}: /lead {action} by {key}: cold, then {warm_count} warm")
             with bot_process(ctx) as (_, commands):
                 picks = _picks(rng, size, warm_count + 1)
@@ -1087,6 +1089,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--store-writes", type=int, default=50, help="rank writes per audit store (default 50)")
     parser.add_argument("--overhead-commands", type=int, default=50, help="commands in the overhead test (default 50)")
     parser.add_argument("--warm-commands", type=int, default=20, help="warm commands per lookup case (default 20)")
+    parser.add_argument(
+        "--workers-counts",
+        default=",".join(map(str, WORKER_COUNTS)),
+        help="workers part: the N of `--workers N` to burst, a fresh bot each (default 1,2)",
+    )
+    parser.add_argument(
+        "--lookup-commands",
+        default=",".join(COMBO_NAMES),
+        help=f"lookup part: the commands measured, a fresh bot each (default {','.join(COMBO_NAMES)}; show-uid "
+        "always, the naive alternative is compared with it)",
+    )
     parser.add_argument("--reply-timeout", type=float, default=60, help="seconds to wait for a reply (default 60)")
     parser.add_argument("--find-lists", default=FIND_LISTS, help=f"find: COUNTxSIZE lists (default {FIND_LISTS})")
     parser.add_argument("--find-big", type=int, default=FIND_BIG, help=f"find: one list this big (default {FIND_BIG})")
@@ -1101,6 +1114,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    try:
+        args.worker_counts = [int(count) for count in args.workers_counts.split(",") if count]
+    except ValueError:
+        parser.error(f"--workers-counts takes whole numbers, e.g. 1,2; not {args.workers_counts!r}")
+    if not args.worker_counts or min(args.worker_counts) < 1:
+        parser.error("--workers-counts needs at least one count, each 1 or more")
+    wanted = [name for name in args.lookup_commands.split(",") if name]
+    unknown = set(wanted) - set(COMBO_NAMES)
+    if unknown or "show-uid" not in wanted:
+        parser.error(f"--lookup-commands: choose from {', '.join(COMBO_NAMES)}, show-uid included")
+    args.lookup_combos = [combo for name, combo in COMBO_NAMES.items() if name in wanted]
     if args.sizes:
         args.sizes = sorted({int(size) for size in args.sizes.split(",") if size})
     else:

@@ -95,47 +95,6 @@ class Period:
 # ---------------------------------------------------------------------- the command line
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "audit",
-        help="the audit trail: export it for an auditor (leadbot audit export)",
-        description="Work with leadbot's audit trail (the store LEADBOT_DB names).",
-    )
-    actions = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    export = actions.add_parser(
-        "export",
-        help="write the audit trail, one row per record, as JSON lines or CSV",
-        description=(
-            "Write the audit trail of the store LEADBOT_DB names (the settings of leadbot run, from the environment "
-            "and .env) for an auditor: one row per record (who, when, what, which lead, before and after, outcome, "
-            "request id, undo links), oldest first, phone numbers as recorded. Read-only: the store is neither "
-            "created, migrated nor written. Progress and a final count go to stderr."
-        ),
-        epilog="Example: leadbot audit export --since 2025-01-01 --until 2025-03-31 --format csv --output q1.csv",
-    )
-    export.add_argument(
-        "--since",
-        metavar="DATE",
-        help="records from this day on (YYYY-MM-DD, UTC; or an ISO 8601 time such as 2025-01-31T08:00:00Z)",
-    )
-    export.add_argument(
-        "--until",
-        metavar="DATE",
-        help="records up to and including this day (YYYY-MM-DD, UTC; an ISO 8601 time: before that moment)",
-    )
-    export.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="jsonl",
-        help="jsonl: one JSON object per line, before/after as objects (default); csv: a header row, then one "
-        "row per record, before/after as JSON text",
-    )
-    export.add_argument(
-        "--output", metavar="FILE", type=Path, help="write to FILE (replaced only once complete); default stdout"
-    )
-    export.set_defaults(run=run)
-
-
 def run(args: argparse.Namespace) -> int:
     """`leadbot audit export`: 0 when written, 2 for bad arguments or settings, 1 when the store cannot be read."""
     try:

@@ -30,30 +30,6 @@ SECRET_VARIABLES = (
 )
 
 
-def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "doctor",
-        help="check this installation before going live: settings, Slack tokens and scopes, babelforce (read-only)",
-        description=(
-            "Check a real installation with the settings leadbot run uses (environment and .env): the settings, "
-            "Slack's answer to the bot token and its scopes, the Socket Mode token, the babelforce login, the lists "
-            "and their CSV exports, the hoppers and the campaign → list map. One line per check, ✓ or ✗ with what to "
-            "do. Read-only unless --write-check is given. Exit status 0 when every check passed, 1 otherwise."
-        ),
-    )
-    parser.add_argument("--http", action="store_true", help="check as for leadbot run --http (no Socket Mode)")
-    parser.add_argument("--list", dest="list_name", metavar="NAME", help="check only this list's export (name or id)")
-    parser.add_argument(
-        "--write-check",
-        nargs=2,
-        metavar=("LIST", "LEAD"),
-        help="also PUT this lead's rank unchanged and confirm its other fields stay as they were (one real write, "
-        "recorded in the audit trail of LEADBOT_DB first)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout (progress on stderr)")
-    parser.set_defaults(run=run)
-
-
 def run(args: argparse.Namespace) -> int:
     configure_logging("WARNING")  # the report is the output; the client's warnings (masked) go to stderr
     write = (args.write_check[0], args.write_check[1]) if args.write_check else None

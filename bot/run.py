@@ -22,7 +22,7 @@ from babelforce.config import BabelforceSettings
 
 from . import metrics
 from .alerts import AlertWatcher
-from .app import EVENTS_PATH, HEALTH_PATH, SLACK_API_URL, build_app, http_app
+from .app import EVENTS_PATH, SLACK_API_URL, build_app, http_app
 from .audit import AuditError, AuditStore, open_store
 from .http_server import server_options
 from .logs import CHATTY_LOGGERS as CHATTY_LOGGERS  # where they have always been found (moved to bot.logs)
@@ -35,31 +35,8 @@ from .service import LeadService
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
 from .workers import problems as workers_problems
 from .workers import serve as serve_workers
-from .workers import worker_count
 
 log = logging.getLogger(__name__)
-
-
-def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "run",
-        help="serve the bot to Slack (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)",
-        description=(
-            "Serve leadbot to a Slack workspace. With SLACK_APP_TOKEN set it connects in Socket Mode (no public URL "
-            f"needed); otherwise, or with --http, it serves Slack's requests at {EVENTS_PATH} and a health check at "
-            f"{HEALTH_PATH}. Settings come from the environment and .env (see .env.example)."
-        ),
-    )
-    parser.add_argument("--http", action="store_true", help="serve HTTP even when SLACK_APP_TOKEN is set")
-    parser.add_argument("--host", help="HTTP mode: address to listen on (default LEADBOT_HOST or 0.0.0.0)")
-    parser.add_argument("--port", type=int, help="HTTP mode: port (default LEADBOT_PORT or 3000; 0 picks a free one)")
-    parser.add_argument(
-        "--workers",
-        type=worker_count,
-        default=1,
-        help="HTTP mode: serve with N processes on this machine, sharing the port and the audit store (default 1)",
-    )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

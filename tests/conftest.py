@@ -1,6 +1,11 @@
 """Fixtures every test package may use: a local babelforce sandbox on loopback, anyio's backend, and the audit
 store under test (SQLite and PostgreSQL). Helpers that are not fixtures live in tests/support.py.
 
+Property tests (hypothesis) run under the profile HYPOTHESIS_PROFILE names: "quick" by default (40 examples per
+test, a few seconds for them all; failures found are kept in .hypothesis/ and tried first next time), "thorough"
+for 500 (`HYPOTHESIS_PROFILE=thorough python3 dev.py test`, some minutes: after changing a parser, a rule or a
+strategy). A test sets its own deadline and health checks, never its number of examples.
+
 The audit store: a test (or a module-scoped fixture) that takes `store_kind` runs once per store, "sqlite" and
 "postgresql"; `audit_target` is a fresh store of that kind for one test, `new_audit_target(name)` one for a
 module-scoped bot. PostgreSQL comes from LEADBOT_TEST_POSTGRES_URL, else a server on 127.0.0.1:5432 (user postgres),
@@ -10,11 +15,13 @@ skipped, and the terminal summary says so; under CI=true (or LEADBOT_TEST_REQUIR
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from sandbox import SandboxServer
 from tests.support import (
@@ -27,6 +34,10 @@ from tests.support import (
 )
 
 STORES = ("sqlite", "postgresql")
+
+settings.register_profile("quick", max_examples=40)
+settings.register_profile("thorough", max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 @pytest.fixture

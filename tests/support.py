@@ -5,7 +5,10 @@
 - the end-to-end bot: `Bot` and `start_bot` (the real Bolt app over HTTP on loopback, the babelforce sandbox behind
   it, the Slack stand-in in front), `shared_bot` for module-scoped fixtures, and what tests read in its answers
   (`texts`, `block`, `header`, `caveat`, ...) or in the sandbox (`snapshot`, `all_leads`, `writes`, ...);
-- metrics: `scrape` reads a /metrics page (HTTP mode's, or Socket Mode's LEADBOT_METRICS_PORT).
+- metrics: `scrape` reads a /metrics page (HTTP mode's, or Socket Mode's LEADBOT_METRICS_PORT);
+- the command line: `clean_env` (no SLACK_/BABELFORCE_/LEADBOT_ setting of the developer's shell), `leadbot` (the
+  `leadbot` command in this process, for what it says before serving anything; a real process costs its imports),
+  `LeadbotProcess` (`leadbot ARGS` as a real process, its output collected as it comes).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import os
 import secrets
 import sqlite3
 import ssl
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from pydantic import SecretStr
@@ -33,6 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from babelforce import BabelforceClient, ClientCredentials, PasswordLogin, RetryPolicy
 from babelforce.config import Timeouts
+from bot import cli
 from bot.alerts import AlertWatcher
 from bot.app import EVENTS_PATH, build_app, http_app
 from bot.audit import open_store
@@ -463,6 +471,121 @@ def scrape(url: str) -> Scrape:
     assert response.headers["content-type"].startswith("text/plain"), response.headers
     families = text_string_to_metric_families(response.text)
     return Scrape(response.text, tuple(sample for family in families for sample in family.samples))
+
+
+# ---------------------------------------------------------------------- the command line
+
+SETTINGS_PREFIXES = ("SLACK_", "BABELFORCE_", "LEADBOT_")
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This environment without any SLACK_/BABELFORCE_/LEADBOT_ variable of the developer's shell, plus `values`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(SETTINGS_PREFIXES)}
+    env.update(values)
+    return env
+
+
+@dataclass(frozen=True)
+class Exited:
+    """What `leadbot ...` run in this process gave: its exit status and its output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def leadbot(
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Exited:
+    """`leadbot ARGS` in this process (bot.cli.main, as the console script calls it), with exactly `env`'s
+    SLACK_/BABELFORCE_/LEADBOT_ settings, in `cwd` (where it looks for .env and data/): for the start-up checks that
+    refuse before anything is served. An argparse error exits with status 2, as it does from the shell."""
+    for key in [key for key in os.environ if key.startswith(SETTINGS_PREFIXES)]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith(SETTINGS_PREFIXES):
+            monkeypatch.setenv(key, value)
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        status = cli.main(args)
+    except SystemExit as exited:
+        status = exited.code if isinstance(exited.code, int) else 1
+    out, err = capsys.readouterr()
+    return Exited(status, out, err)
+
+
+class LeadbotProcess:
+    """`python -m bot.cli ARGS` in its own process; its output (stdout and stderr) is collected by a thread so
+    that reading it can never block the test (nor the process on a full pipe)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        self._lines: list[str] = []
+        self._cond = threading.Condition()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="leadbot output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._cond:
+            return "".join(self._lines)
+
+    def wait_output(self, text: str, timeout: float) -> bool:
+        """True once `text` appears in the output within `timeout` s; False when it does not, or the process
+        ended without printing it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while text not in "".join(self._lines):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
+                    return False
+                self._cond.wait(min(remaining, 0.1))
+            return True
+
+    def wait_healthy(self, base_url: str, timeout: float = 30.0) -> None:
+        """Wait until HTTP mode answers its health check; fail with the output when it ends or does not answer."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=1) as probe:
+            while True:
+                with suppress(httpx.TransportError):
+                    if probe.get(f"{base_url}/healthz").status_code == 200:
+                        return
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"leadbot did not come up at {base_url}:\n{self.output}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 # ---------------------------------------------------------------------- the audit store: SQLite and PostgreSQL

@@ -121,7 +121,7 @@ WRITES = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(WRITES)
 def test_the_standings_after_any_writes_are_the_list_in_load_order(writes: list[tuple]) -> None:  # type: ignore[type-arg]
     """A model of the list: a dict in load order. An update keeps its key's place (the uid and status it does not

@@ -178,7 +178,7 @@ async def test_an_add_that_could_not_log_in_was_never_sent_and_says_so(make_clie
 async def test_an_add_whose_login_stalls_times_out_as_never_sent(make_client, control):
     bf = make_client()
     list_id = (await bf.find_list("Spring leads")).id
-    fresh = make_client(timeouts=Timeouts(connect=1, read=1, deadline=1.5), retry=RetryPolicy(max_retries=0))
+    fresh = make_client(timeouts=Timeouts(connect=1, read=1, deadline=0.8), retry=RetryPolicy(max_retries=0))
     control.reset_stats()
     control.faults({"stall_s": 4, "path": r"^/oauth/token$"})
     with pytest.raises(APITimeoutError) as caught:
@@ -207,7 +207,7 @@ async def test_add_reset_before_it_acted_reports_nothing_created(client, control
 
 
 async def test_stalled_add_times_out_then_is_found(make_client, control):
-    bf = make_client(timeouts=Timeouts(connect=1, read=1, deadline=1.5))
+    bf = make_client(timeouts=Timeouts(connect=1, read=1, deadline=0.8))
     list_id = await spring_id(bf)
     control.faults({"stall_s": 4, "method": "POST", "path": r"/leads$"})
     result = await bf.add_lead(list_id, uid="slow-add", number="+4915100000324", rank=10)

@@ -60,7 +60,7 @@ def add_leads(control: SandboxControl, count: int, prefix: str = "fresh") -> Non
 
 # ---------------------------------------------------------------------- in the background, as leadbot run starts it
 
-QUIET_S = 2.0
+QUIET_S = 1.0  # the watcher's one-message-per-campaign window, shortened from 5 minutes
 
 
 @pytest.fixture

@@ -30,9 +30,7 @@ from tests.support import Bot, all_leads, is_progress, shared_bot, texts
 
 CRASH = "Something went wrong inside leadbot"
 ACK_DEADLINE_S = 3.0
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 TALLY: Counter[str] = Counter()
 
 # ---------------------------------------------------------------------- strategies

@@ -1,31 +1,39 @@
-"""`leadbot console --script`: the demo a newcomer runs, as a real process against the in-process sandbox."""
+"""`leadbot console --script`: the demo a newcomer runs against the in-process sandbox. The article's run is a real
+process, as a newcomer starts it; the other scripts run the same command in this process (a process costs its
+imports), from the command line's parser to the exit status.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.subcommands import EXAMPLES
+from tests.support import Exited, clean_env, leadbot
 
 
-def _console(script: str, tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+def _script(script: str, tmp_path: Path) -> Path:
     path = tmp_path / "script.txt"
     path.write_text(script, encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "BABELFORCE_", "LEADBOT_"))}
-    env.update(settings)
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--script", str(path)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    return path
+
+
+@pytest.fixture
+def console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Exited]:
+    """`leadbot console --script` in this process, with only the given LEADBOT_ settings."""
+
+    def run(script: str, **settings: str) -> Exited:
+        path = _script(script, tmp_path)
+        return leadbot(["console", "--script", str(path)], settings, tmp_path, monkeypatch, capsys)
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +50,15 @@ def article_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.Complete
             "/lead help",
         ]
     )
-    return _console(script, tmp_path_factory.mktemp("console"))
+    tmp_path = tmp_path_factory.mktemp("console")
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", "--script", str(_script(script, tmp_path))],
+        env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 def test_console_shows_the_articles_two_examples(article_run: subprocess.CompletedProcess[str]) -> None:
@@ -83,7 +99,7 @@ def test_console_renders_cards_errors_and_help_as_text(article_run: subprocess.C
     assert "Traceback" not in out + article_run.stderr
 
 
-def test_console_walks_through_a_form_and_shows_field_errors(tmp_path: Path) -> None:
+def test_console_walks_through_a_form_and_shows_field_errors(console: Callable[..., Exited]) -> None:
     script = "\n".join(
         [
             "/lead add",
@@ -97,7 +113,7 @@ def test_console_walks_through_a_form_and_shows_field_errors(tmp_path: Path) -> 
             "250",
         ]
     )
-    result = _console(script, tmp_path)
+    result = console(script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Add a lead" in out
@@ -108,8 +124,8 @@ def test_console_walks_through_a_form_and_shows_field_errors(tmp_path: Path) -> 
     assert "note: from the form" in out
 
 
-def test_console_buttons_are_words_apply_cancel_and_undo_with_its_confirm(tmp_path: Path) -> None:
-    run = _console(
+def test_console_buttons_are_words_apply_cancel_and_undo_with_its_confirm(console: Callable[..., Exited]) -> None:
+    run = console(
         "\n".join(
             [
                 '/lead rank "Spring leads" lead-40 45',  # in the hopper: asks first
@@ -127,7 +143,6 @@ def test_console_buttons_are_words_apply_cancel_and_undo_with_its_confirm(tmp_pa
                 '/lead history "Spring leads" lead-40',
             ]
         ),
-        tmp_path,
     )
 
     assert run.returncode == 0, run.stderr
@@ -143,8 +158,8 @@ def test_console_buttons_are_words_apply_cancel_and_undo_with_its_confirm(tmp_pa
     assert "undid a change: rank 45 → 40" in out and "changed rank 40 → 45 (undone)" in out
 
 
-def test_console_undo_by_command_and_history_dates_read_as_their_utc_fallback(tmp_path: Path) -> None:
-    run = _console(
+def test_console_undo_by_command_and_history_dates_read_as_their_utc_fallback(console: Callable[..., Exited]) -> None:
+    run = console(
         "\n".join(
             [
                 '/lead rank "Spring leads" lead-10 20',
@@ -155,7 +170,6 @@ def test_console_undo_by_command_and_history_dates_read_as_their_utc_fallback(tm
                 '/lead history "Spring leads" lead-10',
             ]
         ),
-        tmp_path,
     )
 
     assert run.returncode == 0, run.stderr
@@ -169,8 +183,8 @@ def test_console_undo_by_command_and_history_dates_read_as_their_utc_fallback(tm
     assert "<!date" not in out and "{date_short_pretty}" not in out
 
 
-def test_console_home_tab_any_hopper_dial_outcomes_and_alerts(tmp_path: Path) -> None:
-    run = _console(
+def test_console_home_tab_any_hopper_dial_outcomes_and_alerts(console: Callable[..., Exited]) -> None:
+    run = console(
         "\n".join(
             [
                 '/lead rank "Spring leads" lead-10 100',
@@ -183,7 +197,6 @@ def test_console_home_tab_any_hopper_dial_outcomes_and_alerts(tmp_path: Path) ->
                 "/lead campaign",
             ]
         ),
-        tmp_path,
         LEADBOT_ALERT_CHANNEL="C0ALERTS",
         LEADBOT_ALERT_HOPPER_MIN="15",  # Renewals' 10 loaded leads are below it: one alert at the first look
     )

@@ -1,14 +1,18 @@
-"""`leadbot run` as a real process: fail-fast start-up checks, and HTTP mode serving signed Slack requests."""
+"""`leadbot run`: fail-fast start-up checks, and HTTP mode serving signed Slack requests as a real process.
+
+The refusals that come before anything is served run the command in this process (tests.support.leadbot: what it
+prints and its exit status, as from the shell); two of them, and HTTP mode, run as real processes, whose whole output
+is checked for secrets. One HTTP-mode process serves the module (a start costs a process and its imports).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -16,16 +20,10 @@ import pytest
 
 from sandbox import SandboxServer
 from slackstub import SlackDriver, SlackStub
-from tests.support import is_progress, scrape, texts
+from tests.support import LeadbotProcess, clean_env, is_progress, leadbot, scrape, texts
 
 SECRET_VALUES = ("xoxp-do-not-print-me", "sig-do-not-print-me", "bf-do-not-print-me")
-
-
-def _env(**values: str) -> dict[str, str]:
-    """A clean environment: no SLACK_/BABELFORCE_/LEADBOT_ variables leak in from the developer's shell."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "BABELFORCE_", "LEADBOT_"))}
-    env.update(values)
-    return env
+ALERTS = "C0ALERTS"
 
 
 def _leadbot(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,8 +32,10 @@ def _leadbot(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comp
     )
 
 
-def test_run_without_settings_names_every_missing_variable(tmp_path: Path) -> None:
-    result = _leadbot(["run", "--http"], _env(), tmp_path)
+def test_run_without_settings_names_every_missing_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = leadbot(["run", "--http"], {}, tmp_path, monkeypatch, capsys)
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN is not set" in result.stderr
     assert "SLACK_SIGNING_SECRET is not set" in result.stderr
@@ -44,7 +44,7 @@ def test_run_without_settings_names_every_missing_variable(tmp_path: Path) -> No
 
 def test_run_stops_when_slack_refuses_the_bot_token(sandbox: SandboxServer, tmp_path: Path) -> None:
     with SlackStub() as stub:
-        env = _env(
+        env = clean_env(
             SLACK_BOT_TOKEN="xoxb-not-the-right-one",
             SLACK_SIGNING_SECRET="s",
             SLACK_API_URL=stub.api_url,
@@ -58,15 +58,17 @@ def test_run_stops_when_slack_refuses_the_bot_token(sandbox: SandboxServer, tmp_
     assert "xoxb-not-the-right-one" not in result.stderr + result.stdout
 
 
-def test_run_reports_babelforce_settings_missing_once_slack_is_set(tmp_path: Path) -> None:
-    env = _env(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
-    result = _leadbot(["run", "--http"], env, tmp_path)
+def test_run_reports_babelforce_settings_missing_once_slack_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    result = leadbot(["run", "--http"], env, tmp_path, monkeypatch, capsys)
     assert result.returncode == 2
     assert "BABELFORCE_BASE_URL" in result.stderr
 
 
 def test_invalid_values_are_named_but_never_printed(tmp_path: Path) -> None:
-    env = _env(
+    env = clean_env(
         SLACK_BOT_TOKEN=SECRET_VALUES[0],
         SLACK_SIGNING_SECRET=SECRET_VALUES[1],
         SLACK_APP_TOKEN="xoxb-not-an-app-token",
@@ -91,31 +93,40 @@ def test_invalid_values_are_named_but_never_printed(tmp_path: Path) -> None:
     ids=["unknown scheme", "unreachable postgresql"],
 )
 def test_an_audit_store_leadbot_cannot_use_stops_the_start_naming_leadbot_db(
-    sandbox: SandboxServer, tmp_path: Path, leadbot_db: str, said: str
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    leadbot_db: str,
+    said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    env = _env(
-        SLACK_BOT_TOKEN="xoxb-1",
-        SLACK_SIGNING_SECRET="s",
-        BABELFORCE_BASE_URL=sandbox.base_url,
-        BABELFORCE_ACCESS_TOKEN="t",
-        LEADBOT_ALLOW_ALL_WRITERS="true",
-        LEADBOT_DB=leadbot_db,
-    )
-    result = _leadbot(["run", "--http", "--port", "0"], env, tmp_path)
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "BABELFORCE_BASE_URL": sandbox.base_url,
+        "BABELFORCE_ACCESS_TOKEN": "t",
+        "LEADBOT_ALLOW_ALL_WRITERS": "true",
+        "LEADBOT_DB": leadbot_db,
+    }
+    result = leadbot(["run", "--http", "--port", "0"], env, tmp_path, monkeypatch, capsys)
     assert result.returncode == 2
     assert "LEADBOT_DB" in result.stderr and said in result.stderr
-    assert "db-do-not-print-me" not in result.stderr + result.stdout
+    # what it logs before its logging is set up goes to stderr as it is (a real process prints these lines)
+    assert "db-do-not-print-me" not in result.stderr + result.stdout + caplog.text
     assert list(tmp_path.iterdir()) == []  # no folder named "mysql:" or "postgresql:", no data/leadbot.db
 
 
-def test_socket_mode_needs_an_app_token_starting_with_xapp(tmp_path: Path) -> None:
-    env = _env(
-        SLACK_BOT_TOKEN="xoxb-1",
-        SLACK_APP_TOKEN="xoxb-wrong-kind",
-        BABELFORCE_BASE_URL="http://127.0.0.1:9",
-        BABELFORCE_ACCESS_TOKEN="t",
-    )
-    result = _leadbot(["run"], env, tmp_path)
+def test_socket_mode_needs_an_app_token_starting_with_xapp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_APP_TOKEN": "xoxb-wrong-kind",
+        "BABELFORCE_BASE_URL": "http://127.0.0.1:9",
+        "BABELFORCE_ACCESS_TOKEN": "t",
+    }
+    result = leadbot(["run"], env, tmp_path, monkeypatch, capsys)
     assert result.returncode == 2
     assert "SLACK_APP_TOKEN must be an app-level token starting with xapp-" in result.stderr
     assert "SLACK_SIGNING_SECRET" not in result.stderr  # Socket Mode does not sign requests
@@ -127,119 +138,26 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass
+class HttpBot:
+    driver: SlackDriver
+    base: str
+    stub: SlackStub
+    bot: LeadbotProcess
+    alert: dict[str, str]  # the first pass's post to LEADBOT_ALERT_CHANNEL
+
+
 @pytest.fixture(scope="module")
-def http_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SlackDriver, str, SlackStub]]:
-    """`leadbot run --http` in its own process, configured only through the environment; one for the module (a
-    start costs a process and its imports): its tests rank a lead no other one looks at, or change nothing."""
+def http_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpBot]:
+    """`leadbot run --http` in its own process, configured only through the environment, logging JSON
+    (LEADBOT_LOG_FORMAT=json) and watching the campaigns (LEADBOT_ALERT_CHANNEL: Renewals' 10 loaded leads are below
+    LEADBOT_ALERT_HOPPER_MIN=15, so the first pass posts one line, awaited here so that no test sees it arrive). One
+    for the module: its tests rank a lead no other one looks at, or change nothing."""
     port = _free_port()
     secret = "http-mode-test-secret"
     tmp_path = tmp_path_factory.mktemp("http-mode")
-    with SandboxServer(seed="demo") as sandbox, SlackStub() as stub, httpx.Client(timeout=1) as probe:
-        env = _env(
-            SLACK_BOT_TOKEN=stub.bot_token,
-            SLACK_SIGNING_SECRET=secret,
-            SLACK_API_URL=stub.api_url,
-            BABELFORCE_BASE_URL=sandbox.base_url,
-            BABELFORCE_CLIENT_ID="sandbox",
-            BABELFORCE_CLIENT_SECRET="sandbox",
-            LEADBOT_ALLOW_ALL_WRITERS="true",
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--http", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if probe.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read() if process.stdout else ""
-                    pytest.fail(f"leadbot run --http did not come up:\n{output}")
-                time.sleep(0.05)
-            with SlackDriver(stub, f"{base}/slack/events", secret) as driver:
-                yield driver, base, stub
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def test_http_mode_answers_health_checks_and_serves_a_signed_command(
-    http_bot: tuple[SlackDriver, str, SlackStub],
-) -> None:
-    driver, base, _ = http_bot
-    health = httpx.get(f"{base}/healthz")
-    assert health.status_code == 200
-    assert health.json() == {"ok": True}
-    interaction = driver.command('rank "Spring leads" lead-10 100')
-    assert interaction.status == 200
-    assert interaction.json is not None and is_progress(interaction.json)
-    reply = driver.replies(interaction)[0]
-    assert "first of the next batch" in texts(reply)
-
-
-def test_http_mode_rejects_an_unsigned_request(http_bot: tuple[SlackDriver, str, SlackStub]) -> None:
-    driver, _, stub = http_bot
-    seen = len(stub.events)  # the start-up token check (auth.test)
-    response = driver.post_raw(b"command=%2Flead&text=help", {"Content-Type": "application/x-www-form-urlencoded"})
-    assert response.status_code == 401
-    assert stub.events[seen:] == []
-
-
-def test_http_mode_checks_the_bot_token_at_start_up(http_bot: tuple[SlackDriver, str, SlackStub]) -> None:
-    _, _, stub = http_bot
-    assert [call.response["ok"] for call in stub.calls("auth.test")][:1] == [True]
-
-
-def test_http_mode_starts_the_campaign_alerts(tmp_path: Path) -> None:
-    """With LEADBOT_ALERT_CHANNEL set, `leadbot run --http` watches the campaigns from its start: Renewals' 10
-    loaded leads are below LEADBOT_ALERT_HOPPER_MIN=15, so the first pass posts one line to that channel."""
     with SandboxServer(seed="demo") as sandbox, SlackStub() as stub:
-        env = _env(
-            SLACK_BOT_TOKEN=stub.bot_token,
-            SLACK_SIGNING_SECRET="s",
-            SLACK_API_URL=stub.api_url,
-            BABELFORCE_BASE_URL=sandbox.base_url,
-            BABELFORCE_CLIENT_ID="sandbox",
-            BABELFORCE_CLIENT_SECRET="sandbox",
-            LEADBOT_ALLOW_ALL_WRITERS="true",
-            LEADBOT_ALERT_CHANNEL="C0ALERTS",
-            LEADBOT_ALERT_HOPPER_MIN="15",
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--http", "--host", "127.0.0.1", "--port", str(_free_port())],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            posted = stub.wait_for(lambda event: event.kind == "api" and event.name == "chat.postMessage", timeout=30)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-    assert posted.payload["channel"] == "C0ALERTS"
-    assert posted.payload["text"].startswith(":warning: *Renewals*: hopper low, 10 loaded (alert below 15)")
-
-
-def test_http_mode_serves_metrics_on_its_port_and_logs_json_from_every_logger(tmp_path: Path) -> None:
-    """GET /metrics on the HTTP port, unsigned, moving with a command; LEADBOT_LOG_FORMAT=json makes every line of
-    the process one JSON object: leadbot's own, and uvicorn's, which gets the same format (its log_config)."""
-    port, secret = _free_port(), "json-mode-secret"
-    with SandboxServer(seed="demo") as sandbox, SlackStub() as stub:
-        env = _env(
+        env = clean_env(
             SLACK_BOT_TOKEN=stub.bot_token,
             SLACK_SIGNING_SECRET=secret,
             SLACK_API_URL=stub.api_url,
@@ -248,37 +166,69 @@ def test_http_mode_serves_metrics_on_its_port_and_logs_json_from_every_logger(tm
             BABELFORCE_CLIENT_SECRET="sandbox",
             LEADBOT_ALLOW_ALL_WRITERS="true",
             LEADBOT_LOG_FORMAT="json",
+            LEADBOT_ALERT_CHANNEL=ALERTS,
+            LEADBOT_ALERT_HOPPER_MIN="15",
         )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--http", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        bot = LeadbotProcess(["run", "--http", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None and time.monotonic() < deadline, "leadbot run --http did not come up"
-                time.sleep(0.05)
+            bot.wait_healthy(base)
+            posted = stub.wait_for(lambda event: event.kind == "api" and event.name == "chat.postMessage", timeout=30)
             with SlackDriver(stub, f"{base}/slack/events", secret) as driver:
-                interaction = driver.command('show "Spring leads" lead-10')
-                assert "lead-10" in texts(driver.replies(interaction)[0])
-            metrics = scrape(f"{base}/metrics")
-            assert metrics.value("leadbot_commands_total", subcommand="show", outcome="ok") == 1
-            assert metrics.value("leadbot_ack_seconds_count", kind="command") == 1
-            assert metrics.value("leadbot_babelforce_token_fetches_total", result="ok") == 1
-            assert "process_cpu_seconds_total" in metrics.text  # one process: prometheus_client's own too
+                yield HttpBot(driver, base, stub, bot, posted.payload)
         finally:
-            process.terminate()
-            output = process.communicate(timeout=10)[0]
+            bot.stop()
+
+
+def test_http_mode_answers_health_checks_and_serves_a_signed_command(http_bot: HttpBot) -> None:
+    health = httpx.get(f"{http_bot.base}/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"ok": True}
+    interaction = http_bot.driver.command('rank "Spring leads" lead-10 100')
+    assert interaction.status == 200
+    assert interaction.json is not None and is_progress(interaction.json)
+    reply = http_bot.driver.replies(interaction)[0]
+    assert "first of the next batch" in texts(reply)
+
+
+def test_http_mode_rejects_an_unsigned_request(http_bot: HttpBot) -> None:
+    stub = http_bot.stub
+    seen = len(stub.events)  # the start-up token check (auth.test), the first alert
+    response = http_bot.driver.post_raw(
+        b"command=%2Flead&text=help", {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 401
+    assert stub.events[seen:] == []
+
+
+def test_http_mode_checks_the_bot_token_at_start_up(http_bot: HttpBot) -> None:
+    assert [call.response["ok"] for call in http_bot.stub.calls("auth.test")][:1] == [True]
+
+
+def test_http_mode_starts_the_campaign_alerts(http_bot: HttpBot) -> None:
+    """With LEADBOT_ALERT_CHANNEL set, `leadbot run --http` watches the campaigns from its start: the first pass
+    posts one line to that channel."""
+    assert http_bot.alert["channel"] == ALERTS
+    assert http_bot.alert["text"].startswith(":warning: *Renewals*: hopper low, 10 loaded (alert below 15)")
+
+
+def test_http_mode_serves_metrics_on_its_port_and_logs_json_from_every_logger(http_bot: HttpBot) -> None:
+    """GET /metrics on the HTTP port, unsigned, moving with a command; LEADBOT_LOG_FORMAT=json makes every line of
+    the process one JSON object: leadbot's own, and uvicorn's, which gets the same format (its log_config)."""
+    before = scrape(f"{http_bot.base}/metrics")
+    interaction = http_bot.driver.command('show "Spring leads" lead-10')
+    assert "lead-10" in texts(http_bot.driver.replies(interaction)[0])
+    assert http_bot.bot.wait_output('"/lead show', timeout=10), http_bot.bot.output
+    metrics = scrape(f"{http_bot.base}/metrics")
+    assert metrics.value("leadbot_commands_total", subcommand="show", outcome="ok") == 1
+    assert before.value("leadbot_commands_total", subcommand="show") == 0
+    moved = metrics.value("leadbot_ack_seconds_count", kind="command") - before.value(
+        "leadbot_ack_seconds_count", kind="command"
+    )
+    assert moved == 1
+    assert metrics.value("leadbot_babelforce_token_fetches_total", result="ok") == 1  # the process's one login
+    assert "process_cpu_seconds_total" in metrics.text  # one process: prometheus_client's own too
+    output = http_bot.bot.output
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # each one JSON, or this fails
     assert any(line["logger"].startswith("uvicorn") for line in lines), output
     (done,) = [line for line in lines if line["message"].startswith("/lead show")]

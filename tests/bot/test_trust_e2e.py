@@ -628,9 +628,9 @@ def test_undo_clicked_twice_restores_once_and_the_second_click_says_already_undo
 
 def test_undo_double_click_while_the_restore_is_on_its_way_says_already_undone(tb: Bot, trust_db: str) -> None:
     card = tb.ask('rank "Spring leads" lead-16 26')
-    # babelforce applies the restoring PUT at once but its answer takes 1.5 s: the double click's second half
+    # babelforce applies the restoring PUT at once but its answer takes 1 s: the double click's second half
     # arrives in between.
-    tb.control.faults({"method": "PUT", "stall_s": 1.5, "times": 1})
+    tb.control.faults({"method": "PUT", "stall_s": 1.0, "times": 1})
     tb.control.reset_stats()
 
     first = tb.driver.click(card, ACTION_UNDO)
@@ -943,7 +943,7 @@ def test_a_form_submitted_twice_adds_one_lead_and_one_record(tb: Bot, trust_db: 
 
 def test_an_add_retried_by_slack_while_babelforce_is_slow_makes_one_lead(tb: Bot, trust_db: str) -> None:
     tb.ask('show "Spring leads" lead-1')  # directories cached: the retry reaches the audit trail at once
-    tb.control.faults({"method": "POST", "path": r"/leads$", "latency_ms": 1000, "times": None})
+    tb.control.faults({"method": "POST", "path": r"/leads$", "latency_ms": 700, "times": None})
     body, _, response_url = slash_body(tb, 'add "Spring leads" slow-add +4915199990004 2')
 
     first = deliver_slash(tb, body)

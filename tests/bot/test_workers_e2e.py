@@ -30,7 +30,7 @@ from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID
 from slackstub import SlackDriver, SlackStub
 from slackstub.signing import signed_headers
-from tests.support import UPDATE_ROUTE, SandboxControl, is_progress, is_question, run, scrape, texts
+from tests.support import UPDATE_ROUTE, SandboxControl, is_progress, is_question, leadbot, run, scrape, texts
 
 SECRET = "workers-test-secret"
 ALERTS = "C0ALERTS"
@@ -306,32 +306,28 @@ def test_workers_out_of_range_are_refused_in_one_sentence(capsys: pytest.Capture
     assert build_parser().parse_args(["run", "--http"]).workers == 1
 
 
-def test_workers_are_refused_with_socket_mode_and_a_private_store(tmp_path: Path) -> None:
+def test_workers_are_refused_with_socket_mode_and_a_private_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     common = {
         "SLACK_BOT_TOKEN": "xoxb-1",
         "BABELFORCE_BASE_URL": "http://127.0.0.1:9",
         "BABELFORCE_ACCESS_TOKEN": "t",
         "LEADBOT_ALLOW_ALL_WRITERS": "true",
     }
-    socket_mode = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run", "--workers", "2"],
-        env=_env(**common, SLACK_APP_TOKEN="xapp-1"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    socket_mode = leadbot(
+        ["run", "--workers", "2"], common | {"SLACK_APP_TOKEN": "xapp-1"}, tmp_path, monkeypatch, capsys
     )
     assert socket_mode.returncode == 2
     assert "--workers needs HTTP mode (--http): in Socket Mode run several `leadbot run` processes" in (
         socket_mode.stderr
     )
-    memory = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run", "--http", "--workers", "2"],
-        env=_env(**common, SLACK_SIGNING_SECRET="s", LEADBOT_DB=":memory:"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    memory = leadbot(
+        ["run", "--http", "--workers", "2"],
+        common | {"SLACK_SIGNING_SECRET": "s", "LEADBOT_DB": ":memory:"},
+        tmp_path,
+        monkeypatch,
+        capsys,
     )
     assert memory.returncode == 2
     assert "LEADBOT_DB=:memory: is private to one process" in memory.stderr

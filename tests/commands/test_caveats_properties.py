@@ -13,7 +13,7 @@ from babelforce.models import RANK_MAX, RANK_MIN, Campaign, HopperEntry, Lead
 from commands.caveat_text import caveat_text
 from commands.caveats import Action, Caveat, CaveatKind, DialContext, change_caveats
 
-SETTINGS = settings(max_examples=200, deadline=None)
+SETTINGS = settings(deadline=None)
 
 DIALABLE = ["pending", "new", "callback"]
 FINAL = ["sale", "do_not_call", "not_interested"]

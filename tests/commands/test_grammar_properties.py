@@ -18,7 +18,7 @@ from commands.set import SetLead
 from commands.show import ShowLead
 from tests.subcommands import USAGE
 
-SETTINGS = settings(max_examples=200, deadline=None)
+SETTINGS = settings(deadline=None)
 REGIONS = st.sampled_from([None, "DE", "us", "GB", "", "XX", "001"])
 
 # Pieces that exercise the grammar's corners: subcommands, quotes (straight, curly, escaped, single), '=' alone

@@ -17,7 +17,7 @@ from babelforce.models import DIALABLE_STATUSES, RANK_MAX, RANK_MIN, Campaign, H
 from commands.caveats import Caveat, CaveatKind, DialContext, TopRefusal, top_blocked, top_rank
 from commands.queue import loaded_ids, loaded_uids, next_batch, queue_position, waiting_count
 
-SETTINGS = settings(max_examples=150, deadline=None)
+SETTINGS = settings(deadline=None)
 LIST_ID = "1" * 32
 ORDERS = ["UP", "DOWN", "UP RANK", "DOWN RANK"]
 STATUSES = ["pending", "new", "callback", "sale", "no_answer", None]

@@ -270,7 +270,7 @@ def test_unknown_hopper_or_statuses_widen_the_comparison_and_say_so() -> None:
     assert "lead not in the hopper (the export has no statuses)" in caveat_text(choice)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(
     st.lists(
         st.tuples(

@@ -51,14 +51,14 @@ def expected_order(leads: list[FakeLead], list_order: str) -> list[str]:
     return [lead.id for lead in ordered]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(leads=lead_lists(), list_order=st.sampled_from(LIST_ORDERS), size=st.integers(1, 25))
 def test_refill_of_an_empty_hopper_takes_the_best_dialable_leads_in_order(leads, list_order, size) -> None:
     hopper = refill([], leads, list_order, size)
     assert [entry.lead_id for entry in hopper] == expected_order(leads, list_order)[:size]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(leads=lead_lists(), list_order=st.sampled_from(LIST_ORDERS), size=st.integers(1, 25), data=st.data())
 def test_refill_keeps_loaded_entries_and_only_appends(leads, list_order, size, data) -> None:
     dialable = [lead for lead in leads if is_dialable(lead)]

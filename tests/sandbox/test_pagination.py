@@ -127,13 +127,13 @@ def test_csv_export_honours_the_status_filter(api: httpx.Client) -> None:
     assert {row[5] for row in rows[1:]} == {"1"}
 
 
-def test_csv_export_of_100000_leads(api_factory) -> None:
-    api = api_factory(leads=100_000)
+def test_csv_export_of_a_large_list_streams_every_lead(api_factory) -> None:
+    api = api_factory(leads=20_000)  # ten of the export's chunks (EXPORT_CHUNK_ROWS)
     response = api.get(DEMO_LEADS, params={"format": "csv"})
     assert response.status_code == 200
     lines = response.text.splitlines()
-    assert len(lines) == 100_001
-    assert lines[-1].split(",")[1] == "lead-100000"
-    paged = api.get(DEMO_LEADS, params={"page": 100, "max": 1000}).json()
-    assert paged["items"][-1]["uid"] == "lead-100000"
+    assert len(lines) == 20_001
+    assert lines[-1].split(",")[1] == "lead-20000"
+    paged = api.get(DEMO_LEADS, params={"page": 20, "max": 1000}).json()
+    assert paged["items"][-1]["uid"] == "lead-20000"
     assert "next" not in paged["pagination"]
