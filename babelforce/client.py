@@ -407,12 +407,15 @@ class BabelforceClient:
         return response
 
     async def inspect_export(self, list_id: str) -> ExportShape:
-        """The shape of the list's CSV export, read once to the end (see `babelforce.lookup.inspect_export`)."""
+        """The shape of the list's CSV export, read once to the end (see `babelforce.lookup.inspect_export`); a usable
+        export is kept as the list's lookup index, so the lookups that follow need no second export."""
         list_id = _require_id(list_id, "list", "export_csv")
-        try:
-            index = await self._index_from_export(list_id, time.monotonic())
-        except ExportUnusable as unusable:
-            return unusable.shape
+        async with self._index_locks.setdefault(list_id, asyncio.Lock()):
+            try:
+                index = await self._index_from_export(list_id, time.monotonic())
+            except ExportUnusable as unusable:
+                return unusable.shape
+            self._indexes.put(list_id, index)
         assert index.shape is not None
         return index.shape
 

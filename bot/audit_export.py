@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import audit, migrations
-from .audit import POSTGRES_SCHEMES, sqlite_path, store_kind
+from .audit import sqlite_path, store_kind
 from .masking import mask_url
 from .settings import StartupError, load_settings
 
@@ -382,11 +382,6 @@ def _postgres_records(url: str, period: Period, page: int) -> Iterator[dict[str,
 
 def _pg_sentence(exc: Exception, url: str) -> str:
     """The database's own words, without the URL's password."""
-    primary = getattr(getattr(exc, "diag", None), "message_primary", None)
-    lines = str(exc).strip().splitlines()
-    text = primary or (lines[0] if lines else "") or type(exc).__name__
-    password = urllib.parse.urlsplit(url).password if url.split("://", 1)[0] in POSTGRES_SCHEMES else None
-    if password:
-        text = text.replace(password, "***")
-    text = mask_url(text).strip().rstrip(".")
-    return text[:1].lower() + text[1:]
+    from .audit_postgres import database_sentence
+
+    return database_sentence(exc, urllib.parse.urlsplit(url).password)

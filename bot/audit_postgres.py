@@ -82,6 +82,22 @@ _MIGRATIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('leadbot.audit.migrati
 _USER_PASSWORD = re.compile(r"(?<=://)[^/@:]*:([^/]*)@")
 
 
+def database_sentence(exc: BaseException, secret: str | None) -> str:
+    """The database's own words as the tail of a sentence, with nothing of the URL's password (`secret`); a lock
+    wait given up on reads "database is locked", as with SQLite."""
+    if isinstance(exc, PoolTimeout):
+        return "no connection to the database was available in time (it is down, unreachable or busy)"
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return "database is locked"
+    lines = str(exc).strip().splitlines()
+    primary = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+    text = primary or (lines[0] if lines else "") or type(exc).__name__
+    if secret:
+        text = text.replace(secret, "***")
+    text = mask_url(text).strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
 class PostgresAuditLog(AuditStore):
     """The PostgreSQL store: an async connection pool on the store's own event loop thread."""
 
@@ -281,19 +297,7 @@ class PostgresAuditLog(AuditStore):
             raise AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be {verb}: {sentence}.") from None
 
     def _sentence(self, exc: BaseException) -> str:
-        """The database's own words as the tail of a sentence, with nothing of the URL's password; a lock wait given
-        up on reads "database is locked", as with SQLite."""
-        if isinstance(exc, PoolTimeout):
-            return "no connection to the database was available in time (it is down, unreachable or busy)"
-        if isinstance(exc, psycopg.errors.LockNotAvailable):
-            return "database is locked"
-        lines = str(exc).strip().splitlines()
-        primary = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
-        text = primary or (lines[0] if lines else "") or type(exc).__name__
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        text = mask_url(text).strip().rstrip(".")
-        return text[:1].lower() + text[1:]
+        return database_sentence(exc, self._secret)
 
     # -- what differs from SQLite -----------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from commands.remove import status_and_calls
 
 from . import metrics
 from .audit import AuditError, Change
-from .service import Snapshot, UserFacingError, changed_keys, snapshot
-from .undo import UNDO_ADD, UNDO_REMOVE, can_undo
+from .service import Snapshot, UserFacingError, snapshot
+from .undo import UNDO_ADD, UNDO_REMOVE, can_undo, wrote_nothing
 
 if TYPE_CHECKING:
     from .permissions import Requester
@@ -63,7 +63,7 @@ class History:
             )
         if missing is not None and not changes:
             raise missing
-        undoable = {change.id for change in changes if can_undo(change, current) and not wrote_nothing(change)}
+        undoable = {change.id for change in changes if can_undo(change, current)}
         if undoable and not await self._may_write(requester):
             undoable = set()
         entries = [
@@ -107,11 +107,3 @@ def summary(change: Change) -> str:
         rank = change.before.get("rank") if change.before else None
         return f"nothing (rank {rank} written back as it was)" if rank is not None else "nothing (no values changed)"
     return change_summary(change.before, change.after)
-
-
-def wrote_nothing(change: Change) -> bool:
-    """A write that left every value it wrote as it was (leadbot's own commands make none: "No change" writes
-    nothing; `leadbot doctor --write-check` makes one on purpose). It has nothing to undo."""
-    return (
-        change.before is not None and change.after is not None and changed_keys(change.before, change.after) == ([], [])
-    )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .masking import MASK_MIN_DIGITS
+from .masking import mask_digits
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -112,14 +112,7 @@ def redact(text: str) -> str:
     text = _SLACK_TOKEN.sub("[redacted]", text)
     text = _BEARER.sub(r"\1 [redacted]", text)
     text = _SECRET_PAIR.sub(r"\1[redacted]", text)
-    return _PHONE.sub(_mask_number, text)
-
-
-def _mask_number(found: re.Match[str]) -> str:
-    digits = [char for char in found.group() if char.isdigit()]
-    if len(digits) < MASK_MIN_DIGITS:
-        return found.group()
-    return "•" * (len(digits) - 2) + "".join(digits[-2:])
+    return _PHONE.sub(mask_digits, text)
 
 
 class SecretsMasked(logging.Filter):

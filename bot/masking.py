@@ -13,14 +13,15 @@ MASK_MIN_DIGITS = 6
 def mask(text: str) -> str:
     """For logs: keep references readable but hide phone numbers (6+ digits, separators allowed: last 2 kept)."""
     text = " ".join(str(text).split())[:60]
+    return _PHONE_LIKE.sub(mask_digits, text)
 
-    def hide(match: re.Match[str]) -> str:
-        digits = [char for char in match.group() if char.isdigit()]
-        if len(digits) < MASK_MIN_DIGITS:
-            return match.group()
-        return "•" * (len(digits) - 2) + "".join(digits[-2:])
 
-    return _PHONE_LIKE.sub(hide, text)
+def mask_digits(match: re.Match[str]) -> str:
+    """A found number with all but its last 2 digits hidden (kept whole below MASK_MIN_DIGITS digits)."""
+    digits = [char for char in match.group() if char.isdigit()]
+    if len(digits) < MASK_MIN_DIGITS:
+        return match.group()
+    return "•" * (len(digits) - 2) + "".join(digits[-2:])
 
 
 def masked_number(values: dict[str, Any] | None) -> dict[str, Any] | None:

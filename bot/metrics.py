@@ -7,7 +7,7 @@ One process: the values live in this process (prometheus_client's default regist
 python_* metrics). Several processes (`leadbot run --http --workers N`): prometheus_client's multiprocess mode. Each
 process writes its values to files in the folder PROMETHEUS_MULTIPROC_DIR names, and /metrics, whichever worker
 answers it, adds up every process's files. prometheus_client picks its mode once, when it is imported, from that
-variable: so the parent process calls `prepare_multiprocess` (or enters `multiprocess_metrics()`) before it starts
+variable: so the parent process calls `prepare_multiprocess` before it starts
 the workers, which inherit the variable. `exposition()` works in both modes.
 
 Labels are few and fixed by the code (subcommand names, outcomes, babelforce operations, HTTP statuses): never a
@@ -17,13 +17,10 @@ is not one of the code's own words becomes "other".
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import shutil
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import (
@@ -216,18 +213,6 @@ def prepare_multiprocess(directory: str | os.PathLike[str]) -> Path:
     os.environ[MULTIPROC_ENV] = str(path)
     values.ValueClass = values.MultiProcessValue()
     return path
-
-
-@contextlib.contextmanager
-def multiprocess_metrics() -> Iterator[Path]:
-    """A fresh temporary folder in multiprocess mode for as long as the block runs (the workers' lifetime), removed
-    afterwards: `with multiprocess_metrics(): uvicorn.run(..., workers=n)`."""
-    folder = Path(tempfile.mkdtemp(prefix="leadbot-metrics-"))
-    try:
-        yield prepare_multiprocess(folder)
-    finally:
-        os.environ.pop(MULTIPROC_ENV, None)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def registry() -> CollectorRegistry:

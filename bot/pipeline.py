@@ -384,7 +384,9 @@ class Leadbot:
                     if hold.reserved and request_id is not None:
                         return await self._handled_before(request_id), "duplicate"
                     if hold.change_id is not None:
-                        return await self._record_and_apply(plan, request, replace_original, client, hold=hold)
+                        return await self._record_and_apply(
+                            plan, request, replace_original, client, hold=hold, attempt=attempt
+                        )
                     # written meanwhile (by this process or another), or not known: plan again from the lead as it is
                     plan = await plan_of(spec, self.service, command)
                     changed = changed or (confirmed and _changed_since_asked(plan, expected))
@@ -501,11 +503,13 @@ class Leadbot:
         client: AsyncWebClient | None,
         *,
         hold: LeadHold | None = None,
+        attempt: Attempt | None = None,
     ) -> tuple[dict | None, str]:
         """The audit record first (no record, no change; a taken request id, no change), then babelforce, then the
         record's outcome; the reply carries an Undo button when the record is complete. `hold`: the lead's lock,
-        released with the outcome; the record itself when it went in with the lock."""
-        attempt = self._attempt(plan, request)
+        released with the outcome; the record itself when it went in with the lock (`attempt`: what it recorded, for
+        this very plan)."""
+        attempt = attempt or self._attempt(plan, request)
         action, before = attempt.action, attempt.before
         keys = (tuple(plan.changes), tuple(plan.data))
         change_id = hold.change_id if hold is not None else None

@@ -334,7 +334,17 @@ def _not_undoable(change: Change) -> str | None:
         return "That change has not finished (or was interrupted); check the lead with /lead show first."
     if change.outcome != Outcome.OK or change.list_id is None or change.lead_id is None:
         return f"That change was not applied ({change.outcome}), so there is nothing to undo."
+    if wrote_nothing(change):
+        return "That change wrote every value back as it was, so there is nothing to undo."
     return None
+
+
+def wrote_nothing(change: Change) -> bool:
+    """A write that left every value it wrote as it was (leadbot's own commands make none: "No change" writes
+    nothing; `leadbot doctor --write-check` makes one on purpose). It has nothing to undo."""
+    return (
+        change.before is not None and change.after is not None and changed_keys(change.before, change.after) == ([], [])
+    )
 
 
 def _is_readded(record: Snapshot, lead: Lead) -> bool:

@@ -39,7 +39,17 @@ from sandbox import SandboxServer
 from sandbox.seed import DEMO_LIST_ID, RENEWALS_LIST_ID
 from slackstub import SlackStub
 from slackstub.server import MANIFEST_BOT_SCOPES
-from tests.support import UPDATE_ROUTE, WRITE_ROUTES, Bot, PostgresServer, SandboxControl, history_lines, run, texts
+from tests.support import (
+    UPDATE_ROUTE,
+    WRITE_ROUTES,
+    Bot,
+    PostgresServer,
+    SandboxControl,
+    error_text,
+    history_lines,
+    run,
+    texts,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_SCOPES = set(yaml.safe_load((ROOT / "manifest.yml").read_text())["oauth_config"]["scopes"]["bot"])
@@ -514,6 +524,8 @@ def test_the_write_check_is_recorded_in_the_audit_trail_and_reads_sensibly_in_le
     assert line.startswith("`#1` · ")
     assert line.endswith(f" · leadbot doctor ({getpass.getuser()}) · *changed* nothing (rank 5 written back as it was)")
     assert "Undo" not in texts(reply)  # nothing to undo
+    refused = bot.ask("undo #1")  # nor by number: the record wrote nothing
+    assert "wrote every value back as it was, so there is nothing to undo" in error_text(refused)
 
 
 def test_a_put_babelforce_refuses_is_recorded_as_failed(installation: Installation, tmp_path: Path) -> None:
