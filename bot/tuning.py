@@ -15,3 +15,8 @@ CONFIRM_TTL_S = 15 * 60
 WRITE_IN_FLIGHT_MAX_S = 60.0
 #: Slack's answer to a select's options request must come within 3 s: the rest is for the network both ways.
 OPTIONS_BUDGET_S = 2.0
+#: Work after an ack waits while requests await theirs, and this long after the last ack (bot.ack_first): a burst
+#: sends its next request about 1 ms after an ack, so 10 ms bridges the gap without delaying a lone command's answer.
+ACK_FIRST_QUIET_S = 0.010
+#: ... but never longer than this per step, so a flood that never pauses still gets its answers.
+ACK_FIRST_MAX_WAIT_S = 0.5

@@ -24,7 +24,7 @@ from commands.show import NAME as SHOW
 from commands.show import ShowLead
 
 from ..pipeline import APPLY_ANYWAY, Leadbot, Request
-from ..slack_edge import CONTEXT_KEY, after_ack, answered, deliver, requester_of
+from ..slack_edge import CONTEXT_KEY, answered, deliver, requester_of
 from ..undo import UNDO
 
 #: A change id is an SQLite row id: at most 19 digits; a button claiming more is not one of ours.
@@ -51,7 +51,8 @@ def _button(work: ButtonWork, what: str) -> Callable[..., Awaitable[None]]:
         ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
         await ack()
-        await after_ack(work(context[CONTEXT_KEY], body, action, client, context), what)
+        leadbot: Leadbot = context[CONTEXT_KEY]
+        leadbot.in_background(work(leadbot, body, action, client, context), what)
 
     return listener
 

@@ -21,7 +21,7 @@ from commands.modals import FormOrigin, form_view
 
 from .. import metrics
 from ..pipeline import Leadbot, Request
-from ..slack_edge import CONTEXT_KEY, after_ack, answered, deliver, requester_of
+from ..slack_edge import CONTEXT_KEY, answered, deliver, requester_of
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,11 @@ async def handle_lead_command(ack: AsyncAck, command: dict, client: AsyncWebClie
         return
     if isinstance(parsed, OpenModal):
         await ack()
-        await after_ack(open_form(client, command, parsed.subcommand), f"/lead {subcommand} (form)")
+        # on Slack's clock (the trigger_id dies 3 s after the user pressed enter): no turn behind other acks
+        leadbot.in_background(open_form(client, command, parsed.subcommand), f"/lead {subcommand} (form)", yields=False)
         return
     await ack(progress_message(registry.of(parsed).progress(parsed)))
-    await after_ack(run_command(leadbot, parsed, command, client, request), f"/lead {subcommand}")
+    leadbot.in_background(run_command(leadbot, parsed, command, client, request), f"/lead {subcommand}")
 
 
 def _subcommand(parsed: ParseResult) -> str:

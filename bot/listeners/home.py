@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from commands.blocks import ACTION_UNDO
 
 from ..pipeline import Leadbot, Request
-from ..slack_edge import CONTEXT_KEY, after_ack, requester_of
+from ..slack_edge import CONTEXT_KEY, requester_of
 from ..undo import UNDO
 from .actions import MAX_CHANGE_ID_DIGITS
 
@@ -27,19 +27,20 @@ async def _from_home(body: dict) -> bool:
 
 
 async def handle_home_opened(body: dict, event: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
-    """Events are acknowledged by Bolt before this runs; the tab is built and published right after."""
+    """Bolt acknowledges the event when this returns, at once: the tab is built and published in the background."""
     if event.get("tab") != "home" or not event.get("user"):
         return  # the Messages tab: nothing to publish
     leadbot: Leadbot = context[CONTEXT_KEY]
     request = Request(requester_of(body, context, None), text="Home tab")
-    await after_ack(leadbot.home.publish(client, request), "the Home tab")
+    leadbot.in_background(leadbot.home.publish(client, request), "the Home tab")
 
 
 async def handle_home_undo(
     ack: AsyncAck, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
     await ack()
-    await after_ack(_undo(context[CONTEXT_KEY], body, action, client, context), "the Home tab's Undo button")
+    leadbot: Leadbot = context[CONTEXT_KEY]
+    leadbot.in_background(_undo(leadbot, body, action, client, context), "the Home tab's Undo button")
 
 
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:

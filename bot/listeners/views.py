@@ -15,7 +15,7 @@ from commands.modals import FormOrigin, read_form
 
 from ..forms import precheck
 from ..pipeline import Leadbot, Request
-from ..slack_edge import CONTEXT_KEY, after_ack, answered, deliver, origin_of, requester_of
+from ..slack_edge import CONTEXT_KEY, answered, deliver, origin_of, requester_of
 
 #: Every subcommand's form (`lead_<name>_form`), including subcommands registered after the app was built.
 FORM_CALLBACK = re.compile(r"^lead_[a-z_]+_form$")
@@ -63,7 +63,7 @@ async def handle_form_submission(
     keyed = Request(
         request.requester, request.request_id, command_text(command) + " (form)", response_url=origin.response_url
     )
-    await after_ack(run_form(leadbot, command, origin, client, keyed), f"the /lead {subcommand} form")
+    leadbot.in_background(run_form(leadbot, command, origin, client, keyed), f"the /lead {subcommand} form")
 
 
 async def run_form(
