@@ -53,7 +53,7 @@ from babelforce.client import BabelforceClient
 from babelforce.models import Campaign, CampaignStatus, HopperEntry
 from commands.caveat_text import escape
 
-from . import metrics
+from . import ack_first, metrics
 from .audit import AuditError, AuditStore
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class AlertWatcher:
     def start(self) -> None:
         """Run a pass now and every `interval` seconds after, in the background of the running loop."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="leadbot alerts")
+            self._task = asyncio.get_running_loop().create_task(self._watching(), name="leadbot alerts")
             log.info(
                 "alerts: watching active campaigns every %g s for channel %s (hopper below %d)%s",
                 self.interval,
@@ -168,6 +168,11 @@ class AlertWatcher:
                 await self.store.release_lease(self.lease_name, self.holder)
             except AuditError as failure:
                 log.warning("alerts: could not release the lease (%s); it lapses within %g s", failure, self.lease)
+
+    async def _watching(self) -> None:
+        """The watcher's task: background work, so its babelforce calls wait their turn behind acks (bot.ack_first)."""
+        ack_first.yielding()
+        await self._run()
 
     async def _run(self) -> None:
         due: float | None = None  # when this watcher's next pass is due (None: at once, once it leads)

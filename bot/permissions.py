@@ -14,6 +14,7 @@ membership is never assumed, and the next request asks Slack again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time
@@ -267,7 +268,13 @@ class Gatekeeper:
         if task is None or task.done() or task.get_loop() is not loop:
             # An org-wide install's token must say which workspace the group lives in.
             team_id = requester.team_id if requester.enterprise_id else None
-            task = loop.create_task(self._list_members(group, team_id), name=f"usergroups.users.list {group}")
+            # a context of its own: it serves every request asking meanwhile, so it carries none's log context and
+            # never waits its turn behind acks (bot.ack_first) while a request awaits it before its own ack
+            task = loop.create_task(
+                self._list_members(group, team_id),
+                name=f"usergroups.users.list {group}",
+                context=contextvars.Context(),
+            )
             self._lookups[group] = task
             task.add_done_callback(functools.partial(self._forget_lookup, group))
         return task

@@ -9,6 +9,7 @@ caveat must describe the dialer as it is at the time of the change.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import difflib
 import logging
 import time
@@ -891,7 +892,9 @@ class LeadService:
             return entry.value
         loading = self._loading.get(key)
         if loading is None:
-            loading = asyncio.ensure_future(self._load(key, load))
+            # a context of its own: shared by every waiting request, it carries none's log context and never waits
+            # its turn behind acks (bot.ack_first) while a request still answering Slack awaits it
+            loading = asyncio.get_running_loop().create_task(self._load(key, load), context=contextvars.Context())
             self._loading[key] = loading
             loading.add_done_callback(lambda done: self._loaded(key, done))
         return await asyncio.shield(loading)
