@@ -54,7 +54,13 @@ from .retention import Retention
 from .service import LeadService, Plan, Snapshot, UserFacingError, lead_record, predict, snapshot, written
 from .settler import FIRST_LOOK_S, LAST_LOOK_S, SETTLED_PREFIX, Settler
 from .slack_edge import after_ack
-from .tuning import CONFIRM_TTL_S, DENIAL_RECORD_BUDGET_S, FORM_CHECK_BUDGET_S, WRITE_IN_FLIGHT_MAX_S
+from .tuning import (
+    CONFIRM_TTL_S,
+    DENIAL_RECORD_BUDGET_S,
+    FORM_CHECK_BUDGET_S,
+    REPLY_POST_TIMEOUT_S,
+    WRITE_IN_FLIGHT_MAX_S,
+)
 from .undo import UNDO, UNDO_ADD, UNDO_REMOVE, Undo
 
 log = logging.getLogger(__name__)
@@ -127,6 +133,7 @@ class Leadbot:
         default_factory=weakref.WeakValueDictionary
     )
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _replies: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
     # writes finished in this process, numbered; the number of each lead's latest (a plan older than it is stale)
     _write_seq: int = 0
     _last_write: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -253,6 +260,20 @@ class Leadbot:
             await self.retention.stop()
         if self._background:
             await asyncio.wait(set(self._background), timeout=timeout)
+        if self._replies is not None:
+            replies, self._replies = self._replies[1], None
+            await replies.close()
+
+    def reply_session(self) -> aiohttp.ClientSession:
+        """The connections every reply to a response_url is posted on (Slack's hooks.slack.com): kept alive between
+        replies, where slack_sdk's webhook client would open a new session, connection and TLS handshake for each
+        (a third of the CPU of a reply in a burst). Made in the running loop on first use; aclose closes it."""
+        loop = asyncio.get_running_loop()
+        if self._replies is None or self._replies[0] is not loop or self._replies[1].closed:
+            # as slack_sdk's own webhook session: its 30 s total per post, and no proxy from the environment
+            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REPLY_POST_TIMEOUT_S), trust_env=False)
+            self._replies = (loop, session)
+        return self._replies[1]
 
     async def start(self) -> None:
         """The server's start-up hook: settle, in the background, what an earlier run left unconfirmed; start the

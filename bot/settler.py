@@ -269,6 +269,7 @@ class Settler:
             and fresh
             and await deliver(
                 {**message, "replace_original": False},
+                session=self.bot.reply_session(),
                 response_url=str(url),
                 client=None,
                 channel_id=None,

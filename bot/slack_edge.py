@@ -41,8 +41,10 @@ async def deliver(
     client: AsyncWebClient | None,
     channel_id: str | None,
     user_id: str,
+    session: aiohttp.ClientSession | None = None,
 ) -> bool:
     """Post a reply where the user asked; when that cannot be done, in the user's DM with the app, saying why.
+    `session`: the connections to post response_url replies on (Leadbot.reply_session); None: a new one per reply.
 
     1. The response_url (up to 5 posts within 30 minutes).
     2. When it is gone (a form submitted late, a used-up URL): an ephemeral message in the channel. Slack takes
@@ -56,7 +58,7 @@ async def deliver(
     await ack_first.yield_to_acks()  # in work after an ack, the post waits its turn behind pending acks
     if response_url:
         try:
-            response = await AsyncWebhookClient(response_url).send_dict(message)
+            response = await AsyncWebhookClient(response_url, session=session).send_dict(message)
         except (aiohttp.ClientError, TimeoutError, OSError) as failure:
             log.warning("reply to response_url failed: %s", type(failure).__name__)
         else:

@@ -20,3 +20,5 @@ OPTIONS_BUDGET_S = 2.0
 ACK_FIRST_QUIET_S = 0.010
 #: ... but never longer than this per step, so a flood that never pauses still gets its answers.
 ACK_FIRST_MAX_WAIT_S = 0.5
+#: A reply posted to a response_url gives up after this long (slack_sdk's own webhook default).
+REPLY_POST_TIMEOUT_S = 30.0

@@ -75,7 +75,7 @@ async def _hopper_refresh(
     else:
         reply = await leadbot.execute(ShowHopper(target), request=request, replace_original=True)
     if reply is not None:
-        await _answer(reply, body, client, request)
+        await _answer(leadbot, reply, body, client, request)
 
 
 async def _show_match(
@@ -97,7 +97,7 @@ async def _show_match(
     else:
         reply = await leadbot.execute(ShowLead(list_id, lead_id), request=request, replace_original=False)
     if reply is not None:
-        await _answer(reply, body, client, request)
+        await _answer(leadbot, reply, body, client, request)
 
 
 async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClient, context: AsyncBoltContext) -> None:
@@ -114,7 +114,7 @@ async def _undo(leadbot: Leadbot, body: dict, action: dict, client: AsyncWebClie
         reply = error_message("This Undo button carries no change leadbot knows; nothing was changed.")
     else:
         reply = await leadbot.undo(int(value), request=request, client=client)
-    await _answer(reply, body, client, request)
+    await _answer(leadbot, reply, body, client, request)
 
 
 async def _apply_anyway(
@@ -123,11 +123,11 @@ async def _apply_anyway(
     request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
     denial = await leadbot.authorize(request, APPLY_ANYWAY)
     if denial is not None:
-        await _answer(error_message(denial.message), body, client, request)
+        await _answer(leadbot, error_message(denial.message), body, client, request)
         return
     reply = await leadbot.confirm(str(action.get("value") or ""), request=request, client=client)
     if reply is not None:
-        await _answer(reply, body, client, request)
+        await _answer(leadbot, reply, body, client, request)
 
 
 async def _remove(
@@ -137,12 +137,12 @@ async def _remove(
     request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
     denial = await leadbot.authorize(request, REMOVE)
     if denial is not None:
-        await _answer(error_message(denial.message), body, client, request)
+        await _answer(leadbot, error_message(denial.message), body, client, request)
         return
     token = str(action.get("value") or "")
     reply = await leadbot.confirm(token, request=request, client=client, button="Remove lead")
     if reply is not None:
-        await _answer(reply, body, client, request)
+        await _answer(leadbot, reply, body, client, request)
 
 
 async def _cancel(
@@ -150,16 +150,17 @@ async def _cancel(
 ) -> None:
     request = Request(requester_of(body, context, _channel(body)), response_url=body.get("response_url"))
     reply = await leadbot.cancel(str(action.get("value") or ""), request=request)
-    await _answer(reply, body, client, request)
+    await _answer(leadbot, reply, body, client, request)
 
 
 def _channel(body: dict) -> str | None:
     return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
 
-async def _answer(reply: dict, body: dict, client: AsyncWebClient, request: Request) -> None:
+async def _answer(leadbot: Leadbot, reply: dict, body: dict, client: AsyncWebClient, request: Request) -> None:
     await deliver(
         reply,
+        session=leadbot.reply_session(),
         response_url=body.get("response_url"),
         client=client,
         channel_id=_channel(body),

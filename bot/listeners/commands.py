@@ -86,6 +86,7 @@ async def run_command(
         return
     await deliver(
         reply,
+        session=leadbot.reply_session(),
         response_url=command.get("response_url"),
         client=client,
         channel_id=command.get("channel_id"),

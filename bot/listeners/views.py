@@ -74,5 +74,12 @@ async def run_form(
     if reply is None:  # the same form submitted again while the first submission is handled
         return
     user_id = request.requester.user_id
-    await deliver(reply, response_url=origin.response_url, client=client, channel_id=origin.channel_id, user_id=user_id)
+    await deliver(
+        reply,
+        session=leadbot.reply_session(),
+        response_url=origin.response_url,
+        client=client,
+        channel_id=origin.channel_id,
+        user_id=user_id,
+    )
     answered()
