@@ -20,28 +20,32 @@ import time
 from typing import Any
 from urllib.parse import SplitResult, urlencode, urlsplit
 
-import aiohttp
 from aiohttp import web
 
 from slackstub.signing import signed_headers
 
 
 def _request(url: SplitResult, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {url.path or '/'} HTTP/1.1", f"Host: {url.netloc}", "Connection: close",
-             f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
+    """A whole HTTP/1.1 POST, built before the clock starts; `Connection: close`: one connection per command."""
+    lines = [f"POST {url.path or '/'} HTTP/1.1", f"Host: {url.netloc}", "Connection: close"]
+    lines += [f"Content-Length: {len(body)}", *(f"{name}: {value}" for name, value in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 async def _post(host: str, port: int, request: bytes) -> int:
+    """Connect, send, read the whole answer (it ends with the connection): its status. A raw client, as Slack's
+    is to the bot: a new TCP connection per command, timed from before the connect to the answer's last byte."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
         writer.write(request)
         status_line = await reader.readline()
         await reader.read()  # Connection: close: the answer ends with the connection
-        return int(status_line.split()[1])
     finally:
         writer.close()
+    words = status_line.split()
+    if len(words) < 2 or not words[0].startswith(b"HTTP/"):  # closed without an answer: a failed command
+        raise ConnectionResetError(f"no HTTP status line ({status_line[:40]!r})")
+    return int(words[1])
 
 
 def _body(text: str, response_url: str, n: int) -> str:
@@ -94,24 +98,23 @@ async def fire(spec: dict[str, Any]) -> list[dict[str, Any]]:
     url = urlsplit(spec["url"])
     host, bot_port = url.hostname or "127.0.0.1", url.port or 80
     requests = [_request(url, body, headers) for body, headers in prepared]
-    if True:
 
-        async def worker() -> None:
-            for n in pending:
-                sent = time.monotonic()
-                try:
-                    status: int | str = await asyncio.wait_for(_post(host, bot_port, requests[n]), 30)
-                except (OSError, TimeoutError, ValueError) as failure:
-                    status = type(failure).__name__
-                results[n] = {"status": status, "sent": sent, "ack_s": time.monotonic() - sent}
-                if closed and status == 200:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(replied[n]), spec["reply_timeout"])
+    async def worker() -> None:
+        for n in pending:
+            sent = time.monotonic()
+            try:
+                status: int | str = await asyncio.wait_for(_post(host, bot_port, requests[n]), 30)
+            except (OSError, TimeoutError, ValueError) as failure:
+                status = type(failure).__name__
+            results[n] = {"status": status, "sent": sent, "ack_s": time.monotonic() - sent}
+            if closed and status == 200:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(replied[n]), spec["reply_timeout"])
 
-        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
-        waiting = [f for f in replied if not f.done()]
-        if waiting:
-            await asyncio.wait(waiting, timeout=spec["reply_timeout"])
+    await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+    waiting = [f for f in replied if not f.done()]
+    if waiting:
+        await asyncio.wait(waiting, timeout=spec["reply_timeout"])
     await runner.cleanup()
     for n, result in enumerate(results):
         result["reply_s"] = replied[n].result() - result["sent"] if replied[n].done() else None
