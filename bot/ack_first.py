@@ -130,9 +130,10 @@ def answering() -> contextlib.AbstractContextManager[None]:
     return current().answering()
 
 
-def yielding() -> None:
-    """Mark the rest of the current task (and the tasks it starts) as work that follows an ack."""
-    _YIELDS.set(True)
+def yielding(yields: bool = True) -> None:
+    """Mark the rest of the current task (and the tasks it starts) as work that follows an ack (`yields` False: as
+    work that never waits, such as opening a form on Slack's clock, even when started by work that does)."""
+    _YIELDS.set(yields)
 
 
 async def yield_to_acks() -> None:

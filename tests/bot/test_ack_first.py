@@ -149,3 +149,32 @@ def test_a_loop_that_ended_is_not_kept_alive_by_its_turns() -> None:
     asyncio.run(scenario())
     gc.collect()
     assert loops[0]() is None
+
+
+def test_work_started_as_not_yielding_never_waits_even_from_work_that_yields() -> None:
+    async def scenario() -> bool:
+        release = asyncio.Event()
+        ran = asyncio.Event()
+
+        async def request() -> None:
+            with ack_first.answering():
+                await release.wait()
+
+        async def on_slacks_clock() -> None:
+            ack_first.yielding(False)
+            await ack_first.yield_to_acks()
+            ran.set()
+
+        async def background() -> None:
+            ack_first.yielding()
+            await asyncio.ensure_future(on_slacks_clock())  # inherits "yields", then says it does not
+
+        answering = asyncio.ensure_future(request())
+        await asyncio.sleep(0)
+        started = asyncio.ensure_future(background())
+        await asyncio.wait_for(ran.wait(), 0.2)
+        release.set()
+        await asyncio.gather(answering, started)
+        return ran.is_set()
+
+    assert asyncio.run(scenario())
