@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import email.utils
 import json
 import logging
@@ -56,6 +57,11 @@ from .standings import StandingsCache
 from .transport import ShardedTransport
 
 log = logging.getLogger(__name__)
+
+#: True while the running task holds a list's index lock (one export shared by every lookup waiting for it): its
+#: requests skip `before_request`, since whoever waits for the lock (a request with a deadline of its own, such as
+#: a form's check before Slack's 3 s) would wait for the caller's turn too, and the caller's turn may wait for it.
+_HOLDS_INDEX_LOCK: contextvars.ContextVar[bool] = contextvars.ContextVar("babelforce_holds_index_lock", default=False)
 
 OUTBOUND = "/api/v2/outbound"
 TOKEN_PATH = "/oauth/token"
@@ -180,7 +186,8 @@ class BabelforceClient:
         #: told about every request, retry and token fetch (babelforce.observe); None: nobody listens
         self.observer = observer
         #: awaited before each request is sent (each retry too), before it takes a connection: a caller's chance to
-        #: let more urgent work of its own go first (leadbot lets Slack's acks go first); None: send at once
+        #: let more urgent work of its own go first (leadbot lets Slack's acks go first); None: send at once. Not
+        #: awaited while building a list's index, which other lookups wait for (_HOLDS_INDEX_LOCK)
         self.before_request = before_request
         self._base_url = base_url.rstrip("/")
         self._host = urlsplit(self._base_url).hostname or self._base_url
@@ -414,7 +421,7 @@ class BabelforceClient:
         """The shape of the list's CSV export, read once to the end (see `babelforce.lookup.inspect_export`); a usable
         export is kept as the list's lookup index, so the lookups that follow need no second export."""
         list_id = _require_id(list_id, "list", "export_csv")
-        async with self._index_locks.setdefault(list_id, asyncio.Lock()):
+        async with self._index_lock(list_id):
             try:
                 index = await self._index_from_export(list_id, time.monotonic())
             except ExportUnusable as unusable:
@@ -659,6 +666,16 @@ class BabelforceClient:
         if index is not None:  # /lead find shows it as written; the standings made from the index follow it
             index.upsert(lead.id, lead.uid, lead.number, rank=lead.rank, status=lead.status, data=lead.data)
 
+    @contextlib.asynccontextmanager
+    async def _index_lock(self, list_id: str) -> AsyncIterator[None]:
+        """The list's index lock (one build at a time), its holder's requests never waiting for `before_request`."""
+        async with self._index_locks.setdefault(list_id, asyncio.Lock()):
+            holding = _HOLDS_INDEX_LOCK.set(True)
+            try:
+                yield
+            finally:
+                _HOLDS_INDEX_LOCK.reset(holding)
+
     async def _index(self, list_id: str, *, fresher_than: float | None = None) -> LeadIndex:
         """The list's index, built from one CSV export when missing or older than `fresher_than`.
 
@@ -667,8 +684,7 @@ class BabelforceClient:
         index = self._indexes.get(list_id)
         if index is not None and (fresher_than is None or index.built_at >= fresher_than):
             return index
-        lock = self._index_locks.setdefault(list_id, asyncio.Lock())
-        async with lock:
+        async with self._index_lock(list_id):
             index = self._indexes.get(list_id)
             if index is not None and (fresher_than is None or index.built_at >= fresher_than):
                 return index
@@ -938,7 +954,7 @@ class BabelforceClient:
         refreshed = False
         attempt = 0
         while True:
-            if self.before_request is not None:
+            if self.before_request is not None and not _HOLDS_INDEX_LOCK.get():
                 await self.before_request()
             try:
                 async with self._slots:

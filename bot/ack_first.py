@@ -43,8 +43,9 @@ class AckFirst:
         self.max_wait_s = max_wait_s
         self.awaiting = 0  # requests received and not yet answered
         self._last_answered = 0.0  # time.monotonic() of the last answer
-        self._none_awaiting = asyncio.Event()
-        self._none_awaiting.set()
+        # Nothing here refers to the loop while idle (no asyncio.Event, which keeps the loop it first waited on, no
+        # finished task): _PER_LOOP's key must be able to go when its loop does.
+        self._all_answered: asyncio.Future[None] | None = None  # the hand-out waits for it while requests await
         self._turns: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
         self._handing_out: asyncio.Task[None] | None = None
 
@@ -56,15 +57,16 @@ class AckFirst:
             return
         token = _ANSWERING.set(True)
         self.awaiting += 1
-        self._none_awaiting.clear()
         try:
             yield
         finally:
             _ANSWERING.reset(token)
             self.awaiting -= 1
             self._last_answered = time.monotonic()
-            if self.awaiting == 0:
-                self._none_awaiting.set()
+            if self.awaiting == 0 and self._all_answered is not None:
+                if not self._all_answered.done():
+                    self._all_answered.set_result(None)
+                self._all_answered = None
 
     def quiet_in(self) -> float | None:
         """None while a request awaits its ack; else the seconds until QUIET_S have passed since the last (0: now)."""
@@ -78,7 +80,7 @@ class AckFirst:
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._turns.append((time.monotonic() + self.max_wait_s, turn))
-        if self._handing_out is None or self._handing_out.done():
+        if self._handing_out is None or self._handing_out.done():  # done: cancelled before it began
             # a context of its own: the hand-out serves every waiter, it is not part of the request that started it
             self._handing_out = asyncio.get_running_loop().create_task(
                 self._hand_out(), name="leadbot ack-first turns", context=contextvars.Context()
@@ -86,21 +88,27 @@ class AckFirst:
         await turn
 
     async def _hand_out(self) -> None:
-        while self._turns:
-            deadline, turn = self._turns[0]
-            await self._quiet(deadline)
-            self._turns.popleft()
-            if not turn.done():  # a waiter cancelled meanwhile (its request gave up) needs no turn
-                turn.set_result(None)
-            await asyncio.sleep(0)  # one turn per loop iteration: new requests are read in between
+        try:
+            while self._turns:
+                deadline, turn = self._turns[0]
+                if not turn.done():  # a waiter cancelled (its work gave up) needs no turn, nor a quiet moment
+                    await self._quiet(deadline)
+                self._turns.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                await asyncio.sleep(0)  # one turn per loop iteration: new requests are read in between
+        finally:
+            self._handing_out = None  # no finished task kept (it refers to the loop)
 
     async def _quiet(self, deadline: float) -> None:
         """Until no request awaits its ack and none has for quiet_s, or until `deadline` (time.monotonic())."""
         while (wait := self.quiet_in()) != 0.0 and (left := deadline - time.monotonic()) > 0:
             if wait is None:
+                if self._all_answered is None:
+                    self._all_answered = asyncio.get_running_loop().create_future()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(left):
-                        await self._none_awaiting.wait()
+                        await asyncio.shield(self._all_answered)
             else:
                 await asyncio.sleep(min(wait, left))
 
@@ -122,9 +130,10 @@ def answering() -> contextlib.AbstractContextManager[None]:
     return current().answering()
 
 
-def yielding() -> None:
-    """Mark the rest of the current task (and the tasks it starts) as work that follows an ack."""
-    _YIELDS.set(True)
+def yielding(yields: bool = True) -> None:
+    """Mark the rest of the current task (and the tasks it starts) as work that follows an ack (`yields` False: as
+    work that never waits, such as opening a form on Slack's clock, even when started by work that does)."""
+    _YIELDS.set(yields)
 
 
 async def yield_to_acks() -> None:

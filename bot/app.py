@@ -140,10 +140,6 @@ def http_app(
 
     async def events(request: Request) -> Response:
         arrived = time.perf_counter()
-        with ack_first.answering():  # from its first byte read here: work after other acks waits meanwhile
-            return await _answer(request, arrived)
-
-    async def _answer(request: Request, arrived: float) -> Response:
         if not _plausible_signature_headers(request):
             log.info("refused a request to %s: missing, repeated or malformed signature headers (401)", EVENTS_PATH)
             return PlainTextResponse("invalid request", status_code=401)
@@ -163,7 +159,10 @@ def http_app(
             log.warning("refused a signed request to %s: %s (400)", EVENTS_PATH, problem)
             return PlainTextResponse("malformed request", status_code=400)
         request._body = body  # Bolt's adapter reads the body again: give it the bytes already read
-        return await handler.handle(request, {ARRIVED_KEY: arrived})
+        # counted as awaiting its ack from here (Bolt's dispatch inside counts it once), not from its first byte: a
+        # client that is not Slack, or sends its body slowly, must not hold every command's work back (bot.ack_first)
+        with ack_first.answering():
+            return await handler.handle(request, {ARRIVED_KEY: arrived})
 
     async def health(_: Request) -> Response:
         return JSONResponse({"ok": True})

@@ -125,9 +125,8 @@ async def after_ack(work: Awaitable[object], what: str, *, yields: bool = True) 
     `yields`: the work takes turns behind requests awaiting their ack (bot.ack_first); False for work on Slack's own
     clock, such as opening a form (its trigger_id dies 3 s after the user pressed enter).
     """
-    if yields:
-        ack_first.yielding()
-        await ack_first.yield_to_acks()
+    ack_first.yielding(yields)  # this task's own: it may be started by work that yields, or by a request
+    await ack_first.yield_to_acks()
     try:
         await work
     except Exception:  # the edge after the ack: log with context, keep the ack, keep serving

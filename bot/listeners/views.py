@@ -59,10 +59,10 @@ async def handle_form_submission(
     if field_errors:
         await ack(response_action="errors", errors=field_errors)
         return
-    await ack()
     keyed = Request(
         request.requester, request.request_id, command_text(command) + " (form)", response_url=origin.response_url
     )
+    await ack()  # nothing that can fail after it: Bolt (process_before_response) would turn the ack into a 500
     leadbot.in_background(run_form(leadbot, command, origin, client, keyed), f"the /lead {subcommand} form")
 
 

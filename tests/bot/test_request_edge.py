@@ -4,18 +4,21 @@ that is not one of Slack's shapes gets 400; and slow connections are closed by t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from bot import ack_first
 from bot.app import EVENTS_PATH, MAX_BODY_BYTES
 from bot.http_server import DeadlineProtocol, connection_limit
 from bot.run import EscapedControlCharacters
@@ -152,3 +155,45 @@ def test_control_characters_in_a_log_message_are_escaped() -> None:
     assert EscapedControlCharacters().filter(record)
     assert record.getMessage() == "user typed a\\nFAKE LINE\\x1b[31m\\x00"
     assert json.dumps(record.getMessage())  # one printable line
+
+
+def test_a_request_whose_body_is_still_coming_holds_no_work_back(shared: Bot) -> None:
+    """Work after an ack waits while requests await theirs (bot.ack_first): a client that is not Slack, sending its
+    body slowly, must not count as one, or anybody could hold every command's work back."""
+
+    async def scenario() -> tuple[int, int, int]:
+        body_sent = asyncio.Event()
+        rest = asyncio.Event()
+        chunks = [b"text=help&", b"user_id=U1"]
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> dict:
+            if len(chunks) == 1:
+                body_sent.set()
+                await rest.wait()
+            return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        timestamp = str(int(time.time()))
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": EVENTS_PATH,
+            "raw_path": EVENTS_PATH.encode(),
+            "query_string": b"",
+            "headers": [
+                (b"content-type", FORM.encode()),
+                (b"x-slack-request-timestamp", timestamp.encode()),
+                (b"x-slack-signature", signature("not-the-secret", timestamp, b"text=help&user_id=U1").encode()),
+            ],
+        }
+        answering = asyncio.ensure_future(shared.server.app(scope, receive, send))
+        await body_sent.wait()
+        while_coming = ack_first.current().awaiting
+        rest.set()
+        await answering
+        return while_coming, sent[0]["status"], ack_first.current().awaiting
+
+    assert asyncio.run(scenario()) == (0, 401, 0)
