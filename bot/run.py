@@ -9,7 +9,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import aiohttp
@@ -129,6 +129,17 @@ def freeze_start_up_heap() -> None:
     gc.freeze()
 
 
+def then_freeze(start: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A server's start-up hook that runs `start`, then freezes the heap: by then the server itself (uvicorn's
+    protocol classes, the ASGI app, the first connections) is built too, and no request has arrived yet."""
+
+    async def started() -> None:
+        await start()
+        freeze_start_up_heap()
+
+    return started
+
+
 def alert_watcher(
     settings: BotSettings, client: BabelforceClient, slack: AsyncWebClient, store: AuditStore
 ) -> AlertWatcher | None:
@@ -163,12 +174,11 @@ def _serve_http(
     if problem:
         return _refuse([problem])
     log.info("leadbot serving Slack requests at http://%s:%s%s", host, port, EVENTS_PATH)
-    freeze_start_up_heap()
     uvicorn.run(
         http_app(
             bolt,
             signing_secret=settings.slack_signing_secret.get_secret_value(),
-            on_startup=leadbot.start,
+            on_startup=then_freeze(leadbot.start),
             on_shutdown=leadbot.shutdown,
         ),
         host=host,
@@ -207,10 +217,10 @@ async def _serve_socket_mode(settings: BotSettings, babelforce_settings: Babelfo
             return _refuse([stop_metrics])
         handler = AsyncSocketModeHandler(bolt, app_token)
         try:
+            freeze_start_up_heap()  # before the first request can arrive
             await handler.connect_async()
             log.info("leadbot connected to Slack in Socket Mode")
             await leadbot.start()  # settles what an earlier run left unconfirmed; starts the campaign alerts
-            freeze_start_up_heap()
             await stop.wait()
             log.info("leadbot stopping")
         finally:

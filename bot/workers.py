@@ -163,7 +163,7 @@ def worker_app() -> Starlette:
     """uvicorn's factory, called once in each worker process: everything the worker keeps, built from the settings
     the launcher checked. A worker that cannot start exits with uvicorn's start-up failure code, which stops the
     launcher rather than restarting the worker forever."""
-    from .run import _leadbot, configure_logging, freeze_start_up_heap
+    from .run import _leadbot, configure_logging, then_freeze
 
     try:
         settings = load_settings()
@@ -188,14 +188,12 @@ def worker_app() -> Starlette:
     )
     runtime = os.environ.get(RUNTIME_ENV)
     worker = Worker(leadbot, audit, Path(runtime) if runtime else None)
-    served = http_app(
+    return http_app(
         bolt,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        on_startup=worker.start,
+        on_startup=then_freeze(worker.start),
         on_shutdown=worker.shutdown,
     )
-    freeze_start_up_heap()
-    return served
 
 
 class Worker:
