@@ -61,12 +61,28 @@ class AckFirst:
             yield
         finally:
             _ANSWERING.reset(token)
-            self.awaiting -= 1
-            self._last_answered = time.monotonic()
-            if self.awaiting == 0 and self._all_answered is not None:
-                if not self._all_answered.done():
-                    self._all_answered.set_result(None)
-                self._all_answered = None
+            self._answered_one()
+
+    @contextlib.contextmanager
+    def waiting_elsewhere(self) -> Iterator[None]:
+        """Around a wait of a request still answering (before its ack) on babelforce or Slack: it uses no CPU then,
+        so work after other acks may go on meanwhile; counted again when the wait ends. Outside answering(): no-op."""
+        if not _ANSWERING.get():
+            yield
+            return
+        self._answered_one()
+        try:
+            yield
+        finally:
+            self.awaiting += 1
+
+    def _answered_one(self) -> None:
+        self.awaiting -= 1
+        self._last_answered = time.monotonic()
+        if self.awaiting == 0 and self._all_answered is not None:
+            if not self._all_answered.done():
+                self._all_answered.set_result(None)
+            self._all_answered = None
 
     def quiet_in(self) -> float | None:
         """None while a request awaits its ack; else the seconds until QUIET_S have passed since the last (0: now)."""
@@ -128,6 +144,11 @@ def current() -> AckFirst:
 def answering() -> contextlib.AbstractContextManager[None]:
     """Around the handling of a request up to its ack: work after an ack waits while it runs (see AckFirst)."""
     return current().answering()
+
+
+def waiting_elsewhere() -> contextlib.AbstractContextManager[None]:
+    """Around a wait on babelforce or Slack of a request before its ack (see AckFirst.waiting_elsewhere)."""
+    return current().waiting_elsewhere()
 
 
 def yielding(yields: bool = True) -> None:

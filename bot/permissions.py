@@ -26,6 +26,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from . import ack_first
+
 if TYPE_CHECKING:
     from .settings import BotSettings
 
@@ -251,7 +253,8 @@ class Gatekeeper:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            done, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            with ack_first.waiting_elsewhere():  # Slack's user groups: no CPU of ours meanwhile
+                done, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 users = None if task.cancelled() else task.result()
                 if users is None:

@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from commands.modals import ACTION_LIST
 
+from .. import ack_first
 from ..pipeline import Leadbot
 from ..service import UserFacingError
 from ..slack_edge import CONTEXT_KEY, origin_of, requester_of
@@ -36,7 +37,8 @@ async def handle_list_options(ack: AsyncAck, body: dict, context: AsyncBoltConte
         return
     budget = OPTIONS_BUDGET_S - (time.monotonic() - arrived)
     try:
-        lists = await leadbot.service.list_options(body.get("value") or "", budget=max(budget, 0.1))
+        with ack_first.waiting_elsewhere():  # babelforce's list directory: no CPU of ours meanwhile
+            lists = await leadbot.service.list_options(body.get("value") or "", budget=max(budget, 0.1))
     except (TimeoutError, UserFacingError) as failure:
         log.warning("list options unavailable: %s", getattr(failure, "message", "babelforce too slow"))
         await ack(options=[])

@@ -13,6 +13,7 @@ from commands.fields import FIELD_LIST
 from commands.grammar import command_text
 from commands.modals import FormOrigin, read_form
 
+from .. import ack_first
 from ..forms import precheck
 from ..pipeline import Leadbot, Request
 from ..slack_edge import CONTEXT_KEY, answered, deliver, origin_of, requester_of
@@ -55,7 +56,8 @@ async def handle_form_submission(
     if isinstance(command, dict):
         await ack(response_action="errors", errors=command)
         return
-    field_errors = await precheck(leadbot, command, budget=leadbot.form_check_budget - (time.monotonic() - arrived))
+    with ack_first.waiting_elsewhere():  # the pre-checks wait on babelforce: no CPU of ours meanwhile
+        field_errors = await precheck(leadbot, command, budget=leadbot.form_check_budget - (time.monotonic() - arrived))
     if field_errors:
         await ack(response_action="errors", errors=field_errors)
         return
