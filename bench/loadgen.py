@@ -20,15 +20,18 @@ import time
 from typing import Any
 from urllib.parse import SplitResult, urlencode, urlsplit
 
-import aiohttp
 from aiohttp import web
 
 from slackstub.signing import signed_headers
 
 
 def _request(url: SplitResult, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {url.path or '/'} HTTP/1.1", f"Host: {url.netloc}", "Connection: close",
-             f"Content-Length: {len(body)}"]
+    lines = [
+        f"POST {url.path or '/'} HTTP/1.1",
+        f"Host: {url.netloc}",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
