@@ -140,10 +140,6 @@ def http_app(
 
     async def events(request: Request) -> Response:
         arrived = time.perf_counter()
-        with ack_first.answering():  # from its first byte read here: work after other acks waits meanwhile
-            return await _answer(request, arrived)
-
-    async def _answer(request: Request, arrived: float) -> Response:
         if not _plausible_signature_headers(request):
             log.info("refused a request to %s: missing, repeated or malformed signature headers (401)", EVENTS_PATH)
             return PlainTextResponse("invalid request", status_code=401)
@@ -155,6 +151,13 @@ def http_app(
         except ClientDisconnect:
             log.info("a request to %s was dropped by its sender before its body arrived", EVENTS_PATH)
             return PlainTextResponse("incomplete request", status_code=400)
+        # awaiting its ack from its whole body on (work after other acks waits meanwhile), not from its first byte:
+        # a client that stalls mid-body (for up to the server's request deadline, with signature headers anyone can
+        # forge) would otherwise make every step of every answer wait the max wait
+        with ack_first.answering():
+            return await _answer(request, body, arrived)
+
+    async def _answer(request: Request, body: bytes, arrived: float) -> Response:
         if not _signed(body, request.headers, secret, now=time.time()):
             log.info("refused a request to %s: the signature does not match (401)", EVENTS_PATH)
             return PlainTextResponse("invalid request", status_code=401)

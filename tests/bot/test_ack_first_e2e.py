@@ -2,7 +2,7 @@
 answer, never the ack: commands are test_commands_e2e's test_slow_babelforce_ack_in_time_with_progress_then_the_reply,
 form submissions, buttons and the Home tab are here); while one request awaits its ack, the work that follows other
 requests' acks waits (none of it reaches babelforce), except opening a form, whose trigger_id dies 3 s after the user
-pressed enter.
+pressed enter; and a client that stalls mid-body holds up nothing.
 
 The request held before its ack is a show form's submission: its pre-check reads the lead from babelforce, which the
 sandbox answers only after HOLD_S (within the pre-check's budget: the submission is still acked in time). A step of
@@ -11,18 +11,22 @@ work after an ack waits at most ACK_FIRST_MAX_WAIT_S even then, so the tests loo
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from bot.app import EVENTS_PATH
 from bot.tuning import ACK_FIRST_MAX_WAIT_S
 from commands.blocks import ACTION_UNDO
 from commands.modals import BLOCK_LEAD, BLOCK_LIST
 from sandbox.seed import DEMO_LIST_ID
 from slackstub import Interaction, SlackDriver
+from slackstub.signing import signed_headers
 from tests.support import Bot, caveat, header, shared_bot
 
 HOLD_S = 1.0
@@ -138,3 +142,33 @@ def test_a_bare_subcommand_opens_its_form_at_once_while_another_request_awaits_i
         )
         assert call.ok, call.response
         assert not submitted.done()
+
+
+@contextmanager
+def a_client_stalling_mid_body(bot: Bot) -> Iterator[None]:
+    """A connection that sends a signed command's headers and half its body, then nothing, and stays open (as a slow
+    or hostile client may, for up to the server's request deadline: bot.http_server; plausible signature headers
+    need no secret)."""
+    body = urlencode(bot.driver.command_fields("help")).encode()
+    address = urlsplit(bot.server.base_url)
+    headers = {
+        "Host": address.netloc,
+        **signed_headers(bot.signing_secret, body),
+        "Content-Length": str(len(body)),
+    }
+    head = f"POST {EVENTS_PATH} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    with socket.create_connection((address.hostname or "127.0.0.1", address.port or 80), timeout=5) as stalled:
+        stalled.sendall(head.encode() + b"\r\n" + body[: len(body) // 2])
+        time.sleep(0.05)  # the bot reads its headers and waits for the rest of the body
+        yield
+
+
+def test_a_client_stalling_mid_body_does_not_hold_up_the_work_after_acks(warm_bot: Bot) -> None:
+    """A request counts as awaiting its ack once its body is in: until then there is nothing to answer, and a
+    client that never sends the rest would otherwise make every step of every answer wait the max wait."""
+    bot = warm_bot
+    with a_client_stalling_mid_body(bot):
+        interaction = bot.command('show "Spring leads" lead-40')
+        assert interaction.status == 200 and interaction.acked_in_time
+        reply = bot.driver.replies(interaction, timeout=2 * ACK_FIRST_MAX_WAIT_S)[0]  # NoAnswer: it waited its turns
+    assert header(reply) == "Lead lead-40"
