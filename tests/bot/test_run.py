@@ -7,10 +7,12 @@ is checked for secrets. One HTTP-mode process serves the module (a start costs a
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.run import freeze_start_up_heap
 from sandbox import SandboxServer
 from slackstub import SlackDriver, SlackStub
 from tests.support import LeadbotProcess, clean_env, is_progress, leadbot, scrape, texts
@@ -130,6 +133,31 @@ def test_socket_mode_needs_an_app_token_starting_with_xapp(
     assert result.returncode == 2
     assert "SLACK_APP_TOKEN must be an app-level token starting with xapp-" in result.stderr
     assert "SLACK_SIGNING_SECRET" not in result.stderr  # Socket Mode does not sign requests
+
+
+def test_the_start_up_heap_is_collected_then_frozen() -> None:
+    """What a serving process built before serving is frozen (full collections skip it), after a collection: the
+    garbage start-up left in cycles is freed, not frozen for the life of the process."""
+
+    class Node:
+        pass
+
+    enabled = gc.isenabled()
+    gc.disable()  # no automatic collection meanwhile: only the call under test may free the cycle
+    gc.unfreeze()  # measure this call's freeze only
+    try:
+        garbage = Node()
+        garbage.self = garbage  # type: ignore[attr-defined]  # a cycle: only a collection frees it
+        left = weakref.ref(garbage)
+        del garbage
+        assert left() is not None
+        freeze_start_up_heap()
+        assert gc.get_freeze_count() > 0
+        assert left() is None
+    finally:
+        gc.unfreeze()  # the rest of the test process is not frozen
+        if enabled:
+            gc.enable()
 
 
 def _free_port() -> int:
