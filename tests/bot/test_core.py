@@ -69,3 +69,23 @@ def test_shutdown_lets_background_work_finish_before_closing_babelforce() -> Non
         return events
 
     assert asyncio.run(scenario()) == ["line posted", "closed"]
+
+
+def test_replies_share_one_session_per_loop_until_shutdown_closes_it() -> None:
+    """Every reply to a response_url goes on one kept-alive session (a new connection and TLS handshake per reply
+    cost CPU in a burst); shutdown closes it, and a later reply gets a fresh one."""
+
+    async def scenario() -> None:
+        client = BabelforceClient(base_url="http://127.0.0.1:9", credentials=ClientCredentials("i", SecretStr("s")))
+        audit = AuditLog(":memory:")
+        leadbot = Leadbot(LeadService(client), audit=audit, gate=Gatekeeper(AccessPolicy.open(), None))
+        first = leadbot.reply_session()
+        assert leadbot.reply_session() is first and not first.closed
+        await leadbot.shutdown()
+        assert first.closed
+        second = leadbot.reply_session()
+        assert second is not first and not second.closed
+        await second.close()
+        audit.close()
+
+    asyncio.run(scenario())
