@@ -6,11 +6,12 @@ burst the acks queued behind the previous commands' work: babelforce calls, rend
 ack p99 of 300-430 ms for 200 commands on this project's 2-CPU machine, all of it waiting, not working).
 
 So the work after an ack takes turns: before each step that costs CPU (starting, each babelforce request, posting
-the reply) it waits until no request of this process is waiting for its ack and none has been for QUIET_S (a burst
-sends the next request about a millisecond after the last ack; without the quiet period the work would slip in
-between and hold the next acks up). Turns are handed out one per loop iteration, so the loop still notices new
-requests between two of them. No step waits longer than MAX_WAIT_S: under a flood that never pauses, the work goes
-on, in order, as it would without this.
+the reply) it waits until no request of this process is waiting for its ack and, during a burst, none has been for
+QUIET_S (a burst sends the next request about a millisecond after the last ack; without the quiet period the work
+would slip in between and hold the next acks up). A burst is two answers less than BURST_GAP_S apart: a lone
+command's answer does not wait the quiet period after its own ack (10 ms on every reply, for nothing). Turns are
+handed out one per loop iteration, so the loop still notices new requests between two of them. No step waits longer
+than MAX_WAIT_S: under a flood that never pauses, the work goes on, in order, as it would without this.
 
 Only work that has said it follows an ack (`yielding()`, which `Leadbot.in_background` does for it) ever waits; a
 request that is answering Slack never does, nor a task shared by several requests (bot code starts those in a
@@ -27,7 +28,7 @@ import time
 import weakref
 from collections.abc import Iterator
 
-from .tuning import ACK_FIRST_MAX_WAIT_S, ACK_FIRST_QUIET_S
+from .tuning import ACK_FIRST_BURST_GAP_S, ACK_FIRST_MAX_WAIT_S, ACK_FIRST_QUIET_S
 
 #: True in work that follows an ack (and in the tasks it starts): that work yields to requests awaiting their ack.
 _YIELDS: contextvars.ContextVar[bool] = contextvars.ContextVar("leadbot_yields_to_acks", default=False)
@@ -38,11 +39,19 @@ _ANSWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("leadbot_answe
 class AckFirst:
     """One event loop's requests awaiting their ack, and the turns of the work waiting behind them."""
 
-    def __init__(self, *, quiet_s: float = ACK_FIRST_QUIET_S, max_wait_s: float = ACK_FIRST_MAX_WAIT_S) -> None:
+    def __init__(
+        self,
+        *,
+        quiet_s: float = ACK_FIRST_QUIET_S,
+        max_wait_s: float = ACK_FIRST_MAX_WAIT_S,
+        burst_gap_s: float = ACK_FIRST_BURST_GAP_S,
+    ) -> None:
         self.quiet_s = quiet_s
+        self.burst_gap_s = burst_gap_s
         self.max_wait_s = max_wait_s
         self.awaiting = 0  # requests received and not yet answered
         self._last_answered = 0.0  # time.monotonic() of the last answer
+        self._answered_before = float("-inf")  # ... and of the one before it (a burst: the two are close)
         # Nothing here refers to the loop while idle (no asyncio.Event, which keeps the loop it first waited on, no
         # finished task): _PER_LOOP's key must be able to go when its loop does.
         self._all_answered: asyncio.Future[None] | None = None  # the hand-out waits for it while requests await
@@ -78,16 +87,19 @@ class AckFirst:
 
     def _answered_one(self) -> None:
         self.awaiting -= 1
-        self._last_answered = time.monotonic()
+        self._answered_before, self._last_answered = self._last_answered, time.monotonic()
         if self.awaiting == 0 and self._all_answered is not None:
             if not self._all_answered.done():
                 self._all_answered.set_result(None)
             self._all_answered = None
 
     def quiet_in(self) -> float | None:
-        """None while a request awaits its ack; else the seconds until QUIET_S have passed since the last (0: now)."""
+        """None while a request awaits its ack; else the seconds until quiet_s have passed since the last answer of a
+        burst (0: now; at once after a lone answer)."""
         if self.awaiting:
             return None
+        if self._last_answered - self._answered_before > self.burst_gap_s:  # a lone answer: no burst to bridge
+            return 0.0
         return max(0.0, self._last_answered + self.quiet_s - time.monotonic())
 
     async def turn(self) -> None:

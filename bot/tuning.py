@@ -15,10 +15,12 @@ CONFIRM_TTL_S = 15 * 60
 WRITE_IN_FLIGHT_MAX_S = 60.0
 #: Slack's answer to a select's options request must come within 3 s: the rest is for the network both ways.
 OPTIONS_BUDGET_S = 2.0
-#: Work after an ack waits while requests await theirs, and this long after the last ack (bot.ack_first): a burst
-#: sends its next request about 1 ms after an ack, so 10 ms bridges the gap without delaying a lone command's answer.
+#: Work after an ack waits while requests await theirs and, in a burst, this long after the last ack (bot.ack_first):
+#: a burst sends its next request about 1 ms after an ack, so 10 ms bridges the gap.
 ACK_FIRST_QUIET_S = 0.010
 #: ... but never longer than this per step, so a flood that never pauses still gets its answers.
 ACK_FIRST_MAX_WAIT_S = 0.5
+#: Two answers closer than this make a burst; after a lone answer, work goes on without the quiet period.
+ACK_FIRST_BURST_GAP_S = 0.050
 #: A reply posted to a response_url gives up after this long (slack_sdk's own webhook default).
 REPLY_POST_TIMEOUT_S = 30.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -65,7 +66,7 @@ async def test_a_turn_is_given_at_once_when_no_request_awaits_its_ack() -> None:
 
 
 async def test_a_step_waits_while_a_request_awaits_its_ack_and_runs_a_quiet_period_after_the_answer() -> None:
-    acks = AckFirst(quiet_s=QUIET_S, max_wait_s=NEVER_S)
+    acks = AckFirst(quiet_s=QUIET_S, max_wait_s=NEVER_S, burst_gap_s=math.inf)  # every answer in a burst
     with acks.answering():
         step = asyncio.create_task(stamped(acks))
         await asyncio.sleep(0.1)
@@ -74,6 +75,21 @@ async def test_a_step_waits_while_a_request_awaits_its_ack_and_runs_a_quiet_peri
     async with asyncio.timeout(SOON_S):
         ran = await step
     assert answered + QUIET_S <= ran < answered + 1.0  # after the quiet period, and long before the max wait
+
+
+async def test_the_quiet_period_follows_a_burst_of_answers_not_a_lone_one() -> None:
+    """A lone command's work starts at once after its own ack; after two answers in quick succession (a burst, whose
+    next request is about to come) it waits the quiet period."""
+    acks = AckFirst(quiet_s=QUIET_S, max_wait_s=NEVER_S, burst_gap_s=1.0)
+    with acks.answering():
+        pass
+    assert returns_at_once(acks.turn())  # a lone answer
+    with acks.answering():
+        pass
+    answered = time.monotonic()
+    async with asyncio.timeout(SOON_S):
+        ran = await stamped(acks)
+    assert answered + QUIET_S <= ran < answered + 1.0  # the second answer came within burst_gap_s of the first
 
 
 async def test_waiting_steps_get_their_turns_in_the_order_they_asked() -> None:
@@ -91,7 +107,7 @@ async def test_waiting_steps_get_their_turns_in_the_order_they_asked() -> None:
 async def test_one_turn_per_loop_iteration_so_a_request_arriving_meanwhile_goes_before_the_next_step() -> None:
     """The first step released starts answering a request (as a request read in that loop iteration would): the
     second step, although it asked long ago, waits until that request is answered and the quiet period passed."""
-    acks = AckFirst(quiet_s=QUIET_S, max_wait_s=NEVER_S)
+    acks = AckFirst(quiet_s=QUIET_S, max_wait_s=NEVER_S, burst_gap_s=math.inf)  # every answer in a burst
     answered: list[float] = []
 
     async def first_step() -> None:
