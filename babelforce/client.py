@@ -59,7 +59,7 @@ from .transport import ShardedTransport
 log = logging.getLogger(__name__)
 
 #: True while the running task holds a list's index lock (one export shared by every lookup waiting for it): its
-#: requests skip `before_request`, since whoever waits for the lock (a request with a deadline of its own, such as
+#: requests skip `wait_turn`, since whoever waits for the lock (a request with a deadline of its own, such as
 #: a form's check before Slack's 3 s) would wait for the caller's turn too, and the caller's turn may wait for it.
 _HOLDS_INDEX_LOCK: contextvars.ContextVar[bool] = contextvars.ContextVar("babelforce_holds_index_lock", default=False)
 
@@ -181,14 +181,15 @@ class BabelforceClient:
         rng: random.Random | None = None,
         max_connections: int = MAX_CONNECTIONS,
         observer: CallObserver | None = None,
-        before_request: Callable[[], Awaitable[None]] | None = None,
+        wait_turn: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         #: told about every request, retry and token fetch (babelforce.observe); None: nobody listens
         self.observer = observer
-        #: awaited before each request is sent (each retry too), before it takes a connection: a caller's chance to
-        #: let more urgent work of its own go first (leadbot lets Slack's acks go first); None: send at once. Not
-        #: awaited while building a list's index, which other lookups wait for (_HOLDS_INDEX_LOCK)
-        self.before_request = before_request
+        #: awaited before each request is sent (each retry too, before it takes a connection) and before a GET's answer
+        #: is handed back to be read: a caller's chance to let more urgent work of its own go first (leadbot lets
+        #: Slack's acks go first); None: never waits. Not awaited while building a list's index, which other lookups
+        #: wait for (_HOLDS_INDEX_LOCK), nor for a streamed answer (read in chunks as it arrives)
+        self.wait_turn = wait_turn
         self._base_url = base_url.rstrip("/")
         self._host = urlsplit(self._base_url).hostname or self._base_url
         self._timeouts = timeouts or Timeouts()
@@ -668,7 +669,7 @@ class BabelforceClient:
 
     @contextlib.asynccontextmanager
     async def _index_lock(self, list_id: str) -> AsyncIterator[None]:
-        """The list's index lock (one build at a time), its holder's requests never waiting for `before_request`."""
+        """The list's index lock (one build at a time), its holder's requests never waiting for `wait_turn`."""
         async with self._index_locks.setdefault(list_id, asyncio.Lock()):
             holding = _HOLDS_INDEX_LOCK.set(True)
             try:
@@ -954,8 +955,8 @@ class BabelforceClient:
         refreshed = False
         attempt = 0
         while True:
-            if self.before_request is not None and not _HOLDS_INDEX_LOCK.get():
-                await self.before_request()
+            if self.wait_turn is not None and not _HOLDS_INDEX_LOCK.get():
+                await self.wait_turn()
             try:
                 async with self._slots:
                     # the token is taken once a slot is free, so a request that waited meets a refreshed one
@@ -1000,6 +1001,10 @@ class BabelforceClient:
                     )
                     await asyncio.sleep(delay)
                     continue
+            if self.wait_turn is not None and method == "GET" and not stream and not _HOLDS_INDEX_LOCK.get():
+                # reading a read's answer (JSON, its model) is work too: after any pending ack (a write's answer is
+                # read at once: it tells what was changed, and nothing may come between)
+                await self.wait_turn()
             return response
 
     async def _fetch_token(self, form: dict[str, str]) -> Token:

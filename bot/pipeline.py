@@ -142,8 +142,8 @@ class Leadbot:
     def __post_init__(self) -> None:
         if self.service.client.observer is None:  # its babelforce traffic counted in the metrics (bot.metrics)
             self.service.client.observer = metrics.BABELFORCE
-        if self.service.client.before_request is None:  # work after an ack lets pending acks go first
-            self.service.client.before_request = ack_first.yield_to_acks
+        if self.service.client.wait_turn is None:  # work after an ack lets pending acks go first
+            self.service.client.wait_turn = ack_first.yield_to_acks
         self.history = History(self)
         self.finder = Finder(self.service, self.find_max_lists)
         first, last = self.settle_after

@@ -81,17 +81,20 @@ async def test_an_observer_that_fails_does_not_fail_the_call(make_client, caplog
     assert "observer failed on on_response" in caplog.text
 
 
-async def test_before_request_is_awaited_before_each_request_is_sent_retries_included(make_client, control):
+async def test_wait_turn_is_awaited_before_each_request_is_sent_retries_included_and_before_its_answer_is_read(
+    make_client, control
+):
     """The hook leadbot uses to let Slack's acks go first (bot.ack_first): it runs before a request leaves, every
-    time, so a retry waits its turn too; the token request is not one of them (it serves requests already let go)."""
+    time, so a retry waits its turn too, and once more before the answer is read; the token request is not one of
+    them (it serves requests already let go)."""
     recorder = Recorder()
     received_before: list[int] = []
 
-    async def before_request() -> None:
+    async def wait_turn() -> None:
         recorder.events.append(("before",))
         received_before.append(control.count("GET /api/v2/outbound/lists"))  # what the sandbox had by then
 
-    client = make_client(observer=recorder, before_request=before_request)
+    client = make_client(observer=recorder, wait_turn=wait_turn)
     control.faults({"status": 503, "method": "GET", "path": r"/outbound/lists$", "times": 1})
     await client.list_lists()
     assert recorder.events == [
@@ -102,5 +105,6 @@ async def test_before_request_is_awaited_before_each_request_is_sent_retries_inc
         ("retry", "list_lists", "503"),
         ("before",),
         ("response", "list_lists", "200"),
+        ("before",),  # the answer is read after a turn too
     ]
-    assert received_before == [0, 1]
+    assert received_before == [0, 1, 2]

@@ -250,7 +250,7 @@ async def test_leadbot_makes_its_babelforce_requests_wait_their_turn() -> None:
     audit = AuditLog(":memory:")
     try:
         Leadbot(LeadService(client), audit=audit, gate=Gatekeeper(AccessPolicy.open(), None))
-        assert client.before_request is ack_first.yield_to_acks
+        assert client.wait_turn is ack_first.yield_to_acks
     finally:
         audit.close()
         await client.aclose()
@@ -263,9 +263,7 @@ async def test_a_directory_load_started_by_work_after_an_ack_does_not_wait_for_a
     needs the same directory and waits for that load. Were the load part of the work, its babelforce request would
     wait for that very request's ack, which waits for the load: both held up until the max wait."""
     ack_first.current().max_wait_s = NEVER_S
-    client = BabelforceClient(
-        base_url=sandbox.base_url, credentials=SANDBOX_CLIENT, before_request=ack_first.yield_to_acks
-    )
+    client = BabelforceClient(base_url=sandbox.base_url, credentials=SANDBOX_CLIENT, wait_turn=ack_first.yield_to_acks)
     service = LeadService(client)
 
     async def work_after_an_ack() -> int:
