@@ -165,8 +165,10 @@ def waiting_elsewhere() -> contextlib.AbstractContextManager[None]:
 
 def yielding(yields: bool = True) -> None:
     """Mark the rest of the current task (and the tasks it starts) as work that follows an ack (`yields` False: as
-    work that never waits, such as opening a form on Slack's clock, even when started by work that does)."""
+    work that never waits, such as opening a form on Slack's clock, even when started by work that does). Either way
+    the task is no longer part of the request that started it: a request it handled itself would count again."""
     _YIELDS.set(yields)
+    _ANSWERING.set(False)
 
 
 async def yield_to_acks() -> None:

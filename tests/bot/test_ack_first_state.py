@@ -210,3 +210,24 @@ def test_a_request_waiting_on_babelforce_before_its_ack_does_not_hold_work_back_
         return events
 
     assert asyncio.run(scenario()) == ["work", "checked, awaiting 1", "acked"]
+
+
+def test_work_started_while_a_request_was_answering_counts_a_request_of_its_own() -> None:
+    """A task started from within answering() (a listener's in_background work) inherits its context; once it says
+    it follows an ack, a request it handles itself is counted, not taken for a nested call of the first."""
+
+    async def scenario() -> list[int]:
+        turns = AckFirst(quiet_s=0.01, max_wait_s=5.0)
+        seen: list[int] = []
+
+        async def work_after_the_ack() -> None:
+            ack_first.yielding()
+            with turns.answering():
+                seen.append(turns.awaiting)
+
+        with turns.answering():
+            task = asyncio.ensure_future(work_after_the_ack())
+        await task
+        return seen
+
+    assert asyncio.run(scenario()) == [1]
