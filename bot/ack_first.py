@@ -28,12 +28,23 @@ import time
 import weakref
 from collections.abc import Iterator
 
-from .tuning import ACK_FIRST_BURST_GAP_S, ACK_FIRST_MAX_WAIT_S, ACK_FIRST_QUIET_S
+from .tuning import ACK_FIRST_BURST_GAP_S, ACK_FIRST_MAX_WAIT_S, ACK_FIRST_QUIET_S, ACK_FIRST_WORK_MAX_WAIT_S
 
 #: True in work that follows an ack (and in the tasks it starts): that work yields to requests awaiting their ack.
 _YIELDS: contextvars.ContextVar[bool] = contextvars.ContextVar("leadbot_yields_to_acks", default=False)
+#: What is left of this work's total wait (shared with the tasks it starts): see yielding().
+_BUDGET: contextvars.ContextVar[_WaitBudget | None] = contextvars.ContextVar("leadbot_wait_budget", default=None)
 #: True while this context answers a request (so an edge and the Bolt dispatch inside it count it once).
 _ANSWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("leadbot_answering", default=False)
+
+
+class _WaitBudget:
+    """Seconds a piece of work after an ack may still spend waiting for turns, all its steps together."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: float) -> None:
+        self.left = left
 
 
 class AckFirst:
@@ -166,12 +177,29 @@ def waiting_elsewhere() -> contextlib.AbstractContextManager[None]:
 def yielding(yields: bool = True) -> None:
     """Mark the rest of the current task (and the tasks it starts) as work that follows an ack (`yields` False: as
     work that never waits, such as opening a form on Slack's clock, even when started by work that does). Either way
-    the task is no longer part of the request that started it: a request it handled itself would count again."""
+    the task is no longer part of the request that started it: a request it handled itself would count again.
+    The work (with the tasks it starts) waits ACK_FIRST_WORK_MAX_WAIT_S at most in all, so however long a flood lasts,
+    taking turns delays an answer by no more than that."""
     _YIELDS.set(yields)
     _ANSWERING.set(False)
+    _BUDGET.set(_WaitBudget(ACK_FIRST_WORK_MAX_WAIT_S) if yields else None)
 
 
 async def yield_to_acks() -> None:
     """In work that follows an ack: wait for a turn (AckFirst.turn). Anywhere else: return at once."""
-    if _YIELDS.get():
+    if not _YIELDS.get():
+        return
+    budget = _BUDGET.get()
+    if budget is None:
         await current().turn()
+        return
+    if budget.left <= 0:  # this work has waited all it may: it goes on as if nobody awaited an ack
+        return
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(budget.left):
+            await current().turn()
+    except TimeoutError:
+        pass  # its turn was given up (AckFirst skips a cancelled waiter): the budget is spent
+    finally:
+        budget.left -= time.monotonic() - started

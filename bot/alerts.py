@@ -146,7 +146,7 @@ class AlertWatcher:
     def start(self) -> None:
         """Run a pass now and every `interval` seconds after, in the background of the running loop."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._watching(), name="leadbot alerts")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="leadbot alerts")
             log.info(
                 "alerts: watching active campaigns every %g s for channel %s (hopper below %d)%s",
                 self.interval,
@@ -169,11 +169,6 @@ class AlertWatcher:
             except AuditError as failure:
                 log.warning("alerts: could not release the lease (%s); it lapses within %g s", failure, self.lease)
 
-    async def _watching(self) -> None:
-        """The watcher's task: background work, so its babelforce calls wait their turn behind acks (bot.ack_first)."""
-        ack_first.yielding()
-        await self._run()
-
     async def _run(self) -> None:
         due: float | None = None  # when this watcher's next pass is due (None: at once, once it leads)
         while True:
@@ -181,6 +176,7 @@ class AlertWatcher:
             try:
                 if await self._lead():
                     if due is None or self._clock() >= due:
+                        ack_first.yielding()  # each pass is background work: its calls wait their turn behind acks
                         await self.check()
                         due = self._clock() + self.interval
                     wait = min(wait, max(0.0, due - self._clock()))

@@ -20,6 +20,9 @@ OPTIONS_BUDGET_S = 2.0
 ACK_FIRST_QUIET_S = 0.010
 #: ... but never longer than this per step, so a flood that never pauses still gets its answers.
 ACK_FIRST_MAX_WAIT_S = 0.5
+#: ... and one piece of work (a command's answer, with the tasks it starts) never more than this in all: the most that
+#: taking turns can add to an answer, however long a flood of requests lasts.
+ACK_FIRST_WORK_MAX_WAIT_S = 1.0
 #: Two answers closer than this make a burst; after a lone answer, work goes on without the quiet period.
 ACK_FIRST_BURST_GAP_S = 0.050
 #: A reply posted to a response_url gives up after this long (slack_sdk's own webhook default).

@@ -231,3 +231,36 @@ def test_work_started_while_a_request_was_answering_counts_a_request_of_its_own(
         return seen
 
     assert asyncio.run(scenario()) == [1]
+
+
+def test_one_piece_of_work_waits_its_budget_in_all_however_many_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a flood that never pauses, each step would wait up to the max wait; a command's whole answer (all its
+    steps, and the tasks it starts) waits at most ACK_FIRST_WORK_MAX_WAIT_S, then goes on."""
+    monkeypatch.setattr(ack_first, "ACK_FIRST_WORK_MAX_WAIT_S", 0.2)
+
+    async def scenario() -> tuple[float, float]:
+        never_answered = asyncio.get_running_loop().create_future()
+
+        async def request() -> None:  # awaits its ack for the whole test
+            with ack_first.answering():
+                await never_answered
+
+        async def work() -> None:
+            ack_first.yielding()
+            for _ in range(4):  # four steps (start, two babelforce calls, the reply) of 0.5 s max wait each
+                await ack_first.yield_to_acks()
+            child = asyncio.ensure_future(ack_first.yield_to_acks())  # a task it starts shares the budget
+            await child
+
+        flood = asyncio.ensure_future(request())
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        await asyncio.wait_for(work(), 5.0)
+        spent = time.monotonic() - started
+        assert ack_first.current().awaiting == 1  # still unanswered: the budget, not quiet, let the work go on
+        never_answered.set_result(None)
+        await flood
+        return spent, ack_first.current().max_wait_s
+
+    spent, max_wait = asyncio.run(scenario())
+    assert 0.2 <= spent < max_wait  # one budget in all, less than even one step's max wait
