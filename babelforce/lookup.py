@@ -108,6 +108,8 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 REQUIRED_FIELDS = ("id", "uid", "number")
 #: Delimiters a header line is tried with, in this order of preference (an Excel `sep=` line may name any other).
 DELIMITERS = (",", ";", "\t", "|")
+#: Each delimiter in words, for logs and reports.
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 #: How much of an export's start is read to find its shape; a header line longer than this is not looked for.
 HEAD_LIMIT = 1 << 20
 #: Leads of an export kept in its ExportShape, for a check against the JSON API.
@@ -590,7 +592,7 @@ class ExportShape:
 
     def describe(self) -> str:
         """One line for a log or a report: 'delimiter ";", encoding cp1252, BOM, Excel sep= line, id=leadId, …'."""
-        delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(self.delimiter, repr(self.delimiter))
+        delimiter = DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))
         parts = [f"delimiter {delimiter}"] + ([f"encoding {self.encoding}"] if self.encoding else [])
         if self.bom:
             parts.append("BOM")

@@ -29,7 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from babelforce import errors
 from babelforce.client import FALLBACK_PAGE_SIZE, BabelforceClient, match_list
 from babelforce.config import DEFAULT_PASSWORD_CLIENT_ID, BabelforceSettings
-from babelforce.lookup import ExportShape, IndexedLead, inspect_export, number_key
+from babelforce.lookup import DELIMITER_NAMES, ExportShape, IndexedLead, inspect_export, number_key
 from babelforce.models import Campaign, HopperEntry, Lead, LeadList
 
 from .app import SLACK_API_URL
@@ -40,6 +40,7 @@ from .masking import mask, mask_url
 from .permissions import AccessPolicy
 from .service import written
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
+from .slack_edge import slack_error
 from .tuning import WRITE_IN_FLIGHT_MAX_S
 
 #: Seconds a Slack Web API call may take before the check says Slack could not be reached.
@@ -47,7 +48,6 @@ SLACK_TIMEOUT = 15
 #: Leads of each list whose export row is compared with the JSON API's answer (ExportShape.first_leads holds 5).
 LEADS_COMPARED = 5
 #: A delimiter as a report line names it.
-DELIMITER_WORDS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 #: Codecs (as Python names them) as people know them.
 ENCODING_NAMES = {
     "utf-8": "UTF-8",
@@ -199,7 +199,7 @@ async def slack_bot_token(doctor: Doctor) -> AsyncIterator[CheckResult]:
     except SlackApiError as refused:
         yield CheckResult.failed(
             name,
-            f"Slack refused it ({_slack_error(refused)})",
+            f"Slack refused it ({slack_error(refused)})",
             "copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page into SLACK_BOT_TOKEN; "
             "if the page shows none, install the app to the workspace first.",
         )
@@ -275,7 +275,7 @@ async def slack_app_token(doctor: Doctor) -> AsyncIterator[CheckResult]:
     except SlackApiError as refused:
         yield CheckResult.failed(
             name,
-            f"Slack refused it ({_slack_error(refused)})",
+            f"Slack refused it ({slack_error(refused)})",
             "create an app-level token with the connections:write scope (Basic Information → App-Level Tokens) and "
             "put it in SLACK_APP_TOKEN; check that Socket Mode is on (manifest.yml: socket_mode_enabled).",
         )
@@ -506,7 +506,7 @@ def describe_shape(shape: ExportShape) -> str:
 
 def _dialect(shape: ExportShape) -> str:
     """Delimiter in words, encoding, BOM, Excel sep= line, padding: "semicolon-separated, UTF-8 with BOM, …"."""
-    words = DELIMITER_WORDS.get(shape.delimiter)
+    words = DELIMITER_NAMES.get(shape.delimiter)
     parts = [f"{words}-separated" if words else f"separated by {shape.delimiter!r}"]
     if shape.encoding:
         parts.append(
@@ -1027,11 +1027,6 @@ def _some(names: list[str]) -> str:
 
 def _leads(count: int | None) -> str:
     return "? leads" if count is None else f"{count} lead{'s' if count != 1 else ''}"
-
-
-def _slack_error(failure: SlackApiError) -> str:
-    response = failure.response
-    return str(response.get("error", "refused")) if response is not None else "refused"
 
 
 def _wire(lead: Lead) -> dict[str, Any]:

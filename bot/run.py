@@ -34,6 +34,7 @@ from .pipeline import Leadbot
 from .retention import Retention
 from .service import LeadService
 from .settings import BotSettings, StartupError, load_babelforce_settings, load_settings
+from .slack_edge import slack_error
 from .workers import problems as workers_problems
 from .workers import serve as serve_workers
 
@@ -250,22 +251,17 @@ async def _check_slack(bolt: AsyncApp, *, app_token: str | None) -> str | None:
     try:
         await bolt.client.auth_test()
     except SlackApiError as refused:
-        return f"SLACK_BOT_TOKEN was refused by Slack ({_slack_error(refused)})."
+        return f"SLACK_BOT_TOKEN was refused by Slack ({slack_error(refused)})."
     except (aiohttp.ClientError, TimeoutError, OSError) as unreachable:
         return f"Could not reach Slack at {bolt.client.base_url} ({type(unreachable).__name__}); check SLACK_API_URL."
     if app_token is not None:
         try:
             await bolt.client.apps_connections_open(app_token=app_token)
         except SlackApiError as refused:
-            return f"SLACK_APP_TOKEN was refused by Slack ({_slack_error(refused)})."
+            return f"SLACK_APP_TOKEN was refused by Slack ({slack_error(refused)})."
         except (aiohttp.ClientError, TimeoutError, OSError) as unreachable:
             return f"Could not reach Slack at {bolt.client.base_url} ({type(unreachable).__name__})."
     return None
-
-
-def _slack_error(failure: SlackApiError) -> str:
-    response = failure.response
-    return str(response.get("error", "refused")) if response is not None else "refused"
 
 
 def _refuse(problems: list[str]) -> int:

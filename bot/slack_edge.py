@@ -133,6 +133,12 @@ async def after_ack(work: Awaitable[object], what: str, *, yields: bool = True) 
         log.exception("work after the ack of %s failed", what)
 
 
+def slack_error(failure: SlackApiError) -> str:
+    """The error code of a Slack Web API refusal ("invalid_auth", "missing_scope" ...), or "refused" without one."""
+    response = failure.response
+    return str(response.get("error", "refused")) if response is not None else "refused"
+
+
 def requester_of(body: dict[str, Any], context: AsyncBoltContext, channel_id: str | None = None) -> Requester:
     """Who sent a Slack request (a slash command, a click, a form, an options request), from its body: the user,
     their own workspace and organisation (`actor_workspace`), and the channel (given, else the body's)."""
