@@ -133,17 +133,11 @@ class PostgresAuditLog(AuditStore):
         try:
             conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            log.warning("audit trail: cannot connect to LEADBOT_DB %s: %s", self._shown, self._sentence(exc))
-            raise AuditError(
-                f"leadbot's audit trail (LEADBOT_DB) could not be opened: {self._sentence(exc)}."
-            ) from None
+            raise self._unopened("connect to", exc) from None
         try:
             await self._migrate(conn)
         except psycopg.Error as exc:
-            log.warning("audit trail: cannot prepare LEADBOT_DB %s: %s", self._shown, self._sentence(exc))
-            raise AuditError(
-                f"leadbot's audit trail (LEADBOT_DB) could not be opened: {self._sentence(exc)}."
-            ) from None
+            raise self._unopened("prepare", exc) from None
         finally:
             await conn.close()
         pool = AsyncConnectionPool(
@@ -298,6 +292,11 @@ class PostgresAuditLog(AuditStore):
 
     def _sentence(self, exc: BaseException) -> str:
         return database_sentence(exc, self._secret)
+
+    def _unopened(self, doing: str, exc: BaseException) -> AuditError:
+        """The start-up error for a database leadbot could not `doing` (connect to, prepare), logged once."""
+        log.warning("audit trail: cannot %s LEADBOT_DB %s: %s", doing, self._shown, self._sentence(exc))
+        return AuditError(f"leadbot's audit trail (LEADBOT_DB) could not be opened: {self._sentence(exc)}.")
 
     # -- what differs from SQLite -----------------------------------------------------------------------------------
 

@@ -367,13 +367,11 @@ async def exports_agree(doctor: Doctor) -> AsyncIterator[CheckResult]:
 async def hoppers_resolve(doctor: Doctor) -> AsyncIterator[CheckResult]:
     """Every entry in each active campaign's hopper is a lead of the campaign's list."""
     name = "hoppers"
-    if doctor.lists is None:
-        yield CheckResult.skipped(name, "not checked: needs the lists")
+    found = await _campaigns_to_check(doctor, name)
+    if isinstance(found, CheckResult):
+        yield found
         return
-    campaigns = await doctor.campaign_list()
-    if campaigns is None:
-        yield CheckResult.failed(name, f"the campaigns could not be read: {doctor.campaigns_failure}", UNREACHABLE_FIX)
-        return
+    _, campaigns = found
     dialling = [campaign for campaign in campaigns if campaign.active and campaign.lead_list is not None]
     if not dialling:
         yield CheckResult.skipped(name, "no active campaign dials a list: no hopper to check")
@@ -382,17 +380,26 @@ async def hoppers_resolve(doctor: Doctor) -> AsyncIterator[CheckResult]:
         yield await hopper_resolves(doctor, campaign)
 
 
+async def _campaigns_to_check(doctor: Doctor, name: str) -> tuple[list[LeadList], list[Campaign]] | CheckResult:
+    """The lists and the campaigns, or check `name`'s result when they cannot be checked: skipped without the lists,
+    failed when babelforce would not give the campaigns."""
+    if doctor.lists is None:
+        return CheckResult.skipped(name, "not checked: needs the lists")
+    campaigns = await doctor.campaign_list()
+    if campaigns is None:
+        return CheckResult.failed(name, f"the campaigns could not be read: {doctor.campaigns_failure}", UNREACHABLE_FIX)
+    return doctor.lists, campaigns
+
+
 async def campaign_map(doctor: Doctor) -> AsyncIterator[CheckResult]:
     """Which list each campaign dials: an active campaign must dial a list leadbot can read."""
     name = "campaign → list"
-    if doctor.lists is None:
-        yield CheckResult.skipped(name, "not checked: needs the lists")
+    found = await _campaigns_to_check(doctor, name)
+    if isinstance(found, CheckResult):
+        yield found
         return
-    campaigns = await doctor.campaign_list()
-    if campaigns is None:
-        yield CheckResult.failed(name, f"the campaigns could not be read: {doctor.campaigns_failure}", UNREACHABLE_FIX)
-        return
-    known = {lead_list.id for lead_list in doctor.lists}
+    lists, campaigns = found
+    known = {lead_list.id for lead_list in lists}
     facts, broken = [], []
     for campaign in sorted(campaigns, key=lambda campaign: (not campaign.active, campaign.name.casefold())):
         state = "active" if campaign.active else "not active"
@@ -406,7 +413,7 @@ async def campaign_map(doctor: Doctor) -> AsyncIterator[CheckResult]:
         if campaign.active and campaign.lead_list.id not in known:
             broken.append(f"{campaign.name} dials list {campaign.lead_list.id}, which is not among the lists")
     dialled = {campaign.lead_list.id for campaign in campaigns if campaign.lead_list is not None}
-    facts += [f"{lead_list.name}: no campaign dials it" for lead_list in doctor.lists if lead_list.id not in dialled]
+    facts += [f"{lead_list.name}: no campaign dials it" for lead_list in lists if lead_list.id not in dialled]
     active = sum(bool(campaign.active) for campaign in campaigns)
     detail = f"{len(campaigns)} campaign{'s' if len(campaigns) != 1 else ''}, {active} active"
     if broken:

@@ -159,18 +159,26 @@ def alert_watcher(
     )
 
 
-def _serve_http(
-    settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int, audit: AuditStore
-) -> int:
-    client = BabelforceClient.from_settings(babelforce_settings)
-    assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None  # checked above
-    leadbot = _leadbot(settings, client, audit)
+def http_bot(
+    settings: BotSettings, babelforce_settings: BabelforceSettings, audit: AuditStore
+) -> tuple[Leadbot, AsyncApp]:
+    """One HTTP-mode process's bot (one process, or each worker): its babelforce client, Leadbot and signed Bolt app."""
+    assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None  # checked before
+    leadbot = _leadbot(settings, BabelforceClient.from_settings(babelforce_settings), audit)
     bolt = build_app(
         leadbot,
         bot_token=settings.slack_bot_token.get_secret_value(),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         slack_api_url=settings.slack_api_url,
     )
+    return leadbot, bolt
+
+
+def _serve_http(
+    settings: BotSettings, babelforce_settings: BabelforceSettings, host: str, port: int, audit: AuditStore
+) -> int:
+    assert settings.slack_signing_secret is not None  # checked above
+    leadbot, bolt = http_bot(settings, babelforce_settings, audit)
     problem = asyncio.run(_check_slack(bolt, app_token=None))
     if problem:
         return _refuse([problem])

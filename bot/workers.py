@@ -36,10 +36,8 @@ from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
-from babelforce.client import BabelforceClient
-
 from . import metrics
-from .app import EVENTS_PATH, SLACK_API_URL, build_app, http_app
+from .app import EVENTS_PATH, SLACK_API_URL, http_app
 from .audit import AuditError, AuditStore, open_store
 from .http_server import server_options
 from .logs import logging_config
@@ -163,7 +161,7 @@ def worker_app() -> Starlette:
     """uvicorn's factory, called once in each worker process: everything the worker keeps, built from the settings
     the launcher checked. A worker that cannot start exits with uvicorn's start-up failure code, which stops the
     launcher rather than restarting the worker forever."""
-    from .run import _leadbot, configure_logging, then_freeze
+    from .run import configure_logging, http_bot, then_freeze
 
     try:
         settings = load_settings()
@@ -178,14 +176,7 @@ def worker_app() -> Starlette:
     except AuditError as unusable:
         log.error("worker %d cannot start: %s", os.getpid(), unusable.message)
         sys.exit(STARTUP_FAILURE)
-    client = BabelforceClient.from_settings(babelforce_settings)
-    leadbot = _leadbot(settings, client, audit)
-    bolt = build_app(
-        leadbot,
-        bot_token=settings.slack_bot_token.get_secret_value(),
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
-        slack_api_url=settings.slack_api_url,
-    )
+    leadbot, bolt = http_bot(settings, babelforce_settings, audit)
     runtime = os.environ.get(RUNTIME_ENV)
     worker = Worker(leadbot, audit, Path(runtime) if runtime else None)
     return http_app(

@@ -227,13 +227,9 @@ def _next_block(view: HopperView, hopper: Sequence[HopperEntry]) -> SectionBlock
         waiting = waiting_count(view.standings, hopper, context.list_id)
         batch = next_batch(view.standings, hopper, context.list_order, context.list_id, limit=NEXT_SHOWN_MAX)
         order = context.list_order
-        bases: dict[str, str] = {
-            ListOrder.UP_RANK: "highest rank first",
-            ListOrder.DOWN_RANK: "lowest rank first",
-            ListOrder.UP: "last loaded first, by the export's row order",
-            ListOrder.DOWN: "first loaded first, by the export's row order",
-        }
-        basis = bases.get(order, escape(order))
+        basis = ORDER_MEANING.get(order, escape(order))
+        if order in (ListOrder.UP, ListOrder.DOWN):
+            basis += ", by the export's row order"
         title = f"*Next batch* ({ABOUT} {waiting} dialable leads waiting, {basis})"
         text = title
         shown = 0
